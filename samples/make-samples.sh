@@ -1,0 +1,47 @@
+#!/bin/bash
+# Regenerate every tlsready sample capture and expected.tsv from scratch.
+#
+#   sudo ./samples/make-samples.sh            # all scenarios (~1 minute)
+#   sudo ./samples/make-samples.sh --only mail m365   # some scenarios (see --list)
+#   sudo ./samples/make-samples.sh --keep     # keep certs/logs/raw captures in /tmp
+#
+# What it does (details in make_samples.py):
+#   * installs missing tools with apt-get (openssl, gnutls-bin, curl, tcpdump,
+#     tshark, python3) when run on Debian/Ubuntu;
+#   * creates throwaway self-signed certificates (openssl req) in a temp dir;
+#   * for each scenario, starts tcpdump on `lo` (or `any`; dumpcap for pcapng),
+#     waits until it is listening, runs real TLS servers and clients on loopback
+#     only (openssl s_server/s_client, gnutls-serv/cli, curl, Python ssl, the
+#     minimal mail servers in mailserver.py), stops the capture with SIGINT;
+#   * post-processes offline with pcaprewrite.py (Microsoft 365 / private
+#     addresses, 802.1Q and QinQ tags) and gzip;
+#   * runs oracle.sh (tshark) to rewrite expected.tsv and checks every row
+#     against what the scenarios intended.
+# Nothing is sent anywhere but 127.0.0.1 / ::1.  Needs root (packet capture,
+# ports 25/110/143/443/465/587/993/995).  Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "make-samples.sh: must run as root" >&2
+    exit 1
+fi
+
+missing=()
+for tool in openssl:openssl gnutls-cli:gnutls-bin gnutls-serv:gnutls-bin curl:curl \
+            tcpdump:tcpdump tshark:tshark dumpcap:tshark python3:python3; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "make-samples.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "make-samples.sh: missing tools: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+exec python3 ./make_samples.py "$@"

@@ -1,0 +1,262 @@
+//! The pipeline driver: frames in, connection rows out.
+//!
+//! [`Analyzer`] keeps the flow table (a fast-hashed map of [`Connection`]s),
+//! routes each decoded segment to its connection, writes a row to the
+//! [`Sink`] as soon as a connection's handshake facts are complete (then
+//! only counts its packets), and bounds memory: connections idle longer than
+//! the idle timeout are closed, and when the table is full the longest-idle
+//! connections are evicted. Every eviction is counted in [`Stats`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::conn::{Connection, Side};
+use crate::decode::{self, flags, LinkType, Segment, Skip};
+use crate::m365::Endpoints;
+use crate::record::ConnRecord;
+
+/// Where finished rows go.
+pub trait Sink {
+    /// One finished connection.
+    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()>;
+}
+
+/// Limits of the flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections tracked at once.
+    pub max_flows: usize,
+    /// A connection with no packet for this long (capture time, µs) is closed.
+    pub idle_timeout_us: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 200_000,
+            idle_timeout_us: 300 * 1_000_000,
+        }
+    }
+}
+
+/// Counters shown in the summary.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Stats {
+    /// Frames read.
+    pub packets: u64,
+    /// Bytes of frames on the wire.
+    pub bytes: u64,
+    /// TCP segments decoded.
+    pub tcp_packets: u64,
+    /// Frames that were not TCP.
+    pub not_tcp: u64,
+    /// IP fragments skipped.
+    pub fragments: u64,
+    /// Frames too short or malformed to decode.
+    pub malformed: u64,
+    /// Connections tracked.
+    pub connections: u64,
+    /// Connections closed for being idle.
+    pub evicted_idle: u64,
+    /// Connections evicted because the table was full.
+    pub evicted_full: u64,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// Canonical connection key: the lower (address, port) first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    a: IpAddr,
+    b: IpAddr,
+    ap: u16,
+    bp: u16,
+}
+
+impl FlowKey {
+    fn of(seg: &Segment<'_>) -> (FlowKey, Side) {
+        if (seg.src, seg.sport) <= (seg.dst, seg.dport) {
+            let k = FlowKey { a: seg.src, ap: seg.sport, b: seg.dst, bp: seg.dport };
+            (k, 0)
+        } else {
+            let k = FlowKey { a: seg.dst, ap: seg.dport, b: seg.src, bp: seg.sport };
+            (k, 1)
+        }
+    }
+}
+
+/// Analyses a stream of frames (one or several captures in a row).
+pub struct Analyzer<'s> {
+    table: FxHashMap<FlowKey, Connection>,
+    limits: Limits,
+    endpoints: Arc<Endpoints>,
+    sink: &'s mut dyn Sink,
+    /// Counters so far.
+    pub stats: Stats,
+    now: i64,
+    last_sweep: i64,
+    error: Option<std::io::Error>,
+}
+
+impl<'s> Analyzer<'s> {
+    /// A new analyzer writing rows to `sink`.
+    pub fn new(endpoints: Arc<Endpoints>, limits: Limits, sink: &'s mut dyn Sink) -> Self {
+        Analyzer {
+            table: FxHashMap::default(),
+            limits,
+            endpoints,
+            sink,
+            stats: Stats::default(),
+            now: i64::MIN,
+            last_sweep: i64::MIN,
+            error: None,
+        }
+    }
+
+    /// The first error the sink returned; analysis should stop.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+
+    /// Connections tracked now.
+    pub fn tracked(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Processes one captured frame of `link` type taken at `ts` (µs since
+    /// the epoch); `wire_len` is its length on the wire.
+    pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
+        if ts > self.now {
+            self.now = ts;
+            if self.now - self.last_sweep >= 1_000_000 {
+                if self.last_sweep != i64::MIN {
+                    self.sweep_idle();
+                }
+                self.last_sweep = self.now;
+            }
+        }
+        let seg = match decode::decode(link, frame) {
+            Ok(s) => s,
+            Err(Skip::NotTcp) => {
+                self.stats.not_tcp += 1;
+                return;
+            }
+            Err(Skip::Fragment) => {
+                self.stats.fragments += 1;
+                return;
+            }
+            Err(Skip::Malformed) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        self.stats.tcp_packets += 1;
+        self.segment(&seg, ts);
+    }
+
+    fn segment(&mut self, seg: &Segment<'_>, ts: i64) {
+        let (key, side) = FlowKey::of(seg);
+        let conn = match self.table.get_mut(&key) {
+            Some(c) => c,
+            None => {
+                // A bare ACK/FIN/RST of an unknown connection tells nothing.
+                if seg.payload.is_empty() && seg.flags & flags::SYN == 0 {
+                    return;
+                }
+                if self.table.len() >= self.limits.max_flows {
+                    self.evict_for_room();
+                }
+                self.stats.connections += 1;
+                let eps = [(key.a, key.ap), (key.b, key.bp)];
+                self.table.entry(key).or_insert_with(|| Connection::new(eps, ts))
+            }
+        };
+        conn.segment(side, seg, ts);
+        let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
+        if conn.done {
+            if closed {
+                self.table.remove(&key);
+            }
+            return;
+        }
+        if conn.facts.complete() || conn.exhausted() || closed {
+            if closed || !conn.facts.complete() {
+                conn.flush();
+            }
+            let rec = ConnRecord::from_connection(conn, &self.endpoints);
+            conn.release();
+            if closed {
+                self.table.remove(&key);
+            }
+            if let Some(rec) = rec {
+                self.emit(&rec);
+            }
+        }
+    }
+
+    fn emit(&mut self, rec: &ConnRecord) {
+        self.stats.rows += 1;
+        if self.error.is_none() {
+            if let Err(e) = self.sink.record(rec) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Ends a connection that leaves the table: reports it if unreported.
+    fn retire(&mut self, mut conn: Connection) {
+        if conn.done {
+            return;
+        }
+        conn.flush();
+        if let Some(rec) = ConnRecord::from_connection(&conn, &self.endpoints) {
+            self.emit(&rec);
+        }
+    }
+
+    fn remove_where(&mut self, pred: impl Fn(&Connection) -> bool) -> Vec<Connection> {
+        let keys: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, c)| pred(c))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut gone: Vec<Connection> = keys.iter().filter_map(|k| self.table.remove(k)).collect();
+        gone.sort_by_key(|c| c.first_ts);
+        gone
+    }
+
+    fn sweep_idle(&mut self) {
+        let limit = self.now.saturating_sub(self.limits.idle_timeout_us);
+        let gone = self.remove_where(|c| c.last_ts < limit);
+        self.stats.evicted_idle += gone.len() as u64;
+        for c in gone {
+            self.retire(c);
+        }
+    }
+
+    /// The table is full: evict the longest-idle tenth.
+    fn evict_for_room(&mut self) {
+        let mut idle: Vec<i64> = self.table.values().map(|c| c.last_ts).collect();
+        let n = (idle.len() / 10).max(1);
+        let (_, cut, _) = idle.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let gone = self.remove_where(|c| c.last_ts <= cut);
+        self.stats.evicted_full += gone.len() as u64;
+        for c in gone {
+            self.retire(c);
+        }
+    }
+
+    /// End of input: every connection still open is reported as it stands.
+    pub fn finish(&mut self) {
+        let gone = self.remove_where(|_| true);
+        for c in gone {
+            self.retire(c);
+        }
+    }
+}

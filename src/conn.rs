@@ -1,0 +1,384 @@
+//! One TCP connection: both directions' reassembly, content detection, and
+//! the handshake facts gathered so far.
+//!
+//! Each direction starts in *detect* mode. Bytes that begin with a TLS record
+//! (or an SSLv2 hello) go straight to the TLS parser; anything else is
+//! plaintext (SMTP/IMAP/POP3 dialogue, SOCKS, XMPP, HTTP...), which is fed to
+//! the mail dialogue tracker and scanned for a hello record starting later in
+//! the stream (STARTTLS, proxies). Plaintext is followed for at most
+//! [`PLAIN_LIMIT`] bytes per direction.
+
+use std::net::IpAddr;
+
+use crate::decode::{flags, Segment};
+use crate::reassembly::{Piece, Reassembler};
+use crate::starttls::Dialogue;
+use crate::tls::{self, ClientHello, Event, HandshakeStream, ServerHello, Start};
+
+/// Plaintext followed per direction before giving up on finding TLS in it.
+pub const PLAIN_LIMIT: usize = 16 * 1024;
+
+/// Side of a connection: 0 is the lower endpoint of the flow key, 1 the other.
+pub type Side = usize;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Detect,
+    Plain,
+    Tls,
+    Off,
+}
+
+#[derive(Debug, Default)]
+struct Engine {
+    mode: Mode,
+    tls: HandshakeStream,
+    plain: Vec<u8>,
+    /// Bytes of `plain` already given to the mail dialogue.
+    fed: usize,
+}
+
+#[derive(Debug, Default)]
+struct Dir {
+    reasm: Reassembler,
+    eng: Engine,
+}
+
+/// A plaintext alert seen during the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSeen {
+    /// Which side sent it.
+    pub side: Side,
+    /// Alert level (1 warning, 2 fatal).
+    pub level: u8,
+    /// Alert description code.
+    pub description: u8,
+}
+
+/// Everything learned about a connection's handshake.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The side that sent the ClientHello (or received the ServerHello).
+    pub client_side: Option<Side>,
+    /// First ClientHello.
+    pub client_hello: Option<Box<ClientHello>>,
+    /// ClientHellos seen (2 after a HelloRetryRequest).
+    pub client_hellos: u32,
+    /// First ServerHello that is not a HelloRetryRequest.
+    pub server_hello: Option<Box<ServerHello>>,
+    /// A HelloRetryRequest was seen.
+    pub hello_retry: bool,
+    /// Leaf certificate names (TLS <= 1.2, where certificates are plaintext).
+    pub cert_names: Vec<String>,
+    /// The server's plaintext flight ended (ServerHelloDone or encryption).
+    pub server_flight_done: bool,
+    /// First plaintext alert.
+    pub alert: Option<AlertSeen>,
+    /// Data was lost inside the handshake (capture gap or snap length).
+    pub gap_in_handshake: bool,
+    /// Plaintext mail dialogue, when the connection started with one.
+    pub mail: Option<Box<Dialogue>>,
+}
+
+impl Facts {
+    /// True when nothing more about the handshake is to be learned.
+    pub fn complete(&self) -> bool {
+        let server_done = match &self.server_hello {
+            Some(sh) => {
+                let v = sh.version();
+                sh.sslv2_format
+                    || v == 0x0304
+                    || v >> 8 == 0x7f
+                    || !self.cert_names.is_empty()
+                    || self.server_flight_done
+            }
+            None => self.alert.is_some(),
+        };
+        self.client_hello.is_some() && server_done
+    }
+
+    fn on_event(&mut self, side: Side, ev: Event) {
+        match ev {
+            Event::ClientHello(ch) => {
+                self.client_hellos += 1;
+                if self.client_hello.is_none() {
+                    self.client_hello = Some(ch);
+                    if self.client_side.is_none() {
+                        self.client_side = Some(side);
+                    }
+                }
+            }
+            Event::ServerHello(sh) => {
+                if sh.is_hrr {
+                    self.hello_retry = true;
+                } else if self.server_hello.is_none() {
+                    self.server_hello = Some(sh);
+                    if self.client_side.is_none() {
+                        self.client_side = Some(1 - side);
+                    }
+                }
+            }
+            Event::Certificate(names) => {
+                if self.client_side != Some(side) && self.cert_names.is_empty() {
+                    self.cert_names = names;
+                }
+            }
+            Event::ServerHelloDone => self.server_flight_done = true,
+            Event::Alert(level, description) => {
+                if self.alert.is_none() {
+                    self.alert = Some(AlertSeen {
+                        side,
+                        level,
+                        description,
+                    });
+                }
+            }
+            Event::Encrypted => {
+                if self.server_hello.is_some() && self.client_side != Some(side) {
+                    self.server_flight_done = true;
+                }
+            }
+            Event::NotTls => {}
+        }
+    }
+}
+
+impl Engine {
+    fn piece(&mut self, side: Side, piece: Piece<'_>, facts: &mut Facts) {
+        let mut on = |ev: Event| facts_event(facts, side, ev);
+        match piece {
+            Piece::Gap => match self.mode {
+                Mode::Tls => {
+                    let mut evs = Vec::new();
+                    self.tls.flush_truncated(&mut |e| evs.push(e));
+                    let hello_cut = evs.iter().any(|e| {
+                        matches!(e, Event::ClientHello(_) | Event::ServerHello(_))
+                    });
+                    for e in evs {
+                        on(e);
+                    }
+                    if hello_cut || !self.tls.finished() {
+                        facts.gap_in_handshake = true;
+                    }
+                    self.mode = Mode::Off;
+                }
+                Mode::Detect | Mode::Plain => {
+                    self.plain.clear();
+                    self.fed = 0;
+                    self.mode = Mode::Plain;
+                }
+                Mode::Off => {}
+            },
+            Piece::Data(d) => match self.mode {
+                Mode::Off => {}
+                Mode::Tls => {
+                    self.tls.feed(d, &mut on);
+                    if self.tls.finished() {
+                        self.mode = Mode::Off;
+                    }
+                }
+                Mode::Detect => {
+                    self.plain.extend_from_slice(d);
+                    match tls::classify_start(&self.plain, None) {
+                        Start::NeedMore => {}
+                        Start::Tls | Start::Sslv2 => {
+                            let buf = std::mem::take(&mut self.plain);
+                            self.mode = Mode::Tls;
+                            self.tls.feed(&buf, &mut on);
+                            if self.tls.finished() {
+                                self.mode = Mode::Off;
+                            }
+                        }
+                        Start::No => {
+                            self.mode = Mode::Plain;
+                            self.plain_scan(side, facts);
+                        }
+                    }
+                }
+                Mode::Plain => {
+                    self.plain.extend_from_slice(d);
+                    self.plain_scan(side, facts);
+                }
+            },
+        }
+    }
+
+    /// Looks for a hello record in the plaintext; hands the text before it to
+    /// the mail dialogue.
+    fn plain_scan(&mut self, side: Side, facts: &mut Facts) {
+        let ch = tls::find_hello(&self.plain, tls::HS_CLIENT_HELLO);
+        let sh = tls::find_hello(&self.plain, tls::HS_SERVER_HELLO);
+        let at = match (ch, sh) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let text_end = at.unwrap_or(self.plain.len());
+        if text_end > self.fed {
+            let dialogue = facts.mail.get_or_insert_with(Box::default);
+            dialogue.text(side, &self.plain[self.fed..text_end]);
+            self.fed = text_end;
+        }
+        if let Some(at) = at {
+            let rest = self.plain.split_off(at);
+            self.plain = Vec::new();
+            self.fed = 0;
+            self.mode = Mode::Tls;
+            // Partial record header at the end: wait for more in TLS mode.
+            self.tls.feed(&rest, &mut |ev| facts_event(facts, side, ev));
+            if self.tls.finished() {
+                self.mode = Mode::Off;
+            }
+            return;
+        }
+        if self.plain.len() > PLAIN_LIMIT {
+            self.mode = Mode::Off;
+            self.plain = Vec::new();
+        }
+    }
+}
+
+fn facts_event(facts: &mut Facts, side: Side, ev: Event) {
+    facts.on_event(side, ev);
+}
+
+/// State of one TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// Endpoints: index 0 is the flow key's lower endpoint.
+    pub endpoints: [(IpAddr, u16); 2],
+    /// Time of the first packet (microseconds since the Unix epoch).
+    pub first_ts: i64,
+    /// Time of the latest packet.
+    pub last_ts: i64,
+    /// Side that sent a SYN without ACK.
+    pub syn_side: Option<Side>,
+    /// Packets seen.
+    pub packets: u64,
+    /// FIN seen per side.
+    pub fin: [bool; 2],
+    /// RST seen.
+    pub rst: bool,
+    /// Handshake facts.
+    pub facts: Facts,
+    /// SYN sequence numbers, kept until the first payload allocates `dirs`.
+    isn: [Option<u32>; 2],
+    /// Reassembly and parsing state, allocated at the first payload byte.
+    dirs: Option<Box<[Dir; 2]>>,
+    /// Parsing is over (row reported or nothing to report); later packets
+    /// are only counted.
+    pub done: bool,
+}
+
+impl Connection {
+    /// A new connection first seen at `ts`.
+    pub fn new(endpoints: [(IpAddr, u16); 2], ts: i64) -> Self {
+        Connection {
+            endpoints,
+            first_ts: ts,
+            last_ts: ts,
+            syn_side: None,
+            packets: 0,
+            fin: [false; 2],
+            rst: false,
+            facts: Facts::default(),
+            isn: [None; 2],
+            dirs: None,
+            done: false,
+        }
+    }
+
+    /// Processes one segment sent by `side`.
+    pub fn segment(&mut self, side: Side, seg: &Segment<'_>, ts: i64) {
+        self.packets += 1;
+        self.last_ts = ts;
+        if seg.flags & flags::RST != 0 {
+            self.rst = true;
+        }
+        if seg.flags & flags::FIN != 0 {
+            self.fin[side] = true;
+        }
+        if self.done {
+            return;
+        }
+        if seg.flags & flags::SYN != 0 {
+            if seg.flags & flags::ACK == 0 {
+                self.syn_side = Some(side);
+            }
+            match self.dirs.as_mut() {
+                Some(d) => d[side].reasm.syn(seg.seq),
+                None => self.isn[side] = Some(seg.seq),
+            }
+        }
+        if seg.payload.is_empty() && seg.wire_len == 0 {
+            return;
+        }
+        let isn = self.isn;
+        let dirs = self.dirs.get_or_insert_with(|| {
+            let mut d: Box<[Dir; 2]> = Box::default();
+            for (dir, isn) in d.iter_mut().zip(isn) {
+                if let Some(isn) = isn {
+                    dir.reasm.syn(isn);
+                }
+            }
+            d
+        });
+        let Dir { reasm, eng } = &mut dirs[side];
+        if eng.mode == Mode::Off {
+            return;
+        }
+        let facts = &mut self.facts;
+        reasm.segment(seg.seq, seg.payload, seg.wire_len, &mut |p| eng.piece(side, p, facts));
+    }
+
+    /// True when both directions have nothing more to tell.
+    pub fn exhausted(&self) -> bool {
+        match &self.dirs {
+            None => self.done,
+            Some(d) => d[0].eng.mode == Mode::Off && d[1].eng.mode == Mode::Off,
+        }
+    }
+
+    /// Bytes buffered for this connection.
+    pub fn buffered(&self) -> usize {
+        self.dirs.as_ref().map_or(0, |d| {
+            d.iter()
+                .map(|x| x.reasm.pending_bytes() + x.eng.tls.buffered() + x.eng.plain.len())
+                .sum()
+        })
+    }
+
+    /// End of the connection (close, eviction or end of input): skips any
+    /// holes and parses cut hellos so the facts before a cut are kept.
+    pub fn flush(&mut self) {
+        let Some(dirs) = self.dirs.as_mut() else { return };
+        for (side, Dir { reasm, eng }) in dirs.iter_mut().enumerate() {
+            let facts = &mut self.facts;
+            while reasm.skip_hole(&mut |p| eng.piece(side, p, facts)) {}
+            if eng.mode == Mode::Tls {
+                eng.piece(side, Piece::Gap, facts);
+            }
+            if eng.mode == Mode::Plain || eng.mode == Mode::Detect {
+                if let Some(m) = facts.mail.as_mut() {
+                    m.end(side);
+                }
+            }
+        }
+    }
+
+    /// Frees the reassembly and parsing state; later packets are counted only.
+    pub fn release(&mut self) {
+        self.dirs = None;
+        self.done = true;
+    }
+
+    /// Client and server endpoints: the ClientHello sender is the client,
+    /// else the ServerHello receiver, else the SYN sender, else side 0.
+    pub fn client_side(&self) -> Side {
+        self.facts
+            .client_side
+            .or(self.syn_side)
+            .or_else(|| self.facts.mail.as_ref().and_then(|m| m.client_side()))
+            .unwrap_or(0)
+    }
+}

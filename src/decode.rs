@@ -1,0 +1,312 @@
+//! Link, IP and TCP decoding: a captured frame in, a [`Segment`] out.
+//!
+//! Link layers: Ethernet II (802.1Q / 802.1ad tags, stacked), Linux cooked
+//! capture v1 and v2, raw IPv4/IPv6 and BSD null/loopback. IP and TCP are
+//! decoded by `etherparse` in its lax mode, so a frame cut short by the snap
+//! length still yields the payload bytes that were captured. Checksums are
+//! never verified (checksum offload makes them wrong in most captures).
+
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+/// Link-layer header types we decode (libpcap DLT / LINKTYPE values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// BSD loopback: 4-byte address family in host order.
+    Null,
+    /// Ethernet II.
+    Ethernet,
+    /// Raw IP (DLT_RAW 12/14 or LINKTYPE_RAW 101), IPv4 (228) and IPv6 (229).
+    Raw,
+    /// OpenBSD loopback: 4-byte address family in network order.
+    Loop,
+    /// Linux cooked capture v1.
+    LinuxSll,
+    /// Linux cooked capture v2.
+    LinuxSll2,
+}
+
+impl LinkType {
+    /// Maps a libpcap link-type number; `None` for types we do not decode.
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        Some(match dlt {
+            0 => LinkType::Null,
+            1 => LinkType::Ethernet,
+            12 | 14 | 101 | 228 | 229 => LinkType::Raw,
+            108 => LinkType::Loop,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            _ => return None,
+        })
+    }
+}
+
+/// TCP flag bits.
+pub mod flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// One TCP segment, borrowed from the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// TCP flags (see [`flags`]).
+    pub flags: u8,
+    /// Payload bytes captured.
+    pub payload: &'a [u8],
+    /// Payload length on the wire (larger than `payload.len()` when the
+    /// frame was cut by the snap length).
+    pub wire_len: u32,
+}
+
+/// Why a frame gave no TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Not IP, or IP but not TCP (UDP, ICMP, ARP...).
+    NotTcp,
+    /// A non-first IP fragment or a fragmented datagram.
+    Fragment,
+    /// Headers cut short or malformed.
+    Malformed,
+}
+
+fn ether_type_of_family(af: u32) -> Option<EtherType> {
+    match af {
+        2 => Some(EtherType::IPV4),
+        // AF_INET6 differs per OS: Linux 10, BSDs 24, FreeBSD 28, macOS 30.
+        10 | 24 | 28 | 30 => Some(EtherType::IPV6),
+        _ => None,
+    }
+}
+
+/// Decodes one frame of the given link type down to TCP.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            // Fast reject before etherparse: ether type must be IP or a VLAN tag.
+            let et = frame.get(12..14).ok_or(Skip::Malformed)?;
+            match u16::from_be_bytes([et[0], et[1]]) {
+                0x0800 | 0x86dd | 0x8100 | 0x88a8 | 0x9100 => {}
+                _ => return Err(Skip::NotTcp),
+            }
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::Malformed)?
+        }
+        LinkType::Raw => LaxSlicedPacket::from_ip(frame).map_err(|_| Skip::Malformed)?,
+        LinkType::Null | LinkType::Loop => {
+            let h = frame.get(..4).ok_or(Skip::Malformed)?;
+            let raw = [h[0], h[1], h[2], h[3]];
+            let af = if link == LinkType::Loop {
+                u32::from_be_bytes(raw)
+            } else {
+                // Host order of the capturing machine: accept either.
+                let le = u32::from_le_bytes(raw);
+                if le < 0x100 {
+                    le
+                } else {
+                    u32::from_be_bytes(raw)
+                }
+            };
+            let et = ether_type_of_family(af).ok_or(Skip::NotTcp)?;
+            LaxSlicedPacket::from_ether_type(et, &frame[4..])
+        }
+        LinkType::LinuxSll => {
+            // 16-byte header; protocol (ether type) at offset 14.
+            let p = frame.get(14..16).ok_or(Skip::Malformed)?;
+            let et = EtherType(u16::from_be_bytes([p[0], p[1]]));
+            LaxSlicedPacket::from_ether_type(et, &frame[16..])
+        }
+        LinkType::LinuxSll2 => {
+            // 20-byte header; protocol (ether type) at offset 0.
+            if frame.len() < 20 {
+                return Err(Skip::Malformed);
+            }
+            let et = EtherType(u16::from_be_bytes([frame[0], frame[1]]));
+            LaxSlicedPacket::from_ether_type(et, &frame[20..])
+        }
+    };
+    segment_of(&sliced)
+}
+
+fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+    let net = p.net.as_ref().ok_or(Skip::NotTcp)?;
+    let (src, dst, ip_payload) = match net {
+        LaxNetSlice::Ipv4(v4) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+            v4.payload(),
+        ),
+        LaxNetSlice::Ipv6(v6) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+            v6.payload(),
+        ),
+        LaxNetSlice::Arp(_) => return Err(Skip::NotTcp),
+    };
+    if ip_payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    if ip_payload.ip_number != etherparse::IpNumber::TCP {
+        return Err(Skip::NotTcp);
+    }
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        return Err(Skip::Malformed);
+    };
+    let hdr_len = u32::from(tcp.data_offset()) * 4;
+    let wire_len = match ip_payload.len_source {
+        // The IP header's length field says how long the segment really was.
+        etherparse::LenSource::Ipv4HeaderTotalLen | etherparse::LenSource::Ipv6HeaderPayloadLen => {
+            u32::try_from(ip_payload.payload.len())
+                .ok()
+                .filter(|_| !ip_payload.incomplete)
+                .unwrap_or_else(|| {
+                    // Cut short: derive from the IP header's stated length.
+                    stated_ip_payload_len(net).unwrap_or(0)
+                })
+                .saturating_sub(hdr_len)
+        }
+        _ => u32::try_from(tcp.payload().len()).unwrap_or(u32::MAX),
+    };
+    let payload = tcp.payload();
+    let bits = tcp.slice().get(13).copied().unwrap_or(0);
+    Ok(Segment {
+        src,
+        dst,
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        flags: bits,
+        payload,
+        wire_len: wire_len.max(u32::try_from(payload.len()).unwrap_or(u32::MAX)),
+    })
+}
+
+fn stated_ip_payload_len(net: &LaxNetSlice<'_>) -> Option<u32> {
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Some(u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4))
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            // Payload length minus extension headers already consumed.
+            let ext = v6.extensions().slice().len();
+            Some(u32::from(v6.header().payload_length()).saturating_sub(ext as u32))
+        }
+        LaxNetSlice::Arp(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let total = 20 + 20 + payload.len();
+        v.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        v.extend_from_slice(&[10, 0, 0, 1, 52, 96, 0, 1]);
+        v.extend_from_slice(&[0xc3, 0x50, 0x01, 0xbb]); // 50000 -> 443
+        v.extend_from_slice(&1000u32.to_be_bytes());
+        v.extend_from_slice(&0u32.to_be_bytes());
+        v.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0xde, 0xad, 0, 0]); // bad checksum
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn ether(et: &[u8], inner: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 12];
+        v.extend_from_slice(et);
+        v.extend_from_slice(inner);
+        v
+    }
+
+    #[test]
+    fn ethernet_vlan_stacked_and_checksum_ignored() {
+        let ip = ipv4_tcp(b"hello");
+        for et in [
+            vec![0x08, 0x00],
+            vec![0x81, 0x00, 0x00, 0x05, 0x08, 0x00],
+            vec![0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07, 0x08, 0x00],
+        ] {
+            let f = ether(&et, &ip);
+            let s = decode(LinkType::Ethernet, &f).unwrap();
+            assert_eq!(s.src, "10.0.0.1".parse::<IpAddr>().unwrap());
+            assert_eq!(s.dst, "52.96.0.1".parse::<IpAddr>().unwrap());
+            assert_eq!((s.sport, s.dport, s.seq), (50000, 443, 1000));
+            assert_eq!(s.payload, b"hello");
+            assert_eq!(s.flags, 0x18);
+        }
+    }
+
+    #[test]
+    fn cooked_null_raw() {
+        let ip = ipv4_tcp(b"xy");
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        assert_eq!(decode(LinkType::LinuxSll, &sll).unwrap().payload, b"xy");
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        sll2.extend_from_slice(&ip);
+        assert_eq!(decode(LinkType::LinuxSll2, &sll2).unwrap().payload, b"xy");
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(&ip);
+        assert_eq!(decode(LinkType::Null, &null).unwrap().payload, b"xy");
+        assert_eq!(decode(LinkType::Raw, &ip).unwrap().payload, b"xy");
+    }
+
+    #[test]
+    fn ipv6_with_extension_header() {
+        let mut v = vec![0x60, 0, 0, 0, 0, 0, 0, 0];
+        let mut src = [0u8; 16];
+        src[15] = 1;
+        let mut dst = [0u8; 16];
+        dst[0] = 0x26;
+        dst[1] = 0x03;
+        dst[15] = 2;
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        // Hop-by-hop options header (8 bytes) then TCP.
+        let mut rest = vec![6, 0, 1, 4, 0, 0, 0, 0];
+        let tcp = &ipv4_tcp(b"v6")[20..];
+        rest.extend_from_slice(tcp);
+        let plen = rest.len() as u16;
+        v[4..6].copy_from_slice(&plen.to_be_bytes());
+        v[6] = 0; // next header: hop-by-hop
+        v.extend_from_slice(&rest);
+        let s = decode(LinkType::Raw, &v).unwrap();
+        assert_eq!(s.payload, b"v6");
+        assert_eq!(s.dst, "2603::2".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn truncated_by_snaplen_and_not_tcp() {
+        let ip = ipv4_tcp(&[0x16; 100]);
+        let f = ether(&[0x08, 0x00], &ip);
+        let cut = &f[..14 + 40 + 30];
+        let s = decode(LinkType::Ethernet, cut).unwrap();
+        assert_eq!(s.payload.len(), 30);
+        assert_eq!(s.wire_len, 100);
+        assert_eq!(decode(LinkType::Ethernet, &ether(&[0x08, 0x06], &[0; 28])), Err(Skip::NotTcp));
+        assert!(decode(LinkType::Ethernet, &f[..10]).is_err());
+        for n in 0..f.len() {
+            let _ = decode(LinkType::Ethernet, &f[..n]);
+            let _ = decode(LinkType::LinuxSll2, &f[..n]);
+            let _ = decode(LinkType::Null, &f[..n]);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! tlsready: find the clients that still talk TLS below 1.2 to Microsoft 365,
+//! passively, from packet captures or a live interface.
+//!
+//! The library follows the data flow, one module per stage:
+//!
+//! 1. [`source`]: capture files (pcap, pcapng, gzip, stdin, directories) via libpcap.
+//! 2. [`decode`]: link, IP and TCP headers of a frame.
+//! 3. [`reassembly`]: per-direction TCP byte streams.
+//! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
+//! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all.
+//! 6. [`m365`]: Microsoft 365 endpoint recognition; [`fingerprint`]: JA4/JA3.
+//! 7. [`record`]: the per-connection row; [`report`]: CSV and JSON output.
+
+#![warn(missing_docs)]
+
+pub mod analyzer;
+pub mod conn;
+pub mod decode;
+pub mod fingerprint;
+pub mod m365;
+pub mod reassembly;
+pub mod record;
+pub mod report;
+pub mod source;
+pub mod starttls;
+pub mod tls;

@@ -1,0 +1,291 @@
+//! The `tlsready` command line: a thin layer over the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use tlsready::analyzer::{Analyzer, Limits, Sink};
+use tlsready::m365::Endpoints;
+use tlsready::record::ConnRecord;
+use tlsready::report::{self, CsvSink, Fanout, JsonSink};
+use tlsready::source;
+
+/// Exit status: success.
+const EXIT_OK: u8 = 0;
+/// Exit status: a fatal error (cannot write output, bad endpoints file...).
+const EXIT_FATAL: u8 = 1;
+/// Exit status: an input capture is missing, unreadable, not a capture or
+/// truncated; results from everything readable were still written.
+const EXIT_INPUT: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "tlsready",
+    version,
+    about = "Find clients that still use TLS below 1.2 with Microsoft 365, from packet captures",
+    long_about = "tlsready reads packet captures (or sniffs an interface), reassembles TCP, parses TLS \
+ClientHello and ServerHello messages (also after SMTP/IMAP/POP3 STARTTLS), recognises Microsoft 365 \
+endpoints, and reports which clients negotiate or can only offer TLS below 1.2.\n\n\
+Exit status: 0 success; 1 fatal error (output not writable, bad endpoints file); \
+2 command-line error; 3 an input was missing, not a capture, or truncated (results from \
+everything readable are still written)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse pcap/pcapng captures (also .gz, `-` for standard input, directories).
+    Analyze(AnalyzeArgs),
+    /// Show the Microsoft 365 endpoint data, or look up a name or address.
+    Endpoints(EndpointsArgs),
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Write one CSV row per TLS connection to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    connections: Option<PathBuf>,
+    /// Write one JSON object per connection (JSON lines) to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Replace the built-in Microsoft 365 endpoint list with FILE (endpoints web-service JSON).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<PathBuf>,
+    /// Most connections tracked at once; the longest-idle are evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
+    max_flows: usize,
+    /// Close connections idle this many seconds (capture time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    idle_timeout: u64,
+    /// No summary on standard output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files or directories; several are one stream of traffic (rotated captures).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+#[derive(Args)]
+struct EndpointsArgs {
+    /// Use FILE instead of the built-in endpoint list.
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<PathBuf>,
+    #[command(subcommand)]
+    action: Option<EndpointsAction>,
+}
+
+#[derive(Subcommand)]
+enum EndpointsAction {
+    /// Say which endpoint set matches a host name or an IP address, and why.
+    Lookup {
+        /// Host name or IPv4/IPv6 address.
+        query: String,
+    },
+}
+
+fn load_endpoints(path: Option<&PathBuf>) -> Result<Endpoints, String> {
+    match path {
+        None => Ok(Endpoints::embedded()),
+        Some(p) => Endpoints::from_path(p).map_err(|e| e.to_string()),
+    }
+}
+
+/// Collects rows for the end-of-run summary.
+#[derive(Default)]
+struct Collect {
+    rows: Vec<ConnRecord>,
+}
+
+impl Sink for Collect {
+    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
+        self.rows.push(rec.clone());
+        Ok(())
+    }
+}
+
+fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
+    let endpoints = Arc::new(load_endpoints(a.out.endpoints.as_ref())?);
+    let open_out = |p: &PathBuf| {
+        report::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
+    };
+    let mut csv = match &a.out.connections {
+        Some(p) => Some(CsvSink::new(open_out(p)?, false).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let mut json = match &a.out.json {
+        Some(p) => Some(JsonSink::new(open_out(p)?, false)),
+        None => None,
+    };
+    let mut collect = Collect::default();
+    let mut status = EXIT_OK;
+    let inputs = match source::expand(&a.paths) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("tlsready: {e}");
+            status = EXIT_INPUT;
+            // Keep going with the paths that do exist.
+            a.paths
+                .iter()
+                .filter_map(|p| source::expand(std::slice::from_ref(p)).ok())
+                .flatten()
+                .collect()
+        }
+    };
+    let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:30} {bytes_per_sec} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut fan = Fanout::default();
+    if let Some(c) = csv.as_mut() {
+        fan.sinks.push(c);
+    }
+    if let Some(j) = json.as_mut() {
+        fan.sinks.push(j);
+    }
+    fan.sinks.push(&mut collect);
+    let limits = Limits {
+        max_flows: a.out.max_flows.max(1),
+        idle_timeout_us: i64::try_from(a.out.idle_timeout.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+    };
+    let mut analyzer = Analyzer::new(endpoints, limits, &mut fan);
+    let mut fatal = None;
+    for input in &inputs {
+        let label = input.label();
+        bar.set_message(label.clone());
+        let mut opened = match source::open(input) {
+            Ok(o) => o,
+            Err(e) => {
+                bar.suspend(|| eprintln!("tlsready: {e}"));
+                status = EXIT_INPUT;
+                continue;
+            }
+        };
+        let link = opened.link;
+        let mut since = 0u64;
+        let res = source::read_all(&mut opened, &label, |ts, data, len| {
+            analyzer.frame(link, ts, data, len);
+            since += data.len() as u64 + 16;
+            if since >= 1 << 20 {
+                bar.inc(since);
+                since = 0;
+            }
+        });
+        bar.inc(since);
+        if let Err(e) = res {
+            bar.suspend(|| eprintln!("tlsready: {e}"));
+            status = EXIT_INPUT;
+        }
+        if let Some(e) = analyzer.take_error() {
+            fatal = Some(e);
+            break;
+        }
+    }
+    analyzer.finish();
+    bar.finish_and_clear();
+    let stats = analyzer.stats;
+    if let Some(e) = analyzer.take_error().or(fatal) {
+        return Err(format!("cannot write output: {e}"));
+    }
+    drop(analyzer);
+    drop(fan);
+    if let Some(c) = csv.as_mut() {
+        c.flush().map_err(|e| format!("cannot write connections CSV: {e}"))?;
+    }
+    if let Some(j) = json.as_mut() {
+        j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
+    }
+    if !a.out.quiet {
+        let mut out = std::io::stdout().lock();
+        let _ = print_summary(&mut out, &collect.rows, &stats);
+    }
+    Ok(status)
+}
+
+fn print_summary(out: &mut dyn Write, rows: &[ConnRecord], stats: &tlsready::analyzer::Stats) -> std::io::Result<()> {
+    use std::collections::BTreeMap;
+    let mut by_version: BTreeMap<String, u64> = BTreeMap::new();
+    let mut legacy_clients: BTreeMap<String, u64> = BTreeMap::new();
+    for r in rows {
+        let v = report::version_cell(r.negotiated_version);
+        *by_version.entry(if v.is_empty() { "(none)".into() } else { v }).or_default() += 1;
+        if r.negotiated_legacy() {
+            *legacy_clients.entry(r.client_ip.to_string()).or_default() += 1;
+        }
+    }
+    writeln!(out, "{} packets, {} TLS connections", stats.packets, rows.len())?;
+    for (v, n) in &by_version {
+        writeln!(out, "  {v:<16} {n}")?;
+    }
+    let below: u64 = legacy_clients.values().sum();
+    writeln!(out, "below TLS 1.2: {below} connections from {} clients", legacy_clients.len())?;
+    for (c, n) in &legacy_clients {
+        writeln!(out, "  {c:<40} {n}")?;
+    }
+    if stats.evicted_full > 0 || stats.evicted_idle > 0 {
+        writeln!(
+            out,
+            "evicted: {} idle, {} for room (table limit)",
+            stats.evicted_idle, stats.evicted_full
+        )?;
+    }
+    Ok(())
+}
+
+fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
+    let ep = load_endpoints(a.endpoints.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    let w = |e: std::io::Error| e.to_string();
+    match a.action {
+        Some(EndpointsAction::Lookup { query }) => {
+            writeln!(out, "{}", ep.describe_lookup(&query)).map_err(w)?;
+        }
+        None => {
+            let s = ep.stats();
+            writeln!(out, "Microsoft 365 endpoint data version {}", ep.version()).map_err(w)?;
+            writeln!(
+                out,
+                "{} endpoint sets, {} URL patterns, {} IPv4 and {} IPv6 prefixes",
+                s.sets, s.url_patterns, s.ipv4_prefixes, s.ipv6_prefixes
+            )
+            .map_err(w)?;
+            for (svc, n) in s.sets_per_service {
+                writeln!(out, "  {svc:<12} {n} sets").map_err(w)?;
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Analyze(a) => run_analyze(a),
+        Command::Endpoints(a) => run_endpoints(a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            eprintln!("tlsready: {msg}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Per-direction TCP stream reassembly.
+//!
+//! A [`Reassembler`] turns segments (in any order, duplicated, overlapping,
+//! across sequence-number wrap) into the in-order byte stream. The first
+//! byte's sequence number comes from the SYN when it was captured, else from
+//! the first data segment. Out-of-order data waits in a bounded queue; when
+//! the queue is full, or at the end, the hole is skipped and reported.
+
+/// Most out-of-order bytes held per direction before a hole is given up.
+pub const MAX_PENDING: usize = 64 * 1024;
+/// Segments further ahead than this are not buffered (they cannot be near).
+const MAX_AHEAD: u32 = 1 << 20;
+
+/// What the reassembler hands on: in-order bytes, or news of a hole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// The next bytes of the stream.
+    Data(&'a [u8]),
+    /// Bytes were lost here; the data that follows is not contiguous.
+    Gap,
+}
+
+/// `a - b` in sequence space, as a signed distance.
+#[inline]
+fn seq_diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b) as i32)
+}
+
+/// Reassembles one direction of a TCP connection.
+#[derive(Debug, Default, Clone)]
+pub struct Reassembler {
+    next: Option<u32>,
+    pending: Vec<(u32, Vec<u8>)>,
+    pending_bytes: usize,
+    /// Bytes delivered so far.
+    pub delivered: u64,
+    /// Holes skipped (data never captured).
+    pub gaps: u32,
+    /// The stream's start was set by a SYN.
+    pub saw_syn: bool,
+}
+
+impl Reassembler {
+    /// A reassembler with no sequence base yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The SYN (or SYN-ACK) of this direction: data starts at `isn + 1`.
+    pub fn syn(&mut self, isn: u32) {
+        if self.delivered == 0 && self.pending.is_empty() {
+            self.next = Some(isn.wrapping_add(1));
+            self.saw_syn = true;
+        }
+    }
+
+    /// Bytes waiting for a hole to fill.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Sequence number of the next byte expected, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next
+    }
+
+    /// Adds a segment; in-order bytes are passed to `out`. `wire_len` is the
+    /// payload length on the wire: when the capture cut the payload short,
+    /// the missing tail becomes a hole (skipped at once, reported as a gap).
+    pub fn segment(&mut self, seq: u32, data: &[u8], wire_len: u32, out: &mut dyn FnMut(Piece<'_>)) {
+        if data.is_empty() && wire_len == 0 {
+            return;
+        }
+        let next = *self.next.get_or_insert(seq);
+        let off = seq_diff(seq, next);
+        if off <= 0 {
+            let skip = usize::try_from(-off).unwrap_or(usize::MAX);
+            if skip < data.len() {
+                self.deliver(&data[skip..], out);
+            }
+            let end = seq.wrapping_add(wire_len);
+            if (data.len() as u32) < wire_len && seq_diff(end, self.next.unwrap_or(end)) > 0 {
+                // Snap length cut this segment: the rest was never captured.
+                self.next = Some(end);
+                self.gaps += 1;
+                out(Piece::Gap);
+            }
+            self.drain(out);
+        } else if off < i64::from(MAX_AHEAD) && !data.is_empty() {
+            if let Err(i) = self.pending.binary_search_by(|(s, _)| seq_diff(*s, next).cmp(&off)) {
+                self.pending.insert(i, (seq, data.to_vec()));
+                self.pending_bytes += data.len();
+            }
+            if self.pending_bytes > MAX_PENDING {
+                self.skip_hole(out);
+            }
+        }
+    }
+
+    fn deliver(&mut self, data: &[u8], out: &mut dyn FnMut(Piece<'_>)) {
+        if data.is_empty() {
+            return;
+        }
+        out(Piece::Data(data));
+        self.delivered += data.len() as u64;
+        self.next = self.next.map(|n| n.wrapping_add(data.len() as u32));
+    }
+
+    fn drain(&mut self, out: &mut dyn FnMut(Piece<'_>)) {
+        while let Some(next) = self.next {
+            let Some((seq, _)) = self.pending.first() else { break };
+            let off = seq_diff(*seq, next);
+            if off > 0 {
+                break;
+            }
+            let (seq, data) = self.pending.remove(0);
+            self.pending_bytes -= data.len();
+            let skip = usize::try_from(seq_diff(next, seq)).unwrap_or(usize::MAX);
+            if skip < data.len() {
+                self.deliver(&data[skip..], out);
+            }
+        }
+    }
+
+    /// Gives up the first hole: continues at the earliest buffered segment.
+    /// Returns false when nothing was buffered.
+    pub fn skip_hole(&mut self, out: &mut dyn FnMut(Piece<'_>)) -> bool {
+        let Some((seq, _)) = self.pending.first() else {
+            return false;
+        };
+        self.next = Some(*seq);
+        self.gaps += 1;
+        out(Piece::Gap);
+        self.drain(out);
+        true
+    }
+
+    /// Drops all state except counters (after the handshake is done).
+    pub fn release(&mut self) {
+        self.pending = Vec::new();
+        self.pending_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(got: &mut Vec<u8>, p: Piece<'_>) {
+        match p {
+            Piece::Data(b) => got.extend_from_slice(b),
+            Piece::Gap => got.push(b'|'),
+        }
+    }
+
+    fn run(r: &mut Reassembler, segs: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut got = Vec::new();
+        for (s, d) in segs {
+            r.segment(*s, d, d.len() as u32, &mut |p| push(&mut got, p));
+        }
+        got
+    }
+
+    #[test]
+    fn in_order_and_reordered() {
+        let mut r = Reassembler::new();
+        r.syn(99);
+        let got = run(&mut r, &[(100, b"abc"), (106, b"ghi"), (103, b"def")]);
+        assert_eq!(got, b"abcdefghi");
+        assert_eq!(r.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn duplicates_and_overlaps() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let got = run(
+            &mut r,
+            &[(1, b"abcd"), (1, b"abcd"), (3, b"cdef"), (9, b"ij"), (6, b"fghi"), (2, b"b")],
+        );
+        assert_eq!(got, b"abcdefghij");
+    }
+
+    #[test]
+    fn sequence_wrap() {
+        let mut r = Reassembler::new();
+        r.syn(u32::MAX - 2);
+        let got = run(&mut r, &[(u32::MAX - 1, b"ab"), (1, b"de"), (0, b"c")]);
+        assert_eq!(got, b"abcde");
+    }
+
+    #[test]
+    fn no_syn_starts_at_first_segment() {
+        let mut r = Reassembler::new();
+        let got = run(&mut r, &[(5000, b"hello"), (4990, b"old"), (5005, b"!")]);
+        assert_eq!(got, b"hello!");
+        assert!(!r.saw_syn);
+    }
+
+    #[test]
+    fn hole_is_skipped_when_queue_full_or_asked() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let mut got = Vec::new();
+        r.segment(1, b"a", 1, &mut |p| push(&mut got, p));
+        r.segment(10, b"z", 1, &mut |p| push(&mut got, p));
+        assert_eq!(got, b"a");
+        assert!(r.skip_hole(&mut |p| push(&mut got, p)));
+        assert_eq!(got, b"a|z");
+        assert_eq!(r.gaps, 1);
+        let big = vec![7u8; 1000];
+        for i in 0..70u32 {
+            r.segment(100 + i * 1000, &big, 1000, &mut |p| push(&mut got, p));
+        }
+        assert!(r.pending_bytes() <= MAX_PENDING);
+        assert_eq!(r.gaps, 2);
+    }
+
+    #[test]
+    fn snaplen_cut_makes_a_gap() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let mut got = Vec::new();
+        r.segment(1, b"abc", 10, &mut |p| push(&mut got, p));
+        r.segment(11, b"k", 1, &mut |p| push(&mut got, p));
+        assert_eq!(got, b"abc|k");
+        assert_eq!(r.gaps, 1);
+    }
+}

@@ -1,0 +1,212 @@
+//! The per-connection result row, built from a finished [`Connection`].
+
+use std::net::IpAddr;
+
+use crate::conn::Connection;
+use crate::fingerprint::{self, HelloView};
+use crate::m365::{Classification, Endpoints, Query};
+use crate::starttls::StartTls;
+use crate::tls::{self, ClientHello};
+
+/// How a connection's handshake ended, as far as the capture shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// ServerHello seen, no plaintext alert.
+    Established,
+    /// ClientHello but no ServerHello, no alert (capture or server silent).
+    NoServerHello,
+    /// ServerHello seen, the ClientHello was not captured.
+    NoClientHello,
+    /// A plaintext alert ended or marred the handshake.
+    Alert,
+    /// A hello was cut short (snap length, capture end, lost data).
+    Truncated,
+    /// The mail server refused STARTTLS.
+    StarttlsRefused,
+    /// A mail session without any TLS.
+    Plaintext,
+}
+
+impl Status {
+    /// The spelling used in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Established => "established",
+            Status::NoServerHello => "no_server_hello",
+            Status::NoClientHello => "no_client_hello",
+            Status::Alert => "alert",
+            Status::Truncated => "truncated",
+            Status::StarttlsRefused => "starttls_refused",
+            Status::Plaintext => "plaintext",
+        }
+    }
+}
+
+/// One report row: a TCP connection that carried a hello, or a mail
+/// session that stayed in plaintext.
+#[derive(Debug, Clone)]
+pub struct ConnRecord {
+    /// First packet, microseconds since the Unix epoch.
+    pub ts: i64,
+    /// Last packet seen before the row was written.
+    pub last_ts: i64,
+    /// Client address (the ClientHello sender).
+    pub client_ip: IpAddr,
+    /// Client port.
+    pub client_port: u16,
+    /// Server address.
+    pub server_ip: IpAddr,
+    /// Server port.
+    pub server_port: u16,
+    /// `tls`, `smtp-starttls`, `imap-starttls`, `pop3-starttls`, or for
+    /// mail without TLS `smtp`, `imap`, `pop3`.
+    pub protocol: String,
+    /// SNI host name (escaped), empty when absent.
+    pub sni: String,
+    /// Client's highest offered version.
+    pub client_max_version: Option<u16>,
+    /// ClientHello legacy version.
+    pub client_version: Option<u16>,
+    /// Negotiated version.
+    pub negotiated_version: Option<u16>,
+    /// Negotiated cipher suite.
+    pub cipher: Option<u32>,
+    /// ALPN protocol the server chose (escaped).
+    pub alpn: String,
+    /// Outcome.
+    pub status: Status,
+    /// Microsoft 365 classification.
+    pub m365: Classification,
+    /// Name the client gave in EHLO/HELO.
+    pub client_helo: String,
+    /// Host name in the mail server's greeting.
+    pub server_banner: String,
+    /// Server certificate names (TLS <= 1.2).
+    pub cert_names: Vec<String>,
+    /// JA4 client fingerprint.
+    pub ja4: String,
+    /// JA3 client fingerprint (MD5).
+    pub ja3: String,
+    /// First plaintext alert, as "level:description".
+    pub alert: String,
+    /// A HelloRetryRequest preceded the ServerHello.
+    pub hello_retry: bool,
+    /// Packets of the connection seen so far.
+    pub packets: u64,
+}
+
+/// Borrowed JA4/JA3 input from a ClientHello.
+fn hello_view<'a>(ch: &'a ClientHello, ciphers: &'a [u16]) -> HelloView<'a> {
+    HelloView {
+        legacy_version: ch.legacy_version,
+        ciphers,
+        extensions: &ch.extensions,
+        has_sni: ch.extensions.contains(&0),
+        alpn_first: ch.alpn.first().map(Vec::as_slice),
+        supported_versions: &ch.supported_versions,
+        signature_algorithms: &ch.signature_algorithms,
+        supported_groups: &ch.supported_groups,
+        ec_point_formats: &ch.ec_point_formats,
+    }
+}
+
+impl ConnRecord {
+    /// Builds the row for a connection, or `None` when it has nothing to
+    /// report (no hello and no mail dialogue worth reporting).
+    pub fn from_connection(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
+        let f = &c.facts;
+        let mail = f.mail.as_deref().filter(|m| m.protocol.is_some());
+        let has_hello = f.client_hello.is_some() || f.server_hello.is_some();
+        let mail_only_status = match mail {
+            Some(m) if !has_hello => match m.starttls {
+                StartTls::Refused => Some(Status::StarttlsRefused),
+                StartTls::NotRequested if m.commands > 0 || m.transaction => Some(Status::Plaintext),
+                _ => None,
+            },
+            _ => None,
+        };
+        if !has_hello && mail_only_status.is_none() {
+            return None;
+        }
+        let cs = c.client_side();
+        let (client_ip, client_port) = c.endpoints[cs];
+        let (server_ip, server_port) = c.endpoints[1 - cs];
+        let ch = f.client_hello.as_deref();
+        let sh = f.server_hello.as_deref();
+        let truncated = f.gap_in_handshake && !f.complete()
+            || ch.is_some_and(|h| h.truncated)
+            || sh.is_some_and(|h| h.truncated);
+        let status = if let Some(s) = mail_only_status {
+            s
+        } else if truncated {
+            Status::Truncated
+        } else if f.alert.is_some_and(|a| a.level == 2 || sh.is_none()) {
+            Status::Alert
+        } else if sh.is_some() && ch.is_none() {
+            Status::NoClientHello
+        } else if sh.is_some() {
+            Status::Established
+        } else {
+            Status::NoServerHello
+        };
+        let protocol = match mail {
+            Some(m) if has_hello => m.starttls_label().unwrap_or_else(|| "tls".into()),
+            Some(m) => m.protocol.map(|p| p.name().to_string()).unwrap_or_default(),
+            None => "tls".into(),
+        };
+        let sni = ch.and_then(|h| h.sni.clone()).unwrap_or_default();
+        let banner = mail.and_then(|m| m.banner_host.clone()).unwrap_or_default();
+        let m365 = endpoints.classify(&Query {
+            sni: (!sni.is_empty()).then_some(sni.as_str()),
+            cert_names: &f.cert_names,
+            banner_host: (!banner.is_empty()).then_some(banner.as_str()),
+            server_ip,
+        });
+        let (ja4, ja3) = match ch {
+            Some(h) if !h.sslv2_format => {
+                let ciphers: Vec<u16> = h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok()).collect();
+                let v = hello_view(h, &ciphers);
+                (fingerprint::ja4(&v), fingerprint::ja3(&v))
+            }
+            _ => (String::new(), String::new()),
+        };
+        Some(ConnRecord {
+            ts: c.first_ts,
+            last_ts: c.last_ts,
+            client_ip,
+            client_port,
+            server_ip,
+            server_port,
+            protocol,
+            sni,
+            client_max_version: ch.map(ClientHello::max_version),
+            client_version: ch.map(|h| h.legacy_version),
+            negotiated_version: sh.map(|h| h.version()),
+            cipher: sh.map(|h| h.cipher),
+            alpn: sh
+                .and_then(|h| h.alpn.as_deref())
+                .map(tls::escape_name)
+                .unwrap_or_default(),
+            status,
+            m365,
+            client_helo: mail.and_then(|m| m.client_helo.clone()).unwrap_or_default(),
+            server_banner: banner,
+            cert_names: f.cert_names.clone(),
+            ja4,
+            ja3,
+            alert: f
+                .alert
+                .map(|a| format!("{}:{}", a.level, a.description))
+                .unwrap_or_default(),
+            hello_retry: f.hello_retry,
+            packets: c.packets,
+        })
+    }
+
+    /// Negotiated version below TLS 1.2 (SSL 2/3, TLS 1.0/1.1)?
+    pub fn negotiated_legacy(&self) -> bool {
+        self.negotiated_version
+            .is_some_and(|v| tls::version_rank(v) < tls::version_rank(0x0303))
+    }
+}

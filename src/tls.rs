@@ -1,0 +1,985 @@
+//! TLS handshake parsing: pure functions from stream bytes to hello facts.
+//!
+//! [`HandshakeStream`] takes one direction's reassembled bytes and emits
+//! [`Event`]s: ClientHello, ServerHello, the server certificate's names,
+//! alerts and the switch to encrypted records. Records may span segments,
+//! handshake messages may span records, and several messages may share a
+//! record. SSLv2-format hellos are understood too.
+//!
+//! Hello bodies are walked with a lenient cursor so that a hello cut short
+//! (small snap length, capture end) still yields the facts before the cut;
+//! extension contents, cipher names and certificates are decoded with
+//! `tls-parser` and `x509-parser`.
+
+use tls_parser::{TlsCipherSuite, TlsExtension};
+
+/// Largest TLS record body accepted (2^14 plus the 2048 bytes of expansion RFC 5246 allows).
+pub const MAX_RECORD_LEN: usize = 16384 + 2048;
+/// Largest handshake message reassembled; larger ones are parsed as truncated.
+pub const MAX_HANDSHAKE_LEN: usize = 64 * 1024;
+/// The HelloRetryRequest random (RFC 8446, 4.1.3).
+pub const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// Record content types.
+const CT_CCS: u8 = 20;
+const CT_ALERT: u8 = 21;
+const CT_HANDSHAKE: u8 = 22;
+const CT_APPDATA: u8 = 23;
+const CT_HEARTBEAT: u8 = 24;
+
+/// Handshake message types.
+pub const HS_CLIENT_HELLO: u8 = 1;
+/// ServerHello handshake type.
+pub const HS_SERVER_HELLO: u8 = 2;
+const HS_CERTIFICATE: u8 = 11;
+const HS_SERVER_HELLO_DONE: u8 = 14;
+
+/// True for the RFC 8701 GREASE values (0x0a0a, 0x1a1a, ... 0xfafa).
+pub fn is_grease(v: u16) -> bool {
+    (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+/// Spelling of a protocol version as used in every report:
+/// `SSL2`, `SSL3`, `TLS1.0`..`TLS1.3`, `TLS1.3-draftNN`, else `0xNNNN`.
+pub fn version_name(v: u16) -> String {
+    match v {
+        0x0002 | 0x0200 => "SSL2".into(),
+        0x0300 => "SSL3".into(),
+        0x0301 => "TLS1.0".into(),
+        0x0302 => "TLS1.1".into(),
+        0x0303 => "TLS1.2".into(),
+        0x0304 => "TLS1.3".into(),
+        0x7f00..=0x7fff => format!("TLS1.3-draft{}", v & 0xff),
+        _ => format!("0x{v:04x}"),
+    }
+}
+
+/// Orders versions by age: SSL2 < SSL3 < TLS1.0 < 1.1 < 1.2 < 1.3 drafts < 1.3.
+/// Unknown values rank lowest (0), so they never count as "modern".
+pub fn version_rank(v: u16) -> u32 {
+    match v {
+        0x0002 | 0x0200 => 1,
+        0x0300 => 2,
+        0x0301 => 3,
+        0x0302 => 4,
+        0x0303 => 5,
+        0x7f00..=0x7fff => 6 + u32::from(v & 0xff),
+        0x0304 => 1000,
+        _ => 0,
+    }
+}
+
+/// IANA name of a cipher suite, or `0xNNNN` when unknown.
+pub fn cipher_name(id: u32) -> String {
+    if id > 0xffff {
+        return sslv2_cipher_name(id);
+    }
+    match TlsCipherSuite::from_id(id as u16) {
+        Some(c) => c.name.to_string(),
+        None => format!("0x{id:04x}"),
+    }
+}
+
+fn sslv2_cipher_name(id: u32) -> String {
+    match id {
+        0x010080 => "SSL2_RC4_128_WITH_MD5".into(),
+        0x020080 => "SSL2_RC4_128_EXPORT40_WITH_MD5".into(),
+        0x030080 => "SSL2_RC2_128_CBC_WITH_MD5".into(),
+        0x040080 => "SSL2_RC2_128_CBC_EXPORT40_WITH_MD5".into(),
+        0x050080 => "SSL2_IDEA_128_CBC_WITH_MD5".into(),
+        0x060040 => "SSL2_DES_64_CBC_WITH_MD5".into(),
+        0x0700c0 => "SSL2_DES_192_EDE3_CBC_WITH_MD5".into(),
+        _ => format!("0x{id:06x}"),
+    }
+}
+
+/// Escapes a name for every output: printable ASCII and other printable
+/// UTF-8 pass, control characters, backslash and invalid UTF-8 become `\xNN`.
+pub fn escape_name(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                let mut b = [0u8; 4];
+                for byte in c.encode_utf8(&mut b).bytes() {
+                    out.push_str(&format!("\\x{byte:02x}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// Facts from one ClientHello.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientHello {
+    /// Record-layer version (0x0002 for an SSLv2-format hello).
+    pub record_version: u16,
+    /// ClientHello.client_version.
+    pub legacy_version: u16,
+    /// The hello used the SSLv2 record format.
+    pub sslv2_format: bool,
+    /// Cipher suites in wire order, GREASE included (SSLv2 specs with a zero
+    /// first byte are folded to their 16-bit TLS value, others kept as 24-bit).
+    pub ciphers: Vec<u32>,
+    /// Extension types in wire order, GREASE included.
+    pub extensions: Vec<u16>,
+    /// server_name host name, escaped.
+    pub sni: Option<String>,
+    /// ALPN protocol names in wire order, raw.
+    pub alpn: Vec<Vec<u8>>,
+    /// supported_versions in wire order, GREASE included; empty if absent.
+    pub supported_versions: Vec<u16>,
+    /// signature_algorithms in wire order.
+    pub signature_algorithms: Vec<u16>,
+    /// supported_groups in wire order, GREASE included.
+    pub supported_groups: Vec<u16>,
+    /// ec_point_formats.
+    pub ec_point_formats: Vec<u8>,
+    /// The message was cut short: facts after the cut are missing.
+    pub truncated: bool,
+}
+
+impl ClientHello {
+    /// Highest version offered: the highest non-GREASE supported_versions
+    /// value, else the legacy version.
+    pub fn max_version(&self) -> u16 {
+        self.supported_versions
+            .iter()
+            .copied()
+            .filter(|v| !is_grease(*v))
+            .max_by_key(|v| (version_rank(*v), *v))
+            .unwrap_or(self.legacy_version)
+    }
+}
+
+/// Facts from one ServerHello.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerHello {
+    /// ServerHello.server_version (legacy_version).
+    pub legacy_version: u16,
+    /// supported_versions extension value, if present.
+    pub selected_version: Option<u16>,
+    /// Chosen cipher suite (24-bit for SSLv2).
+    pub cipher: u32,
+    /// Extension types in wire order.
+    pub extensions: Vec<u16>,
+    /// ALPN protocol chosen.
+    pub alpn: Option<Vec<u8>>,
+    /// This is a HelloRetryRequest, not the answer.
+    pub is_hrr: bool,
+    /// SSLv2 SERVER-HELLO.
+    pub sslv2_format: bool,
+    /// The message was cut short.
+    pub truncated: bool,
+}
+
+impl ServerHello {
+    /// Negotiated version: supported_versions if present, else legacy version.
+    pub fn version(&self) -> u16 {
+        self.selected_version.unwrap_or(self.legacy_version)
+    }
+}
+
+/// What a direction's stream told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A ClientHello.
+    ClientHello(Box<ClientHello>),
+    /// A ServerHello (HelloRetryRequests included: check `is_hrr`).
+    ServerHello(Box<ServerHello>),
+    /// The leaf certificate's subject CN and DNS SANs, escaped.
+    Certificate(Vec<String>),
+    /// ServerHelloDone: the server's plaintext flight is over (TLS <= 1.2).
+    ServerHelloDone,
+    /// A plaintext alert (level, description).
+    Alert(u8, u8),
+    /// ChangeCipherSpec or application data: later records are encrypted.
+    Encrypted,
+    /// The bytes are not TLS (first record header invalid).
+    NotTls,
+}
+
+/// Lenient big-endian reader: every read returns `None` past the end.
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    /// Takes up to `n` bytes; the flag says whether all `n` were there.
+    fn take_upto(&mut self, n: usize) -> (&'a [u8], bool) {
+        let k = n.min(self.0.len());
+        let (a, b) = self.0.split_at(k);
+        self.0 = b;
+        (a, k == n)
+    }
+}
+
+fn u16_list(b: &[u8]) -> Vec<u16> {
+    b.chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect()
+}
+
+/// Walks an extension block: (type, body, complete) for each extension.
+fn walk_extensions(block: &[u8], mut f: impl FnMut(u16, &[u8], bool)) -> bool {
+    let mut r = Rd(block);
+    while !r.0.is_empty() {
+        let Some(t) = r.u16() else { return false };
+        let Some(len) = r.u16() else {
+            f(t, &[], false);
+            return false;
+        };
+        let (body, whole) = r.take_upto(usize::from(len));
+        f(t, body, whole);
+        if !whole {
+            return false;
+        }
+    }
+    true
+}
+
+/// Decodes one extension with tls-parser from its type and body.
+fn typed_extension(t: u16, body: &[u8]) -> Option<TlsExtension<'_>> {
+    // tls-parser parses "type, length, body"; rebuild that header in front.
+    let mut raw = Vec::with_capacity(body.len() + 4);
+    raw.extend_from_slice(&t.to_be_bytes());
+    raw.extend_from_slice(&u16::try_from(body.len()).ok()?.to_be_bytes());
+    raw.extend_from_slice(body);
+    match tls_parser::parse_tls_extension(&raw) {
+        Ok((_, ext)) => Some(owned_ext(ext)),
+        Err(_) => None,
+    }
+}
+
+/// Keeps only what we use from an extension, detached from the temp buffer.
+fn owned_ext(ext: TlsExtension<'_>) -> TlsExtension<'static> {
+    match ext {
+        TlsExtension::SupportedVersions(v) => TlsExtension::SupportedVersions(v),
+        TlsExtension::SignatureAlgorithms(v) => TlsExtension::SignatureAlgorithms(v),
+        TlsExtension::EllipticCurves(v) => TlsExtension::EllipticCurves(v),
+        _ => TlsExtension::Unknown(tls_parser::TlsExtensionType(0), &[]),
+    }
+}
+
+fn sni_from(body: &[u8]) -> Option<String> {
+    // server_name_list<2>: name_type(1) host_name<2>
+    match tls_parser::parse_tls_extension_sni_content(body) {
+        Ok((_, TlsExtension::SNI(list))) => list
+            .iter()
+            .find(|(t, _)| t.0 == 0)
+            .map(|(_, name)| escape_name(name)),
+        _ => None,
+    }
+}
+
+fn alpn_from(body: &[u8]) -> Vec<Vec<u8>> {
+    match tls_parser::parse_tls_extension_alpn_content(body) {
+        Ok((_, TlsExtension::ALPN(list))) => list.iter().map(|p| p.to_vec()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Parses a ClientHello body (after the 4-byte handshake header). A body cut
+/// short yields the facts before the cut with `truncated` set.
+pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHello> {
+    let mut ch = ClientHello {
+        record_version,
+        ..Default::default()
+    };
+    let mut r = Rd(body);
+    ch.legacy_version = r.u16()?;
+    if ch.legacy_version >> 8 != 3 && ch.legacy_version >> 8 != 0x7f {
+        return None;
+    }
+    let done = (|| {
+        r.take(32)?;
+        let sid = r.u8()?;
+        if sid > 32 {
+            return None;
+        }
+        r.take(usize::from(sid))?;
+        let clen = usize::from(r.u16()?);
+        let (cs, whole) = r.take_upto(clen);
+        ch.ciphers = u16_list(cs).into_iter().map(u32::from).collect();
+        if !whole {
+            return None;
+        }
+        let comp = usize::from(r.u8()?);
+        r.take(comp)?;
+        if r.0.is_empty() {
+            return Some(true); // no extensions at all
+        }
+        let elen = usize::from(r.u16()?);
+        let (block, whole) = r.take_upto(elen);
+        let complete = walk_extensions(block, |t, b, w| {
+            ch.extensions.push(t);
+            if !w {
+                return;
+            }
+            match t {
+                0x0000 => ch.sni = sni_from(b),
+                0x0010 => ch.alpn = alpn_from(b),
+                0x002b => {
+                    if let Some(TlsExtension::SupportedVersions(v)) = typed_extension(t, b) {
+                        ch.supported_versions = v.iter().map(|x| x.0).collect();
+                    }
+                }
+                0x000d => {
+                    if let Some(TlsExtension::SignatureAlgorithms(v)) = typed_extension(t, b) {
+                        ch.signature_algorithms = v;
+                    }
+                }
+                0x000a => {
+                    if let Some(TlsExtension::EllipticCurves(v)) = typed_extension(t, b) {
+                        ch.supported_groups = v.iter().map(|g| g.0).collect();
+                    }
+                }
+                0x000b => {
+                    if let Some((&n, rest)) = b.split_first() {
+                        ch.ec_point_formats = rest.iter().take(usize::from(n)).copied().collect();
+                    }
+                }
+                _ => {}
+            }
+        });
+        Some(whole && complete)
+    })();
+    ch.truncated = done != Some(true);
+    Some(ch)
+}
+
+/// Parses a ServerHello body. Handles TLS 1.3 drafts before draft 22, whose
+/// ServerHello has no session id and no compression method.
+pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
+    let mut sh = ServerHello::default();
+    let mut r = Rd(body);
+    sh.legacy_version = r.u16()?;
+    let major = sh.legacy_version >> 8;
+    if major != 3 && major != 0x7f {
+        return None;
+    }
+    let draft = major == 0x7f && (sh.legacy_version & 0xff) < 22;
+    let done = (|| {
+        let random = r.take(32)?;
+        sh.is_hrr = random == HRR_RANDOM;
+        if !draft {
+            let sid = r.u8()?;
+            if sid > 32 {
+                return None;
+            }
+            r.take(usize::from(sid))?;
+        }
+        sh.cipher = u32::from(r.u16()?);
+        if !draft {
+            r.u8()?;
+        }
+        if r.0.is_empty() {
+            return Some(true);
+        }
+        let elen = usize::from(r.u16()?);
+        let (block, whole) = r.take_upto(elen);
+        let complete = walk_extensions(block, |t, b, w| {
+            sh.extensions.push(t);
+            if !w {
+                return;
+            }
+            match t {
+                0x002b if b.len() == 2 => sh.selected_version = Some(u16::from_be_bytes([b[0], b[1]])),
+                0x0010 => sh.alpn = alpn_from(b).into_iter().next(),
+                _ => {}
+            }
+        });
+        Some(whole && complete)
+    })();
+    sh.truncated = done != Some(true);
+    Some(sh)
+}
+
+/// Subject CN and DNS SANs of a DER certificate, escaped.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::prelude::*;
+    let mut names = Vec::new();
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return names;
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            names.push(escape_name(s.as_bytes()));
+        } else {
+            names.push(escape_name(cn.as_slice()));
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for gn in &san.value.general_names {
+            if let GeneralName::DNSName(d) = gn {
+                let d = escape_name(d.as_bytes());
+                if !names.contains(&d) {
+                    names.push(d);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Names from a TLS (<= 1.2) Certificate message body: the leaf's names.
+fn certificate_message_names(body: &[u8]) -> Vec<String> {
+    let mut r = Rd(body);
+    let Some(_list_len) = r.take(3) else {
+        return Vec::new();
+    };
+    let Some(l) = r.take(3) else { return Vec::new() };
+    let len = (usize::from(l[0]) << 16) | (usize::from(l[1]) << 8) | usize::from(l[2]);
+    match r.take(len) {
+        Some(der) => certificate_names(der),
+        None => Vec::new(),
+    }
+}
+
+/// Parses an SSLv2 CLIENT-HELLO message (after the 2-byte record header).
+pub fn parse_sslv2_client_hello(msg: &[u8]) -> Option<ClientHello> {
+    let mut r = Rd(msg);
+    if r.u8()? != 1 {
+        return None;
+    }
+    let version = r.u16()?;
+    let cs_len = usize::from(r.u16()?);
+    let sid_len = usize::from(r.u16()?);
+    let ch_len = usize::from(r.u16()?);
+    if cs_len % 3 != 0 || sid_len > 32 || !(16..=32).contains(&ch_len) {
+        return None;
+    }
+    let (cs, whole) = r.take_upto(cs_len);
+    let ciphers = cs
+        .chunks_exact(3)
+        .map(|c| (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]))
+        .collect();
+    let truncated = !whole || r.take(sid_len + ch_len).is_none();
+    Some(ClientHello {
+        record_version: 0x0002,
+        legacy_version: version,
+        sslv2_format: true,
+        ciphers,
+        truncated,
+        ..Default::default()
+    })
+}
+
+/// Parses an SSLv2 SERVER-HELLO message (after the 2-byte record header).
+pub fn parse_sslv2_server_hello(msg: &[u8]) -> Option<ServerHello> {
+    let mut r = Rd(msg);
+    if r.u8()? != 4 {
+        return None;
+    }
+    let _hit = r.u8()?;
+    let _cert_type = r.u8()?;
+    let version = r.u16()?;
+    let cert_len = usize::from(r.u16()?);
+    let cs_len = usize::from(r.u16()?);
+    let _cid_len = r.u16()?;
+    let cipher = r.take(cert_len).and_then(|_| r.take(cs_len.min(3)));
+    let cipher = cipher
+        .filter(|c| c.len() == 3)
+        .map(|c| (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]));
+    Some(ServerHello {
+        legacy_version: version,
+        cipher: cipher.unwrap_or(0),
+        sslv2_format: true,
+        truncated: cipher.is_none(),
+        ..Default::default()
+    })
+}
+
+/// How a buffer's start relates to a TLS record or SSLv2 hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A plausible TLS record header.
+    Tls,
+    /// A plausible SSLv2-format hello (2-byte header).
+    Sslv2,
+    /// Not TLS.
+    No,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// Does `b` start with a TLS record (or SSLv2 hello) that a stream could
+/// begin with? `hs` narrows it to a handshake record carrying that message type.
+pub fn classify_start(b: &[u8], hs: Option<u8>) -> Start {
+    let Some(&first) = b.first() else {
+        return Start::NeedMore;
+    };
+    if first & 0x80 != 0 {
+        // SSLv2 record: 2-byte length, msg type 1 (client) or 4 (server).
+        if b.len() < 5 {
+            return Start::NeedMore;
+        }
+        let len = (usize::from(first & 0x7f) << 8) | usize::from(b[1]);
+        let ok_type = match hs {
+            Some(HS_CLIENT_HELLO) => b[2] == 1,
+            Some(HS_SERVER_HELLO) => b[2] == 4,
+            _ => b[2] == 1 || b[2] == 4,
+        };
+        let ver = u16::from_be_bytes([b[3], b[4]]);
+        let ver_ok = if b[2] == 1 {
+            ver == 0x0002 || (0x0300..=0x0304).contains(&ver)
+        } else if b.len() >= 7 {
+            let v = u16::from_be_bytes([b[5], b[6]]);
+            v == 0x0002 || (0x0300..=0x0304).contains(&v)
+        } else {
+            return Start::NeedMore;
+        };
+        return if ok_type && ver_ok && len >= 9 {
+            Start::Sslv2
+        } else {
+            Start::No
+        };
+    }
+    if b.len() < 5 {
+        return Start::NeedMore;
+    }
+    let ct = b[0];
+    let len = usize::from(u16::from_be_bytes([b[3], b[4]]));
+    if !(CT_CCS..=CT_HEARTBEAT).contains(&ct) || b[1] != 3 || b[2] > 4 || len > MAX_RECORD_LEN {
+        return Start::No;
+    }
+    let Some(t) = hs else { return Start::Tls };
+    if ct != CT_HANDSHAKE || len < 4 {
+        return Start::No;
+    }
+    if b.len() < 10 {
+        return Start::NeedMore;
+    }
+    if b[5] != t || b[6] != 0 {
+        return Start::No;
+    }
+    // Hello body starts with a version 3.x (or a 1.3 draft 0x7fNN).
+    if b[9] == 3 || (t == HS_SERVER_HELLO && b[9] == 0x7f) {
+        Start::Tls
+    } else {
+        Start::No
+    }
+}
+
+/// Offset of the first plausible hello record (type `hs`) in `b`, or of a
+/// possible one cut by the end of `b`.
+pub fn find_hello(b: &[u8], hs: u8) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = b.get(i..).and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE)) {
+        let at = i + p;
+        match classify_start(&b[at..], Some(hs)) {
+            Start::Tls | Start::NeedMore => return Some(at),
+            _ => i = at + 1,
+        }
+    }
+    None
+}
+
+/// Per-direction TLS record and handshake reassembler.
+#[derive(Debug, Default)]
+pub struct HandshakeStream {
+    buf: Vec<u8>,
+    hs: Vec<u8>,
+    hs_record_version: u16,
+    sslv2: bool,
+    /// A HelloRetryRequest went by: a compatibility ChangeCipherSpec may
+    /// follow before the real ServerHello, so CCS does not end plaintext.
+    after_hrr: bool,
+    encrypted: bool,
+    failed: bool,
+}
+
+impl HandshakeStream {
+    /// A new stream positioned at a record boundary.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True once the stream is past its plaintext handshake or not TLS.
+    pub fn finished(&self) -> bool {
+        self.encrypted || self.failed
+    }
+
+    /// Bytes buffered (record and handshake reassembly).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() + self.hs.len()
+    }
+
+    /// Feeds the next stream bytes; events go to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(Event)) {
+        if self.finished() {
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        let mut pos = 0;
+        loop {
+            let rest = &self.buf[pos..];
+            if rest.is_empty() {
+                break;
+            }
+            match classify_start(rest, None) {
+                Start::NeedMore => break,
+                Start::No => {
+                    self.failed = true;
+                    out(Event::NotTls);
+                    break;
+                }
+                Start::Sslv2 => {
+                    let len = (usize::from(rest[0] & 0x7f) << 8) | usize::from(rest[1]);
+                    if rest.len() < 2 + len {
+                        break;
+                    }
+                    let msg = &rest[2..2 + len];
+                    self.sslv2 = true;
+                    if let Some(ch) = parse_sslv2_client_hello(msg) {
+                        out(Event::ClientHello(Box::new(ch)));
+                    } else if let Some(sh) = parse_sslv2_server_hello(msg) {
+                        out(Event::ServerHello(Box::new(sh)));
+                    }
+                    // Later SSLv2 messages are encrypted or irrelevant.
+                    self.encrypted = true;
+                    out(Event::Encrypted);
+                    pos += 2 + len;
+                    break;
+                }
+                Start::Tls => {
+                    let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+                    if rest.len() < 5 + len {
+                        break;
+                    }
+                    let ct = rest[0];
+                    let ver = u16::from_be_bytes([rest[1], rest[2]]);
+                    let body = rest[5..5 + len].to_vec();
+                    pos += 5 + len;
+                    match ct {
+                        CT_HANDSHAKE => self.handshake_bytes(&body, ver, out),
+                        CT_ALERT => {
+                            if body.len() == 2 {
+                                out(Event::Alert(body[0], body[1]));
+                            } else {
+                                // Alert encrypted (length != 2): nothing to read.
+                                self.encrypted = true;
+                                out(Event::Encrypted);
+                            }
+                        }
+                        CT_CCS if self.after_hrr => {}
+                        CT_CCS | CT_APPDATA => {
+                            self.encrypted = true;
+                            out(Event::Encrypted);
+                        }
+                        _ => {}
+                    }
+                    if self.finished() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.buf.drain(..pos);
+        if self.finished() {
+            self.buf = Vec::new();
+            self.hs = Vec::new();
+        }
+    }
+
+    fn handshake_bytes(&mut self, body: &[u8], ver: u16, out: &mut dyn FnMut(Event)) {
+        if self.hs.is_empty() {
+            self.hs_record_version = ver;
+        }
+        self.hs.extend_from_slice(body);
+        let mut pos = 0;
+        while let Some(h) = self.hs.get(pos..pos + 4) {
+            let t = h[0];
+            let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+            if len > MAX_HANDSHAKE_LEN {
+                // Hostile or garbage length: report what we have, stop.
+                self.emit_message(t, &self.hs[pos + 4..].to_vec(), true, out);
+                self.failed = true;
+                return;
+            }
+            let Some(msg) = self.hs.get(pos + 4..pos + 4 + len) else {
+                break;
+            };
+            let msg = msg.to_vec();
+            pos += 4 + len;
+            self.emit_message(t, &msg, false, out);
+            if self.finished() {
+                return;
+            }
+        }
+        self.hs.drain(..pos);
+    }
+
+    fn emit_message(&mut self, t: u8, msg: &[u8], cut: bool, out: &mut dyn FnMut(Event)) {
+        match t {
+            HS_CLIENT_HELLO => {
+                if let Some(mut ch) = parse_client_hello(msg, self.hs_record_version) {
+                    ch.truncated |= cut;
+                    out(Event::ClientHello(Box::new(ch)));
+                }
+            }
+            HS_SERVER_HELLO => {
+                if let Some(mut sh) = parse_server_hello(msg) {
+                    sh.truncated |= cut;
+                    let v13 = sh.version() == 0x0304 || sh.version() >> 8 == 0x7f;
+                    let hrr = sh.is_hrr;
+                    self.after_hrr |= hrr;
+                    out(Event::ServerHello(Box::new(sh)));
+                    if v13 && !hrr {
+                        // Everything after a TLS 1.3 ServerHello is encrypted.
+                        self.encrypted = true;
+                        out(Event::Encrypted);
+                    }
+                }
+            }
+            HS_CERTIFICATE => out(Event::Certificate(certificate_message_names(msg))),
+            HS_SERVER_HELLO_DONE => out(Event::ServerHelloDone),
+            _ => {}
+        }
+    }
+
+    /// At the end of the stream: a hello still being reassembled is parsed
+    /// as truncated, so the facts before the cut are kept.
+    pub fn flush_truncated(&mut self, out: &mut dyn FnMut(Event)) {
+        if self.finished() {
+            return;
+        }
+        // A record whose body was cut: take its handshake bytes as they are.
+        if self.buf.len() > 5 && classify_start(&self.buf, None) == Start::Tls && self.buf[0] == CT_HANDSHAKE {
+            let body = self.buf[5..].to_vec();
+            let ver = u16::from_be_bytes([self.buf[1], self.buf[2]]);
+            if self.hs.is_empty() {
+                self.hs_record_version = ver;
+            }
+            self.hs.extend_from_slice(&body);
+        } else if self.buf.len() > 2 && classify_start(&self.buf, None) == Start::Sslv2 {
+            let msg = self.buf[2..].to_vec();
+            if let Some(mut ch) = parse_sslv2_client_hello(&msg) {
+                ch.truncated = true;
+                out(Event::ClientHello(Box::new(ch)));
+            }
+        }
+        if self.hs.len() > 4 {
+            let t = self.hs[0];
+            let msg = self.hs[4..].to_vec();
+            if t == HS_CLIENT_HELLO || t == HS_SERVER_HELLO {
+                self.emit_message(t, &msg, true, out);
+            }
+        }
+        self.buf.clear();
+        self.hs.clear();
+        self.failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ClientHello handshake message with the given extensions.
+    pub(crate) fn client_hello_msg(version: u16, exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&version.to_be_bytes());
+        body.extend_from_slice(&[7u8; 32]);
+        body.push(0);
+        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f]);
+        body.extend_from_slice(&[1, 0]);
+        let mut eb = Vec::new();
+        for (t, d) in exts {
+            eb.extend_from_slice(&t.to_be_bytes());
+            eb.extend_from_slice(&(d.len() as u16).to_be_bytes());
+            eb.extend_from_slice(d);
+        }
+        body.extend_from_slice(&(eb.len() as u16).to_be_bytes());
+        body.extend_from_slice(&eb);
+        let mut m = vec![HS_CLIENT_HELLO, 0, 0, 0];
+        let l = body.len() as u32;
+        m[1..4].copy_from_slice(&l.to_be_bytes()[1..]);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn sni_ext(name: &str) -> (u16, Vec<u8>) {
+        let mut d = Vec::new();
+        d.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        d.push(0);
+        d.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        d.extend_from_slice(name.as_bytes());
+        (0, d)
+    }
+
+    fn records(ct: u8, msg: &[u8], chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in msg.chunks(chunk) {
+            out.extend_from_slice(&[ct, 3, 1]);
+            out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    fn collect(stream: &mut HandshakeStream, data: &[u8], step: usize) -> Vec<Event> {
+        let mut ev = Vec::new();
+        for c in data.chunks(step) {
+            stream.feed(c, &mut |e| ev.push(e));
+        }
+        ev
+    }
+
+    #[test]
+    fn grease_and_names() {
+        assert!(is_grease(0x0a0a) && is_grease(0xfafa) && !is_grease(0x0a1a));
+        assert_eq!(version_name(0x0301), "TLS1.0");
+        assert_eq!(version_name(0x7f17), "TLS1.3-draft23");
+        assert_eq!(version_name(0x0002), "SSL2");
+        assert_eq!(version_name(0xfb1a), "0xfb1a");
+        assert_eq!(cipher_name(0x1301), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(cipher_name(0x0700c0), "SSL2_DES_192_EDE3_CBC_WITH_MD5");
+    }
+
+    #[test]
+    fn client_hello_across_records_and_segments() {
+        let msg = client_hello_msg(
+            0x0303,
+            &[sni_ext("mail.example.org"), (0x002b, vec![6, 0x0a, 0x0a, 3, 4, 3, 3])],
+        );
+        let wire = records(CT_HANDSHAKE, &msg, 17);
+        for step in [1, 3, 7, 1000] {
+            let mut s = HandshakeStream::new();
+            let ev = collect(&mut s, &wire, step);
+            let Some(Event::ClientHello(ch)) = ev.first() else {
+                panic!("no hello at step {step}: {ev:?}");
+            };
+            assert_eq!(ch.sni.as_deref(), Some("mail.example.org"));
+            assert_eq!(ch.supported_versions, vec![0x0a0a, 0x0304, 0x0303]);
+            assert_eq!(ch.max_version(), 0x0304);
+            assert_eq!(ch.ciphers, vec![0x1301, 0xc02f]);
+            assert_eq!(ch.extensions, vec![0, 0x2b]);
+            assert!(!ch.truncated);
+        }
+    }
+
+    #[test]
+    fn several_messages_in_one_record() {
+        let mut msg = Vec::new();
+        // ServerHello TLS 1.2 + ServerHelloDone in one record.
+        let mut sh = vec![3, 3];
+        sh.extend_from_slice(&[1u8; 32]);
+        sh.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+        msg.extend_from_slice(&[HS_SERVER_HELLO, 0, 0, sh.len() as u8]);
+        msg.extend_from_slice(&sh);
+        msg.extend_from_slice(&[HS_SERVER_HELLO_DONE, 0, 0, 0]);
+        let mut s = HandshakeStream::new();
+        let ev = collect(&mut s, &records(CT_HANDSHAKE, &msg, 4000), 5);
+        assert!(matches!(&ev[0], Event::ServerHello(sh) if sh.version() == 0x0303 && sh.cipher == 0xc02f));
+        assert_eq!(ev[1], Event::ServerHelloDone);
+    }
+
+    #[test]
+    fn hello_retry_request_is_flagged() {
+        let mut sh = vec![3, 3];
+        sh.extend_from_slice(&HRR_RANDOM);
+        sh.extend_from_slice(&[0, 0x13, 0x01, 0, 0, 6, 0, 0x2b, 0, 2, 3, 4]);
+        let parsed = parse_server_hello(&sh).unwrap();
+        assert!(parsed.is_hrr);
+        assert_eq!(parsed.version(), 0x0304);
+        let mut s = HandshakeStream::new();
+        let mut msg = vec![HS_SERVER_HELLO, 0, 0, sh.len() as u8];
+        msg.extend_from_slice(&sh);
+        let ev = collect(&mut s, &records(CT_HANDSHAKE, &msg, 100), 100);
+        // After an HRR the stream stays in plaintext, waiting for the real one.
+        assert_eq!(ev.len(), 1);
+        assert!(!s.finished());
+    }
+
+    #[test]
+    fn sslv2_client_hello() {
+        // SSLv2 CLIENT-HELLO: version 0x0301, 2 cipher specs, 16-byte challenge.
+        let mut m = vec![1, 3, 1, 0, 6, 0, 0, 0, 16];
+        m.extend_from_slice(&[0, 0, 0x2f, 0x07, 0x00, 0xc0]);
+        m.extend_from_slice(&[9u8; 16]);
+        let mut wire = vec![0x80 | 0, m.len() as u8];
+        wire.extend_from_slice(&m);
+        assert_eq!(classify_start(&wire, Some(HS_CLIENT_HELLO)), Start::Sslv2);
+        let mut s = HandshakeStream::new();
+        let ev = collect(&mut s, &wire, 3);
+        let Some(Event::ClientHello(ch)) = ev.first() else { panic!("{ev:?}") };
+        assert!(ch.sslv2_format);
+        assert_eq!(ch.legacy_version, 0x0301);
+        assert_eq!(ch.ciphers, vec![0x2f, 0x0700c0]);
+    }
+
+    #[test]
+    fn truncated_hello_keeps_facts() {
+        let msg = client_hello_msg(0x0301, &[sni_ext("cut.example"), (0x0017, vec![])]);
+        let wire = records(CT_HANDSHAKE, &msg, 4000);
+        let cut = &wire[..wire.len() - 2];
+        let mut s = HandshakeStream::new();
+        let mut ev = collect(&mut s, cut, 10);
+        assert!(ev.is_empty());
+        s.flush_truncated(&mut |e| ev.push(e));
+        let Some(Event::ClientHello(ch)) = ev.first() else { panic!("{ev:?}") };
+        assert!(ch.truncated);
+        assert_eq!(ch.sni.as_deref(), Some("cut.example"));
+        assert_eq!(ch.legacy_version, 0x0301);
+    }
+
+    #[test]
+    fn hostile_lengths_do_not_panic() {
+        let mut wire = vec![CT_HANDSHAKE, 3, 1, 0, 8, HS_CLIENT_HELLO, 0xff, 0xff, 0xff, 3, 3, 0, 0];
+        wire.extend_from_slice(&[0xff; 40]);
+        let mut s = HandshakeStream::new();
+        let _ = collect(&mut s, &wire, 1);
+        s.flush_truncated(&mut |_| {});
+        for n in 0..64 {
+            let _ = parse_client_hello(&[3; 64][..n], 0x0301);
+            let _ = parse_server_hello(&[3; 64][..n]);
+            let _ = parse_sslv2_client_hello(&[1; 64][..n]);
+            let _ = parse_sslv2_server_hello(&[4; 64][..n]);
+        }
+    }
+
+    #[test]
+    fn not_tls_and_scan() {
+        let mut s = HandshakeStream::new();
+        let ev = collect(&mut s, b"GET / HTTP/1.1\r\n", 100);
+        assert_eq!(ev, vec![Event::NotTls]);
+        let msg = client_hello_msg(0x0303, &[]);
+        let mut buf = b"\x05\x01\x00junk".to_vec();
+        let at = buf.len();
+        buf.extend_from_slice(&records(CT_HANDSHAKE, &msg, 4000));
+        assert_eq!(find_hello(&buf, HS_CLIENT_HELLO), Some(at));
+        assert_eq!(find_hello(b"\x16\x03\x01\x00\x05\x02", HS_CLIENT_HELLO), None);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_name(b"ok.example"), "ok.example");
+        assert_eq!(escape_name(b"a\x00b\xffc\\"), "a\\x00b\\xffc\\x5c");
+        assert_eq!(escape_name("bücher.de".as_bytes()), "bücher.de");
+    }
+}
