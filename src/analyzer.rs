@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::conn::{Connection, Side};
-use crate::decode::{self, flags, LinkType, Segment, Skip};
+use crate::decode::{self, LinkType, Segment, Skip, flags};
 use crate::m365::Endpoints;
 use crate::record::ConnRecord;
 
@@ -78,10 +78,20 @@ struct FlowKey {
 impl FlowKey {
     fn of(seg: &Segment<'_>) -> (FlowKey, Side) {
         if (seg.src, seg.sport) <= (seg.dst, seg.dport) {
-            let k = FlowKey { a: seg.src, ap: seg.sport, b: seg.dst, bp: seg.dport };
+            let k = FlowKey {
+                a: seg.src,
+                ap: seg.sport,
+                b: seg.dst,
+                bp: seg.dport,
+            };
             (k, 0)
         } else {
-            let k = FlowKey { a: seg.dst, ap: seg.dport, b: seg.src, bp: seg.sport };
+            let k = FlowKey {
+                a: seg.dst,
+                ap: seg.dport,
+                b: seg.src,
+                bp: seg.sport,
+            };
             (k, 1)
         }
     }
@@ -172,7 +182,9 @@ impl<'s> Analyzer<'s> {
                 }
                 self.stats.connections += 1;
                 let eps = [(key.a, key.ap), (key.b, key.bp)];
-                self.table.entry(key).or_insert_with(|| Connection::new(eps, ts))
+                self.table
+                    .entry(key)
+                    .or_insert_with(|| Connection::new(eps, ts))
             }
         };
         conn.segment(side, seg, ts);
@@ -200,10 +212,10 @@ impl<'s> Analyzer<'s> {
 
     fn emit(&mut self, rec: &ConnRecord) {
         self.stats.rows += 1;
-        if self.error.is_none() {
-            if let Err(e) = self.sink.record(rec) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.sink.record(rec)
+        {
+            self.error = Some(e);
         }
     }
 

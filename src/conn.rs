@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use crate::decode::{flags, Segment};
+use crate::decode::{Segment, flags};
 use crate::reassembly::{Piece, Reassembler};
 use crate::starttls::Dialogue;
 use crate::tls::{self, ClientHello, Event, HandshakeStream, ServerHello, Start};
@@ -152,9 +152,9 @@ impl Engine {
                 Mode::Tls => {
                     let mut evs = Vec::new();
                     self.tls.flush_truncated(&mut |e| evs.push(e));
-                    let hello_cut = evs.iter().any(|e| {
-                        matches!(e, Event::ClientHello(_) | Event::ServerHello(_))
-                    });
+                    let hello_cut = evs
+                        .iter()
+                        .any(|e| matches!(e, Event::ClientHello(_) | Event::ServerHello(_)));
                     for e in evs {
                         on(e);
                     }
@@ -328,7 +328,9 @@ impl Connection {
             return;
         }
         let facts = &mut self.facts;
-        reasm.segment(seg.seq, seg.payload, seg.wire_len, &mut |p| eng.piece(side, p, facts));
+        reasm.segment(seg.seq, seg.payload, seg.wire_len, &mut |p| {
+            eng.piece(side, p, facts)
+        });
     }
 
     /// True when both directions have nothing more to tell.
@@ -351,17 +353,19 @@ impl Connection {
     /// End of the connection (close, eviction or end of input): skips any
     /// holes and parses cut hellos so the facts before a cut are kept.
     pub fn flush(&mut self) {
-        let Some(dirs) = self.dirs.as_mut() else { return };
+        let Some(dirs) = self.dirs.as_mut() else {
+            return;
+        };
         for (side, Dir { reasm, eng }) in dirs.iter_mut().enumerate() {
             let facts = &mut self.facts;
             while reasm.skip_hole(&mut |p| eng.piece(side, p, facts)) {}
             if eng.mode == Mode::Tls {
                 eng.piece(side, Piece::Gap, facts);
             }
-            if eng.mode == Mode::Plain || eng.mode == Mode::Detect {
-                if let Some(m) = facts.mail.as_mut() {
-                    m.end(side);
-                }
+            if (eng.mode == Mode::Plain || eng.mode == Mode::Detect)
+                && let Some(m) = facts.mail.as_mut()
+            {
+                m.end(side);
             }
         }
     }

@@ -169,21 +169,18 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         return Err(Skip::Malformed);
     };
     let hdr_len = u32::from(tcp.data_offset()) * 4;
-    let wire_len = match ip_payload.len_source {
-        // The IP header's length field says how long the segment really was.
-        etherparse::LenSource::Ipv4HeaderTotalLen | etherparse::LenSource::Ipv6HeaderPayloadLen => {
-            u32::try_from(ip_payload.payload.len())
-                .ok()
-                .filter(|_| !ip_payload.incomplete)
-                .unwrap_or_else(|| {
-                    // Cut short: derive from the IP header's stated length.
-                    stated_ip_payload_len(net).unwrap_or(0)
-                })
-                .saturating_sub(hdr_len)
-        }
-        _ => u32::try_from(tcp.payload().len()).unwrap_or(u32::MAX),
-    };
     let payload = tcp.payload();
+    let captured = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    // The IP header says how long the segment was on the wire; a zero length
+    // (TCP segmentation offload) or a lie shorter than the capture is ignored.
+    let stated = stated_ip_payload_len(net)
+        .unwrap_or(0)
+        .saturating_sub(hdr_len);
+    let wire_len = if ip_payload.incomplete {
+        stated.max(captured)
+    } else {
+        captured
+    };
     let bits = tcp.slice().get(13).copied().unwrap_or(0);
     Ok(Segment {
         src,
@@ -193,7 +190,7 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         seq: tcp.sequence_number(),
         flags: bits,
         payload,
-        wire_len: wire_len.max(u32::try_from(payload.len()).unwrap_or(u32::MAX)),
+        wire_len,
     })
 }
 
@@ -219,7 +216,20 @@ mod tests {
     fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         let total = 20 + 20 + payload.len();
-        v.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        v.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
         v.extend_from_slice(&[10, 0, 0, 1, 52, 96, 0, 1]);
         v.extend_from_slice(&[0xc3, 0x50, 0x01, 0xbb]); // 50000 -> 443
         v.extend_from_slice(&1000u32.to_be_bytes());
@@ -260,7 +270,9 @@ mod tests {
         let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
         sll.extend_from_slice(&ip);
         assert_eq!(decode(LinkType::LinuxSll, &sll).unwrap().payload, b"xy");
-        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         sll2.extend_from_slice(&ip);
         assert_eq!(decode(LinkType::LinuxSll2, &sll2).unwrap().payload, b"xy");
         let mut null = 2u32.to_le_bytes().to_vec();
@@ -301,7 +313,10 @@ mod tests {
         let s = decode(LinkType::Ethernet, cut).unwrap();
         assert_eq!(s.payload.len(), 30);
         assert_eq!(s.wire_len, 100);
-        assert_eq!(decode(LinkType::Ethernet, &ether(&[0x08, 0x06], &[0; 28])), Err(Skip::NotTcp));
+        assert_eq!(
+            decode(LinkType::Ethernet, &ether(&[0x08, 0x06], &[0; 28])),
+            Err(Skip::NotTcp)
+        );
         assert!(decode(LinkType::Ethernet, &f[..10]).is_err());
         for n in 0..f.len() {
             let _ = decode(LinkType::Ethernet, &f[..n]);

@@ -121,7 +121,9 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         report::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
     };
     let mut csv = match &a.out.connections {
-        Some(p) => Some(CsvSink::new(open_out(p)?, false).map_err(|e| format!("{}: {e}", p.display()))?),
+        Some(p) => {
+            Some(CsvSink::new(open_out(p)?, false).map_err(|e| format!("{}: {e}", p.display()))?)
+        }
         None => None,
     };
     let mut json = match &a.out.json {
@@ -147,8 +149,10 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:30} {bytes_per_sec} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bar:30} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -164,7 +168,8 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     fan.sinks.push(&mut collect);
     let limits = Limits {
         max_flows: a.out.max_flows.max(1),
-        idle_timeout_us: i64::try_from(a.out.idle_timeout.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+        idle_timeout_us: i64::try_from(a.out.idle_timeout.saturating_mul(1_000_000))
+            .unwrap_or(i64::MAX),
     };
     let mut analyzer = Analyzer::new(endpoints, limits, &mut fan);
     let mut fatal = None;
@@ -208,7 +213,8 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     drop(analyzer);
     drop(fan);
     if let Some(c) = csv.as_mut() {
-        c.flush().map_err(|e| format!("cannot write connections CSV: {e}"))?;
+        c.flush()
+            .map_err(|e| format!("cannot write connections CSV: {e}"))?;
     }
     if let Some(j) = json.as_mut() {
         j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
@@ -220,23 +226,38 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     Ok(status)
 }
 
-fn print_summary(out: &mut dyn Write, rows: &[ConnRecord], stats: &tlsready::analyzer::Stats) -> std::io::Result<()> {
+fn print_summary(
+    out: &mut dyn Write,
+    rows: &[ConnRecord],
+    stats: &tlsready::analyzer::Stats,
+) -> std::io::Result<()> {
     use std::collections::BTreeMap;
     let mut by_version: BTreeMap<String, u64> = BTreeMap::new();
     let mut legacy_clients: BTreeMap<String, u64> = BTreeMap::new();
     for r in rows {
         let v = report::version_cell(r.negotiated_version);
-        *by_version.entry(if v.is_empty() { "(none)".into() } else { v }).or_default() += 1;
+        *by_version
+            .entry(if v.is_empty() { "(none)".into() } else { v })
+            .or_default() += 1;
         if r.negotiated_legacy() {
             *legacy_clients.entry(r.client_ip.to_string()).or_default() += 1;
         }
     }
-    writeln!(out, "{} packets, {} TLS connections", stats.packets, rows.len())?;
+    writeln!(
+        out,
+        "{} packets, {} TLS connections",
+        stats.packets,
+        rows.len()
+    )?;
     for (v, n) in &by_version {
         writeln!(out, "  {v:<16} {n}")?;
     }
     let below: u64 = legacy_clients.values().sum();
-    writeln!(out, "below TLS 1.2: {below} connections from {} clients", legacy_clients.len())?;
+    writeln!(
+        out,
+        "below TLS 1.2: {below} connections from {} clients",
+        legacy_clients.len()
+    )?;
     for (c, n) in &legacy_clients {
         writeln!(out, "  {c:<40} {n}")?;
     }

@@ -67,7 +67,13 @@ impl Reassembler {
     /// Adds a segment; in-order bytes are passed to `out`. `wire_len` is the
     /// payload length on the wire: when the capture cut the payload short,
     /// the missing tail becomes a hole (skipped at once, reported as a gap).
-    pub fn segment(&mut self, seq: u32, data: &[u8], wire_len: u32, out: &mut dyn FnMut(Piece<'_>)) {
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        data: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(Piece<'_>),
+    ) {
         if data.is_empty() && wire_len == 0 {
             return;
         }
@@ -87,7 +93,10 @@ impl Reassembler {
             }
             self.drain(out);
         } else if off < i64::from(MAX_AHEAD) && !data.is_empty() {
-            if let Err(i) = self.pending.binary_search_by(|(s, _)| seq_diff(*s, next).cmp(&off)) {
+            if let Err(i) = self
+                .pending
+                .binary_search_by(|(s, _)| seq_diff(*s, next).cmp(&off))
+            {
                 self.pending.insert(i, (seq, data.to_vec()));
                 self.pending_bytes += data.len();
             }
@@ -108,7 +117,9 @@ impl Reassembler {
 
     fn drain(&mut self, out: &mut dyn FnMut(Piece<'_>)) {
         while let Some(next) = self.next {
-            let Some((seq, _)) = self.pending.first() else { break };
+            let Some((seq, _)) = self.pending.first() else {
+                break;
+            };
             let off = seq_diff(*seq, next);
             if off > 0 {
                 break;
@@ -176,7 +187,14 @@ mod tests {
         r.syn(0);
         let got = run(
             &mut r,
-            &[(1, b"abcd"), (1, b"abcd"), (3, b"cdef"), (9, b"ij"), (6, b"fghi"), (2, b"b")],
+            &[
+                (1, b"abcd"),
+                (1, b"abcd"),
+                (3, b"cdef"),
+                (9, b"ij"),
+                (6, b"fghi"),
+                (2, b"b"),
+            ],
         );
         assert_eq!(got, b"abcdefghij");
     }

@@ -121,7 +121,9 @@ impl ConnRecord {
         let mail_only_status = match mail {
             Some(m) if !has_hello => match m.starttls {
                 StartTls::Refused => Some(Status::StarttlsRefused),
-                StartTls::NotRequested if m.commands > 0 || m.transaction => Some(Status::Plaintext),
+                StartTls::NotRequested if m.commands > 0 || m.transaction => {
+                    Some(Status::Plaintext)
+                }
                 _ => None,
             },
             _ => None,
@@ -165,7 +167,11 @@ impl ConnRecord {
         });
         let (ja4, ja3) = match ch {
             Some(h) if !h.sslv2_format => {
-                let ciphers: Vec<u16> = h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok()).collect();
+                let ciphers: Vec<u16> = h
+                    .ciphers
+                    .iter()
+                    .filter_map(|c| u16::try_from(*c).ok())
+                    .collect();
                 let v = hello_view(h, &ciphers);
                 (fingerprint::ja4(&v), fingerprint::ja3(&v))
             }

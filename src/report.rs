@@ -142,7 +142,9 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        self.w.write_record(connection_cells(rec)).map_err(csv_err)?;
+        self.w
+            .write_record(connection_cells(rec))
+            .map_err(csv_err)?;
         if self.flush_each {
             self.w.flush()?;
         }
@@ -240,6 +242,9 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(rfc3339(1_741_075_200_000_000), "2025-03-04T08:00:00Z");
-        assert_eq!(rfc3339(1_741_075_200_123_456), "2025-03-04T08:00:00.123456Z");
+        assert_eq!(
+            rfc3339(1_741_075_200_123_456),
+            "2025-03-04T08:00:00.123456Z"
+        );
     }
 }

@@ -52,7 +52,9 @@ pub enum SourceError {
     #[error("{0}: not a pcap or pcapng capture ({1})")]
     NotCapture(String, String),
     /// A link type we do not decode.
-    #[error("{0}: unsupported link type {1} ({2}); supported: Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback")]
+    #[error(
+        "{0}: unsupported link type {1} ({2}); supported: Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback"
+    )]
     LinkType(String, i32, String),
     /// The capture ends in the middle of a record.
     #[error("{0}: capture is truncated or corrupt after {1} packets ({2})")]
@@ -94,9 +96,11 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
             out.push(Input::Stdin);
             continue;
         }
-        let meta = std::fs::metadata(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
+        let meta =
+            std::fs::metadata(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
         if meta.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
+            let rd =
+                std::fs::read_dir(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
             let mut files: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.is_file())
@@ -111,7 +115,11 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
             }
         } else {
             let m = magic(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
-            out.push(if is_gzip(&m) { Input::Gzip(p.clone()) } else { Input::File(p.clone()) });
+            out.push(if is_gzip(&m) {
+                Input::Gzip(p.clone())
+            } else {
+                Input::File(p.clone())
+            });
         }
     }
     Ok(out)
@@ -143,12 +151,15 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
         Input::File(p) => {
             // Check readability first for a clearer message than libpcap's.
             File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
-            Capture::from_file(p).map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?
+            Capture::from_file(p)
+                .map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?
         }
         Input::Gzip(p) => {
             let f = File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
-            let r = pipe_from(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))))
-                .map_err(|e| SourceError::Open(label.clone(), e))?;
+            let r = pipe_from(Box::new(flate2::read::MultiGzDecoder::new(
+                io::BufReader::new(f),
+            )))
+            .map_err(|e| SourceError::Open(label.clone(), e))?;
             from_fd(r, &label)?
         }
         Input::Stdin => {
@@ -158,10 +169,14 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
                 .map_err(|e| SourceError::Open(label.clone(), e))?;
             let mut stdin = File::from(fd);
             let mut head = [0u8; 2];
-            let n = stdin.read(&mut head).map_err(|e| SourceError::Open(label.clone(), e))?;
+            let n = stdin
+                .read(&mut head)
+                .map_err(|e| SourceError::Open(label.clone(), e))?;
             let chained = io::Cursor::new(head[..n].to_vec()).chain(stdin);
             let reader: Box<dyn Read + Send> = if n == 2 && head == [0x1f, 0x8b] {
-                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(chained)))
+                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
+                    chained,
+                )))
             } else {
                 Box::new(chained)
             };
@@ -181,7 +196,8 @@ fn from_fd(r: std::io::PipeReader, label: &str) -> Result<Capture<Offline>, Sour
     let fd = r.into_raw_fd();
     // SAFETY: `fd` is a freshly created pipe end we own and hand over;
     // libpcap fdopen()s it and closes it when the capture is dropped.
-    unsafe { Capture::from_raw_fd(fd) }.map_err(|e| SourceError::NotCapture(label.to_string(), e.to_string()))
+    unsafe { Capture::from_raw_fd(fd) }
+        .map_err(|e| SourceError::NotCapture(label.to_string(), e.to_string()))
 }
 
 /// Reads every packet of an opened capture, calling `f(ts_us, data, wire_len)`.
@@ -196,7 +212,7 @@ pub fn read_all(
     loop {
         match opened.cap.next_packet() {
             Ok(p) => {
-                let ts = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
+                let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
                 f(ts, p.data, p.header.len);
                 n += 1;
             }

@@ -98,7 +98,8 @@ fn host_like(t: &[u8]) -> bool {
     !t.is_empty()
         && t.len() <= 253
         && t.contains(&b'.')
-        && t.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+        && t.iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
 }
 
 /// Microsoft's IMAP/POP3 greetings carry the server name as base64 of
@@ -176,20 +177,23 @@ impl Dialogue {
     /// First line of the dialogue from either side: a greeting makes that
     /// side the server. Returns true when the line was a greeting.
     fn greeting(&mut self, side: usize, line: &[u8]) -> bool {
-        let proto = if line.len() >= 4 && &line[..3] == b"220" && (line[3] == b' ' || line[3] == b'-') {
-            Some(MailProtocol::Smtp)
-        } else if starts_ci(line, b"* OK") || starts_ci(line, b"* PREAUTH") {
-            Some(MailProtocol::Imap)
-        } else if starts_ci(line, b"+OK") {
-            Some(MailProtocol::Pop3)
-        } else {
-            None
-        };
+        let proto =
+            if line.len() >= 4 && &line[..3] == b"220" && (line[3] == b' ' || line[3] == b'-') {
+                Some(MailProtocol::Smtp)
+            } else if starts_ci(line, b"* OK") || starts_ci(line, b"* PREAUTH") {
+                Some(MailProtocol::Imap)
+            } else if starts_ci(line, b"+OK") {
+                Some(MailProtocol::Pop3)
+            } else {
+                None
+            };
         let Some(p) = proto else { return false };
         self.protocol = Some(p);
         self.server_side = Some(side);
         let host = match p {
-            MailProtocol::Smtp => token(&line[4..], 0).filter(|t| host_like(t)).map(escape_name),
+            MailProtocol::Smtp => token(&line[4..], 0)
+                .filter(|t| host_like(t))
+                .map(escape_name),
             _ => None,
         };
         self.banner_host = host.or_else(|| bracketed_host(line));
@@ -245,7 +249,9 @@ impl Dialogue {
         if self.protocol.is_none() {
             // IMAP commands are tagged: "a001 STARTTLS", "a1 CAPABILITY".
             let second = token(line, 1).unwrap_or(b"");
-            if second.eq_ignore_ascii_case(b"STARTTLS") || second.eq_ignore_ascii_case(b"CAPABILITY") {
+            if second.eq_ignore_ascii_case(b"STARTTLS")
+                || second.eq_ignore_ascii_case(b"CAPABILITY")
+            {
                 self.protocol = Some(MailProtocol::Imap);
             } else if is(b"STLS") || is(b"CAPA") {
                 self.protocol = Some(MailProtocol::Pop3);
@@ -303,15 +309,24 @@ mod tests {
         talk(
             &mut d,
             &[
-                (1, "220 AM0PR01CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready\r\n"),
+                (
+                    1,
+                    "220 AM0PR01CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready\r\n",
+                ),
                 (0, "EHLO printer01.corp.example\r\n"),
-                (1, "250-AM0PR01CA0001.outlook.office365.com Hello\r\n250-STARTTLS\r\n250 SIZE 1000\r\n"),
+                (
+                    1,
+                    "250-AM0PR01CA0001.outlook.office365.com Hello\r\n250-STARTTLS\r\n250 SIZE 1000\r\n",
+                ),
                 (0, "STARTTLS\r\n"),
                 (1, "220 2.0.0 SMTP server ready\r\n"),
             ],
         );
         assert_eq!(d.protocol, Some(MailProtocol::Smtp));
-        assert_eq!(d.banner_host.as_deref(), Some("AM0PR01CA0001.outlook.office365.com"));
+        assert_eq!(
+            d.banner_host.as_deref(),
+            Some("AM0PR01CA0001.outlook.office365.com")
+        );
         assert_eq!(d.client_helo.as_deref(), Some("printer01.corp.example"));
         assert_eq!(d.starttls, StartTls::Accepted);
         assert_eq!(d.client_side(), Some(0));
@@ -320,11 +335,25 @@ mod tests {
     #[test]
     fn smtp_refused_and_plaintext() {
         let mut d = Dialogue::default();
-        talk(&mut d, &[(0, "220 mx.example.net ESMTP\r\n"), (1, "EHLO scan\r\n"), (1, "STARTTLS\r\n"), (0, "454 4.7.0 TLS not available\r\n")]);
+        talk(
+            &mut d,
+            &[
+                (0, "220 mx.example.net ESMTP\r\n"),
+                (1, "EHLO scan\r\n"),
+                (1, "STARTTLS\r\n"),
+                (0, "454 4.7.0 TLS not available\r\n"),
+            ],
+        );
         assert_eq!(d.starttls, StartTls::Refused);
         assert_eq!(d.client_side(), Some(1));
         let mut p = Dialogue::default();
-        talk(&mut p, &[(1, "220 mx ESMTP\r\n"), (0, "HELO box\r\nMAIL FROM:<a@b>\r\n")]);
+        talk(
+            &mut p,
+            &[
+                (1, "220 mx ESMTP\r\n"),
+                (0, "HELO box\r\nMAIL FROM:<a@b>\r\n"),
+            ],
+        );
         assert!(p.transaction);
         assert_eq!(p.starttls, StartTls::NotRequested);
         assert_eq!(p.banner_host, None);
@@ -336,7 +365,10 @@ mod tests {
         talk(
             &mut d,
             &[
-                (1, "* OK The Microsoft Exchange IMAP4 service is ready. [QQBNADAAUABSADAAMQBDAEEAMAAwADAAMQAuAG8AdQB0AGwAbwBvAGsALgBjAG8AbQA=]\r\n"),
+                (
+                    1,
+                    "* OK The Microsoft Exchange IMAP4 service is ready. [QQBNADAAUABSADAAMQBDAEEAMAAwADAAMQAuAG8AdQB0AGwAbwBvAGsALgBjAG8AbQA=]\r\n",
+                ),
                 (0, "a001 STARTTLS\r\n"),
                 (1, "a001 OK Begin TLS negotiation now.\r\n"),
             ],
@@ -345,7 +377,14 @@ mod tests {
         assert_eq!(d.banner_host.as_deref(), Some("AM0PR01CA0001.outlook.com"));
         assert_eq!(d.starttls, StartTls::Accepted);
         let mut p = Dialogue::default();
-        talk(&mut p, &[(0, "+OK POP3 ready\r\n"), (1, "STLS\r\n"), (0, "-ERR not now\r\n")]);
+        talk(
+            &mut p,
+            &[
+                (0, "+OK POP3 ready\r\n"),
+                (1, "STLS\r\n"),
+                (0, "-ERR not now\r\n"),
+            ],
+        );
         assert_eq!(p.protocol, Some(MailProtocol::Pop3));
         assert_eq!(p.starttls, StartTls::Refused);
     }
@@ -369,7 +408,13 @@ mod tests {
     #[test]
     fn not_mail() {
         let mut d = Dialogue::default();
-        talk(&mut d, &[(0, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), (1, "HTTP/1.1 200 OK\r\n")]);
+        talk(
+            &mut d,
+            &[
+                (0, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                (1, "HTTP/1.1 200 OK\r\n"),
+            ],
+        );
         assert_eq!(d.protocol, None);
         assert_eq!(d.client_side(), None);
     }

@@ -408,7 +408,9 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
                 return;
             }
             match t {
-                0x002b if b.len() == 2 => sh.selected_version = Some(u16::from_be_bytes([b[0], b[1]])),
+                0x002b if b.len() == 2 => {
+                    sh.selected_version = Some(u16::from_be_bytes([b[0], b[1]]))
+                }
                 0x0010 => sh.alpn = alpn_from(b).into_iter().next(),
                 _ => {}
             }
@@ -452,7 +454,9 @@ fn certificate_message_names(body: &[u8]) -> Vec<String> {
     let Some(_list_len) = r.take(3) else {
         return Vec::new();
     };
-    let Some(l) = r.take(3) else { return Vec::new() };
+    let Some(l) = r.take(3) else {
+        return Vec::new();
+    };
     let len = (usize::from(l[0]) << 16) | (usize::from(l[1]) << 8) | usize::from(l[2]);
     match r.take(len) {
         Some(der) => certificate_names(der),
@@ -571,17 +575,19 @@ pub fn classify_start(b: &[u8], hs: Option<u8>) -> Start {
     if ct != CT_HANDSHAKE || len < 4 {
         return Start::No;
     }
-    if b.len() < 10 {
-        return Start::NeedMore;
-    }
-    if b[5] != t || b[6] != 0 {
+    // Check the bytes there are: handshake type, a length < 2^16, and a
+    // hello body starting with version 3.x (or a TLS 1.3 draft 0x7fNN).
+    let ok = |i: usize, f: &dyn Fn(u8) -> bool| b.get(i).is_none_or(|&x| f(x));
+    if !ok(5, &|x| x == t)
+        || !ok(6, &|x| x == 0)
+        || !ok(9, &|x| x == 3 || (t == HS_SERVER_HELLO && x == 0x7f))
+    {
         return Start::No;
     }
-    // Hello body starts with a version 3.x (or a 1.3 draft 0x7fNN).
-    if b[9] == 3 || (t == HS_SERVER_HELLO && b[9] == 0x7f) {
-        Start::Tls
+    if b.len() < 10 {
+        Start::NeedMore
     } else {
-        Start::No
+        Start::Tls
     }
 }
 
@@ -589,7 +595,10 @@ pub fn classify_start(b: &[u8], hs: Option<u8>) -> Start {
 /// possible one cut by the end of `b`.
 pub fn find_hello(b: &[u8], hs: u8) -> Option<usize> {
     let mut i = 0;
-    while let Some(p) = b.get(i..).and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE)) {
+    while let Some(p) = b
+        .get(i..)
+        .and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE))
+    {
         let at = i + p;
         match classify_start(&b[at..], Some(hs)) {
             Start::Tls | Start::NeedMore => return Some(at),
@@ -717,7 +726,8 @@ impl HandshakeStream {
             let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
             if len > MAX_HANDSHAKE_LEN {
                 // Hostile or garbage length: report what we have, stop.
-                self.emit_message(t, &self.hs[pos + 4..].to_vec(), true, out);
+                let msg = std::mem::take(&mut self.hs);
+                self.emit_message(t, msg.get(pos + 4..).unwrap_or_default(), true, out);
                 self.failed = true;
                 return;
             }
@@ -769,7 +779,10 @@ impl HandshakeStream {
             return;
         }
         // A record whose body was cut: take its handshake bytes as they are.
-        if self.buf.len() > 5 && classify_start(&self.buf, None) == Start::Tls && self.buf[0] == CT_HANDSHAKE {
+        if self.buf.len() > 5
+            && classify_start(&self.buf, None) == Start::Tls
+            && self.buf[0] == CT_HANDSHAKE
+        {
             let body = self.buf[5..].to_vec();
             let ver = u16::from_be_bytes([self.buf[1], self.buf[2]]);
             if self.hs.is_empty() {
@@ -865,7 +878,10 @@ mod tests {
     fn client_hello_across_records_and_segments() {
         let msg = client_hello_msg(
             0x0303,
-            &[sni_ext("mail.example.org"), (0x002b, vec![6, 0x0a, 0x0a, 3, 4, 3, 3])],
+            &[
+                sni_ext("mail.example.org"),
+                (0x002b, vec![6, 0x0a, 0x0a, 3, 4, 3, 3]),
+            ],
         );
         let wire = records(CT_HANDSHAKE, &msg, 17);
         for step in [1, 3, 7, 1000] {
@@ -895,7 +911,9 @@ mod tests {
         msg.extend_from_slice(&[HS_SERVER_HELLO_DONE, 0, 0, 0]);
         let mut s = HandshakeStream::new();
         let ev = collect(&mut s, &records(CT_HANDSHAKE, &msg, 4000), 5);
-        assert!(matches!(&ev[0], Event::ServerHello(sh) if sh.version() == 0x0303 && sh.cipher == 0xc02f));
+        assert!(
+            matches!(&ev[0], Event::ServerHello(sh) if sh.version() == 0x0303 && sh.cipher == 0xc02f)
+        );
         assert_eq!(ev[1], Event::ServerHelloDone);
     }
 
@@ -922,12 +940,14 @@ mod tests {
         let mut m = vec![1, 3, 1, 0, 6, 0, 0, 0, 16];
         m.extend_from_slice(&[0, 0, 0x2f, 0x07, 0x00, 0xc0]);
         m.extend_from_slice(&[9u8; 16]);
-        let mut wire = vec![0x80 | 0, m.len() as u8];
+        let mut wire = vec![0x80, m.len() as u8];
         wire.extend_from_slice(&m);
         assert_eq!(classify_start(&wire, Some(HS_CLIENT_HELLO)), Start::Sslv2);
         let mut s = HandshakeStream::new();
         let ev = collect(&mut s, &wire, 3);
-        let Some(Event::ClientHello(ch)) = ev.first() else { panic!("{ev:?}") };
+        let Some(Event::ClientHello(ch)) = ev.first() else {
+            panic!("{ev:?}")
+        };
         assert!(ch.sslv2_format);
         assert_eq!(ch.legacy_version, 0x0301);
         assert_eq!(ch.ciphers, vec![0x2f, 0x0700c0]);
@@ -942,7 +962,9 @@ mod tests {
         let mut ev = collect(&mut s, cut, 10);
         assert!(ev.is_empty());
         s.flush_truncated(&mut |e| ev.push(e));
-        let Some(Event::ClientHello(ch)) = ev.first() else { panic!("{ev:?}") };
+        let Some(Event::ClientHello(ch)) = ev.first() else {
+            panic!("{ev:?}")
+        };
         assert!(ch.truncated);
         assert_eq!(ch.sni.as_deref(), Some("cut.example"));
         assert_eq!(ch.legacy_version, 0x0301);
@@ -950,7 +972,21 @@ mod tests {
 
     #[test]
     fn hostile_lengths_do_not_panic() {
-        let mut wire = vec![CT_HANDSHAKE, 3, 1, 0, 8, HS_CLIENT_HELLO, 0xff, 0xff, 0xff, 3, 3, 0, 0];
+        let mut wire = vec![
+            CT_HANDSHAKE,
+            3,
+            1,
+            0,
+            8,
+            HS_CLIENT_HELLO,
+            0xff,
+            0xff,
+            0xff,
+            3,
+            3,
+            0,
+            0,
+        ];
         wire.extend_from_slice(&[0xff; 40]);
         let mut s = HandshakeStream::new();
         let _ = collect(&mut s, &wire, 1);
@@ -973,7 +1009,10 @@ mod tests {
         let at = buf.len();
         buf.extend_from_slice(&records(CT_HANDSHAKE, &msg, 4000));
         assert_eq!(find_hello(&buf, HS_CLIENT_HELLO), Some(at));
-        assert_eq!(find_hello(b"\x16\x03\x01\x00\x05\x02", HS_CLIENT_HELLO), None);
+        assert_eq!(
+            find_hello(b"\x16\x03\x01\x00\x05\x02", HS_CLIENT_HELLO),
+            None
+        );
     }
 
     #[test]
