@@ -58,7 +58,8 @@ class Conn:
 
 
 def smtp_session(c, ctx, mode, banner_host):
-    c.send(f'220 {banner_host} Microsoft ESMTP MAIL Service ready\r\n')
+    product = 'Microsoft ESMTP MAIL Service' if 'outlook' in banner_host else 'ESMTP'
+    c.send(f'220 {banner_host} {product} ready\r\n')
     tls = mode == 'implicit'
     while True:
         line = c.readline()

@@ -32,6 +32,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in samples/
 sys.path.insert(0, HERE)
 import mailserver  # noqa: E402
 
@@ -243,6 +244,21 @@ def add_vlan(src, dst, *tags):
     for t in tags:
         cmd += ['--tag', t]
     subprocess.run(cmd, check=True)
+
+
+def edit_frames(src, dst, *ops):
+    cmd = [sys.executable, os.path.join(HERE, 'pcaprewrite.py'), 'frames', src, dst]
+    for op, arg in ops:
+        cmd += [op, arg]
+    subprocess.run(cmd, check=True)
+
+
+def data_frames(pcap, dport):
+    """Frame numbers of the client->server segments carrying payload."""
+    r = subprocess.run(['tshark', '-r', pcap, '-n', '-Y', f'tcp.dstport == {dport} && tcp.len > 0',
+                        '-T', 'fields', '-e', 'frame.number'], check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    return [int(x) for x in r.stdout.split()]
 
 
 def py_client_ctx(max_version=None, min_version=None, alpn=None):
@@ -490,6 +506,35 @@ def split():
         srv.wait()
     assert v == 'TLSv1.2', v
     expect(f, 'split-records.example.test', 'TLS1.3', 'TLS1.2')
+    # offline variants of split-segments.pcap: segments 2 and 3 of the
+    # ClientHello delivered out of order / segment 2 retransmitted late
+    seg = data_frames(out('split-segments.pcap'), 443)[:4]
+    edit_frames(out('split-segments.pcap'), out('split-segments-reordered.pcap'), ('--swap', f'{seg[1]},{seg[2]}'))
+    expect('split-segments-reordered.pcap', 'split-segments.example.test', 'TLS1.3', 'TLS1.3')
+    edit_frames(out('split-segments.pcap'), out('split-segments-retransmit.pcap'), ('--dup', f'{seg[1]},{seg[2]}'))
+    expect('split-segments-retransmit.pcap', 'split-segments.example.test', 'TLS1.3', 'TLS1.3')
+
+
+@scenario
+def midstream():
+    # capture "started late": everything up to and including the ClientHello
+    # of openssl-tls12.pcap removed (no SYN, no ClientHello, ServerHello kept)
+    src = out('openssl-tls12.pcap')
+    if not os.path.exists(src):
+        openssl_versions()
+    ch = data_frames(src, 443)[0]
+    edit_frames(src, out('midstream-no-clienthello.pcap'), ('--drop', f'1-{ch}'))
+    expect('midstream-no-clienthello.pcap', '', '', 'TLS1.2')
+
+
+@scenario
+def hrr():
+    # TLS1.3 HelloRetryRequest: client sends a P-256 key share, server only takes X25519
+    c = certs()['default']
+    f = 'openssl-tls13-hrr.pcap'
+    openssl_pair(out(f), 443, c, ['-tls1_3', '-groups', 'X25519'],
+                 ['-tls1_3', '-groups', 'P-256:X25519', '-servername', 'hrr.example.test'])
+    expect(f, 'hrr.example.test', 'TLS1.3', 'TLS1.3')
 
 
 # --------------------------------------------------------------------------- link layers / formats
@@ -533,6 +578,7 @@ def pcapng():
     c = certs()['default']
     f = 'openssl-tls13.pcapng'
     openssl_pair(out(f), 443, c, [], ['-servername', 'pcapng.example.test'], tool='dumpcap')
+    os.chmod(out(f), 0o644)  # dumpcap creates 0600
     expect(f, 'pcapng.example.test', 'TLS1.3', 'TLS1.3')
 
 

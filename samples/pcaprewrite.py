@@ -17,6 +17,14 @@ Sub-commands
       header checksum and the TCP checksum are recomputed.  Packets matching
       no rule are kept unchanged; the tool fails if a rule never matched.
 
+  frames IN OUT [--drop N[-M]] [--swap A,B] [--dup N,AFTER]
+      Frame-level edits, frame numbers are 1-based and refer to the INPUT:
+      --swap A,B    exchange the frame contents of A and B (timestamps stay in
+                    place, so time is still monotonic): out-of-order delivery;
+      --dup N,AFTER insert a copy of frame N after frame AFTER, with AFTER's
+                    timestamp: a (spurious) retransmission;
+      --drop N[-M]  delete frames N..M: e.g. a capture started mid-connection.
+
   vlan IN OUT --tag TPID:VID [--tag TPID:VID ...]
       Insert 802.1Q/802.1ad tags (outermost first) after the 12 MAC bytes of
       every frame, e.g. `--tag 0x88a8:100 --tag 0x8100:200` for QinQ.
@@ -168,6 +176,35 @@ def cmd_vlan(args):
     write_pcap(args.output, endian, header, pkts)
 
 
+def cmd_frames(args):
+    endian, header, linktype, pkts = read_pcap(args.input)
+    n = len(pkts)
+
+    def idx(x):
+        i = int(x)
+        if not 1 <= i <= n:
+            raise SystemExit(f'frame {i} out of range 1..{n}')
+        return i - 1
+    for sw in args.swap or ():
+        a, b = map(idx, sw.split(','))
+        pkts[a][2:], pkts[b][2:] = pkts[b][2:], pkts[a][2:]
+    dups = {}
+    for d in args.dup or ():
+        src, after = map(idx, d.split(','))
+        dups.setdefault(after, []).append(src)
+    drop = set()
+    for d in args.drop or ():
+        lo, _, hi = d.partition('-')
+        drop.update(range(idx(lo), idx(hi or lo) + 1))
+    result = []
+    for i, p in enumerate(pkts):
+        if i not in drop:
+            result.append(p)
+        for src in dups.get(i, ()):
+            result.append([p[0], p[1], pkts[src][2], bytearray(pkts[src][3])])
+    write_pcap(args.output, endian, header, result)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -175,12 +212,18 @@ def main():
     a.add_argument('input')
     a.add_argument('output')
     a.add_argument('--rule', action='append', required=True)
+    fr = sub.add_parser('frames')
+    fr.add_argument('input')
+    fr.add_argument('output')
+    fr.add_argument('--swap', action='append')
+    fr.add_argument('--dup', action='append')
+    fr.add_argument('--drop', action='append')
     v = sub.add_parser('vlan')
     v.add_argument('input')
     v.add_argument('output')
     v.add_argument('--tag', action='append', required=True)
     args = ap.parse_args()
-    {'addr': cmd_addr, 'vlan': cmd_vlan}[args.cmd](args)
+    {'addr': cmd_addr, 'vlan': cmd_vlan, 'frames': cmd_frames}[args.cmd](args)
 
 
 if __name__ == '__main__':
