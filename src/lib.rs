@@ -9,7 +9,8 @@
 //! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
 //! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all.
 //! 6. [`m365`]: Microsoft 365 endpoint recognition; [`fingerprint`]: JA4/JA3.
-//! 7. [`record`]: the per-connection row; [`report`]: CSV and JSON output.
+//! 7. [`record`]: the per-connection row; [`tally`]: per-client verdicts;
+//!    [`report`], [`summary`] and [`outputs`]: CSV, JSON and terminal output.
 
 #![warn(missing_docs)]
 
@@ -18,9 +19,12 @@ pub mod conn;
 pub mod decode;
 pub mod fingerprint;
 pub mod m365;
+pub mod outputs;
 pub mod reassembly;
 pub mod record;
 pub mod report;
 pub mod source;
 pub mod starttls;
+pub mod summary;
+pub mod tally;
 pub mod tls;

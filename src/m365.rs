@@ -180,7 +180,9 @@ pub struct IpMatch {
 pub struct Stats {
     /// Number of endpoint sets.
     pub sets: usize,
-    /// URL patterns as listed in the sets (a pattern listed by two sets counts twice;
+    /// Sets left out: optional Common sets and shared infrastructure.
+    pub shared_sets: usize,
+    /// URL patterns as listed in the matched sets (a pattern listed by two sets counts twice;
     /// built-in legacy patterns are not counted).
     pub url_patterns: usize,
     /// IPv4 prefixes as listed in the sets (repeats across sets count).
@@ -507,7 +509,12 @@ impl Endpoints {
         let mut ipv4_prefixes = 0;
         let mut ipv6_prefixes = 0;
         let mut per_service: FxHashMap<Service, usize> = FxHashMap::default();
+        let mut shared_sets = 0;
         for set in &sets {
+            if set.shared_infrastructure() {
+                shared_sets += 1;
+                continue;
+            }
             *per_service.entry(set.service).or_default() += 1;
             url_patterns += set.urls.len();
             for url in &set.urls {
@@ -548,6 +555,7 @@ impl Endpoints {
         ipv6.finish();
         let stats = Stats {
             sets: sets.len(),
+            shared_sets,
             url_patterns,
             ipv4_prefixes,
             ipv6_prefixes,
@@ -871,6 +879,25 @@ struct RawSet {
     service: Service,
     urls: Vec<String>,
     ips: Vec<IpNet>,
+    /// `required` flag of the set (absent counts as required).
+    required: bool,
+}
+
+/// Required sets that list shared web infrastructure rather than Microsoft
+/// 365 service endpoints: certificate revocation (84: crl.microsoft.com;
+/// 125: public CAs and www.microsoft.com) and the go.microsoft.com
+/// redirector (89).
+pub const SHARED_INFRA_SET_IDS: [u32; 3] = [84, 89, 125];
+
+impl RawSet {
+    /// Sets not matched: optional Common ones (`required: false`: auxiliary
+    /// CDNs, `*.microsoft.com`, Bing, consumer services) and
+    /// [`SHARED_INFRA_SET_IDS`]. Optional sets of a service (such as set 2,
+    /// POP3/IMAP4/SMTP client traffic) are matched.
+    fn shared_infrastructure(&self) -> bool {
+        (self.service == Service::Common && !self.required)
+            || SHARED_INFRA_SET_IDS.contains(&self.id)
+    }
 }
 
 /// Converts a serde_json error into [`EndpointsError::Parse`], without repeating the
@@ -971,6 +998,7 @@ impl<'de> Visitor<'de> for SetSeed {
         let mut service: Option<Service> = None;
         let mut urls: Option<Vec<String>> = None;
         let mut ips: Option<Vec<IpNet>> = None;
+        let mut required = true;
         while let Some(key) = map.next_key::<String>()? {
             let field = match key.as_str() {
                 "id" if ctx.id.is_none() => Field::Id,
@@ -979,6 +1007,10 @@ impl<'de> Visitor<'de> for SetSeed {
                 "ips" if ips.is_none() => Field::Ips,
                 "id" | "serviceArea" | "urls" | "ips" => {
                     return Err(de::Error::custom(format!("{ctx}: duplicate field `{key}`")));
+                }
+                "required" => {
+                    required = map.next_value::<Option<bool>>()?.unwrap_or(true);
+                    continue;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -1029,6 +1061,7 @@ impl<'de> Visitor<'de> for SetSeed {
             service,
             urls: urls.unwrap_or_default(),
             ips: ips.unwrap_or_default(),
+            required,
         })
     }
 }
@@ -1342,9 +1375,15 @@ mod tests {
         assert_eq!(s.sets, 63);
         assert_eq!(s.ipv4_prefixes, 51);
         assert_eq!(s.ipv6_prefixes, 78);
-        assert_eq!(s.url_patterns, 199);
+        // 199 patterns listed; those of the 18 optional Common sets and the
+        // shared-infrastructure sets 84, 89, 125 are not matched.
+        assert_eq!(s.url_patterns, 133);
+        assert_eq!(s.shared_sets, 19);
         assert_eq!(s.sets_per_service.len(), 4);
-        assert_eq!(s.sets_per_service.iter().map(|(_, n)| n).sum::<usize>(), 63);
+        assert_eq!(
+            s.sets_per_service.iter().map(|(_, n)| n).sum::<usize>(),
+            63 - 19
+        );
         assert_eq!(emb().stats(), s);
     }
 
@@ -1434,13 +1473,18 @@ mod tests {
             name(&e, "contoso-com.mail.protection.outlook.com").map(|m| (m.0, m.2)),
             Some((Some(10), "*.mail.protection.outlook.com".into()))
         );
-        // Same pattern in two sets: lowest id.
+        // `*.microsoft.com` (optional Common sets 50, 78) is not matched, nor
+        // www.microsoft.com (set 125, certificate authorities).
+        assert_eq!(name(&e, "x.microsoft.com"), None);
+        assert_eq!(name(&e, "www.microsoft.com"), None);
+        assert_eq!(name(&e, "go.microsoft.com"), None);
+        // `*.flow.microsoft.com` (required set 153) still is.
         assert_eq!(
-            name(&e, "x.microsoft.com").map(|m| (m.0, m.2)),
-            Some((Some(50), "*.microsoft.com".into()))
+            name(&e, "eu.flow.microsoft.com").map(|m| m.0),
+            Some(Some(153))
         );
-        // Exact `www.outlook.com` (set 121) beats `*.outlook.com` (set 8).
-        assert_eq!(name(&e, "www.outlook.com").map(|m| m.0), Some(Some(121)));
+        // `www.outlook.com` (optional Common set 121) falls to `*.outlook.com` (set 8).
+        assert_eq!(name(&e, "www.outlook.com").map(|m| m.0), Some(Some(8)));
     }
 
     #[test]
@@ -1480,10 +1524,8 @@ mod tests {
             pat(&e, "autodiscover.a.b.onmicrosoft.com"),
             Some("autodiscover.*.onmicrosoft.com".into())
         );
-        assert_eq!(
-            pat(&e, "contoso.onmicrosoft.com"),
-            Some("*.onmicrosoft.com".into())
-        );
+        // `*.onmicrosoft.com` is in optional Common set 78 only.
+        assert_eq!(pat(&e, "contoso.onmicrosoft.com"), None);
         let s = small();
         // In the small file only the middle wildcard and `*.onmicrosoft.com` exist;
         // specificity beats the lower id of... set 2 vs set 3: set 2 wins either way.

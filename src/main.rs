@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use tlsready::analyzer::{Analyzer, Limits, Sink};
+use tlsready::analyzer::{Analyzer, Limits};
 use tlsready::m365::Endpoints;
-use tlsready::record::ConnRecord;
-use tlsready::report::{self, CsvSink, Fanout, JsonSink};
+use tlsready::outputs::{OutputPaths, Outputs};
 use tlsready::source;
+use tlsready::tally::Scope;
 
 /// Exit status: success.
 const EXIT_OK: u8 = 0;
@@ -20,6 +20,8 @@ const EXIT_FATAL: u8 = 1;
 /// Exit status: an input capture is missing, unreadable, not a capture or
 /// truncated; results from everything readable were still written.
 const EXIT_INPUT: u8 = 3;
+/// Exit status: `--fail-on-legacy` and some client will break.
+const EXIT_LEGACY: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +33,8 @@ ClientHello and ServerHello messages (also after SMTP/IMAP/POP3 STARTTLS), recog
 endpoints, and reports which clients negotiate or can only offer TLS below 1.2.\n\n\
 Exit status: 0 success; 1 fatal error (output not writable, bad endpoints file); \
 2 command-line error; 3 an input was missing, not a capture, or truncated (results from \
-everything readable are still written)."
+everything readable are still written); 4 with --fail-on-legacy, some client will break \
+(takes precedence over 3)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +57,15 @@ struct OutputArgs {
     /// Write one JSON object per connection (JSON lines) to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    clients: Option<PathBuf>,
+    /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
+    #[arg(long, value_enum, default_value_t = Scope::M365)]
+    scope: Scope,
+    /// Exit with status 4 when some client will break (for scheduled checks).
+    #[arg(long)]
+    fail_on_legacy: bool,
     /// Replace the built-in Microsoft 365 endpoint list with FILE (endpoints web-service JSON).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<PathBuf>,
@@ -102,47 +114,42 @@ fn load_endpoints(path: Option<&PathBuf>) -> Result<Endpoints, String> {
     }
 }
 
-/// Collects rows for the end-of-run summary.
-#[derive(Default)]
-struct Collect {
-    rows: Vec<ConnRecord>,
-}
+impl OutputArgs {
+    fn paths(&self) -> OutputPaths {
+        OutputPaths {
+            connections: self.connections.clone(),
+            json: self.json.clone(),
+            clients: self.clients.clone(),
+        }
+    }
 
-impl Sink for Collect {
-    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
-        self.rows.push(rec.clone());
-        Ok(())
+    fn limits(&self) -> Limits {
+        Limits {
+            max_flows: self.max_flows.max(1),
+            idle_timeout_us: i64::try_from(self.idle_timeout.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+        }
     }
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let endpoints = Arc::new(load_endpoints(a.out.endpoints.as_ref())?);
-    let open_out = |p: &PathBuf| {
-        report::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
-    };
-    let mut csv = match &a.out.connections {
-        Some(p) => {
-            Some(CsvSink::new(open_out(p)?, false).map_err(|e| format!("{}: {e}", p.display()))?)
-        }
-        None => None,
-    };
-    let mut json = match &a.out.json {
-        Some(p) => Some(JsonSink::new(open_out(p)?, false)),
-        None => None,
-    };
-    let mut collect = Collect::default();
+    let paths = a.out.paths();
+    let mut outputs = Outputs::open(&paths, a.out.scope, false)?;
     let mut status = EXIT_OK;
     let inputs = match source::expand(&a.paths) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("tlsready: {e}");
+        Err(_) => {
+            // Report each bad path, keep going with the others.
             status = EXIT_INPUT;
-            // Keep going with the paths that do exist.
-            a.paths
-                .iter()
-                .filter_map(|p| source::expand(std::slice::from_ref(p)).ok())
-                .flatten()
-                .collect()
+            let mut ok = Vec::new();
+            for p in &a.paths {
+                match source::expand(std::slice::from_ref(p)) {
+                    Ok(i) => ok.extend(i),
+                    Err(e) => eprintln!("tlsready: {e}"),
+                }
+            }
+            ok
         }
     };
     let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
@@ -158,20 +165,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut fan = Fanout::default();
-    if let Some(c) = csv.as_mut() {
-        fan.sinks.push(c);
-    }
-    if let Some(j) = json.as_mut() {
-        fan.sinks.push(j);
-    }
-    fan.sinks.push(&mut collect);
-    let limits = Limits {
-        max_flows: a.out.max_flows.max(1),
-        idle_timeout_us: i64::try_from(a.out.idle_timeout.saturating_mul(1_000_000))
-            .unwrap_or(i64::MAX),
-    };
-    let mut analyzer = Analyzer::new(endpoints, limits, &mut fan);
+    let mut analyzer = Analyzer::new(endpoints, a.out.limits(), &mut outputs);
     let mut fatal = None;
     for input in &inputs {
         let label = input.label();
@@ -207,68 +201,21 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     analyzer.finish();
     bar.finish_and_clear();
     let stats = analyzer.stats;
-    if let Some(e) = analyzer.take_error().or(fatal) {
+    let write_err = analyzer.take_error().or(fatal);
+    drop(analyzer);
+    // Everything gathered is written out even after a write error elsewhere.
+    let finish = outputs.finish();
+    if let Some(e) = write_err {
         return Err(format!("cannot write output: {e}"));
     }
-    drop(analyzer);
-    drop(fan);
-    if let Some(c) = csv.as_mut() {
-        c.flush()
-            .map_err(|e| format!("cannot write connections CSV: {e}"))?;
-    }
-    if let Some(j) = json.as_mut() {
-        j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
-    }
+    finish?;
     if !a.out.quiet {
-        let mut out = std::io::stdout().lock();
-        let _ = print_summary(&mut out, &collect.rows, &stats);
+        outputs.print_summary(&stats, Outputs::uses_stdout(&paths));
+    }
+    if a.out.fail_on_legacy && outputs.will_break() > 0 {
+        status = EXIT_LEGACY;
     }
     Ok(status)
-}
-
-fn print_summary(
-    out: &mut dyn Write,
-    rows: &[ConnRecord],
-    stats: &tlsready::analyzer::Stats,
-) -> std::io::Result<()> {
-    use std::collections::BTreeMap;
-    let mut by_version: BTreeMap<String, u64> = BTreeMap::new();
-    let mut legacy_clients: BTreeMap<String, u64> = BTreeMap::new();
-    for r in rows {
-        let v = report::version_cell(r.negotiated_version);
-        *by_version
-            .entry(if v.is_empty() { "(none)".into() } else { v })
-            .or_default() += 1;
-        if r.negotiated_legacy() {
-            *legacy_clients.entry(r.client_ip.to_string()).or_default() += 1;
-        }
-    }
-    writeln!(
-        out,
-        "{} packets, {} TLS connections",
-        stats.packets,
-        rows.len()
-    )?;
-    for (v, n) in &by_version {
-        writeln!(out, "  {v:<16} {n}")?;
-    }
-    let below: u64 = legacy_clients.values().sum();
-    writeln!(
-        out,
-        "below TLS 1.2: {below} connections from {} clients",
-        legacy_clients.len()
-    )?;
-    for (c, n) in &legacy_clients {
-        writeln!(out, "  {c:<40} {n}")?;
-    }
-    if stats.evicted_full > 0 || stats.evicted_idle > 0 {
-        writeln!(
-            out,
-            "evicted: {} idle, {} for room (table limit)",
-            stats.evicted_idle, stats.evicted_full
-        )?;
-    }
-    Ok(())
 }
 
 fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {

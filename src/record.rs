@@ -212,7 +212,16 @@ impl ConnRecord {
 
     /// Negotiated version below TLS 1.2 (SSL 2/3, TLS 1.0/1.1)?
     pub fn negotiated_legacy(&self) -> bool {
-        self.negotiated_version
-            .is_some_and(|v| tls::version_rank(v) < tls::version_rank(0x0303))
+        self.negotiated_version.is_some_and(|v| !at_least_tls12(v))
     }
+
+    /// The handshake ended below TLS 1.2, or the client offered nothing higher.
+    pub fn below_tls12(&self) -> bool {
+        self.negotiated_legacy() || self.client_max_version.is_some_and(|v| !at_least_tls12(v))
+    }
+}
+
+/// TLS 1.2, a TLS 1.3 draft, or TLS 1.3.
+pub fn at_least_tls12(v: u16) -> bool {
+    tls::version_rank(v) >= tls::version_rank(0x0303)
 }

@@ -209,22 +209,6 @@ impl Sink for JsonSink {
     }
 }
 
-/// Sends each row to several sinks.
-#[derive(Default)]
-pub struct Fanout<'a> {
-    /// The sinks, in order.
-    pub sinks: Vec<&'a mut dyn Sink>,
-}
-
-impl Sink for Fanout<'_> {
-    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        for s in &mut self.sinks {
-            s.record(rec)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
