@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use crate::conn::Connection;
 use crate::fingerprint::{self, HelloView};
-use crate::m365::{Classification, Endpoints, Query};
+use crate::m365::{Classification, Endpoints, Query, Service};
 use crate::starttls::StartTls;
 use crate::tls::{self, ClientHello};
 
@@ -159,12 +159,17 @@ impl ConnRecord {
         };
         let sni = ch.and_then(|h| h.sni.clone()).unwrap_or_default();
         let banner = mail.and_then(|m| m.banner_host.clone()).unwrap_or_default();
-        let m365 = endpoints.classify(&Query {
+        let mut m365 = endpoints.classify(&Query {
             sni: (!sni.is_empty()).then_some(sni.as_str()),
             cert_names: &f.cert_names,
             banner_host: (!banner.is_empty()).then_some(banner.as_str()),
             server_ip,
         });
+        // A Microsoft 365 mail server is Exchange Online, even when the name
+        // that matched is a shared one such as `*.office365.com` (Common).
+        if mail.is_some() && m365.m365 && m365.service == Some(Service::Common) {
+            m365.service = Some(Service::Exchange);
+        }
         let (ja4, ja3) = match ch {
             Some(h) if !h.sslv2_format => {
                 let ciphers: Vec<u16> = h

@@ -183,7 +183,10 @@ impl Summary {
             return Ok(());
         }
         writeln!(out)?;
-        writeln!(out, "VERDICT    CLIENT                 SERVICE    SERVER                 VERSIONS")?;
+        writeln!(
+            out,
+            "VERDICT    CLIENT                 SERVICE    SERVER                 VERSIONS"
+        )?;
         for r in rows.iter().take(MAX_LISTED) {
             let client = if r.key.client_helo.is_empty() {
                 r.key.client_ip.to_string()

@@ -1,0 +1,65 @@
+//! Real captures from public test suites, read in place from
+//! `../shared/corpus` (not copied into this repository): JA4 fingerprints
+//! must equal those of FoxIO's reference tool (expected/ja4), and the
+//! per-connection facts are scored by `../shared/corpus/score.py`
+//! (run by scripts/test.sh).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const CORPUS: &str = "../shared/corpus";
+
+#[test]
+fn ja4_matches_reference_tool() {
+    let dir = Path::new(CORPUS).join("expected/ja4");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the shared corpus must sit beside the repository",
+        dir.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let capture = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".tsv")
+            .to_string();
+        let out = tmp.path().join(format!("{capture}.csv"));
+        let status = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+            .args(["analyze", "-q", "--connections"])
+            .arg(&out)
+            .arg(Path::new(CORPUS).join("pcaps").join(&capture))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{capture}");
+        let mut got = BTreeMap::new();
+        for rec in csv::Reader::from_path(&out)
+            .unwrap()
+            .deserialize::<BTreeMap<String, String>>()
+        {
+            let r = rec.unwrap();
+            got.insert(
+                (r["client_ip"].clone(), r["client_port"].clone()),
+                r["ja4"].clone(),
+            );
+        }
+        let mut rd = csv::ReaderBuilder::new()
+            .delimiter(b'\t')
+            .from_path(&path)
+            .unwrap();
+        for rec in rd.deserialize::<BTreeMap<String, String>>() {
+            let e = rec.unwrap();
+            if e["transport"] != "tcp" {
+                continue;
+            }
+            let key = (e["client_ip"].clone(), e["client_port"].clone());
+            assert_eq!(got.get(&key), Some(&e["ja4"]), "{capture} {key:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 100, "only {checked} fingerprints checked");
+}

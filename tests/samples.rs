@@ -1,0 +1,350 @@
+//! End-to-end tests on the bundled samples (made by real TLS stacks, see
+//! samples/README.md). Expected facts come from `samples/expected.tsv`,
+//! written by tshark (samples/oracle.sh), an oracle independent of tlsready.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+type Row = BTreeMap<String, String>;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tlsready")
+}
+
+/// Runs `analyze` with extra arguments; returns the connection rows.
+fn analyze(paths: &[&str], extra: &[&str]) -> (Vec<Row>, String, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.csv");
+    let o = Command::new(bin())
+        .arg("analyze")
+        .args(paths)
+        .arg("--connections")
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    (read_csv(&out), stdout, o.status.code().unwrap_or(-1))
+}
+
+fn read_csv(p: &Path) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(p).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn expected() -> Vec<Row> {
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_path("samples/expected.tsv")
+        .unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn one(file: &str) -> Row {
+    let (rows, _, code) = analyze(&[&format!("samples/{file}")], &["-q"]);
+    assert_eq!(code, 0, "{file}");
+    assert_eq!(rows.len(), 1, "{file}: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+const FACTS: [&str; 9] = [
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "sni",
+    "client_max_version",
+    "negotiated_version",
+    "cipher",
+    "alpn",
+];
+
+/// Every sample's rows equal tshark's, field by field, with no extra rows
+/// (mail sessions without TLS aside, which tshark does not list).
+#[test]
+fn every_sample_matches_the_tshark_oracle() {
+    let exp = expected();
+    let mut by_file: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for e in exp {
+        by_file.entry(e["file"].clone()).or_default().push(e);
+    }
+    let mut files: Vec<String> = std::fs::read_dir("samples")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "samples missing: {files:?}");
+    for f in files {
+        let (mut got, _, code) = analyze(&[&format!("samples/{f}")], &["-q"]);
+        assert_eq!(code, 0, "{f}");
+        got.retain(|r| r["status"] != "plaintext" && r["status"] != "starttls_refused");
+        let want = by_file.remove(&f).unwrap_or_default();
+        assert_eq!(got.len(), want.len(), "{f}: rows {got:?} want {want:?}");
+        for w in &want {
+            let g = got
+                .iter()
+                .find(|g| g["client_port"] == w["client_port"] && g["client_ip"] == w["client_ip"])
+                .unwrap_or_else(|| panic!("{f}: no row for {w:?}"));
+            for k in FACTS {
+                assert_eq!(g[k], w[k], "{f}: column {k}");
+            }
+        }
+    }
+    assert!(
+        by_file.is_empty(),
+        "oracle rows for missing files: {by_file:?}"
+    );
+}
+
+#[test]
+fn directory_gzip_and_rotated_files() {
+    let plain = one("openssl-tls12.pcap");
+    let gz = one("openssl-tls12.pcap.gz");
+    for k in FACTS {
+        assert_eq!(plain[k], gz[k], "{k}");
+    }
+    // The whole directory at once: one row per oracle row plus the two
+    // mail sessions without TLS, plus the gzip copy of openssl-tls12.pcap.
+    let (rows, summary, code) = analyze(&["samples/"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rows.len(), expected().len() + 2 + 1);
+    assert!(summary.contains("TLS connections"), "{summary}");
+}
+
+#[test]
+fn link_layers_and_segmentation() {
+    let base = one("openssl-tls12.pcap");
+    for f in ["vlan.pcap", "qinq.pcap"] {
+        let r = one(f);
+        assert_eq!(r["negotiated_version"], "TLS1.2", "{f}");
+        assert_eq!(r["sni"], base["sni"], "{f}");
+    }
+    for f in ["sll.pcap", "sll2.pcap", "ipv6.pcap", "openssl-tls13.pcapng"] {
+        let r = one(f);
+        assert!(!r["negotiated_version"].is_empty(), "{f}: {r:?}");
+    }
+    for f in [
+        "split-segments.pcap",
+        "split-segments-reordered.pcap",
+        "split-segments-retransmit.pcap",
+        "split-records.pcap",
+    ] {
+        let r = one(f);
+        assert_eq!(r["status"], "established", "{f}");
+        assert!(!r["sni"].is_empty(), "{f}");
+        assert!(!r["ja4"].is_empty(), "{f}");
+    }
+}
+
+#[test]
+fn statuses() {
+    let r = one("openssl-tls10-client-tls12min-server-fail.pcap");
+    assert_eq!(
+        (r["status"].as_str(), r["negotiated_version"].as_str()),
+        ("alert", "")
+    );
+    assert_eq!(r["alert"], "2:70"); // fatal protocol_version
+    let r = one("midstream-no-clienthello.pcap");
+    assert_eq!(r["status"], "no_client_hello");
+    assert_eq!(r["client_max_version"], "");
+    let r = one("openssl-tls13-hrr.pcap");
+    assert_eq!(
+        (r["hello_retry"].as_str(), r["negotiated_version"].as_str()),
+        ("yes", "TLS1.3")
+    );
+}
+
+#[test]
+fn mail_starttls() {
+    let r = one("smtp-starttls-tls10-587.pcap");
+    assert_eq!(r["protocol"], "smtp-starttls");
+    assert_eq!(r["negotiated_version"], "TLS1.0");
+    assert_eq!(r["client_helo"], "printer01.corp.example");
+    assert_eq!(r["server_banner"], "AM0PR01CA0001.outlook.office365.com");
+    // Recognised as Microsoft 365 by its greeting only (loopback address).
+    assert_eq!(
+        (r["m365"].as_str(), r["m365_match"].as_str()),
+        ("yes", "banner")
+    );
+    assert_eq!(r["m365_service"], "Exchange");
+    for (f, proto) in [
+        ("smtp-starttls-tls12-2525.pcap", "smtp-starttls"),
+        ("imap-starttls-tls10-143.pcap", "imap-starttls"),
+        ("imap-starttls-tls12-10143.pcap", "imap-starttls"),
+        ("pop3-starttls-tls10-110.pcap", "pop3-starttls"),
+        ("pop3-starttls-tls12-10110.pcap", "pop3-starttls"),
+        ("smtps-implicit-tls12-465.pcap", "tls"),
+        ("imaps-implicit-tls10-993.pcap", "tls"),
+        ("pop3s-implicit-tls13-995.pcap", "tls"),
+    ] {
+        let r = one(f);
+        assert_eq!(r["protocol"], proto, "{f}");
+        assert_eq!(r["status"], "established", "{f}");
+    }
+    let r = one("smtp-starttls-refused-25.pcap");
+    assert_eq!(
+        (r["protocol"].as_str(), r["status"].as_str()),
+        ("smtp", "starttls_refused")
+    );
+    assert_eq!(r["client_helo"], "printer02.corp.example");
+    let r = one("smtp-plaintext-25.pcap");
+    assert_eq!(
+        (r["protocol"].as_str(), r["status"].as_str()),
+        ("smtp", "plaintext")
+    );
+    assert_eq!(r["client_helo"], "printer03.corp.example");
+}
+
+#[test]
+fn microsoft_365_recognition() {
+    let cases = [
+        (
+            "m365-sni-tls12.pcap",
+            "yes",
+            "Exchange",
+            "sni+cert+ip",
+            "no",
+        ),
+        ("m365-cert-only-tls10.pcap", "yes", "Exchange", "cert", "no"),
+        ("m365-ip-only-tls11.pcap", "yes", "Exchange", "ip", "no"),
+        ("m365-ipv6.pcap", "yes", "Exchange", "sni+cert+ip", "no"),
+        ("m365-sni-spoof.pcap", "yes", "SharePoint", "sni", "no"),
+        (
+            "m365-legacy-smtp.pcap",
+            "yes",
+            "Exchange",
+            "sni+cert+banner+ip",
+            "yes",
+        ),
+        ("not-m365.pcap", "no", "", "", "no"),
+        ("openssl-tls12.pcap", "no", "", "", "no"),
+    ];
+    for (f, m365, service, how, legacy) in cases {
+        let r = one(f);
+        let got = (
+            r["m365"].as_str(),
+            r["m365_service"].as_str(),
+            r["m365_match"].as_str(),
+            r["legacy_endpoint"].as_str(),
+        );
+        assert_eq!(got, (m365, service, how, legacy), "{f}");
+    }
+    // The endpoint set comes from the strongest evidence.
+    assert_eq!(one("m365-sni-tls12.pcap")["m365_endpoint_id"], "1");
+    assert_eq!(one("m365-legacy-smtp.pcap")["m365_endpoint_id"], "");
+}
+
+#[test]
+fn per_client_tally_and_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.csv");
+    let (rows, summary, code) = analyze(
+        &["samples/clients-mixed.pcap"],
+        &["--clients", clients.to_str().unwrap(), "--fail-on-legacy"],
+    );
+    assert_eq!(rows.len(), 10);
+    // 10.30.0.1 only ever offers TLS 1.0: --fail-on-legacy exits 4.
+    assert_eq!(code, 4, "{summary}");
+    assert!(
+        summary.contains("Microsoft 365: 1 clients will break (Exchange 1)"),
+        "{summary}"
+    );
+    assert!(summary.contains("will-break 10.30.0.1"), "{summary}");
+    let tally = read_csv(&clients);
+    let get = |ip: &str| tally.iter().find(|r| r["client_ip"] == ip).unwrap();
+    let a = get("10.30.0.1");
+    assert_eq!(
+        (
+            a["verdict"].as_str(),
+            a["connections"].as_str(),
+            a["tls10"].as_str()
+        ),
+        ("will-break", "3", "3")
+    );
+    assert_eq!(a["client_max_offered"], "TLS1.0");
+    // One TLS 1.0 connection among TLS 1.2 ones is an occasional fallback.
+    let b = get("10.30.0.2");
+    assert_eq!(
+        (
+            b["verdict"].as_str(),
+            b["tls12"].as_str(),
+            b["tls10"].as_str()
+        ),
+        ("ready", "4", "1")
+    );
+    assert_eq!(
+        (b["lowest_version"].as_str(), b["highest_version"].as_str()),
+        ("TLS1.0", "TLS1.2")
+    );
+    let c = get("10.30.0.3");
+    assert_eq!((c["verdict"].as_str(), c["tls13"].as_str()), ("ready", "2"));
+    assert!(c["first_seen"].ends_with('Z') && c["first_seen"] <= c["last_seen"]);
+    assert!(!c["ja4"].is_empty());
+    // Without --fail-on-legacy the same run exits 0.
+    let (_, _, code) = analyze(&["samples/clients-mixed.pcap"], &["-q"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn json_lines_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.jsonl");
+    let (rows, _, _) = analyze(
+        &["samples/clients-mixed.pcap"],
+        &["-q", "--json", json.to_str().unwrap()],
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    let objs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), rows.len());
+    assert_eq!(objs[0]["server_port"], 443);
+    assert_eq!(objs[0]["m365"], "yes");
+    // --scope all covers non-Microsoft servers too.
+    let clients = dir.path().join("cl.csv");
+    analyze(
+        &["samples/openssl-tls10.pcap"],
+        &[
+            "-q",
+            "--clients",
+            clients.to_str().unwrap(),
+            "--scope",
+            "all",
+        ],
+    );
+    let t = read_csv(&clients);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0]["service"].as_str(), t[0]["verdict"].as_str()),
+        ("", "will-break")
+    );
+    analyze(
+        &["samples/openssl-tls10.pcap"],
+        &["-q", "--clients", clients.to_str().unwrap()],
+    );
+    assert!(read_csv(&clients).is_empty());
+}
