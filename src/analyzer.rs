@@ -21,6 +21,9 @@ use crate::record::ConnRecord;
 pub trait Sink {
     /// One finished connection.
     fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()>;
+
+    /// Prints an interim report (long live captures); nothing by default.
+    fn interim_report(&self, _stats: &Stats) {}
 }
 
 /// Limits of the flow table.
@@ -130,19 +133,31 @@ impl<'s> Analyzer<'s> {
         self.error.take()
     }
 
+    /// Asks the sink for an interim report of everything so far.
+    pub fn interim_report(&self) {
+        self.sink.interim_report(&self.stats);
+    }
+
     /// Connections tracked now.
     pub fn tracked(&self) -> usize {
         self.table.len()
     }
 
+    /// Bytes buffered by all tracked connections (reassembly and parsing).
+    pub fn buffered_bytes(&self) -> usize {
+        self.table.values().map(Connection::buffered).sum()
+    }
+
     /// Processes one captured frame of `link` type taken at `ts` (µs since
-    /// the epoch); `wire_len` is its length on the wire.
-    pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) {
+    /// the epoch); `wire_len` is its length on the wire. Returns true when
+    /// the frame belongs to a connection whose handshake was still being
+    /// followed (the frames worth saving to re-analyse it later).
+    pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) -> bool {
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
         if ts > self.now {
             self.now = ts;
-            if self.now - self.last_sweep >= 1_000_000 {
+            if self.now.saturating_sub(self.last_sweep) >= 1_000_000 {
                 if self.last_sweep != i64::MIN {
                     self.sweep_idle();
                 }
@@ -153,29 +168,29 @@ impl<'s> Analyzer<'s> {
             Ok(s) => s,
             Err(Skip::NotTcp) => {
                 self.stats.not_tcp += 1;
-                return;
+                return false;
             }
             Err(Skip::Fragment) => {
                 self.stats.fragments += 1;
-                return;
+                return false;
             }
             Err(Skip::Malformed) => {
                 self.stats.malformed += 1;
-                return;
+                return false;
             }
         };
         self.stats.tcp_packets += 1;
-        self.segment(&seg, ts);
+        self.segment(&seg, ts)
     }
 
-    fn segment(&mut self, seg: &Segment<'_>, ts: i64) {
+    fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
         let (key, side) = FlowKey::of(seg);
         let conn = match self.table.get_mut(&key) {
             Some(c) => c,
             None => {
                 // A bare ACK/FIN/RST of an unknown connection tells nothing.
                 if seg.payload.is_empty() && seg.flags & flags::SYN == 0 {
-                    return;
+                    return false;
                 }
                 if self.table.len() >= self.limits.max_flows {
                     self.evict_for_room();
@@ -187,13 +202,14 @@ impl<'s> Analyzer<'s> {
                     .or_insert_with(|| Connection::new(eps, ts))
             }
         };
+        let following = !conn.done;
         conn.segment(side, seg, ts);
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
         if conn.done {
             if closed {
                 self.table.remove(&key);
             }
-            return;
+            return following;
         }
         if conn.facts.complete() || conn.exhausted() || closed {
             if closed || !conn.facts.complete() {
@@ -208,6 +224,7 @@ impl<'s> Analyzer<'s> {
                 self.emit(&rec);
             }
         }
+        following
     }
 
     fn emit(&mut self, rec: &ConnRecord) {

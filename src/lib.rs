@@ -3,7 +3,8 @@
 //!
 //! The library follows the data flow, one module per stage:
 //!
-//! 1. [`source`]: capture files (pcap, pcapng, gzip, stdin, directories) via libpcap.
+//! 1. [`source`]: capture files (pcap, pcapng, gzip, stdin, directories) via libpcap;
+//!    [`capture`]: live capture.
 //! 2. [`decode`]: link, IP and TCP headers of a frame.
 //! 3. [`reassembly`]: per-direction TCP byte streams.
 //! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
@@ -13,8 +14,13 @@
 //!    [`report`], [`summary`] and [`outputs`]: CSV, JSON and terminal output.
 
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod analyzer;
+pub mod capture;
 pub mod conn;
 pub mod decode;
 pub mod fingerprint;

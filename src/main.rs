@@ -45,8 +45,42 @@ struct Cli {
 enum Command {
     /// Analyse pcap/pcapng captures (also .gz, `-` for standard input, directories).
     Analyze(AnalyzeArgs),
+    /// Sniff an interface (libpcap) and report while running; stop with Ctrl-C or SIGTERM.
+    Capture(CaptureArgs),
+    /// List the interfaces libpcap can capture on.
+    Interfaces,
     /// Show the Microsoft 365 endpoint data, or look up a name or address.
     Endpoints(EndpointsArgs),
+}
+
+#[derive(Args)]
+struct CaptureArgs {
+    /// Interface to capture on (`any` for all interfaces).
+    #[arg(short, long, value_name = "IFACE")]
+    interface: String,
+    /// BPF capture filter, as tcpdump takes it (e.g. `tcp port 587 or tcp port 443`).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    filter: Vec<String>,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Bytes captured per packet (hellos need whole packets).
+    #[arg(long, value_name = "BYTES", default_value_t = tlsready::capture::DEFAULT_SNAPLEN)]
+    snaplen: i32,
+    /// Stop after this long (e.g. `90s`, `10m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Print the tally every DURATION (e.g. `10m`) while running.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    report_every: Option<std::time::Duration>,
+    /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Args)]
@@ -181,7 +215,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         let link = opened.link;
         let mut since = 0u64;
         let res = source::read_all(&mut opened, &label, |ts, data, len| {
-            analyzer.frame(link, ts, data, len);
+            let _ = analyzer.frame(link, ts, data, len);
             since += data.len() as u64 + 16;
             if since >= 1 << 20 {
                 bar.inc(since);
@@ -210,12 +244,102 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     }
     finish?;
     if !a.out.quiet {
-        outputs.print_summary(&stats, Outputs::uses_stdout(&paths));
+        outputs.print_summary(&stats);
     }
     if a.out.fail_on_legacy && outputs.will_break() > 0 {
         status = EXIT_LEGACY;
     }
     Ok(status)
+}
+
+fn run_capture(a: CaptureArgs) -> Result<u8, String> {
+    use tlsready::capture::{self, CaptureOptions, Live};
+    let endpoints = Arc::new(load_endpoints(a.out.endpoints.as_ref())?);
+    let opts = CaptureOptions {
+        interface: a.interface.clone(),
+        filter: a.filter.join(" "),
+        promisc: !a.no_promisc,
+        snaplen: a.snaplen,
+        duration: a.duration,
+        count: a.count,
+        write: a.write.clone(),
+    };
+    let stop = capture::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let mut live = Live::open(&opts).map_err(|e| e.to_string())?;
+    let paths = a.out.paths();
+    let mut outputs = Outputs::open(&paths, a.out.scope, true)?;
+    eprintln!(
+        "tlsready: capturing on {}{} (stop with Ctrl-C)",
+        opts.interface,
+        if opts.filter.is_empty() {
+            String::new()
+        } else {
+            format!(", filter \"{}\"", opts.filter)
+        }
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report_every = a.report_every;
+    let mut last_report = std::time::Instant::now();
+    let mut analyzer = Analyzer::new(endpoints, a.out.limits(), &mut outputs);
+    let (cstats, err) = live.run(&mut analyzer, &stop, &mut |an, cs| {
+        bar.set_message(format!(
+            "{} packets, {} connections tracked, {} rows, {} dropped by the kernel",
+            an.stats.packets,
+            an.tracked(),
+            an.stats.rows,
+            cs.dropped
+        ));
+        bar.tick();
+        if report_every.is_some_and(|d| last_report.elapsed() >= d) {
+            last_report = std::time::Instant::now();
+            bar.suspend(|| an.interim_report());
+        }
+    });
+    analyzer.finish();
+    bar.finish_and_clear();
+    let stats = analyzer.stats;
+    let write_err = analyzer.take_error();
+    drop(analyzer);
+    let finish = outputs.finish();
+    if let Some(e) = write_err {
+        return Err(format!("cannot write output: {e}"));
+    }
+    finish?;
+    if !a.out.quiet {
+        outputs.print_summary(&stats);
+    }
+    eprintln!(
+        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",
+        cstats.received,
+        cstats.dropped,
+        cstats.if_dropped,
+        if opts.write.is_some() {
+            format!(", {} saved", cstats.saved)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(e) = err {
+        eprintln!("tlsready: {e}");
+        return Ok(EXIT_INPUT);
+    }
+    if a.out.fail_on_legacy && outputs.will_break() > 0 {
+        return Ok(EXIT_LEGACY);
+    }
+    Ok(EXIT_OK)
+}
+
+fn run_interfaces() -> Result<u8, String> {
+    let lines = tlsready::capture::list_interfaces().map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| e.to_string())?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
@@ -247,6 +371,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
+        Command::Capture(a) => run_capture(a),
+        Command::Interfaces => run_interfaces(),
         Command::Endpoints(a) => run_endpoints(a),
     };
     match res {

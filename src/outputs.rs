@@ -28,6 +28,8 @@ pub struct Outputs {
     clients: Option<PathBuf>,
     /// Counts and tally.
     pub summary: Summary,
+    /// The summary goes to standard error (standard output carries data).
+    summary_to_stderr: bool,
 }
 
 fn is_stdout(p: &Option<PathBuf>) -> bool {
@@ -61,13 +63,10 @@ impl Outputs {
             json,
             clients: paths.clients.clone(),
             summary: Summary::new(scope),
+            summary_to_stderr: is_stdout(&paths.connections)
+                || is_stdout(&paths.json)
+                || is_stdout(&paths.clients),
         })
-    }
-
-    /// True when some output goes to standard output (the summary then goes
-    /// to standard error).
-    pub fn uses_stdout(paths: &OutputPaths) -> bool {
-        is_stdout(&paths.connections) || is_stdout(&paths.json) || is_stdout(&paths.clients)
     }
 
     /// Flushes the connection outputs and writes the clients CSV.
@@ -90,8 +89,8 @@ impl Outputs {
 
     /// Prints the summary to standard output, or standard error when
     /// standard output carries data.
-    pub fn print_summary(&self, stats: &Stats, to_stderr: bool) {
-        let res = if to_stderr {
+    pub fn print_summary(&self, stats: &Stats) {
+        let res = if self.summary_to_stderr {
             let e = io::stderr();
             let style = Style::detect(e.is_terminal());
             self.summary.write_report(&mut e.lock(), stats, style)
@@ -119,5 +118,9 @@ impl Sink for Outputs {
             j.record(rec)?;
         }
         self.summary.record(rec)
+    }
+
+    fn interim_report(&self, stats: &Stats) {
+        self.print_summary(stats);
     }
 }

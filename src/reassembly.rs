@@ -6,8 +6,13 @@
 //! the first data segment. Out-of-order data waits in a bounded queue; when
 //! the queue is full, or at the end, the hole is skipped and reported.
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 /// Most out-of-order bytes held per direction before a hole is given up.
 pub const MAX_PENDING: usize = 64 * 1024;
+/// Most out-of-order segments held per direction: each insert and drain step
+/// moves the queue, so many tiny segments must not make that quadratic.
+pub const MAX_PENDING_SEGMENTS: usize = 1024;
 /// Segments further ahead than this are not buffered (they cannot be near).
 const MAX_AHEAD: u32 = 1 << 20;
 
@@ -81,8 +86,8 @@ impl Reassembler {
         let off = seq_diff(seq, next);
         if off <= 0 {
             let skip = usize::try_from(-off).unwrap_or(usize::MAX);
-            if skip < data.len() {
-                self.deliver(&data[skip..], out);
+            if let Some(new) = data.get(skip..) {
+                self.deliver(new, out);
             }
             let end = seq.wrapping_add(wire_len);
             if (data.len() as u32) < wire_len && seq_diff(end, self.next.unwrap_or(end)) > 0 {
@@ -93,16 +98,28 @@ impl Reassembler {
             }
             self.drain(out);
         } else if off < i64::from(MAX_AHEAD) && !data.is_empty() {
-            if let Err(i) = self
+            match self
                 .pending
                 .binary_search_by(|(s, _)| seq_diff(*s, next).cmp(&off))
             {
-                self.pending.insert(i, (seq, data.to_vec()));
-                self.pending_bytes += data.len();
+                Err(i) => {
+                    self.pending.insert(i, (seq, data.to_vec()));
+                    self.pending_bytes += data.len();
+                }
+                // Same start: keep the longer (a retransmission may carry more).
+                Ok(i) => {
+                    if let Some((_, held)) = self.pending.get_mut(i)
+                        && held.len() < data.len()
+                    {
+                        self.pending_bytes += data.len() - held.len();
+                        *held = data.to_vec();
+                    }
+                }
             }
-            if self.pending_bytes > MAX_PENDING {
-                self.skip_hole(out);
-            }
+            // One skip may free only a small segment: skip until in bounds.
+            while (self.pending_bytes > MAX_PENDING || self.pending.len() > MAX_PENDING_SEGMENTS)
+                && self.skip_hole(out)
+            {}
         }
     }
 
@@ -127,8 +144,8 @@ impl Reassembler {
             let (seq, data) = self.pending.remove(0);
             self.pending_bytes -= data.len();
             let skip = usize::try_from(seq_diff(next, seq)).unwrap_or(usize::MAX);
-            if skip < data.len() {
-                self.deliver(&data[skip..], out);
+            if let Some(new) = data.get(skip..) {
+                self.deliver(new, out);
             }
         }
     }
@@ -232,6 +249,55 @@ mod tests {
         }
         assert!(r.pending_bytes() <= MAX_PENDING);
         assert_eq!(r.gaps, 2);
+    }
+
+    /// Fuzz regression: one hole skip freed a 1-byte segment while a 64 KiB
+    /// one arrived, so the queue grew past `MAX_PENDING` (without bound).
+    #[test]
+    fn queue_stays_bounded_with_many_small_holes() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let mut got = Vec::new();
+        for i in 0..100u32 {
+            r.segment(10 + 2 * i, b"x", 1, &mut |p| push(&mut got, p));
+        }
+        let big = vec![1u8; 60_000];
+        for i in 0..20u32 {
+            r.segment(1000 + 1000 * i, &big, 60_000, &mut |p| push(&mut got, p));
+            assert!(r.pending_bytes() <= MAX_PENDING, "{}", r.pending_bytes());
+        }
+    }
+
+    /// Property-test regression: a longer segment starting where a queued
+    /// shorter one starts was dropped, losing the bytes past the shorter one.
+    #[test]
+    fn longer_segment_with_same_start_replaces_queued_one() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let got = run(&mut r, &[(4, b"d"), (4, b"defgh"), (1, b"abc")]);
+        assert_eq!(got, b"abcdefgh");
+        assert_eq!(r.pending_bytes(), 0);
+    }
+
+    /// Many tiny segments in descending order: each insert and each drain
+    /// step moves the whole queue, so the queue's length must stay small.
+    #[test]
+    fn many_tiny_segments_stay_cheap() {
+        let mut r = Reassembler::new();
+        r.syn(0);
+        let mut n = 0u64;
+        let start = std::time::Instant::now();
+        for i in (2..60_002u32).rev() {
+            r.segment(i, b"x", 1, &mut |p| {
+                if let Piece::Data(d) = p {
+                    n += d.len() as u64;
+                }
+            });
+        }
+        r.segment(1, b"x", 1, &mut |_| {});
+        while r.skip_hole(&mut |_| {}) {}
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        assert_eq!(r.pending_bytes(), 0);
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! Gzip input and standard input reach libpcap through a pipe: a thread
 //! decompresses (or copies) into the pipe, libpcap reads the other end.
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, IntoRawFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use pcap::{Capture, Offline};
 
@@ -56,6 +59,9 @@ pub enum SourceError {
         "{0}: unsupported link type {1} ({2}); supported: Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback"
     )]
     LinkType(String, i32, String),
+    /// A directory given on the command line holds no capture file.
+    #[error("{0}: no pcap, pcapng or gzip capture files in this directory")]
+    NoCaptures(String),
     /// The capture ends in the middle of a record.
     #[error("{0}: capture is truncated or corrupt after {1} packets ({2})")]
     Truncated(String, u64, String),
@@ -70,16 +76,10 @@ const PCAP_MAGICS: [[u8; 4]; 5] = [
 ];
 
 fn magic(path: &Path) -> io::Result<[u8; 4]> {
+    let mut head = Vec::with_capacity(4);
+    File::open(path)?.take(4).read_to_end(&mut head)?;
     let mut m = [0u8; 4];
-    let mut f = File::open(path)?;
-    let mut n = 0;
-    while n < 4 {
-        let k = f.read(&mut m[n..])?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
+    m.iter_mut().zip(head).for_each(|(m, b)| *m = b);
     Ok(m)
 }
 
@@ -106,12 +106,16 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
                 .filter(|f| f.is_file())
                 .collect();
             files.sort();
+            let before = out.len();
             for f in files {
                 match magic(&f) {
                     Ok(m) if is_gzip(&m) => out.push(Input::Gzip(f)),
                     Ok(m) if PCAP_MAGICS.contains(&m) => out.push(Input::File(f)),
                     _ => {}
                 }
+            }
+            if out.len() == before {
+                return Err(SourceError::NoCaptures(p.display().to_string()));
             }
         } else {
             let m = magic(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
@@ -125,15 +129,27 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
     Ok(out)
 }
 
-/// Copies `src` into a new pipe from a thread; returns the read end for libpcap.
-fn pipe_from(mut src: Box<dyn Read + Send>) -> io::Result<std::io::PipeReader> {
+/// A read error of the thread feeding a pipe, kept for the message.
+type FeedError = Arc<Mutex<Option<String>>>;
+
+/// Copies `src` into a new pipe from a thread; returns the read end for
+/// libpcap and where the thread leaves a read error.
+fn pipe_from(mut src: Box<dyn Read + Send>) -> io::Result<(std::io::PipeReader, FeedError)> {
     let (r, mut w) = std::io::pipe()?;
+    let error = FeedError::default();
+    let slot = Arc::clone(&error);
     std::thread::spawn(move || {
-        // A read error (corrupt gzip) ends the stream early: libpcap then
-        // reports the capture as truncated, which names the file.
-        let _ = io::copy(&mut src, &mut w);
+        // A read error (corrupt gzip) ends the stream early; it is kept
+        // before the pipe closes, so `read_all` sees it at the end of data.
+        if let Err(e) = io::copy(&mut src, &mut w)
+            && e.kind() != io::ErrorKind::BrokenPipe
+            && let Ok(mut slot) = slot.lock()
+        {
+            *slot = Some(e.to_string());
+        }
+        drop(w);
     });
-    Ok(r)
+    Ok((r, error))
 }
 
 /// An open capture and its link type.
@@ -142,24 +158,31 @@ pub struct Opened {
     pub cap: Capture<Offline>,
     /// Decoded link type.
     pub link: LinkType,
+    /// Decompression error of a gzip (or stdin) input, once it happened.
+    feed_error: Option<FeedError>,
 }
 
 /// Opens one input through libpcap.
 pub fn open(input: &Input) -> Result<Opened, SourceError> {
     let label = input.label();
+    let mut feed_error = None;
     let cap = match input {
         Input::File(p) => {
             // Check readability first for a clearer message than libpcap's.
-            File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
+            let f = File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
+            if f.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+                return Err(SourceError::NotCapture(label, "empty file".into()));
+            }
             Capture::from_file(p)
                 .map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?
         }
         Input::Gzip(p) => {
             let f = File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
-            let r = pipe_from(Box::new(flate2::read::MultiGzDecoder::new(
+            let (r, err) = pipe_from(Box::new(flate2::read::MultiGzDecoder::new(
                 io::BufReader::new(f),
             )))
             .map_err(|e| SourceError::Open(label.clone(), e))?;
+            feed_error = Some(err);
             from_fd(r, &label)?
         }
         Input::Stdin => {
@@ -172,7 +195,7 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
             let n = stdin
                 .read(&mut head)
                 .map_err(|e| SourceError::Open(label.clone(), e))?;
-            let chained = io::Cursor::new(head[..n].to_vec()).chain(stdin);
+            let chained = io::Cursor::new(head).take(n as u64).chain(stdin);
             let reader: Box<dyn Read + Send> = if n == 2 && head == [0x1f, 0x8b] {
                 Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
                     chained,
@@ -180,7 +203,8 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
             } else {
                 Box::new(chained)
             };
-            let r = pipe_from(reader).map_err(|e| SourceError::Open(label.clone(), e))?;
+            let (r, err) = pipe_from(reader).map_err(|e| SourceError::Open(label.clone(), e))?;
+            feed_error = Some(err);
             from_fd(r, &label)?
         }
     };
@@ -189,7 +213,11 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
         let name = dlt.get_name().unwrap_or_else(|_| "unknown".into());
         SourceError::LinkType(label.clone(), dlt.0, name)
     })?;
-    Ok(Opened { cap, link })
+    Ok(Opened {
+        cap,
+        link,
+        feed_error,
+    })
 }
 
 fn from_fd(r: std::io::PipeReader, label: &str) -> Result<Capture<Offline>, SourceError> {
@@ -212,12 +240,29 @@ pub fn read_all(
     loop {
         match opened.cap.next_packet() {
             Ok(p) => {
-                let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
+                // Saturating: a pcapng timestamp in seconds can exceed i64 µs.
+                let ts = p
+                    .header
+                    .ts
+                    .tv_sec
+                    .saturating_mul(1_000_000)
+                    .saturating_add(p.header.ts.tv_usec);
                 f(ts, p.data, p.header.len);
                 n += 1;
             }
-            Err(pcap::Error::NoMorePackets) => return Ok(n),
-            Err(e) => return Err(SourceError::Truncated(label.to_string(), n, e.to_string())),
+            Err(e) => {
+                // A decompression error explains the end better than libpcap.
+                let fed = opened
+                    .feed_error
+                    .as_ref()
+                    .and_then(|f| f.lock().ok()?.take())
+                    .map(|f| format!("decompression failed: {f}"));
+                return match (e, fed) {
+                    (_, Some(f)) => Err(SourceError::Truncated(label.to_string(), n, f)),
+                    (pcap::Error::NoMorePackets, None) => Ok(n),
+                    (e, None) => Err(SourceError::Truncated(label.to_string(), n, e.to_string())),
+                };
+            }
         }
     }
 }

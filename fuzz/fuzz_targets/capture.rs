@@ -1,0 +1,122 @@
+//! Whole captures and raw frames, end to end.
+//!
+//! Input whose first byte is below 0xf0 is a capture file: it is written to
+//! a temporary file and read through `source::{expand, open, read_all}`
+//! into an `Analyzer`, as the command line does. Input whose first byte is
+//! 0xf0 or above is a list of frames given to `Analyzer::frame` directly,
+//! each record being: link type byte, time step byte, 16-bit length, bytes.
+//! The low nibble of the first byte sets the flow-table size, so eviction
+//! is exercised; the table must never grow past it.
+
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use tlsready::analyzer::{Analyzer, Limits, Sink};
+use tlsready::decode::LinkType;
+use tlsready::m365::Endpoints;
+use tlsready::record::ConnRecord;
+use tlsready::{report, source};
+
+const LINKS: [LinkType; 6] = [
+    LinkType::Ethernet,
+    LinkType::Raw,
+    LinkType::Null,
+    LinkType::Loop,
+    LinkType::LinuxSll,
+    LinkType::LinuxSll2,
+];
+
+/// Discards rows, after formatting them as every output would.
+struct Discard(u64);
+
+impl Sink for Discard {
+    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
+        let _ = report::connection_cells(rec);
+        let _ = report::connection_json(rec);
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+fn endpoints() -> Arc<Endpoints> {
+    static EP: OnceLock<Arc<Endpoints>> = OnceLock::new();
+    EP.get_or_init(|| Arc::new(Endpoints::embedded())).clone()
+}
+
+fn temp_path() -> &'static PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| std::env::temp_dir().join(format!("tlsready-fuzz-{}.cap", std::process::id())))
+}
+
+fn capture(data: &[u8]) {
+    let path = temp_path();
+    if std::fs::write(path, data).is_err() {
+        return;
+    }
+    let mut sink = Discard(0);
+    let mut analyzer = Analyzer::new(endpoints(), Limits::default(), &mut sink);
+    if let Ok(inputs) = source::expand(std::slice::from_ref(path)) {
+        for input in &inputs {
+            let Ok(mut opened) = source::open(input) else {
+                continue;
+            };
+            let link = opened.link;
+            let label = input.label();
+            let _ = source::read_all(&mut opened, &label, |ts, frame, len| {
+                let _ = analyzer.frame(link, ts, frame, len);
+            });
+        }
+    }
+    analyzer.finish();
+    assert_eq!(analyzer.tracked(), 0);
+    let rows = analyzer.stats.rows;
+    drop(analyzer);
+    assert_eq!(rows, sink.0);
+}
+
+fn frames(ctl: u8, mut data: &[u8]) {
+    let limits = Limits {
+        max_flows: usize::from(ctl & 0x0f) + 1,
+        idle_timeout_us: 2_000_000,
+    };
+    let mut sink = Discard(0);
+    let mut analyzer = Analyzer::new(endpoints(), limits, &mut sink);
+    let mut ts: i64 = 1_700_000_000_000_000;
+    let mut n = 0u64;
+    while data.len() >= 4 {
+        let link = LINKS[usize::from(data[0] % 6)];
+        let extra = u32::from(data[0] >> 3) * 41;
+        if data[1] == 0xff {
+            // Clock jumps, backwards too, and far.
+            ts = ts.wrapping_add(i64::from(data[2] as i8) << 40);
+        } else {
+            ts += i64::from(data[1]) * 100_000;
+        }
+        let len = usize::from(u16::from_be_bytes([data[2], data[3]])).min(data.len() - 4);
+        let frame = &data[4..4 + len];
+        data = &data[4 + len..];
+        let _ = analyzer.frame(link, ts, frame, len as u32 + extra);
+        n += 1;
+        assert!(analyzer.tracked() <= limits.max_flows);
+    }
+    assert_eq!(analyzer.stats.packets, n);
+    analyzer.finish();
+    assert_eq!(analyzer.tracked(), 0);
+}
+
+fuzz_target!(
+    init: {
+        // libFuzzer's C main does not ignore SIGPIPE as a Rust main does; the
+        // gzip pipe's writer thread gets EPIPE when libpcap gives up early.
+        // SAFETY: setting a signal disposition at start-up, before threads.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    },
+    |data: &[u8]| {
+    match data.split_first() {
+        Some((&ctl, rest)) if ctl >= 0xf0 => frames(ctl, rest),
+        _ => capture(data),
+    }
+});

@@ -1,0 +1,260 @@
+//! Live capture: sniff an interface through libpcap and feed the same
+//! pipeline as offline analysis.
+//!
+//! The loop reads with a short timeout so that it notices Ctrl-C / SIGTERM,
+//! `--duration` and `--count` promptly; it stops cleanly in every case, so
+//! the caller writes the final summary and complete files. Connection rows
+//! are flushed as each handshake completes (see [`crate::outputs`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pcap::{Active, Capture, Savefile};
+
+use crate::analyzer::Analyzer;
+use crate::decode::LinkType;
+
+/// Snap length used by default: whole frames, so hellos are never cut.
+pub const DEFAULT_SNAPLEN: i32 = 65535;
+
+/// Pause when no packet is waiting (the kernel buffers meanwhile).
+const IDLE_PAUSE: Duration = Duration::from_millis(5);
+
+/// What to capture and when to stop.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Interface name (`any` for all, Linux cooked capture).
+    pub interface: String,
+    /// BPF filter expression, tcpdump syntax (empty: everything).
+    pub filter: String,
+    /// Promiscuous mode.
+    pub promisc: bool,
+    /// Bytes kept per frame.
+    pub snaplen: i32,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many packets.
+    pub count: Option<u64>,
+    /// Save the frames of the handshakes seen to this pcap file.
+    pub write: Option<std::path::PathBuf>,
+}
+
+/// Why the capture could not start or ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// Not allowed to capture.
+    #[error(
+        "cannot capture on {0}: permission denied; run as root or grant the binary the capabilities: setcap cap_net_raw,cap_net_admin=eip {1}"
+    )]
+    Permission(String, String),
+    /// The interface does not exist.
+    #[error("no such interface: {0} (see `tlsready interfaces`)")]
+    NoSuchInterface(String),
+    /// The BPF filter does not compile.
+    #[error("bad capture filter \"{0}\": {1}")]
+    Filter(String, String),
+    /// The link type is not one we decode.
+    #[error("{0}: unsupported link type {1}")]
+    LinkType(String, i32),
+    /// Cannot write the `-w` file.
+    #[error("{0}: cannot write: {1}")]
+    Savefile(String, String),
+    /// Any other libpcap error (at start, or mid-run: the interface went away).
+    #[error("capture on {0} failed: {1}")]
+    Pcap(String, String),
+}
+
+/// Counts at the end of a capture.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaptureStats {
+    /// Packets received by the filter (libpcap).
+    pub received: u64,
+    /// Packets dropped by the kernel (buffer full: the capture did not keep up).
+    pub dropped: u64,
+    /// Packets dropped by the interface or driver.
+    pub if_dropped: u64,
+    /// Frames written with `-w`.
+    pub saved: u64,
+}
+
+fn classify_open_error(iface: &str, e: &pcap::Error) -> CaptureError {
+    let msg = e.to_string();
+    let low = msg.to_lowercase();
+    if low.contains("permission") || low.contains("not permitted") {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "tlsready".into());
+        CaptureError::Permission(iface.to_string(), exe)
+    } else if low.contains("no such device")
+        || low.contains("doesn't exist")
+        || low.contains("no such")
+    {
+        CaptureError::NoSuchInterface(iface.to_string())
+    } else {
+        CaptureError::Pcap(iface.to_string(), msg)
+    }
+}
+
+/// An open live capture.
+pub struct Live {
+    cap: Capture<Active>,
+    link: LinkType,
+    save: Option<Savefile>,
+    opts: CaptureOptions,
+    stats: CaptureStats,
+}
+
+impl Live {
+    /// Opens the interface and sets the filter.
+    pub fn open(opts: &CaptureOptions) -> Result<Live, CaptureError> {
+        let iface = &opts.interface;
+        let inactive =
+            Capture::from_device(iface.as_str()).map_err(|e| classify_open_error(iface, &e))?;
+        let mut cap = inactive
+            .promisc(opts.promisc)
+            .snaplen(opts.snaplen)
+            .immediate_mode(true)
+            .open()
+            .map_err(|e| classify_open_error(iface, &e))?;
+        if !opts.filter.is_empty() {
+            cap.filter(&opts.filter, true)
+                .map_err(|e| CaptureError::Filter(opts.filter.clone(), e.to_string()))?;
+        }
+        // libpcap on Linux may block in poll() past its timeout when no
+        // packet arrives, so read non-blocking and pause briefly when idle:
+        // stop requests are then seen within milliseconds.
+        let cap = cap
+            .setnonblock()
+            .map_err(|e| CaptureError::Pcap(iface.clone(), e.to_string()))?;
+        let dlt = cap.get_datalink();
+        let link = LinkType::from_dlt(dlt.0)
+            .ok_or_else(|| CaptureError::LinkType(iface.clone(), dlt.0))?;
+        let save = match &opts.write {
+            Some(p) => Some(
+                cap.savefile(p)
+                    .map_err(|e| CaptureError::Savefile(p.display().to_string(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Live {
+            cap,
+            link,
+            save,
+            opts: opts.clone(),
+            stats: CaptureStats::default(),
+        })
+    }
+
+    /// Reads until `stop` is set, the duration or count is reached, or an
+    /// error. `tick` runs about once a second with the current counts
+    /// (status line, periodic reports). Returns the final statistics; an
+    /// error mid-run (interface gone) comes with the statistics so far.
+    pub fn run(
+        &mut self,
+        analyzer: &mut Analyzer<'_>,
+        stop: &Arc<AtomicBool>,
+        tick: &mut dyn FnMut(&Analyzer<'_>, &CaptureStats),
+    ) -> (CaptureStats, Option<CaptureError>) {
+        let start = Instant::now();
+        let mut last_tick = Instant::now();
+        let mut packets = 0u64;
+        let mut err = None;
+        loop {
+            if stop.load(Ordering::Relaxed)
+                || self.opts.duration.is_some_and(|d| start.elapsed() >= d)
+                || self.opts.count.is_some_and(|c| packets >= c)
+            {
+                break;
+            }
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    packets += 1;
+                    let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
+                    let keep = analyzer.frame(self.link, ts, p.data, p.header.len);
+                    if keep && let Some(s) = self.save.as_mut() {
+                        s.write(&p);
+                        self.stats.saved += 1;
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_PAUSE),
+                Err(e) => {
+                    err = Some(CaptureError::Pcap(
+                        self.opts.interface.clone(),
+                        e.to_string(),
+                    ));
+                    break;
+                }
+            }
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                self.refresh_stats();
+                if let Some(s) = self.save.as_mut() {
+                    let _ = s.flush();
+                }
+                tick(analyzer, &self.stats);
+            }
+        }
+        self.refresh_stats();
+        if let Some(s) = self.save.as_mut()
+            && let Err(e) = s.flush()
+        {
+            let p = self
+                .opts
+                .write
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            err.get_or_insert(CaptureError::Savefile(p, e.to_string()));
+        }
+        (self.stats, err)
+    }
+
+    fn refresh_stats(&mut self) {
+        if let Ok(s) = self.cap.stats() {
+            self.stats.received = u64::from(s.received);
+            self.stats.dropped = u64::from(s.dropped);
+            self.stats.if_dropped = u64::from(s.if_dropped);
+        }
+    }
+}
+
+/// Registers SIGINT and SIGTERM to set the returned flag.
+pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+/// One line per interface: name, state, addresses, description.
+pub fn list_interfaces() -> Result<Vec<String>, CaptureError> {
+    let devs =
+        pcap::Device::list().map_err(|e| CaptureError::Pcap("interfaces".into(), e.to_string()))?;
+    Ok(devs
+        .into_iter()
+        .map(|d| {
+            let mut state = Vec::new();
+            if d.flags.is_up() {
+                state.push("up");
+            }
+            if d.flags.is_running() {
+                state.push("running");
+            }
+            if d.flags.is_loopback() {
+                state.push("loopback");
+            }
+            let addrs: Vec<String> = d.addresses.iter().map(|a| a.addr.to_string()).collect();
+            format!(
+                "{:<16} {:<22} {:<40} {}",
+                d.name,
+                state.join(","),
+                addrs.join(" "),
+                d.desc.unwrap_or_default()
+            )
+            .trim_end()
+            .to_string()
+        })
+        .collect())
+}
