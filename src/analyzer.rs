@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::conn::{Connection, Side};
+use crate::conn::{Connection, Pool, Side};
 use crate::decode::{self, LinkType, Segment, Skip, flags};
 use crate::m365::Endpoints;
+use crate::pipeline::{DoneFilter, flow_hash};
 use crate::record::ConnRecord;
 
 /// Where finished rows go.
@@ -79,6 +80,10 @@ struct FlowKey {
 }
 
 impl FlowKey {
+    fn tag(&self) -> u64 {
+        flow_hash(self.a, self.ap, self.b, self.bp)
+    }
+
     fn of(seg: &Segment<'_>) -> (FlowKey, Side) {
         if (seg.src, seg.sport) <= (seg.dst, seg.dport) {
             let k = FlowKey {
@@ -111,6 +116,8 @@ pub struct Analyzer<'s> {
     now: i64,
     last_sweep: i64,
     error: Option<std::io::Error>,
+    filter: Option<Arc<DoneFilter>>,
+    pool: Pool,
 }
 
 impl<'s> Analyzer<'s> {
@@ -125,6 +132,35 @@ impl<'s> Analyzer<'s> {
             now: i64::MIN,
             last_sweep: i64::MIN,
             error: None,
+            filter: None,
+            pool: Pool::default(),
+        }
+    }
+
+    /// Shares done connections with a reader thread through `filter`.
+    pub fn with_filter(mut self, filter: Arc<DoneFilter>) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Frames the reader thread dropped early: counted, and time moves on.
+    pub fn skipped(&mut self, frames: u64, bytes: u64, not_tcp: u64, last_ts: i64) {
+        self.stats.packets += frames;
+        self.stats.bytes += bytes;
+        self.stats.not_tcp += not_tcp;
+        self.stats.tcp_packets += frames - not_tcp;
+        self.advance(last_ts);
+    }
+
+    fn advance(&mut self, ts: i64) {
+        if ts > self.now {
+            self.now = ts;
+            if self.now.saturating_sub(self.last_sweep) >= 1_000_000 {
+                if self.last_sweep != i64::MIN {
+                    self.sweep_idle();
+                }
+                self.last_sweep = self.now;
+            }
         }
     }
 
@@ -155,15 +191,7 @@ impl<'s> Analyzer<'s> {
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) -> bool {
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
-        if ts > self.now {
-            self.now = ts;
-            if self.now.saturating_sub(self.last_sweep) >= 1_000_000 {
-                if self.last_sweep != i64::MIN {
-                    self.sweep_idle();
-                }
-                self.last_sweep = self.now;
-            }
-        }
+        self.advance(ts);
         let seg = match decode::decode(link, frame) {
             Ok(s) => s,
             Err(Skip::NotTcp) => {
@@ -203,11 +231,11 @@ impl<'s> Analyzer<'s> {
             }
         };
         let following = !conn.done;
-        conn.segment(side, seg, ts);
+        conn.segment(side, seg, ts, &mut self.pool);
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
         if conn.done {
             if closed {
-                self.table.remove(&key);
+                self.forget(&key);
             }
             return following;
         }
@@ -216,15 +244,25 @@ impl<'s> Analyzer<'s> {
                 conn.flush();
             }
             let rec = ConnRecord::from_connection(conn, &self.endpoints);
-            conn.release();
+            conn.release(&mut self.pool);
             if closed {
-                self.table.remove(&key);
+                self.forget(&key);
+            } else if let Some(f) = &self.filter {
+                f.insert(key.tag());
             }
             if let Some(rec) = rec {
                 self.emit(&rec);
             }
         }
         following
+    }
+
+    /// Removes a connection from the table (and from the done filter).
+    fn forget(&mut self, key: &FlowKey) -> Option<Connection> {
+        if let Some(f) = &self.filter {
+            f.remove(key.tag());
+        }
+        self.table.remove(key)
     }
 
     fn emit(&mut self, rec: &ConnRecord) {
@@ -254,12 +292,20 @@ impl<'s> Analyzer<'s> {
             .filter(|(_, c)| pred(c))
             .map(|(k, _)| *k)
             .collect();
-        let mut gone: Vec<Connection> = keys.iter().filter_map(|k| self.table.remove(k)).collect();
+        let mut gone: Vec<Connection> = keys.iter().filter_map(|k| self.forget(k)).collect();
         gone.sort_by_key(|c| c.first_ts);
         gone
     }
 
     fn sweep_idle(&mut self) {
+        if let Some(f) = &self.filter {
+            // Done connections' packets may have stopped at the reader.
+            for (k, c) in self.table.iter_mut().filter(|(_, c)| c.done) {
+                if let Some(t) = f.last_seen(k.tag()) {
+                    c.last_ts = c.last_ts.max(t);
+                }
+            }
+        }
         let limit = self.now.saturating_sub(self.limits.idle_timeout_us);
         let gone = self.remove_where(|c| c.last_ts < limit);
         self.stats.evicted_idle += gone.len() as u64;

@@ -37,12 +37,52 @@ struct Engine {
     plain: Vec<u8>,
     /// Bytes of `plain` already given to the mail dialogue.
     fed: usize,
+    /// Plaintext bytes seen in this direction.
+    plain_seen: usize,
 }
 
 #[derive(Debug, Default)]
 struct Dir {
     reasm: Reassembler,
     eng: Engine,
+}
+
+/// Recycled per-connection stream state, so that buffers are not
+/// allocated anew for every connection.
+#[derive(Debug, Default)]
+pub struct Pool {
+    // Boxed so that taking one out moves a pointer, not two Dirs.
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<[Dir; 2]>>,
+}
+
+/// Connections' stream states kept for reuse.
+const POOL_MAX: usize = 256;
+/// Buffers larger than this are not kept in the pool.
+const POOL_BUF_MAX: usize = 4096;
+
+impl Pool {
+    fn take(&mut self) -> Box<[Dir; 2]> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut d: Box<[Dir; 2]>) {
+        if self.free.len() >= POOL_MAX {
+            return;
+        }
+        for dir in d.iter_mut() {
+            dir.reasm.reset();
+            dir.eng.mode = Mode::Detect;
+            dir.eng.fed = 0;
+            dir.eng.plain_seen = 0;
+            dir.eng.plain.clear();
+            dir.eng.tls.reset();
+            if dir.eng.plain.capacity() > POOL_BUF_MAX || dir.eng.tls.capacity() > POOL_BUF_MAX {
+                *dir = Dir::default();
+            }
+        }
+        self.free.push(d);
+    }
 }
 
 /// A plaintext alert seen during the handshake.
@@ -192,46 +232,52 @@ impl Engine {
                         }
                         Start::No => {
                             self.mode = Mode::Plain;
+                            self.plain_seen = self.plain.len();
                             self.plain_scan(side, facts);
                         }
                     }
                 }
                 Mode::Plain => {
                     self.plain.extend_from_slice(d);
+                    self.plain_seen += d.len();
                     self.plain_scan(side, facts);
                 }
             },
         }
     }
 
-    /// Looks for a hello record in the plaintext; hands the text before it to
-    /// the mail dialogue.
+    /// Looks for a hello record in the plaintext; hands the text before it
+    /// to the mail dialogue. Only a possible record start cut by the end of
+    /// the data is kept for the next segment.
     fn plain_scan(&mut self, side: Side, facts: &mut Facts) {
-        let ch = tls::find_hello(&self.plain, tls::HS_CLIENT_HELLO);
-        let sh = tls::find_hello(&self.plain, tls::HS_SERVER_HELLO);
-        let at = match (ch, sh) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let text_end = at.unwrap_or(self.plain.len());
+        let found = tls::find_hello_start(&self.plain);
+        let text_end = found.map_or(self.plain.len(), |(at, _)| at);
         if text_end > self.fed {
             let dialogue = facts.mail.get_or_insert_with(Box::default);
             dialogue.text(side, &self.plain[self.fed..text_end]);
-            self.fed = text_end;
         }
-        if let Some(at) = at {
-            let rest = self.plain.split_off(at);
-            self.plain = Vec::new();
-            self.fed = 0;
-            self.mode = Mode::Tls;
-            // Partial record header at the end: wait for more in TLS mode.
-            self.tls.feed(&rest, &mut |ev| facts_event(facts, side, ev));
-            if self.tls.finished() {
-                self.mode = Mode::Off;
+        match found {
+            Some((at, true)) => {
+                self.mode = Mode::Tls;
+                let rest = std::mem::take(&mut self.plain);
+                self.fed = 0;
+                self.tls
+                    .feed(&rest[at..], &mut |ev| facts_event(facts, side, ev));
+                if self.tls.finished() {
+                    self.mode = Mode::Off;
+                }
+                return;
             }
-            return;
+            Some((at, false)) => {
+                self.plain.drain(..at);
+                self.fed = 0;
+            }
+            None => {
+                self.plain.clear();
+                self.fed = 0;
+            }
         }
-        if self.plain.len() > PLAIN_LIMIT {
+        if self.plain_seen > PLAIN_LIMIT {
             self.mode = Mode::Off;
             self.plain = Vec::new();
         }
@@ -288,8 +334,8 @@ impl Connection {
         }
     }
 
-    /// Processes one segment sent by `side`.
-    pub fn segment(&mut self, side: Side, seg: &Segment<'_>, ts: i64) {
+    /// Processes one segment sent by `side`; stream state comes from `pool`.
+    pub fn segment(&mut self, side: Side, seg: &Segment<'_>, ts: i64, pool: &mut Pool) {
         self.packets += 1;
         self.last_ts = ts;
         if seg.flags & flags::RST != 0 {
@@ -315,7 +361,7 @@ impl Connection {
         }
         let isn = self.isn;
         let dirs = self.dirs.get_or_insert_with(|| {
-            let mut d: Box<[Dir; 2]> = Box::default();
+            let mut d = pool.take();
             for (dir, isn) in d.iter_mut().zip(isn) {
                 if let Some(isn) = isn {
                     dir.reasm.syn(isn);
@@ -370,9 +416,12 @@ impl Connection {
         }
     }
 
-    /// Frees the reassembly and parsing state; later packets are counted only.
-    pub fn release(&mut self) {
-        self.dirs = None;
+    /// Frees the reassembly and parsing state (back to `pool`); later
+    /// packets are counted only.
+    pub fn release(&mut self, pool: &mut Pool) {
+        if let Some(d) = self.dirs.take() {
+            pool.give(d);
+        }
         self.done = true;
     }
 

@@ -98,6 +98,9 @@ fn ether_type_of_family(af: u32) -> Option<EtherType> {
 
 /// Decodes one frame of the given link type down to TCP.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
+    if let Some(r) = fast(link, frame) {
+        return r;
+    }
     let sliced = match link {
         LinkType::Ethernet => {
             // Fast reject before etherparse: ether type must be IP or a VLAN tag.
@@ -142,6 +145,94 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         }
     };
     segment_of(&sliced)
+}
+
+/// The common case without building a full `LaxSlicedPacket`: Ethernet
+/// (at most one VLAN tag), IPv4 or IPv6 without extension headers, TCP.
+/// `None` hands anything else to the general path.
+fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
+    use etherparse::{Ethernet2HeaderSlice, SingleVlanHeaderSlice};
+    let (mut et, mut rest) = match link {
+        LinkType::Ethernet => {
+            let eth = Ethernet2HeaderSlice::from_slice(frame).ok()?;
+            (eth.ether_type(), frame.get(14..)?)
+        }
+        LinkType::Raw => match frame.first()? >> 4 {
+            4 => (EtherType::IPV4, frame),
+            6 => (EtherType::IPV6, frame),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if et == EtherType::VLAN_TAGGED_FRAME {
+        let vlan = SingleVlanHeaderSlice::from_slice(rest).ok()?;
+        et = vlan.ether_type();
+        rest = rest.get(4..)?;
+    }
+    let (src, dst, ip_payload, stated) = if et == EtherType::IPV4 {
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(rest).ok()?;
+        if ip.is_fragmenting_payload() {
+            return Some(Err(Skip::Fragment));
+        }
+        if ip.protocol() != etherparse::IpNumber::TCP {
+            return Some(Err(Skip::NotTcp));
+        }
+        let hl = usize::from(ip.ihl()) * 4;
+        let total = usize::from(ip.total_len());
+        // total_len 0: segmentation offload, the capture holds the truth.
+        let end = if total == 0 {
+            rest.len()
+        } else {
+            total.min(rest.len())
+        };
+        let stated = if total == 0 {
+            0
+        } else {
+            total.saturating_sub(hl)
+        };
+        (
+            IpAddr::V4(ip.source_addr()),
+            IpAddr::V4(ip.destination_addr()),
+            rest.get(hl..end)?,
+            stated,
+        )
+    } else if et == EtherType::IPV6 {
+        let ip = etherparse::Ipv6HeaderSlice::from_slice(rest).ok()?;
+        if ip.next_header() != etherparse::IpNumber::TCP {
+            return None; // extension headers or not TCP: general path
+        }
+        let plen = usize::from(ip.payload_length());
+        let end = if plen == 0 {
+            rest.len()
+        } else {
+            (40 + plen).min(rest.len())
+        };
+        (
+            IpAddr::V6(ip.source_addr()),
+            IpAddr::V6(ip.destination_addr()),
+            rest.get(40..end)?,
+            plen,
+        )
+    } else if et == EtherType::ARP || et.0 < 0x0600 {
+        return Some(Err(Skip::NotTcp));
+    } else {
+        return None;
+    };
+    let tcp = etherparse::TcpHeaderSlice::from_slice(ip_payload).ok()?;
+    let hdr_len = usize::from(tcp.data_offset()) * 4;
+    let payload = ip_payload.get(hdr_len..)?;
+    let captured = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let stated = u32::try_from(stated.saturating_sub(hdr_len)).unwrap_or(u32::MAX);
+    Some(Ok(Segment {
+        src,
+        dst,
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        flags: tcp.slice().get(13).copied().unwrap_or(0),
+        payload,
+        wire_len: stated.max(captured),
+    }))
 }
 
 fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {

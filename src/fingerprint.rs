@@ -25,8 +25,6 @@
 //! in decimal, lists `-`-joined in wire order with GREASE values removed, and
 //! its MD5 hex digest.
 
-use std::fmt::Write as _;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -152,20 +150,37 @@ fn hex_list(values: impl IntoIterator<Item = u16>) -> String {
         if i > 0 {
             out.push(',');
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            out.push(HEX[usize::from((v >> shift) & 0xf)] as char);
+        }
     }
     out
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Joins values in decimal, `-`-separated (JA3 list format).
-fn dec_list<T: std::fmt::Display>(values: impl IntoIterator<Item = T>) -> String {
+fn dec_list<T: Into<u32>>(values: impl IntoIterator<Item = T>) -> String {
     let mut out = String::new();
     for (i, v) in values.into_iter().enumerate() {
         if i > 0 {
             out.push('-');
         }
-        let _ = write!(out, "{v}");
+        let v: u32 = v.into();
+        let mut digits = [0u8; 10];
+        let mut n = v;
+        let mut k = digits.len();
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for d in &digits[k..] {
+            out.push(*d as char);
+        }
     }
     out
 }
@@ -174,7 +189,8 @@ fn dec_list<T: std::fmt::Display>(values: impl IntoIterator<Item = T>) -> String
 fn to_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
     }
     out
 }
@@ -277,7 +293,7 @@ pub fn ja3_string(h: &HelloView<'_>) -> String {
         dec_list(non_grease(h.ciphers)),
         dec_list(non_grease(h.extensions)),
         dec_list(non_grease(h.supported_groups)),
-        dec_list(h.ec_point_formats.iter()),
+        dec_list(h.ec_point_formats.iter().copied()),
     )
 }
 

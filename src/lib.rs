@@ -8,7 +8,8 @@
 //! 2. [`decode`]: link, IP and TCP headers of a frame.
 //! 3. [`reassembly`]: per-direction TCP byte streams.
 //! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
-//! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all.
+//! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all;
+//!    [`pipeline`]: reading and analysis on two threads.
 //! 6. [`m365`]: Microsoft 365 endpoint recognition; [`fingerprint`]: JA4/JA3.
 //! 7. [`record`]: the per-connection row; [`tally`]: per-client verdicts;
 //!    [`report`], [`summary`] and [`outputs`]: CSV, JSON and terminal output.
@@ -26,6 +27,7 @@ pub mod decode;
 pub mod fingerprint;
 pub mod m365;
 pub mod outputs;
+pub mod pipeline;
 pub mod reassembly;
 pub mod record;
 pub mod report;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tlsready::analyzer::{Analyzer, Limits};
 use tlsready::m365::Endpoints;
 use tlsready::outputs::{OutputPaths, Outputs};
+use tlsready::pipeline::{self, DoneFilter, Msg};
 use tlsready::source;
 use tlsready::tally::Scope;
 
@@ -199,39 +200,47 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut analyzer = Analyzer::new(endpoints, a.out.limits(), &mut outputs);
+    // Reader thread (libpcap, header decode, early drops) and analysis here.
+    let filter = Arc::new(DoneFilter::default());
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+    let reader = pipeline::spawn_reader(inputs, Arc::clone(&filter), tx, recycle_rx);
+    let mut analyzer = Analyzer::new(endpoints, a.out.limits(), &mut outputs).with_filter(filter);
     let mut fatal = None;
-    for input in &inputs {
-        let label = input.label();
-        bar.set_message(label.clone());
-        let mut opened = match source::open(input) {
-            Ok(o) => o,
-            Err(e) => {
+    let mut link = tlsready::decode::LinkType::Ethernet;
+    for msg in rx.iter() {
+        match msg {
+            Msg::Opened(label, l) => {
+                link = l;
+                bar.set_message(label);
+            }
+            Msg::Error(e) => {
                 bar.suspend(|| eprintln!("tlsready: {e}"));
                 status = EXIT_INPUT;
-                continue;
             }
-        };
-        let link = opened.link;
-        let mut since = 0u64;
-        let res = source::read_all(&mut opened, &label, |ts, data, len| {
-            let _ = analyzer.frame(link, ts, data, len);
-            since += data.len() as u64 + 16;
-            if since >= 1 << 20 {
-                bar.inc(since);
-                since = 0;
+            Msg::Batch(batch) => {
+                let mut bytes = batch.skipped_bytes;
+                for (ts, data, len) in batch.iter() {
+                    let _ = analyzer.frame(link, ts, data, len);
+                    bytes += u64::from(len);
+                }
+                analyzer.skipped(
+                    batch.skipped,
+                    batch.skipped_bytes,
+                    batch.not_tcp,
+                    batch.last_ts,
+                );
+                bar.inc(bytes);
+                let _ = recycle_tx.send(batch);
             }
-        });
-        bar.inc(since);
-        if let Err(e) = res {
-            bar.suspend(|| eprintln!("tlsready: {e}"));
-            status = EXIT_INPUT;
         }
         if let Some(e) = analyzer.take_error() {
             fatal = Some(e);
             break;
         }
     }
+    drop(rx);
+    let _ = reader.join();
     analyzer.finish();
     bar.finish_and_clear();
     let stats = analyzer.stats;

@@ -168,6 +168,15 @@ impl Reassembler {
         self.pending = Vec::new();
         self.pending_bytes = 0;
     }
+
+    /// Back to a new stream, keeping the queue's memory.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        *self = Reassembler {
+            pending: std::mem::take(&mut self.pending),
+            ..Reassembler::default()
+        };
+    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,13 @@ pub struct Dialogue {
     pub commands: u32,
     /// Mail was handed over in plaintext (MAIL FROM, AUTH, LOGIN, USER...).
     pub transaction: bool,
+    /// Lines read without recognising a mail protocol.
+    unknown_lines: u32,
 }
+
+/// Lines without a mail greeting or command after which the dialogue stops
+/// reading (HTTP, XMPP, ... are not mail).
+const MAX_UNKNOWN_LINES: u32 = 2;
 
 fn strip_eol(line: &[u8]) -> &[u8] {
     let mut l = line;
@@ -124,6 +130,9 @@ fn bracketed_host(line: &[u8]) -> Option<String> {
 impl Dialogue {
     /// Feeds plaintext sent by `side` (0 or 1).
     pub fn text(&mut self, side: usize, data: &[u8]) {
+        if self.unknown_lines >= MAX_UNKNOWN_LINES {
+            return;
+        }
         let side = side & 1;
         let room = MAX_TEXT.saturating_sub(self.read[side]);
         let data = &data[..data.len().min(room)];
@@ -171,6 +180,9 @@ impl Dialogue {
             self.server_line(line);
         } else {
             self.client_line(side, line);
+        }
+        if self.protocol.is_none() {
+            self.unknown_lines += 1;
         }
     }
 

@@ -273,9 +273,9 @@ impl Summary {
                 version_cell(e.max_offered),
                 rfc3339(e.first_seen),
                 rfc3339(e.last_seen),
-                e.ja4.iter().cloned().collect::<Vec<_>>().join(" "),
-                e.ja3.iter().cloned().collect::<Vec<_>>().join(" "),
-                e.m365_match.iter().cloned().collect::<Vec<_>>().join(" "),
+                r.ja4.join(" "),
+                r.ja3.join(" "),
+                r.m365_match.join(" "),
             ]);
             w.write_record(&rec).map_err(io::Error::other)?;
         }

@@ -105,12 +105,43 @@ pub struct Entry {
     pub first_seen: i64,
     /// Last packet (µs).
     pub last_seen: i64,
-    /// Distinct JA4 fingerprints (at most [`MAX_FINGERPRINTS`]).
-    pub ja4: BTreeSet<String>,
-    /// Distinct JA3 fingerprints (at most [`MAX_FINGERPRINTS`]).
-    pub ja3: BTreeSet<String>,
-    /// How the server was recognised as Microsoft 365 (union).
-    pub m365_match: BTreeSet<String>,
+    /// Distinct JA4 fingerprints (interned, at most [`MAX_FINGERPRINTS`]).
+    ja4: Vec<u32>,
+    /// Distinct JA3 fingerprints (interned, at most [`MAX_FINGERPRINTS`]).
+    ja3: Vec<u32>,
+    /// How the server was recognised as Microsoft 365 (interned, union).
+    m365_match: Vec<u32>,
+}
+
+/// Strings kept once: names and fingerprints repeat across many rows.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: rustc_hash::FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(s.into());
+        self.ids.insert(s.into(), i);
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", |s| s)
+    }
+}
+
+fn add_id(set: &mut Vec<u32>, id: u32) {
+    if let Err(pos) = set.binary_search(&id)
+        && set.len() < MAX_FINGERPRINTS
+    {
+        set.insert(pos, id);
+    }
 }
 
 fn max_by_rank(a: Option<u16>, b: u16) -> u16 {
@@ -132,7 +163,7 @@ fn modern(v: u16) -> bool {
 }
 
 impl Entry {
-    fn add(&mut self, r: &ConnRecord) {
+    fn add(&mut self, r: &ConnRecord, names: &mut Interner) {
         if self.connections == 0 {
             self.first_seen = r.ts;
         }
@@ -168,13 +199,12 @@ impl Entry {
             self.legacy_endpoint += 1;
         }
         for (set, v) in [(&mut self.ja4, &r.ja4), (&mut self.ja3, &r.ja3)] {
-            if !v.is_empty() && set.len() < MAX_FINGERPRINTS {
-                set.insert(v.clone());
+            if !v.is_empty() {
+                add_id(set, names.id(v));
             }
         }
-        let m = r.m365.matched.to_string();
-        if !m.is_empty() {
-            self.m365_match.insert(m);
+        if r.m365.matched.any() {
+            add_id(&mut self.m365_match, names.id(&r.m365.matched.to_string()));
         }
     }
 }
@@ -209,19 +239,28 @@ impl ClientService {
 #[derive(Debug, Default)]
 pub struct Tally {
     scope: Scope,
-    rows: BTreeMap<Key, Entry>,
-    per_client: BTreeMap<(IpAddr, String, String), ClientService>,
+    names: Interner,
+    /// (client, helo, service, server name) with names interned.
+    rows: rustc_hash::FxHashMap<(IpAddr, u32, u32, u32), Entry>,
+    /// (client, helo, service).
+    per_client: rustc_hash::FxHashMap<(IpAddr, u32, u32), ClientService>,
 }
 
 /// One output row of the tally.
 #[derive(Debug, Clone)]
 pub struct Row<'a> {
     /// Row key.
-    pub key: &'a Key,
+    pub key: Key,
     /// Counts.
     pub entry: &'a Entry,
     /// Verdict of this client for this service.
     pub verdict: Verdict,
+    /// Distinct JA4 fingerprints.
+    pub ja4: Vec<&'a str>,
+    /// Distinct JA3 fingerprints.
+    pub ja3: Vec<&'a str>,
+    /// How the server was recognised as Microsoft 365.
+    pub m365_match: Vec<&'a str>,
 }
 
 impl Tally {
@@ -238,7 +277,7 @@ impl Tally {
         if self.scope == Scope::M365 && !r.m365.m365 {
             return;
         }
-        let service = r.m365.service.map(|s| s.to_string()).unwrap_or_default();
+        let service = r.m365.service.map_or("", |s| s.as_str());
         let server_name = [
             &r.sni,
             r.cert_names.first().unwrap_or(&String::new()),
@@ -248,17 +287,14 @@ impl Tally {
         .find(|s| !s.is_empty())
         .cloned()
         .unwrap_or_else(|| r.server_ip.to_string());
-        let key = Key {
-            client_ip: r.client_ip,
-            client_helo: r.client_helo.clone(),
-            service: service.clone(),
-            server_name,
-        };
-        self.rows.entry(key).or_default().add(r);
-        let cs = self
-            .per_client
-            .entry((r.client_ip, r.client_helo.clone(), service))
-            .or_default();
+        let helo = self.names.id(&r.client_helo);
+        let svc = self.names.id(service);
+        let server = self.names.id(&server_name);
+        self.rows
+            .entry((r.client_ip, helo, svc, server))
+            .or_default()
+            .add(r, &mut self.names);
+        let cs = self.per_client.entry((r.client_ip, helo, svc)).or_default();
         if let Some(m) = r.client_max_version {
             cs.max_offered = Some(max_by_rank(cs.max_offered, m));
         }
@@ -273,23 +309,39 @@ impl Tally {
 
     /// Verdict of a client for a service.
     pub fn verdict(&self, client: IpAddr, helo: &str, service: &str) -> Verdict {
+        match (self.names.ids.get(helo), self.names.ids.get(service)) {
+            (Some(&h), Some(&s)) => self.verdict_ids(client, h, s),
+            _ => Verdict::Ready,
+        }
+    }
+
+    fn verdict_ids(&self, client: IpAddr, helo: u32, service: u32) -> Verdict {
         self.per_client
-            .get(&(client, helo.to_string(), service.to_string()))
+            .get(&(client, helo, service))
             .map_or(Verdict::Ready, ClientService::verdict)
     }
 
     /// Rows, worst verdict first, then by client, service and server.
     pub fn rows(&self) -> Vec<Row<'_>> {
+        let names = |ids: &[u32]| -> Vec<&str> { ids.iter().map(|&i| self.names.get(i)).collect() };
         let mut v: Vec<Row<'_>> = self
             .rows
             .iter()
-            .map(|(key, entry)| Row {
-                key,
+            .map(|(&(ip, helo, svc, server), entry)| Row {
+                key: Key {
+                    client_ip: ip,
+                    client_helo: self.names.get(helo).to_string(),
+                    service: self.names.get(svc).to_string(),
+                    server_name: self.names.get(server).to_string(),
+                },
                 entry,
-                verdict: self.verdict(key.client_ip, &key.client_helo, &key.service),
+                verdict: self.verdict_ids(ip, helo, svc),
+                ja4: names(&entry.ja4),
+                ja3: names(&entry.ja3),
+                m365_match: names(&entry.m365_match),
             })
             .collect();
-        v.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.key.cmp(b.key)));
+        v.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.key.cmp(&b.key)));
         v
     }
 
@@ -297,7 +349,8 @@ impl Tally {
     pub fn headline(&self) -> BTreeMap<(Verdict, String), u64> {
         let mut out = BTreeMap::new();
         for ((_, _, service), cs) in &self.per_client {
-            *out.entry((cs.verdict(), service.clone())).or_default() += 1;
+            *out.entry((cs.verdict(), self.names.get(*service).to_string()))
+                .or_default() += 1;
         }
         out
     }
@@ -393,6 +446,7 @@ mod tests {
         );
         let rows = t.rows();
         assert_eq!(rows[0].verdict, Verdict::WillBreak);
+        assert_eq!(rows[0].ja4, vec!["t10"]);
         assert_eq!(rows[0].entry.connections, 3);
         assert_eq!(rows[0].entry.no_server_hello, 3);
         let r2 = rows

@@ -608,13 +608,46 @@ pub fn find_hello(b: &[u8], hs: u8) -> Option<usize> {
     None
 }
 
+/// First possible ClientHello or ServerHello record in `b`: its offset,
+/// and whether it is certain (false: a possible start cut by the end of `b`).
+pub fn find_hello_start(b: &[u8]) -> Option<(usize, bool)> {
+    let mut i = 0;
+    while let Some(p) = b
+        .get(i..)
+        .and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE))
+    {
+        let at = i + p;
+        let rest = b.get(at..).unwrap_or_default();
+        let kinds = [
+            classify_start(rest, Some(HS_CLIENT_HELLO)),
+            classify_start(rest, Some(HS_SERVER_HELLO)),
+        ];
+        if kinds.contains(&Start::Tls) {
+            return Some((at, true));
+        }
+        if kinds.contains(&Start::NeedMore) {
+            return Some((at, false));
+        }
+        i = at + 1;
+    }
+    None
+}
+
 /// Per-direction TLS record and handshake reassembler.
 #[derive(Debug, Default)]
 pub struct HandshakeStream {
+    /// Stream bytes not yet forming a whole record.
     buf: Vec<u8>,
+    /// Handshake bytes not yet forming a whole message.
     hs: Vec<u8>,
+    st: State,
+}
+
+/// Everything but the buffers, so that messages can be handled while the
+/// buffers are borrowed.
+#[derive(Debug, Default)]
+struct State {
     hs_record_version: u16,
-    sslv2: bool,
     /// A HelloRetryRequest went by: a compatibility ChangeCipherSpec may
     /// follow before the real ServerHello, so CCS does not end plaintext.
     after_hrr: bool,
@@ -622,129 +655,12 @@ pub struct HandshakeStream {
     failed: bool,
 }
 
-impl HandshakeStream {
-    /// A new stream positioned at a record boundary.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// True once the stream is past its plaintext handshake or not TLS.
-    pub fn finished(&self) -> bool {
+impl State {
+    fn finished(&self) -> bool {
         self.encrypted || self.failed
     }
 
-    /// Bytes buffered (record and handshake reassembly).
-    pub fn buffered(&self) -> usize {
-        self.buf.len() + self.hs.len()
-    }
-
-    /// Feeds the next stream bytes; events go to `out`.
-    pub fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(Event)) {
-        if self.finished() {
-            return;
-        }
-        self.buf.extend_from_slice(data);
-        let mut pos = 0;
-        loop {
-            let rest = &self.buf[pos..];
-            if rest.is_empty() {
-                break;
-            }
-            match classify_start(rest, None) {
-                Start::NeedMore => break,
-                Start::No => {
-                    self.failed = true;
-                    out(Event::NotTls);
-                    break;
-                }
-                Start::Sslv2 => {
-                    let len = (usize::from(rest[0] & 0x7f) << 8) | usize::from(rest[1]);
-                    if rest.len() < 2 + len {
-                        break;
-                    }
-                    let msg = &rest[2..2 + len];
-                    self.sslv2 = true;
-                    if let Some(ch) = parse_sslv2_client_hello(msg) {
-                        out(Event::ClientHello(Box::new(ch)));
-                    } else if let Some(sh) = parse_sslv2_server_hello(msg) {
-                        out(Event::ServerHello(Box::new(sh)));
-                    }
-                    // Later SSLv2 messages are encrypted or irrelevant.
-                    self.encrypted = true;
-                    out(Event::Encrypted);
-                    pos += 2 + len;
-                    break;
-                }
-                Start::Tls => {
-                    let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-                    if rest.len() < 5 + len {
-                        break;
-                    }
-                    let ct = rest[0];
-                    let ver = u16::from_be_bytes([rest[1], rest[2]]);
-                    let body = rest[5..5 + len].to_vec();
-                    pos += 5 + len;
-                    match ct {
-                        CT_HANDSHAKE => self.handshake_bytes(&body, ver, out),
-                        CT_ALERT => {
-                            if body.len() == 2 {
-                                out(Event::Alert(body[0], body[1]));
-                            } else {
-                                // Alert encrypted (length != 2): nothing to read.
-                                self.encrypted = true;
-                                out(Event::Encrypted);
-                            }
-                        }
-                        CT_CCS if self.after_hrr => {}
-                        CT_CCS | CT_APPDATA => {
-                            self.encrypted = true;
-                            out(Event::Encrypted);
-                        }
-                        _ => {}
-                    }
-                    if self.finished() {
-                        break;
-                    }
-                }
-            }
-        }
-        self.buf.drain(..pos);
-        if self.finished() {
-            self.buf = Vec::new();
-            self.hs = Vec::new();
-        }
-    }
-
-    fn handshake_bytes(&mut self, body: &[u8], ver: u16, out: &mut dyn FnMut(Event)) {
-        if self.hs.is_empty() {
-            self.hs_record_version = ver;
-        }
-        self.hs.extend_from_slice(body);
-        let mut pos = 0;
-        while let Some(h) = self.hs.get(pos..pos + 4) {
-            let t = h[0];
-            let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
-            if len > MAX_HANDSHAKE_LEN {
-                // Hostile or garbage length: report what we have, stop.
-                let msg = std::mem::take(&mut self.hs);
-                self.emit_message(t, msg.get(pos + 4..).unwrap_or_default(), true, out);
-                self.failed = true;
-                return;
-            }
-            let Some(msg) = self.hs.get(pos + 4..pos + 4 + len) else {
-                break;
-            };
-            let msg = msg.to_vec();
-            pos += 4 + len;
-            self.emit_message(t, &msg, false, out);
-            if self.finished() {
-                return;
-            }
-        }
-        self.hs.drain(..pos);
-    }
-
-    fn emit_message(&mut self, t: u8, msg: &[u8], cut: bool, out: &mut dyn FnMut(Event)) {
+    fn message(&mut self, t: u8, msg: &[u8], cut: bool, out: &mut dyn FnMut(Event)) {
         match t {
             HS_CLIENT_HELLO => {
                 if let Some(mut ch) = parse_client_hello(msg, self.hs_record_version) {
@@ -772,6 +688,145 @@ impl HandshakeStream {
         }
     }
 
+    /// Parses the whole messages at the front of `hs`; returns the bytes used.
+    fn messages(&mut self, hs: &[u8], out: &mut dyn FnMut(Event)) -> usize {
+        let mut pos = 0;
+        while let Some(h) = hs.get(pos..pos + 4) {
+            let t = h[0];
+            let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+            if len > MAX_HANDSHAKE_LEN {
+                // Hostile or garbage length: report what we have, stop.
+                self.message(t, hs.get(pos + 4..).unwrap_or_default(), true, out);
+                self.failed = true;
+                return hs.len();
+            }
+            let Some(msg) = hs.get(pos + 4..pos + 4 + len) else {
+                break;
+            };
+            pos += 4 + len;
+            self.message(t, msg, false, out);
+            if self.finished() {
+                return hs.len();
+            }
+        }
+        pos
+    }
+
+    /// Parses the whole records at the front of `b`, appending handshake
+    /// bytes to `hs`; returns the bytes used.
+    fn records(&mut self, b: &[u8], hs: &mut Vec<u8>, out: &mut dyn FnMut(Event)) -> usize {
+        let mut pos = 0;
+        while !self.finished() {
+            let rest = b.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            match classify_start(rest, None) {
+                Start::NeedMore => break,
+                Start::No => {
+                    self.failed = true;
+                    out(Event::NotTls);
+                }
+                Start::Sslv2 => {
+                    let len = (usize::from(rest[0] & 0x7f) << 8) | usize::from(rest[1]);
+                    let Some(msg) = rest.get(2..2 + len) else {
+                        break;
+                    };
+                    if let Some(ch) = parse_sslv2_client_hello(msg) {
+                        out(Event::ClientHello(Box::new(ch)));
+                    } else if let Some(sh) = parse_sslv2_server_hello(msg) {
+                        out(Event::ServerHello(Box::new(sh)));
+                    }
+                    // Later SSLv2 messages are encrypted or irrelevant.
+                    self.encrypted = true;
+                    out(Event::Encrypted);
+                    pos += 2 + len;
+                }
+                Start::Tls => {
+                    let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+                    let Some(body) = rest.get(5..5 + len) else {
+                        break;
+                    };
+                    let ct = rest[0];
+                    pos += 5 + len;
+                    match ct {
+                        CT_HANDSHAKE => {
+                            if hs.is_empty() {
+                                self.hs_record_version = u16::from_be_bytes([rest[1], rest[2]]);
+                                // The common case, a message in one record: no copy.
+                                let used = self.messages(body, out);
+                                hs.extend_from_slice(body.get(used..).unwrap_or_default());
+                            } else {
+                                hs.extend_from_slice(body);
+                                let used = self.messages(hs, out);
+                                hs.drain(..used.min(hs.len()));
+                            }
+                        }
+                        CT_ALERT if body.len() == 2 => out(Event::Alert(body[0], body[1])),
+                        CT_CCS if self.after_hrr => {}
+                        // An alert of another length is encrypted.
+                        CT_ALERT | CT_CCS | CT_APPDATA => {
+                            self.encrypted = true;
+                            out(Event::Encrypted);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        pos
+    }
+}
+
+impl HandshakeStream {
+    /// A new stream positioned at a record boundary.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True once the stream is past its plaintext handshake or not TLS.
+    pub fn finished(&self) -> bool {
+        self.st.finished()
+    }
+
+    /// Bytes buffered (record and handshake reassembly).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() + self.hs.len()
+    }
+
+    /// Memory held by the buffers.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity() + self.hs.capacity()
+    }
+
+    /// Back to a new stream, keeping the buffers' memory.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.hs.clear();
+        self.st = State::default();
+    }
+
+    /// Feeds the next stream bytes; events go to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(Event)) {
+        if self.finished() {
+            return;
+        }
+        if self.buf.is_empty() {
+            // Whole records straight from `data`; keep only the rest.
+            let used = self.st.records(data, &mut self.hs, out);
+            self.buf
+                .extend_from_slice(data.get(used..).unwrap_or_default());
+        } else {
+            self.buf.extend_from_slice(data);
+            let used = self.st.records(&self.buf, &mut self.hs, out);
+            self.buf.drain(..used.min(self.buf.len()));
+        }
+        if self.finished() {
+            self.buf.clear();
+            self.hs.clear();
+        }
+    }
+
     /// At the end of the stream: a hello still being reassembled is parsed
     /// as truncated, so the facts before the cut are kept.
     pub fn flush_truncated(&mut self, out: &mut dyn FnMut(Event)) {
@@ -779,33 +834,28 @@ impl HandshakeStream {
             return;
         }
         // A record whose body was cut: take its handshake bytes as they are.
-        if self.buf.len() > 5
-            && classify_start(&self.buf, None) == Start::Tls
-            && self.buf[0] == CT_HANDSHAKE
-        {
-            let body = self.buf[5..].to_vec();
-            let ver = u16::from_be_bytes([self.buf[1], self.buf[2]]);
+        let start = classify_start(&self.buf, None);
+        if self.buf.len() > 5 && start == Start::Tls && self.buf[0] == CT_HANDSHAKE {
             if self.hs.is_empty() {
-                self.hs_record_version = ver;
+                self.st.hs_record_version = u16::from_be_bytes([self.buf[1], self.buf[2]]);
             }
-            self.hs.extend_from_slice(&body);
-        } else if self.buf.len() > 2 && classify_start(&self.buf, None) == Start::Sslv2 {
-            let msg = self.buf[2..].to_vec();
-            if let Some(mut ch) = parse_sslv2_client_hello(&msg) {
-                ch.truncated = true;
-                out(Event::ClientHello(Box::new(ch)));
-            }
+            self.hs.extend_from_slice(&self.buf[5..]);
+        } else if self.buf.len() > 2
+            && start == Start::Sslv2
+            && let Some(mut ch) = parse_sslv2_client_hello(&self.buf[2..])
+        {
+            ch.truncated = true;
+            out(Event::ClientHello(Box::new(ch)));
         }
-        if self.hs.len() > 4 {
-            let t = self.hs[0];
-            let msg = self.hs[4..].to_vec();
-            if t == HS_CLIENT_HELLO || t == HS_SERVER_HELLO {
-                self.emit_message(t, &msg, true, out);
-            }
+        if let Some((&t, rest)) = self.hs.split_first()
+            && (t == HS_CLIENT_HELLO || t == HS_SERVER_HELLO)
+            && rest.len() > 3
+        {
+            self.st.message(t, &rest[3..], true, out);
         }
         self.buf.clear();
         self.hs.clear();
-        self.failed = true;
+        self.st.failed = true;
     }
 }
 
