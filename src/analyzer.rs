@@ -208,6 +208,14 @@ impl<'s> Analyzer<'s> {
             }
         };
         self.stats.tcp_packets += 1;
+        if seg.payload.is_empty()
+            && seg.wire_len == 0
+            && seg.flags & (flags::SYN | flags::FIN | flags::RST) == 0
+        {
+            // A bare ACK: nothing to reassemble or parse (the reader thread
+            // drops these too).
+            return false;
+        }
         self.segment(&seg, ts)
     }
 

@@ -57,9 +57,9 @@ pub struct Pool {
 }
 
 /// Connections' stream states kept for reuse.
-const POOL_MAX: usize = 256;
+const POOL_MAX: usize = 128;
 /// Buffers larger than this are not kept in the pool.
-const POOL_BUF_MAX: usize = 4096;
+const POOL_BUF_MAX: usize = 16 * 1024;
 
 impl Pool {
     fn take(&mut self) -> Box<[Dir; 2]> {
@@ -110,7 +110,7 @@ pub struct Facts {
     /// A HelloRetryRequest was seen.
     pub hello_retry: bool,
     /// Leaf certificate names (TLS <= 1.2, where certificates are plaintext).
-    pub cert_names: Vec<String>,
+    pub cert_names: std::sync::Arc<[String]>,
     /// The server's plaintext flight ended (ServerHelloDone or encryption).
     pub server_flight_done: bool,
     /// First plaintext alert.

@@ -302,6 +302,22 @@ pub struct Endpoints {
     names: NameTable,
     ipv4: PrefixTable,
     ipv6: PrefixTable,
+    /// Distinguishes instances in the per-thread name cache.
+    cache_id: u64,
+}
+
+/// Names looked up lately, per thread and per [`Endpoints`] instance: the
+/// same server names come back on connection after connection.
+const NAME_CACHE_MAX: usize = 4096;
+
+/// Instance counter for `cache_id`.
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Per-thread cache: the owning instance's `cache_id`, and name -> best entry.
+type NameCache = (u64, FxHashMap<Box<str>, Option<usize>>);
+
+thread_local! {
+    static NAME_CACHE: std::cell::RefCell<NameCache> = std::cell::RefCell::new((0, FxHashMap::default()));
 }
 
 impl Endpoints {
@@ -380,17 +396,17 @@ impl Endpoints {
     /// earlier name). The service and endpoint id come from the strongest matching
     /// evidence: sni, then cert, then banner, then ip.
     pub fn classify(&self, q: &Query<'_>) -> Classification {
-        let sni = q.sni.and_then(|name| self.names.best(name));
+        let sni = q.sni.and_then(|name| self.best_name(name));
         let mut cert: Option<usize> = None;
         for name in q.cert_names {
-            if let Some(idx) = self.names.best(name) {
+            if let Some(idx) = self.best_name(name) {
                 let better = cert.is_none_or(|cur| self.names.rank(idx) < self.names.rank(cur));
                 if better {
                     cert = Some(idx);
                 }
             }
         }
-        let banner = q.banner_host.and_then(|name| self.names.best(name));
+        let banner = q.banner_host.and_then(|name| self.best_name(name));
         let ip = self.match_ip(q.server_ip);
 
         let matched = MatchKinds {
@@ -570,7 +586,27 @@ impl Endpoints {
             names,
             ipv4,
             ipv6,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// [`NameTable::best`] through the per-thread cache.
+    fn best_name(&self, name: &str) -> Option<usize> {
+        NAME_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != self.cache_id {
+                *c = (self.cache_id, FxHashMap::default());
+            }
+            if let Some(&hit) = c.1.get(name) {
+                return hit;
+            }
+            let hit = self.names.best(name);
+            if c.1.len() >= NAME_CACHE_MAX {
+                c.1.clear();
+            }
+            c.1.insert(name.into(), hit);
+            hit
+        })
     }
 }
 

@@ -15,23 +15,25 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use crate::decode::{self, LinkType, Skip, flags};
 use crate::source::{self, Input};
 
-/// Slots in the done filter (a power of two).
-pub const FILTER_SLOTS: usize = 1 << 18;
+/// Slots in the done filter (a power of two; 1 MiB, mostly cache-resident).
+pub const FILTER_SLOTS: usize = 1 << 16;
 
 /// A symmetric hash of a TCP connection's endpoints (same both ways).
 pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let (lo, hi) = if (a, ap) <= (b, bp) {
-        ((a, ap), (b, bp))
-    } else {
-        ((b, bp), (a, ap))
+    // Each endpoint hashed alone, combined by addition: symmetric without
+    // ordering the endpoints.
+    let x = endpoint_hash(a, ap).wrapping_add(endpoint_hash(b, bp));
+    (x ^ (x >> 31)).wrapping_mul(0x94d0_49bb_1331_11eb) | 1
+}
+
+fn endpoint_hash(ip: IpAddr, port: u16) -> u64 {
+    let v = match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6) ^ (1 << 127),
     };
-    let mut h = rustc_hash::FxHasher::default();
-    lo.hash(&mut h);
-    hi.hash(&mut h);
-    // Fx leaves the low bits weak for slot selection: mix once more.
-    let x = h.finish();
-    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) | 1
+    let x = (v as u64) ^ ((v >> 64) as u64).rotate_left(17) ^ (u64::from(port) << 48);
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb)
 }
 
 /// Connections whose handshake is done, shared between the threads: a
@@ -40,48 +42,52 @@ pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
 /// knows the connection is done; a stale entry is cleared when the
 /// connection leaves the flow table.
 pub struct DoneFilter {
-    tags: Box<[AtomicU64]>,
-    seen: Box<[AtomicI64]>,
+    slots: Box<[Slot]>,
+}
+
+/// A tag and the latest time the reader saw a frame for it, in one line.
+#[derive(Default)]
+struct Slot {
+    tag: AtomicU64,
+    seen: AtomicI64,
 }
 
 impl Default for DoneFilter {
     fn default() -> Self {
         DoneFilter {
-            tags: (0..FILTER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            seen: (0..FILTER_SLOTS)
-                .map(|_| AtomicI64::new(i64::MIN))
-                .collect(),
+            slots: (0..FILTER_SLOTS).map(|_| Slot::default()).collect(),
         }
     }
 }
 
 impl DoneFilter {
-    fn slot(h: u64) -> usize {
-        (h >> 40) as usize & (FILTER_SLOTS - 1)
+    fn slot(&self, h: u64) -> Option<&Slot> {
+        self.slots.get((h >> 40) as usize & (FILTER_SLOTS - 1))
     }
 
     /// Marks a connection done.
     pub fn insert(&self, h: u64) {
-        let i = Self::slot(h);
-        if let (Some(t), Some(s)) = (self.tags.get(i), self.seen.get(i)) {
-            s.store(i64::MIN, Ordering::Relaxed);
-            t.store(h, Ordering::Release);
+        if let Some(s) = self.slot(h) {
+            s.seen.store(i64::MIN, Ordering::Relaxed);
+            s.tag.store(h, Ordering::Release);
         }
     }
 
     /// Forgets a connection (it left the flow table).
     pub fn remove(&self, h: u64) {
-        if let Some(t) = self.tags.get(Self::slot(h)) {
-            let _ = t.compare_exchange(h, 0, Ordering::AcqRel, Ordering::Relaxed);
+        if let Some(s) = self.slot(h) {
+            let _ = s
+                .tag
+                .compare_exchange(h, 0, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
     /// Is the connection done? If so, records `ts` as its latest packet.
     pub fn check_touch(&self, h: u64, ts: i64) -> bool {
-        let i = Self::slot(h);
-        match (self.tags.get(i), self.seen.get(i)) {
-            (Some(t), Some(s)) if t.load(Ordering::Acquire) == h => {
-                s.fetch_max(ts, Ordering::Relaxed);
+        match self.slot(h) {
+            Some(s) if s.tag.load(Ordering::Acquire) == h => {
+                // Frames come in time order: a plain store keeps the latest.
+                s.seen.store(ts, Ordering::Relaxed);
                 true
             }
             _ => false,
@@ -90,10 +96,9 @@ impl DoneFilter {
 
     /// Latest packet time the reader saw for a done connection.
     pub fn last_seen(&self, h: u64) -> Option<i64> {
-        let i = Self::slot(h);
-        match (self.tags.get(i), self.seen.get(i)) {
-            (Some(t), Some(s)) if t.load(Ordering::Acquire) == h => {
-                Some(s.load(Ordering::Relaxed)).filter(|&v| v != i64::MIN)
+        match self.slot(h) {
+            Some(s) if s.tag.load(Ordering::Acquire) == h => {
+                Some(s.seen.load(Ordering::Relaxed)).filter(|&v| v != i64::MIN)
             }
             _ => None,
         }
@@ -154,8 +159,11 @@ impl Batch {
                 return;
             }
             Ok(seg) if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0 => {
+                // A bare ACK carries nothing to analyse; other frames of a
+                // done connection neither.
+                let bare = seg.payload.is_empty() && seg.wire_len == 0;
                 let h = flow_hash(seg.src, seg.sport, seg.dst, seg.dport);
-                if filter.check_touch(h, ts) {
+                if filter.check_touch(h, ts) || bare {
                     self.skipped += 1;
                     self.skipped_bytes += u64::from(wire_len);
                     self.last_ts = self.last_ts.max(ts);

@@ -61,7 +61,7 @@ pub struct ConnRecord {
     pub server_port: u16,
     /// `tls`, `smtp-starttls`, `imap-starttls`, `pop3-starttls`, or for
     /// mail without TLS `smtp`, `imap`, `pop3`.
-    pub protocol: String,
+    pub protocol: &'static str,
     /// SNI host name (escaped), empty when absent.
     pub sni: String,
     /// Client's highest offered version.
@@ -83,7 +83,7 @@ pub struct ConnRecord {
     /// Host name in the mail server's greeting.
     pub server_banner: String,
     /// Server certificate names (TLS <= 1.2).
-    pub cert_names: Vec<String>,
+    pub cert_names: std::sync::Arc<[String]>,
     /// JA4 client fingerprint.
     pub ja4: String,
     /// JA3 client fingerprint (MD5).
@@ -92,7 +92,8 @@ pub struct ConnRecord {
     pub alert: String,
     /// A HelloRetryRequest preceded the ServerHello.
     pub hello_retry: bool,
-    /// Packets of the connection seen so far.
+    /// Segments of the connection seen before the row was written: those
+    /// with payload, SYN, FIN or RST (bare ACKs are not analysed).
     pub packets: u64,
 }
 
@@ -109,6 +110,52 @@ fn hello_view<'a>(ch: &'a ClientHello, ciphers: &'a [u16]) -> HelloView<'a> {
         supported_groups: &ch.supported_groups,
         ec_point_formats: &ch.ec_point_formats,
     }
+}
+
+/// Fingerprints computed lately, by a hash of the hello fields they use:
+/// one application sends the same hello on every connection.
+const FP_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    static FP_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<u64, (String, String)>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// JA4 and JA3 of a ClientHello, through the per-thread cache.
+fn fingerprints(h: &ClientHello) -> (String, String) {
+    use std::hash::{Hash, Hasher};
+    let ciphers: Vec<u16> = h
+        .ciphers
+        .iter()
+        .filter_map(|c| u16::try_from(*c).ok())
+        .collect();
+    let v = hello_view(h, &ciphers);
+    let mut hasher = rustc_hash::FxHasher::default();
+    (
+        v.legacy_version,
+        v.ciphers,
+        v.extensions,
+        v.has_sni,
+        v.alpn_first,
+        v.supported_versions,
+        v.signature_algorithms,
+        v.supported_groups,
+        v.ec_point_formats,
+    )
+        .hash(&mut hasher);
+    let key = hasher.finish();
+    FP_CACHE.with(|c| {
+        if let Some(fp) = c.borrow().get(&key) {
+            return fp.clone();
+        }
+        let fp = (fingerprint::ja4(&v), fingerprint::ja3(&v));
+        let mut m = c.borrow_mut();
+        if m.len() >= FP_CACHE_MAX {
+            m.clear();
+        }
+        m.insert(key, fp.clone());
+        fp
+    })
 }
 
 impl ConnRecord {
@@ -153,9 +200,9 @@ impl ConnRecord {
             Status::NoServerHello
         };
         let protocol = match mail {
-            Some(m) if has_hello => m.starttls_label().unwrap_or_else(|| "tls".into()),
-            Some(m) => m.protocol.map(|p| p.name().to_string()).unwrap_or_default(),
-            None => "tls".into(),
+            Some(m) if has_hello => m.starttls_label().unwrap_or("tls"),
+            Some(m) => m.protocol.map_or("", |p| p.name()),
+            None => "tls",
         };
         let sni = ch.and_then(|h| h.sni.clone()).unwrap_or_default();
         let banner = mail.and_then(|m| m.banner_host.clone()).unwrap_or_default();
@@ -171,15 +218,7 @@ impl ConnRecord {
             m365.service = Some(Service::Exchange);
         }
         let (ja4, ja3) = match ch {
-            Some(h) if !h.sslv2_format => {
-                let ciphers: Vec<u16> = h
-                    .ciphers
-                    .iter()
-                    .filter_map(|c| u16::try_from(*c).ok())
-                    .collect();
-                let v = hello_view(h, &ciphers);
-                (fingerprint::ja4(&v), fingerprint::ja3(&v))
-            }
+            Some(h) if !h.sslv2_format => fingerprints(h),
             _ => (String::new(), String::new()),
         };
         Some(ConnRecord {
@@ -203,7 +242,7 @@ impl ConnRecord {
             m365,
             client_helo: mail.and_then(|m| m.client_helo.clone()).unwrap_or_default(),
             server_banner: banner,
-            cert_names: f.cert_names.clone(),
+            cert_names: std::sync::Arc::clone(&f.cert_names),
             ja4,
             ja3,
             alert: f

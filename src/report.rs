@@ -40,16 +40,12 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "packets",
 ];
 
-/// RFC 3339 UTC time of a µs timestamp, e.g. `2025-03-04T08:00:00.123456Z`.
+/// RFC 3339 UTC time of a µs timestamp, e.g. `2025-03-04T08:00:00.123456Z`
+/// (always six fractional digits).
 pub fn rfc3339(ts_us: i64) -> String {
-    let nanos = i128::from(ts_us) * 1000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    let mut s = String::with_capacity(27);
+    push_time(&mut s, ts_us);
+    s
 }
 
 /// Version spelling, empty when absent.
@@ -72,36 +68,134 @@ fn yes_no(b: bool) -> &'static str {
 
 /// The cells of one connection row, in [`CONNECTION_COLUMNS`] order.
 pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
+    let mut v = Vec::with_capacity(CONNECTION_COLUMNS.len());
+    write_cells(r, &mut |c| v.push(c.to_string()));
+    v
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_num(out: &mut String, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut x = n;
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - k)..width {
+        out.push('0');
+    }
+    for d in &digits[k..] {
+        out.push(char::from(*d));
+    }
+}
+
+/// Appends the RFC 3339 UTC time of a µs timestamp (as [`rfc3339`]).
+fn push_time(out: &mut String, ts_us: i64) {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_us) * 1000) else {
+        return;
+    };
+    let (y, mo, d) = t.to_calendar_date();
+    push_num(out, u64::try_from(y).unwrap_or(0), 4);
+    out.push('-');
+    push_num(out, u64::from(u8::from(mo)), 2);
+    out.push('-');
+    push_num(out, u64::from(d), 2);
+    out.push('T');
+    push_num(out, u64::from(t.hour()), 2);
+    out.push(':');
+    push_num(out, u64::from(t.minute()), 2);
+    out.push(':');
+    push_num(out, u64::from(t.second()), 2);
+    // Always six digits: the cells then sort as text in time order.
+    out.push('.');
+    push_num(out, u64::from(t.microsecond()), 6);
+    out.push('Z');
+}
+
+/// Calls `emit` with each cell of a connection row, in
+/// [`CONNECTION_COLUMNS`] order, formatting into one reused buffer.
+pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
+    use std::fmt::Write as _;
     let m = &r.m365;
-    vec![
-        rfc3339(r.ts),
-        r.client_ip.to_string(),
-        r.client_port.to_string(),
-        r.server_ip.to_string(),
-        r.server_port.to_string(),
-        r.protocol.clone(),
-        safe_cell(&r.sni),
-        version_cell(r.client_max_version),
-        version_cell(r.negotiated_version),
-        r.cipher.map(tls::cipher_name).unwrap_or_default(),
-        safe_cell(&r.alpn),
-        r.status.as_str().to_string(),
-        yes_no(m.m365).to_string(),
-        m.service.map(|s| s.to_string()).unwrap_or_default(),
-        m.matched.to_string(),
-        m.endpoint_id.map(|i| i.to_string()).unwrap_or_default(),
-        yes_no(m.legacy).to_string(),
-        safe_cell(&r.client_helo),
-        safe_cell(&r.server_banner),
-        r.ja4.clone(),
-        r.ja3.clone(),
-        version_cell(r.client_version),
-        safe_cell(&r.cert_names.join(" ")),
-        r.alert.clone(),
-        yes_no(r.hello_retry).to_string(),
-        rfc3339(r.last_ts),
-        r.packets.to_string(),
-    ]
+    let mut buf = String::with_capacity(64);
+    let mut cell = |buf: &mut String, f: &mut dyn FnMut(&mut String)| {
+        buf.clear();
+        f(buf);
+        emit(buf);
+    };
+    let safe = |buf: &mut String, s: &str| {
+        if matches!(
+            s.as_bytes().first(),
+            Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+        ) {
+            buf.push('\'');
+        }
+        buf.push_str(s);
+    };
+    let version = |buf: &mut String, v: Option<u16>| {
+        if let Some(v) = v {
+            buf.push_str(&tls::version_name(v));
+        }
+    };
+    cell(&mut buf, &mut |b| push_time(b, r.ts));
+    cell(&mut buf, &mut |b| {
+        let _ = write!(b, "{}", r.client_ip);
+    });
+    cell(&mut buf, &mut |b| push_num(b, u64::from(r.client_port), 1));
+    cell(&mut buf, &mut |b| {
+        let _ = write!(b, "{}", r.server_ip);
+    });
+    cell(&mut buf, &mut |b| push_num(b, u64::from(r.server_port), 1));
+    cell(&mut buf, &mut |b| b.push_str(r.protocol));
+    cell(&mut buf, &mut |b| safe(b, &r.sni));
+    cell(&mut buf, &mut |b| version(b, r.client_max_version));
+    cell(&mut buf, &mut |b| version(b, r.negotiated_version));
+    cell(&mut buf, &mut |b| {
+        if let Some(c) = r.cipher {
+            b.push_str(&tls::cipher_name(c));
+        }
+    });
+    cell(&mut buf, &mut |b| safe(b, &r.alpn));
+    cell(&mut buf, &mut |b| b.push_str(r.status.as_str()));
+    cell(&mut buf, &mut |b| b.push_str(yes_no(m.m365)));
+    cell(&mut buf, &mut |b| {
+        if let Some(s) = m.service {
+            b.push_str(s.as_str());
+        }
+    });
+    cell(&mut buf, &mut |b| {
+        let _ = write!(b, "{}", m.matched);
+    });
+    cell(&mut buf, &mut |b| {
+        if let Some(i) = m.endpoint_id {
+            push_num(b, u64::from(i), 1);
+        }
+    });
+    cell(&mut buf, &mut |b| b.push_str(yes_no(m.legacy)));
+    cell(&mut buf, &mut |b| safe(b, &r.client_helo));
+    cell(&mut buf, &mut |b| safe(b, &r.server_banner));
+    cell(&mut buf, &mut |b| b.push_str(&r.ja4));
+    cell(&mut buf, &mut |b| b.push_str(&r.ja3));
+    cell(&mut buf, &mut |b| version(b, r.client_version));
+    cell(&mut buf, &mut |b| {
+        for (i, n) in r.cert_names.iter().enumerate() {
+            if i == 0 {
+                safe(b, n);
+            } else {
+                b.push(' ');
+                b.push_str(n);
+            }
+        }
+    });
+    cell(&mut buf, &mut |b| b.push_str(&r.alert));
+    cell(&mut buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
+    cell(&mut buf, &mut |b| push_time(b, r.last_ts));
+    cell(&mut buf, &mut |b| push_num(b, r.packets, 1));
 }
 
 /// Writes the connections CSV (RFC 4180, header row).
@@ -142,9 +236,16 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        self.w
-            .write_record(connection_cells(rec))
-            .map_err(csv_err)?;
+        let mut err = None;
+        write_cells(rec, &mut |c| {
+            if err.is_none() {
+                err = self.w.write_field(c).err();
+            }
+        });
+        if let Some(e) = err {
+            return Err(csv_err(e));
+        }
+        self.w.write_record(None::<&[u8]>).map_err(csv_err)?;
         if self.flush_each {
             self.w.flush()?;
         }
@@ -190,7 +291,7 @@ pub fn connection_json(r: &ConnRecord) -> serde_json::Value {
                 .parse::<u64>()
                 .map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::String(v)),
-            "cert_names" => serde_json::Value::from(r.cert_names.clone()),
+            "cert_names" => serde_json::Value::from(r.cert_names.to_vec()),
             _ => serde_json::Value::String(v),
         };
         obj.insert((*k).to_string(), val);
@@ -225,7 +326,14 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(rfc3339(1_741_075_200_000_000), "2025-03-04T08:00:00Z");
+        assert_eq!(
+            rfc3339(1_741_075_200_000_000),
+            "2025-03-04T08:00:00.000000Z"
+        );
+        assert_eq!(
+            rfc3339(1_741_075_200_000_200),
+            "2025-03-04T08:00:00.000200Z"
+        );
         assert_eq!(
             rfc3339(1_741_075_200_123_456),
             "2025-03-04T08:00:00.123456Z"

@@ -166,8 +166,12 @@ impl Dialogue {
     }
 
     /// Protocol column value when TLS followed STARTTLS: `smtp-starttls`...
-    pub fn starttls_label(&self) -> Option<String> {
-        self.protocol.map(|p| format!("{}-starttls", p.name()))
+    pub fn starttls_label(&self) -> Option<&'static str> {
+        self.protocol.map(|p| match p {
+            MailProtocol::Smtp => "smtp-starttls",
+            MailProtocol::Imap => "imap-starttls",
+            MailProtocol::Pop3 => "pop3-starttls",
+        })
     }
 
     fn line(&mut self, side: usize, line: &[u8]) {

@@ -11,6 +11,8 @@
 //! extension contents, cipher names and certificates are decoded with
 //! `tls-parser` and `x509-parser`.
 
+use std::sync::Arc;
+
 use tls_parser::{TlsCipherSuite, TlsExtension};
 
 /// Largest TLS record body accepted (2^14 plus the 2048 bytes of expansion RFC 5246 allows).
@@ -197,7 +199,7 @@ pub enum Event {
     /// A ServerHello (HelloRetryRequests included: check `is_hrr`).
     ServerHello(Box<ServerHello>),
     /// The leaf certificate's subject CN and DNS SANs, escaped.
-    Certificate(Vec<String>),
+    Certificate(Arc<[String]>),
     /// ServerHelloDone: the server's plaintext flight is over (TLS <= 1.2).
     ServerHelloDone,
     /// A plaintext alert (level, description).
@@ -448,19 +450,46 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
+/// Certificates parsed lately, by a hash of their DER: servers present the
+/// same certificate on every connection, and X.509 parsing is costly.
+const CERT_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static CERT_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<u64, Arc<[String]>>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// [`certificate_names`] through the per-thread cache.
+fn cached_certificate_names(der: &[u8]) -> Arc<[String]> {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let key = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(der);
+    CERT_CACHE.with(|c| {
+        if let Some(v) = c.borrow().get(&key) {
+            return v.clone();
+        }
+        let names: Arc<[String]> = certificate_names(der).into();
+        let mut m = c.borrow_mut();
+        if m.len() >= CERT_CACHE_MAX {
+            m.clear();
+        }
+        m.insert(key, Arc::clone(&names));
+        names
+    })
+}
+
 /// Names from a TLS (<= 1.2) Certificate message body: the leaf's names.
-fn certificate_message_names(body: &[u8]) -> Vec<String> {
+fn certificate_message_names(body: &[u8]) -> Arc<[String]> {
     let mut r = Rd(body);
     let Some(_list_len) = r.take(3) else {
-        return Vec::new();
+        return Arc::from([]);
     };
     let Some(l) = r.take(3) else {
-        return Vec::new();
+        return Arc::from([]);
     };
     let len = (usize::from(l[0]) << 16) | (usize::from(l[1]) << 8) | usize::from(l[2]);
     match r.take(len) {
-        Some(der) => certificate_names(der),
-        None => Vec::new(),
+        Some(der) => cached_certificate_names(der),
+        None => Arc::from([]),
     }
 }
 
