@@ -15,8 +15,8 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use crate::decode::{self, LinkType, Skip, flags};
 use crate::source::{self, Input};
 
-/// Slots in the done filter (a power of two; 1 MiB, mostly cache-resident).
-pub const FILTER_SLOTS: usize = 1 << 16;
+/// Slots in the done filter (a power of two; 512 KiB, mostly in cache).
+pub const FILTER_SLOTS: usize = 1 << 15;
 
 /// A symmetric hash of a TCP connection's endpoints (same both ways).
 pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
@@ -120,6 +120,10 @@ pub struct Batch {
     pub not_tcp: u64,
     /// Latest timestamp among skipped frames.
     pub last_ts: i64,
+    /// The connection last found done: frames come in bursts per
+    /// connection, and a done connection stays done until its FIN or RST,
+    /// which always pass.
+    last_done: u64,
 }
 
 /// Frames per batch.
@@ -134,6 +138,7 @@ impl Batch {
         self.skipped_bytes = 0;
         self.not_tcp = 0;
         self.last_ts = i64::MIN;
+        self.last_done = 0;
     }
 
     /// True when the batch should be sent.
@@ -163,14 +168,20 @@ impl Batch {
                 // done connection neither.
                 let bare = seg.payload.is_empty() && seg.wire_len == 0;
                 let h = flow_hash(seg.src, seg.sport, seg.dst, seg.dport);
-                if filter.check_touch(h, ts) || bare {
+                let done = h == self.last_done || filter.check_touch(h, ts);
+                if done {
+                    self.last_done = h;
+                }
+                if done || bare {
                     self.skipped += 1;
                     self.skipped_bytes += u64::from(wire_len);
                     self.last_ts = self.last_ts.max(ts);
                     return;
                 }
             }
-            _ => {}
+            // SYN, FIN, RST (a connection may end, or a new one reuse the
+            // same ports) or not decodable here: forget the burst shortcut.
+            _ => self.last_done = 0,
         }
         self.data.extend_from_slice(frame);
         self.frames.push((ts, self.data.len(), wire_len));
