@@ -120,6 +120,9 @@ struct AnalyzeArgs {
     /// Capture files or directories; several are one stream of traffic (rotated captures).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// 2: read and decode on one thread, analyse on another; 1: all on one thread.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    threads: u8,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -200,15 +203,15 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    // Reader thread (libpcap, header decode, early drops) and analysis here.
+    // Reading (libpcap, header decode, early drops) on a thread of its
+    // own, analysis here; with --threads 1 both on this thread.
     let filter = Arc::new(DoneFilter::default());
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
-    let reader = pipeline::spawn_reader(inputs, Arc::clone(&filter), tx, recycle_rx);
-    let mut analyzer = Analyzer::new(endpoints, a.out.limits(), &mut outputs).with_filter(filter);
+    let mut analyzer =
+        Analyzer::new(endpoints, a.out.limits(), &mut outputs).with_filter(Arc::clone(&filter));
     let mut fatal = None;
     let mut link = tlsready::decode::LinkType::Ethernet;
-    for msg in rx.iter() {
+    let mut spare: Vec<pipeline::Batch> = Vec::new();
+    let mut handle = |msg: Msg, spare: &mut Vec<pipeline::Batch>| -> bool {
         match msg {
             Msg::Opened(label, l) => {
                 link = l;
@@ -231,16 +234,46 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
                     batch.last_ts,
                 );
                 bar.inc(bytes);
-                let _ = recycle_tx.send(batch);
+                spare.push(batch);
             }
         }
-        if let Some(e) = analyzer.take_error() {
-            fatal = Some(e);
-            break;
+        match analyzer.take_error() {
+            Some(e) => {
+                fatal = Some(e);
+                false
+            }
+            None => true,
         }
+    };
+    if a.threads <= 1 {
+        let spare: std::cell::RefCell<Vec<pipeline::Batch>> = std::cell::RefCell::new(Vec::new());
+        pipeline::read_inputs(
+            inputs,
+            &filter,
+            &mut || {
+                let mut b = spare.borrow_mut().pop().unwrap_or_default();
+                b.clear();
+                b
+            },
+            &mut |m| handle(m, &mut spare.borrow_mut()),
+        );
+    } else {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        let reader = pipeline::spawn_reader(inputs, Arc::clone(&filter), tx, recycle_rx);
+        for msg in rx.iter() {
+            let go = handle(msg, &mut spare);
+            for b in spare.drain(..) {
+                let _ = recycle_tx.send(b);
+            }
+            if !go {
+                break;
+            }
+        }
+        drop(rx);
+        let _ = reader.join();
     }
-    drop(rx);
-    let _ = reader.join();
+    drop(handle);
     analyzer.finish();
     bar.finish_and_clear();
     let stats = analyzer.stats;

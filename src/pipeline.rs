@@ -218,48 +218,63 @@ pub fn spawn_reader(
     recycle: Receiver<Batch>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let fresh = |r: &Receiver<Batch>| {
-            let mut b = r.try_recv().unwrap_or_default();
-            b.clear();
-            b
-        };
-        for input in inputs {
-            let label = input.label();
-            let mut opened = match source::open(&input) {
-                Ok(o) => o,
-                Err(e) => {
-                    if tx.send(Msg::Error(e.to_string())).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let link = opened.link;
-            if tx.send(Msg::Opened(label.clone(), link)).is_err() {
-                return;
-            }
-            let mut batch = fresh(&recycle);
-            let mut gone = false;
-            let res = source::read_all(&mut opened, &label, |ts, data, len| {
-                if gone {
+        read_inputs(
+            inputs,
+            &filter,
+            &mut || {
+                let mut b = recycle.try_recv().unwrap_or_default();
+                b.clear();
+                b
+            },
+            &mut |m| tx.send(m).is_ok(),
+        );
+    })
+}
+
+/// Reads `inputs` in order, handing [`Msg`]s to `send` until it returns
+/// false; `fresh` supplies empty batches.
+pub fn read_inputs(
+    inputs: Vec<Input>,
+    filter: &DoneFilter,
+    fresh: &mut dyn FnMut() -> Batch,
+    send: &mut dyn FnMut(Msg) -> bool,
+) {
+    for input in inputs {
+        let label = input.label();
+        let mut opened = match source::open(&input) {
+            Ok(o) => o,
+            Err(e) => {
+                if !send(Msg::Error(e.to_string())) {
                     return;
                 }
-                batch.offer(&filter, link, ts, data, len);
-                if batch.full() {
-                    let full = std::mem::replace(&mut batch, fresh(&recycle));
-                    gone = tx.send(Msg::Batch(full)).is_err();
-                }
-            });
-            if gone || tx.send(Msg::Batch(batch)).is_err() {
-                return;
+                continue;
             }
-            if let Err(e) = res
-                && tx.send(Msg::Error(e.to_string())).is_err()
-            {
-                return;
-            }
+        };
+        let link = opened.link;
+        if !send(Msg::Opened(label.clone(), link)) {
+            return;
         }
-    })
+        let mut batch = fresh();
+        let mut gone = false;
+        let res = source::read_all(&mut opened, &label, |ts, data, len| {
+            if gone {
+                return;
+            }
+            batch.offer(filter, link, ts, data, len);
+            if batch.full() {
+                let full = std::mem::replace(&mut batch, fresh());
+                gone = !send(Msg::Batch(full));
+            }
+        });
+        if gone || !send(Msg::Batch(batch)) {
+            return;
+        }
+        if let Err(e) = res
+            && !send(Msg::Error(e.to_string()))
+        {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
