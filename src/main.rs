@@ -273,7 +273,6 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         drop(rx);
         let _ = reader.join();
     }
-    drop(handle);
     analyzer.finish();
     bar.finish_and_clear();
     let stats = analyzer.stats;
