@@ -68,6 +68,9 @@ pub struct Stats {
     pub evicted_full: u64,
     /// Rows written.
     pub rows: u64,
+    /// Frames the reader thread dropped without analysis (not TCP, bare
+    /// ACKs, connections already reported).
+    pub early_dropped: u64,
 }
 
 /// Canonical connection key: the lower (address, port) first.
@@ -145,6 +148,7 @@ impl<'s> Analyzer<'s> {
 
     /// Frames the reader thread dropped early: counted, and time moves on.
     pub fn skipped(&mut self, frames: u64, bytes: u64, not_tcp: u64, last_ts: i64) {
+        self.stats.early_dropped += frames;
         self.stats.packets += frames;
         self.stats.bytes += bytes;
         self.stats.not_tcp += not_tcp;

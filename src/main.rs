@@ -396,8 +396,9 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
             writeln!(out, "Microsoft 365 endpoint data version {}", ep.version()).map_err(w)?;
             writeln!(
                 out,
-                "{} endpoint sets, {} URL patterns, {} IPv4 and {} IPv6 prefixes",
-                s.sets, s.url_patterns, s.ipv4_prefixes, s.ipv6_prefixes
+                "{} endpoint sets ({} optional Common or shared-infrastructure sets not matched), \
+                 {} URL patterns, {} IPv4 and {} IPv6 prefixes matched",
+                s.sets, s.shared_sets, s.url_patterns, s.ipv4_prefixes, s.ipv6_prefixes
             )
             .map_err(w)?;
             for (svc, n) in s.sets_per_service {

@@ -123,8 +123,8 @@ impl Summary {
     pub fn write_report(&self, out: &mut dyn Write, stats: &Stats, style: Style) -> io::Result<()> {
         writeln!(
             out,
-            "{} packets, {} TLS connections",
-            stats.packets, self.connections
+            "{} packets ({} not analysed: not TCP, bare ACKs, after the handshake), {} TLS connections",
+            stats.packets, stats.early_dropped, self.connections
         )?;
         let mix: Vec<String> = self
             .by_version
