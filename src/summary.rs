@@ -123,7 +123,7 @@ impl Summary {
     pub fn write_report(&self, out: &mut dyn Write, stats: &Stats, style: Style) -> io::Result<()> {
         writeln!(
             out,
-            "{} packets ({} not analysed: not TCP, bare ACKs, after the handshake), {} TLS connections",
+            "{} packets ({} passed over), {} TLS connections",
             stats.packets, stats.early_dropped, self.connections
         )?;
         let mix: Vec<String> = self
