@@ -159,7 +159,10 @@ impl<'s> Analyzer<'s> {
     fn advance(&mut self, ts: i64) {
         if ts > self.now {
             self.now = ts;
-            if self.now.saturating_sub(self.last_sweep) >= 1_000_000 {
+            // Sweeping walks the table: every tenth of the idle timeout
+            // (at least a second) is often enough.
+            let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
+            if self.now.saturating_sub(self.last_sweep) >= every {
                 if self.last_sweep != i64::MIN {
                     self.sweep_idle();
                 }
@@ -225,6 +228,16 @@ impl<'s> Analyzer<'s> {
 
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
         let (key, side) = FlowKey::of(seg);
+        if seg.flags & (flags::SYN | flags::ACK) == flags::SYN
+            && self
+                .table
+                .get(&key)
+                .is_some_and(|c| c.syn_isn != Some(seg.seq))
+            && let Some(old) = self.forget(&key)
+        {
+            // The ports are reused by a new connection (not a SYN resent).
+            self.retire(old);
+        }
         let conn = match self.table.get_mut(&key) {
             Some(c) => c,
             None => {

@@ -103,8 +103,6 @@ pub struct Facts {
     pub client_side: Option<Side>,
     /// First ClientHello.
     pub client_hello: Option<Box<ClientHello>>,
-    /// ClientHellos seen (2 after a HelloRetryRequest).
-    pub client_hellos: u32,
     /// First ServerHello that is not a HelloRetryRequest.
     pub server_hello: Option<Box<ServerHello>>,
     /// A HelloRetryRequest was seen.
@@ -119,6 +117,8 @@ pub struct Facts {
     pub gap_in_handshake: bool,
     /// Plaintext mail dialogue, when the connection started with one.
     pub mail: Option<Box<Dialogue>>,
+    /// A direction carried more plaintext than is followed, without a hello.
+    pub plain_gave_up: bool,
 }
 
 impl Facts {
@@ -141,7 +141,6 @@ impl Facts {
     fn on_event(&mut self, side: Side, ev: Event) {
         match ev {
             Event::ClientHello(ch) => {
-                self.client_hellos += 1;
                 if self.client_hello.is_none() {
                     self.client_hello = Some(ch);
                     if self.client_side.is_none() {
@@ -190,17 +189,10 @@ impl Engine {
         match piece {
             Piece::Gap => match self.mode {
                 Mode::Tls => {
-                    let mut evs = Vec::new();
-                    self.tls.flush_truncated(&mut |e| evs.push(e));
-                    let hello_cut = evs
-                        .iter()
-                        .any(|e| matches!(e, Event::ClientHello(_) | Event::ServerHello(_)));
-                    for e in evs {
-                        on(e);
-                    }
-                    if hello_cut || !self.tls.finished() {
-                        facts.gap_in_handshake = true;
-                    }
+                    // Data lost while the plaintext handshake was in
+                    // progress: parse what was cut, and remember the loss.
+                    self.tls.flush_truncated(&mut on);
+                    facts.gap_in_handshake = true;
                     self.mode = Mode::Off;
                 }
                 Mode::Detect | Mode::Plain => {
@@ -280,6 +272,7 @@ impl Engine {
         if self.plain_seen > PLAIN_LIMIT {
             self.mode = Mode::Off;
             self.plain = Vec::new();
+            facts.plain_gave_up = true;
         }
     }
 }
@@ -299,6 +292,9 @@ pub struct Connection {
     pub last_ts: i64,
     /// Side that sent a SYN without ACK.
     pub syn_side: Option<Side>,
+    /// Sequence number of that SYN (a SYN with another one is a new
+    /// connection on the same ports).
+    pub syn_isn: Option<u32>,
     /// Packets seen.
     pub packets: u64,
     /// FIN seen per side.
@@ -324,6 +320,7 @@ impl Connection {
             first_ts: ts,
             last_ts: ts,
             syn_side: None,
+            syn_isn: None,
             packets: 0,
             fin: [false; 2],
             rst: false,
@@ -350,6 +347,7 @@ impl Connection {
         if seg.flags & flags::SYN != 0 {
             if seg.flags & flags::ACK == 0 {
                 self.syn_side = Some(side);
+                self.syn_isn = Some(seg.seq);
             }
             match self.dirs.as_mut() {
                 Some(d) => d[side].reasm.syn(seg.seq),
@@ -374,15 +372,27 @@ impl Connection {
             return;
         }
         let facts = &mut self.facts;
-        reasm.segment(seg.seq, seg.payload, seg.wire_len, &mut |p| {
+        // Data on a SYN (TCP Fast Open) starts after the SYN's own number.
+        let seq = if seg.flags & flags::SYN != 0 {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        reasm.segment(seq, seg.payload, seg.wire_len, &mut |p| {
             eng.piece(side, p, facts)
         });
     }
 
     /// True when both directions have nothing more to tell.
     pub fn exhausted(&self) -> bool {
+        let f = &self.facts;
         match &self.dirs {
             None => self.done,
+            // A long plaintext exchange with no hello (HTTP, SSH, a mail
+            // session past its dialogue) is not TLS: stop following it.
+            Some(_) if f.plain_gave_up && f.client_hello.is_none() && f.server_hello.is_none() => {
+                true
+            }
             Some(d) => d[0].eng.mode == Mode::Off && d[1].eng.mode == Mode::Off,
         }
     }
@@ -406,7 +416,10 @@ impl Connection {
             let facts = &mut self.facts;
             while reasm.skip_hole(&mut |p| eng.piece(side, p, facts)) {}
             if eng.mode == Mode::Tls {
-                eng.piece(side, Piece::Gap, facts);
+                // End of the stream, not a loss: a hello cut here is
+                // flagged truncated by the parser itself.
+                eng.tls.flush_truncated(&mut |e| facts.on_event(side, e));
+                eng.mode = Mode::Off;
             }
             if (eng.mode == Mode::Plain || eng.mode == Mode::Detect)
                 && let Some(m) = facts.mail.as_mut()

@@ -63,12 +63,7 @@ pub struct HelloView<'a> {
     pub ec_point_formats: &'a [u8],
 }
 
-/// Returns true if `v` is a GREASE value (RFC 8701): `0x0a0a`, `0x1a1a`, …,
-/// `0xfafa`.
-#[must_use]
-pub fn is_grease(v: u16) -> bool {
-    (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0x00ff)
-}
+pub use crate::tls::is_grease;
 
 /// Iterates over the non-GREASE values of `values`.
 fn non_grease(values: &[u16]) -> impl Iterator<Item = u16> + '_ {
@@ -166,21 +161,7 @@ fn dec_list<T: Into<u32>>(values: impl IntoIterator<Item = T>) -> String {
         if i > 0 {
             out.push('-');
         }
-        let v: u32 = v.into();
-        let mut digits = [0u8; 10];
-        let mut n = v;
-        let mut k = digits.len();
-        loop {
-            k -= 1;
-            digits[k] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for d in &digits[k..] {
-            out.push(*d as char);
-        }
+        crate::report::push_num(&mut out, u64::from(v.into()), 1);
     }
     out
 }

@@ -601,6 +601,9 @@ impl Endpoints {
                 return hit;
             }
             let hit = self.names.best(name);
+            if name.len() > 253 {
+                return hit; // not a DNS name: not worth a cache entry
+            }
             if c.1.len() >= NAME_CACHE_MAX {
                 c.1.clear();
             }

@@ -154,6 +154,19 @@ fn load_endpoints(path: Option<&PathBuf>) -> Result<Endpoints, String> {
 
 impl OutputArgs {
     fn paths(&self) -> OutputPaths {
+        let stdout = [&self.connections, &self.json, &self.clients]
+            .iter()
+            .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
+            .count();
+        if stdout > 1 {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "only one of --connections, --json, --clients can be `-` (standard output)",
+                )
+                .exit();
+        }
         OutputPaths {
             connections: self.connections.clone(),
             json: self.json.clone(),
@@ -271,7 +284,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
             }
         }
         drop(rx);
-        let _ = reader.join();
+        if reader.join().is_err() {
+            bar.suspend(|| {
+                eprintln!("tlsready: the reading thread failed; results are incomplete")
+            });
+            status = EXIT_INPUT;
+        }
     }
     analyzer.finish();
     bar.finish_and_clear();
@@ -364,12 +382,15 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
             String::new()
         }
     );
+    if a.out.fail_on_legacy && outputs.will_break() > 0 {
+        if let Some(e) = err {
+            eprintln!("tlsready: {e}");
+        }
+        return Ok(EXIT_LEGACY);
+    }
     if let Some(e) = err {
         eprintln!("tlsready: {e}");
         return Ok(EXIT_INPUT);
-    }
-    if a.out.fail_on_legacy && outputs.will_break() > 0 {
-        return Ok(EXIT_LEGACY);
     }
     Ok(EXIT_OK)
 }

@@ -120,30 +120,32 @@ pub struct Batch {
     pub not_tcp: u64,
     /// Latest timestamp among skipped frames.
     pub last_ts: i64,
-    /// The connection last found done: frames come in bursts per
-    /// connection, and a done connection stays done until its FIN or RST,
-    /// which always pass.
-    last_done: u64,
 }
 
 /// Frames per batch.
 pub const BATCH_FRAMES: usize = 2048;
+/// Frame bytes per batch (a batch is sent when either bound is reached).
+pub const BATCH_BYTES: usize = 4 << 20;
 
 impl Batch {
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
+        if self.data.capacity() > 2 * BATCH_BYTES {
+            self.data = Vec::new();
+        }
         self.data.clear();
         self.frames.clear();
         self.skipped = 0;
         self.skipped_bytes = 0;
         self.not_tcp = 0;
         self.last_ts = i64::MIN;
-        self.last_done = 0;
     }
 
     /// True when the batch should be sent.
     pub fn full(&self) -> bool {
-        self.frames.len() >= BATCH_FRAMES || self.skipped >= 64 * BATCH_FRAMES as u64
+        self.frames.len() >= BATCH_FRAMES
+            || self.data.len() >= BATCH_BYTES
+            || self.skipped >= 64 * BATCH_FRAMES as u64
     }
 
     /// Reader side: keep or drop one frame.
@@ -157,34 +159,35 @@ impl Batch {
     ) {
         match decode::decode(link, frame) {
             Err(Skip::NotTcp) => {
-                self.skipped += 1;
                 self.not_tcp += 1;
-                self.skipped_bytes += u64::from(wire_len);
-                self.last_ts = self.last_ts.max(ts);
+                self.skip(ts, wire_len);
                 return;
+            }
+            Ok(seg) if seg.flags & (flags::SYN | flags::ACK) == flags::SYN => {
+                // A new connection, perhaps on the ports of one already
+                // done: its frames must reach the analysis from here on.
+                filter.remove(flow_hash(seg.src, seg.sport, seg.dst, seg.dport));
             }
             Ok(seg) if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0 => {
                 // A bare ACK carries nothing to analyse; other frames of a
                 // done connection neither.
                 let bare = seg.payload.is_empty() && seg.wire_len == 0;
-                let h = flow_hash(seg.src, seg.sport, seg.dst, seg.dport);
-                let done = h == self.last_done || filter.check_touch(h, ts);
-                if done {
-                    self.last_done = h;
-                }
-                if done || bare {
-                    self.skipped += 1;
-                    self.skipped_bytes += u64::from(wire_len);
-                    self.last_ts = self.last_ts.max(ts);
+                if bare || filter.check_touch(flow_hash(seg.src, seg.sport, seg.dst, seg.dport), ts)
+                {
+                    self.skip(ts, wire_len);
                     return;
                 }
             }
-            // SYN, FIN, RST (a connection may end, or a new one reuse the
-            // same ports) or not decodable here: forget the burst shortcut.
-            _ => self.last_done = 0,
+            _ => {}
         }
         self.data.extend_from_slice(frame);
         self.frames.push((ts, self.data.len(), wire_len));
+    }
+
+    fn skip(&mut self, ts: i64, wire_len: u32) {
+        self.skipped += 1;
+        self.skipped_bytes += u64::from(wire_len);
+        self.last_ts = self.last_ts.max(ts);
     }
 
     /// The frames, in order: (timestamp, bytes, wire length).

@@ -163,12 +163,6 @@ impl Reassembler {
         true
     }
 
-    /// Drops all state except counters (after the handshake is done).
-    pub fn release(&mut self) {
-        self.pending = Vec::new();
-        self.pending_bytes = 0;
-    }
-
     /// Back to a new stream, keeping the queue's memory.
     pub fn reset(&mut self) {
         self.pending.clear();

@@ -171,7 +171,9 @@ impl ConnRecord {
                 StartTls::NotRequested if m.commands > 0 || m.transaction => {
                     Some(Status::Plaintext)
                 }
-                _ => None,
+                // STARTTLS asked for (and perhaps granted), no TLS captured.
+                StartTls::Requested | StartTls::Accepted => Some(Status::NoClientHello),
+                StartTls::NotRequested => None,
             },
             _ => None,
         };
@@ -200,7 +202,12 @@ impl ConnRecord {
             Status::NoServerHello
         };
         let protocol = match mail {
-            Some(m) if has_hello => m.starttls_label().unwrap_or("tls"),
+            Some(m)
+                if has_hello
+                    || m.starttls != StartTls::NotRequested && m.starttls != StartTls::Refused =>
+            {
+                m.starttls_label().unwrap_or("tls")
+            }
             Some(m) => m.protocol.map_or("", |p| p.name()),
             None => "tls",
         };

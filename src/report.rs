@@ -56,10 +56,20 @@ pub fn version_cell(v: Option<u16>) -> String {
 /// Makes a text cell safe for spreadsheets: a value a spreadsheet would run
 /// as a formula (leading `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`.
 pub fn safe_cell(s: &str) -> String {
-    match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}"),
-        _ => s.to_string(),
+    let mut out = String::with_capacity(s.len() + 1);
+    push_safe(&mut out, s);
+    out
+}
+
+/// Appends `s` as [`safe_cell`] would make it.
+fn push_safe(out: &mut String, s: &str) {
+    if matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) {
+        out.push('\'');
     }
+    out.push_str(s);
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -74,7 +84,7 @@ pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
-fn push_num(out: &mut String, n: u64, width: usize) {
+pub fn push_num(out: &mut String, n: u64, width: usize) {
     let mut digits = [0u8; 20];
     let mut k = digits.len();
     let mut x = n;
@@ -128,15 +138,7 @@ pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
         f(buf);
         emit(buf);
     };
-    let safe = |buf: &mut String, s: &str| {
-        if matches!(
-            s.as_bytes().first(),
-            Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-        ) {
-            buf.push('\'');
-        }
-        buf.push_str(s);
-    };
+    let safe = push_safe;
     let version = |buf: &mut String, v: Option<u16>| {
         if let Some(v) = v {
             buf.push_str(&tls::version_name(v));
@@ -198,6 +200,13 @@ pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
     cell(&mut buf, &mut |b| push_num(b, r.packets, 1));
 }
 
+/// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.
+pub fn csv_writer(out: Box<dyn Write>) -> csv::Writer<Box<dyn Write>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out)
+}
+
 /// Writes the connections CSV (RFC 4180, header row).
 pub struct CsvSink {
     w: csv::Writer<Box<dyn Write>>,
@@ -220,7 +229,7 @@ pub fn open_output(path: &Path) -> io::Result<Box<dyn Write>> {
 impl CsvSink {
     /// A CSV writer on `out`; with `flush_each`, every row is flushed.
     pub fn new(out: Box<dyn Write>, flush_each: bool) -> io::Result<Self> {
-        let mut w = csv::Writer::from_writer(out);
+        let mut w = crate::report::csv_writer(out);
         w.write_record(CONNECTION_COLUMNS).map_err(csv_err)?;
         if flush_each {
             w.flush()?;

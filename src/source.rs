@@ -1,8 +1,9 @@
 //! Capture sources: pcap and pcapng files read through libpcap, gzip
 //! files, standard input, and directories of captures.
 //!
-//! Gzip input and standard input reach libpcap through a pipe: a thread
-//! decompresses (or copies) into the pipe, libpcap reads the other end.
+//! Gzip input, standard input and named pipes or devices reach libpcap
+//! through a pipe: a thread decompresses (or copies) into the pipe, libpcap
+//! reads the other end.
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
@@ -25,13 +26,16 @@ pub enum Input {
     Gzip(PathBuf),
     /// Standard input (`-`), plain or gzip.
     Stdin,
+    /// A named pipe or device (`<(zcat x.pcap.gz)`), plain or gzip: read
+    /// once, like standard input, as its bytes cannot be read twice.
+    Pipe(PathBuf),
 }
 
 impl Input {
     /// The name used in messages.
     pub fn label(&self) -> String {
         match self {
-            Input::File(p) | Input::Gzip(p) => p.display().to_string(),
+            Input::File(p) | Input::Gzip(p) | Input::Pipe(p) => p.display().to_string(),
             Input::Stdin => "<stdin>".into(),
         }
     }
@@ -88,7 +92,9 @@ fn is_gzip(m: &[u8; 4]) -> bool {
 }
 
 /// Expands the command-line paths: `-` is standard input, a directory
-/// gives its capture files (recognised by magic number) in name order.
+/// gives its capture files (recognised by magic number) in name order, a
+/// named pipe or device is read as a stream (its magic is sniffed later,
+/// from the bytes read once).
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
     let mut out = Vec::new();
     for p in paths {
@@ -117,6 +123,8 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
             if out.len() == before {
                 return Err(SourceError::NoCaptures(p.display().to_string()));
             }
+        } else if !meta.is_file() {
+            out.push(Input::Pipe(p.clone()));
         } else {
             let m = magic(p).map_err(|e| SourceError::Open(p.display().to_string(), e))?;
             out.push(if is_gzip(&m) {
@@ -185,25 +193,13 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
             feed_error = Some(err);
             from_fd(r, &label)?
         }
-        Input::Stdin => {
-            let fd = io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| SourceError::Open(label.clone(), e))?;
-            let mut stdin = File::from(fd);
-            let mut head = [0u8; 2];
-            let n = stdin
-                .read(&mut head)
-                .map_err(|e| SourceError::Open(label.clone(), e))?;
-            let chained = io::Cursor::new(head).take(n as u64).chain(stdin);
-            let reader: Box<dyn Read + Send> = if n == 2 && head == [0x1f, 0x8b] {
-                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
-                    chained,
-                )))
-            } else {
-                Box::new(chained)
-            };
-            let (r, err) = pipe_from(reader).map_err(|e| SourceError::Open(label.clone(), e))?;
+        Input::Stdin | Input::Pipe(_) => {
+            let stream = match input {
+                Input::Pipe(p) => File::open(p),
+                _ => io::stdin().as_fd().try_clone_to_owned().map(File::from),
+            }
+            .map_err(|e| SourceError::Open(label.clone(), e))?;
+            let (r, err) = stream_pipe(stream).map_err(|e| SourceError::Open(label.clone(), e))?;
             feed_error = Some(err);
             from_fd(r, &label)?
         }
@@ -218,6 +214,23 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
         link,
         feed_error,
     })
+}
+
+/// Sniffs gzip from the first bytes of a stream read once (standard input,
+/// a named pipe) and copies it, decompressed if need be, into a new pipe.
+fn stream_pipe(mut stream: File) -> io::Result<(std::io::PipeReader, FeedError)> {
+    let mut head = Vec::with_capacity(2);
+    (&mut stream).take(2).read_to_end(&mut head)?;
+    let gzip = head == [0x1f, 0x8b];
+    let chained = io::Cursor::new(head).chain(stream);
+    let reader: Box<dyn Read + Send> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
+            chained,
+        )))
+    } else {
+        Box::new(chained)
+    };
+    pipe_from(reader)
 }
 
 fn from_fd(r: std::io::PipeReader, label: &str) -> Result<Capture<Offline>, SourceError> {

@@ -73,6 +73,22 @@ pub struct Dialogue {
     pub transaction: bool,
     /// Lines read without recognising a mail protocol.
     unknown_lines: u32,
+    /// SMTP: the greeting's last line went by.
+    smtp_greeted: bool,
+    /// SMTP: commands sent and final replies received, to pair each reply
+    /// with its command (clients may pipeline; replies may be multi-line).
+    smtp_cmds: u32,
+    smtp_replies: u32,
+    /// SMTP: index of the STARTTLS command.
+    starttls_cmd: u32,
+}
+
+/// An SMTP final reply line: three digits then a space or the end
+/// (`250-` lines continue a multi-line reply).
+fn smtp_final(line: &[u8]) -> bool {
+    line.len() >= 3
+        && line[..3].iter().all(u8::is_ascii_digit)
+        && line.get(3).is_none_or(|&b| b == b' ')
 }
 
 /// Lines without a mail greeting or command after which the dialogue stops
@@ -217,15 +233,35 @@ impl Dialogue {
     }
 
     fn server_line(&mut self, line: &[u8]) {
+        if self.protocol == Some(MailProtocol::Smtp) && !self.smtp_greeted && smtp_final(line) {
+            self.smtp_greeted = true;
+            return;
+        }
         if self.starttls != StartTls::Requested {
+            if self.protocol == Some(MailProtocol::Smtp) && smtp_final(line) {
+                self.smtp_replies += 1;
+            }
             return;
         }
         let verdict = match self.protocol {
-            Some(MailProtocol::Smtp) => match line.first() {
-                Some(b'2') => Some(true),
-                Some(b'4' | b'5') => Some(false),
-                _ => None,
-            },
+            Some(MailProtocol::Smtp) => {
+                if !smtp_final(line) {
+                    return;
+                }
+                if !self.smtp_greeted {
+                    self.smtp_greeted = true;
+                    return;
+                }
+                self.smtp_replies += 1;
+                if self.smtp_replies != self.starttls_cmd + 1 {
+                    return; // the reply to an earlier, pipelined command
+                }
+                match line.first() {
+                    Some(b'2') => Some(true),
+                    Some(b'4' | b'5') => Some(false),
+                    _ => None,
+                }
+            }
             Some(MailProtocol::Imap) => {
                 let tag = self.imap_tag.as_deref().unwrap_or(b"");
                 match (token(line, 0), token(line, 1)) {
@@ -255,8 +291,13 @@ impl Dialogue {
         let first = token(line, 0).unwrap_or(b"");
         let is = |w: &[u8]| first.eq_ignore_ascii_case(w);
         if is(b"EHLO") || is(b"HELO") {
+            if self.protocol.is_none() {
+                // No greeting was captured: replies start with this one.
+                self.smtp_greeted = true;
+            }
             self.protocol.get_or_insert(MailProtocol::Smtp);
             self.client_side.get_or_insert(side);
+            self.smtp_cmds += 1;
             if let Some(name) = token(line, 1) {
                 self.client_helo = Some(escape_name(name));
             }
@@ -279,11 +320,16 @@ impl Dialogue {
         self.commands += 1;
         match self.protocol {
             Some(MailProtocol::Smtp) => {
+                if self.transaction {
+                    return; // message text, not commands
+                }
                 if is(b"STARTTLS") {
                     self.starttls = StartTls::Requested;
+                    self.starttls_cmd = self.smtp_cmds;
                 } else if is(b"MAIL") || is(b"RCPT") || is(b"DATA") || is(b"AUTH") {
                     self.transaction = true;
                 }
+                self.smtp_cmds += 1;
             }
             Some(MailProtocol::Imap) => {
                 let cmd = token(line, 1).unwrap_or(b"");
@@ -356,6 +402,7 @@ mod tests {
             &[
                 (0, "220 mx.example.net ESMTP\r\n"),
                 (1, "EHLO scan\r\n"),
+                (0, "250 mx.example.net\r\n"),
                 (1, "STARTTLS\r\n"),
                 (0, "454 4.7.0 TLS not available\r\n"),
             ],
@@ -373,6 +420,24 @@ mod tests {
         assert!(p.transaction);
         assert_eq!(p.starttls, StartTls::NotRequested);
         assert_eq!(p.banner_host, None);
+    }
+
+    #[test]
+    fn smtp_pipelined_and_multiline_replies() {
+        let mut d = Dialogue::default();
+        talk(
+            &mut d,
+            &[
+                (1, "220-mx.example.net ESMTP\r\n220 ready\r\n"),
+                (0, "EHLO scanner\r\nSTARTTLS\r\n"),
+                (1, "250-mx.example.net\r\n250-SIZE 1000\r\n250 HELP\r\n"),
+            ],
+        );
+        // The EHLO reply is not the answer to STARTTLS.
+        assert_eq!(d.starttls, StartTls::Requested);
+        d.text(1, b"454 4.7.0 TLS not available\r\n");
+        assert_eq!(d.starttls, StartTls::Refused);
+        assert_eq!(d.banner_host.as_deref(), Some("mx.example.net"));
     }
 
     #[test]

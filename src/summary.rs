@@ -220,7 +220,7 @@ impl Summary {
 
     /// Writes the tally as CSV: one row per client x service x server name.
     pub fn write_clients_csv(&self, out: Box<dyn Write>) -> io::Result<()> {
-        let mut w = csv::Writer::from_writer(out);
+        let mut w = crate::report::csv_writer(out);
         let mut header: Vec<String> = [
             "client_ip",
             "client_helo",

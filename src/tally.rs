@@ -213,6 +213,9 @@ impl Entry {
 #[derive(Debug, Clone, Default)]
 struct ClientService {
     max_offered: Option<u16>,
+    /// Some handshake reached TLS 1.2 or higher (proof of a modern offer
+    /// even when the ClientHello was not captured).
+    negotiated_modern: bool,
     legacy_handshakes: u64,
     handshakes: u64,
     plaintext: u64,
@@ -221,9 +224,16 @@ struct ClientService {
 
 impl ClientService {
     fn verdict(&self) -> Verdict {
-        let offers_modern = self.max_offered.is_some_and(modern);
+        let offers_modern = self.max_offered.is_some_and(modern) || self.negotiated_modern;
         if !offers_modern {
-            return Verdict::WillBreak;
+            return if self.max_offered.is_some() || self.plaintext > 0 {
+                Verdict::WillBreak
+            } else if self.legacy_handshakes > 0 {
+                // Ended below TLS 1.2, but what it offers was not seen.
+                Verdict::AtRisk
+            } else {
+                Verdict::Ready
+            };
         }
         let occasional =
             self.legacy_handshakes <= 1 || self.legacy_handshakes * 20 <= self.handshakes;
@@ -298,7 +308,9 @@ impl Tally {
         if let Some(m) = r.client_max_version {
             cs.max_offered = Some(max_by_rank(cs.max_offered, m));
         }
-        cs.handshakes += u64::from(r.client_max_version.is_some());
+        cs.negotiated_modern |= r.negotiated_version.is_some_and(modern);
+        cs.handshakes +=
+            u64::from(r.client_max_version.is_some() || r.negotiated_version.is_some());
         cs.legacy_handshakes += u64::from(r.below_tls12());
         cs.plaintext += u64::from(matches!(
             r.status,
@@ -457,6 +469,23 @@ mod tests {
         assert_eq!(r2.entry.lowest, Some(0x0301));
         assert_eq!(r2.entry.max_offered, Some(0x0303));
         assert_eq!(t.clients_with(Verdict::WillBreak), 1);
+    }
+
+    #[test]
+    fn hello_not_captured() {
+        let mut t = Tally::new(Scope::M365);
+        let mut r = rec("10.0.0.7", 0x0303, Some(0x0303));
+        r.client_max_version = None;
+        t.add(&r);
+        let ip = "10.0.0.7".parse().unwrap();
+        assert_eq!(t.verdict(ip, "", "Exchange"), Verdict::Ready);
+        let mut r = rec("10.0.0.8", 0x0301, Some(0x0301));
+        r.client_max_version = None;
+        t.add(&r);
+        assert_eq!(
+            t.verdict("10.0.0.8".parse().unwrap(), "", "Exchange"),
+            Verdict::AtRisk
+        );
     }
 
     #[test]

@@ -19,6 +19,11 @@ use tls_parser::{TlsCipherSuite, TlsExtension};
 pub const MAX_RECORD_LEN: usize = 16384 + 2048;
 /// Largest handshake message reassembled; larger ones are parsed as truncated.
 pub const MAX_HANDSHAKE_LEN: usize = 64 * 1024;
+/// Longest host name kept from the network (DNS allows 253); longer ones
+/// are cut, so hostile names cannot pin memory in caches and tallies.
+pub const MAX_NAME: usize = 255;
+/// Most certificate names kept per certificate.
+pub const MAX_CERT_NAMES: usize = 100;
 /// The HelloRetryRequest random (RFC 8446, 4.1.3).
 pub const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
@@ -293,7 +298,7 @@ fn sni_from(body: &[u8]) -> Option<String> {
         Ok((_, TlsExtension::SNI(list))) => list
             .iter()
             .find(|(t, _)| t.0 == 0)
-            .map(|(_, name)| escape_name(name)),
+            .map(|(_, name)| escape_name(name.get(..MAX_NAME).unwrap_or(name))),
         _ => None,
     }
 }
@@ -426,24 +431,26 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
 /// Subject CN and DNS SANs of a DER certificate, escaped.
 pub fn certificate_names(der: &[u8]) -> Vec<String> {
     use x509_parser::prelude::*;
-    let mut names = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
         return names;
     };
+    let mut add = |raw: &[u8]| {
+        let n = escape_name(raw.get(..MAX_NAME).unwrap_or(raw));
+        if names.len() < MAX_CERT_NAMES && !names.contains(&n) {
+            names.push(n);
+        }
+    };
     for cn in cert.subject().iter_common_name() {
-        if let Ok(s) = cn.as_str() {
-            names.push(escape_name(s.as_bytes()));
-        } else {
-            names.push(escape_name(cn.as_slice()));
+        match cn.as_str() {
+            Ok(s) => add(s.as_bytes()),
+            Err(_) => add(cn.as_slice()),
         }
     }
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for gn in &san.value.general_names {
             if let GeneralName::DNSName(d) = gn {
-                let d = escape_name(d.as_bytes());
-                if !names.contains(&d) {
-                    names.push(d);
-                }
+                add(d.as_bytes());
             }
         }
     }
@@ -618,23 +625,6 @@ pub fn classify_start(b: &[u8], hs: Option<u8>) -> Start {
     } else {
         Start::Tls
     }
-}
-
-/// Offset of the first plausible hello record (type `hs`) in `b`, or of a
-/// possible one cut by the end of `b`.
-pub fn find_hello(b: &[u8], hs: u8) -> Option<usize> {
-    let mut i = 0;
-    while let Some(p) = b
-        .get(i..)
-        .and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE))
-    {
-        let at = i + p;
-        match classify_start(&b[at..], Some(hs)) {
-            Start::Tls | Start::NeedMore => return Some(at),
-            _ => i = at + 1,
-        }
-    }
-    None
 }
 
 /// First possible ClientHello or ServerHello record in `b`: its offset,
@@ -1087,11 +1077,16 @@ mod tests {
         let mut buf = b"\x05\x01\x00junk".to_vec();
         let at = buf.len();
         buf.extend_from_slice(&records(CT_HANDSHAKE, &msg, 4000));
-        assert_eq!(find_hello(&buf, HS_CLIENT_HELLO), Some(at));
+        assert_eq!(find_hello_start(&buf), Some((at, true)));
+        // A ServerHello type byte after a ClientHello-looking header is a
+        // possible ServerHello start, cut short: not certain.
         assert_eq!(
-            find_hello(b"\x16\x03\x01\x00\x05\x02", HS_CLIENT_HELLO),
-            None
+            find_hello_start(b"\x16\x03\x01\x00\x05\x02"),
+            Some((0, false))
         );
+        assert_eq!(find_hello_start(b"\x16\x03\x01\x00\x05\x07\x00"), None);
+        // Cut after the record header: possible, not certain.
+        assert_eq!(find_hello_start(b"xx\x16\x03\x01"), Some((2, false)));
     }
 
     #[test]
