@@ -270,10 +270,11 @@ impl<'s> Analyzer<'s> {
             }
             let rec = ConnRecord::from_connection(conn, &self.endpoints);
             conn.release(&mut self.pool);
+            let last_ts = conn.last_ts;
             if closed {
                 self.forget(&key);
             } else if let Some(f) = &self.filter {
-                f.insert(key.tag());
+                f.insert(key.tag(), last_ts);
             }
             if let Some(rec) = rec {
                 self.emit(&rec);

@@ -21,13 +21,6 @@ pub const DEFAULT_SNAPLEN: i32 = 65535;
 /// Pause when no packet is waiting (the kernel buffers meanwhile).
 const IDLE_PAUSE: Duration = Duration::from_millis(5);
 
-/// Kernel capture buffer, in bytes. It holds what arrives during an idle
-/// pause and bursts: libpcap's default (2 MiB) fills within one pause under
-/// bulk traffic (32 frames of 64 KiB on loopback), and the kernel then
-/// drops, hellos included. Pages of the ring count in the process's RSS
-/// once used.
-const BUFFER_SIZE: i32 = 8 << 20;
-
 /// What to capture and when to stop.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -121,8 +114,7 @@ impl Live {
         let mut cap = inactive
             .promisc(opts.promisc)
             .snaplen(opts.snaplen)
-            .buffer_size(BUFFER_SIZE)
-            .timeout(100)
+            .immediate_mode(true)
             // Room for bursts between reads (libpcap's default is 2 MiB).
             .buffer_size(32 << 20)
             .open()

@@ -45,6 +45,12 @@ pub struct DoneFilter {
     slots: Box<[Slot]>,
 }
 
+/// The tag a slot holds after a SYN of the connection hashed `h`: never a
+/// valid tag (those have the low bit set).
+fn syn_mark(h: u64) -> u64 {
+    h & !1
+}
+
 /// A tag and the latest time the reader saw a frame for it, in one line.
 #[derive(Default)]
 struct Slot {
@@ -65,11 +71,36 @@ impl DoneFilter {
         self.slots.get((h >> 40) as usize & (FILTER_SLOTS - 1))
     }
 
-    /// Marks a connection done.
-    pub fn insert(&self, h: u64) {
+    /// Marks a connection done, unless the reader has already passed a
+    /// SYN of a newer connection on the same ports (its frames are then
+    /// in flight and must not be dropped): `last_ts` is the done
+    /// connection's latest frame.
+    pub fn insert(&self, h: u64, last_ts: i64) {
+        let Some(s) = self.slot(h) else { return };
+        let mut cur = s.tag.load(Ordering::Acquire);
+        loop {
+            if cur == syn_mark(h) && s.seen.load(Ordering::Acquire) > last_ts {
+                return;
+            }
+            match s
+                .tag
+                .compare_exchange(cur, h, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    s.seen.store(i64::MIN, Ordering::Relaxed);
+                    return;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Reader side: a SYN opening a connection at `ts` (perhaps on the
+    /// ports of one done): its frames must reach the analysis.
+    pub fn syn(&self, h: u64, ts: i64) {
         if let Some(s) = self.slot(h) {
-            s.seen.store(i64::MIN, Ordering::Relaxed);
-            s.tag.store(h, Ordering::Release);
+            s.seen.store(ts, Ordering::Release);
+            s.tag.store(syn_mark(h), Ordering::Release);
         }
     }
 
@@ -166,7 +197,7 @@ impl Batch {
             Ok(seg) if seg.flags & (flags::SYN | flags::ACK) == flags::SYN => {
                 // A new connection, perhaps on the ports of one already
                 // done: its frames must reach the analysis from here on.
-                filter.remove(flow_hash(seg.src, seg.sport, seg.dst, seg.dport));
+                filter.syn(flow_hash(seg.src, seg.sport, seg.dst, seg.dport), ts);
             }
             Ok(seg) if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0 => {
                 // A bare ACK carries nothing to analyse; other frames of a
@@ -293,11 +324,20 @@ mod tests {
         assert_ne!(h, flow_hash(a, 50001, b, 443));
         let f = DoneFilter::default();
         assert!(!f.check_touch(h, 5));
-        f.insert(h);
+        f.insert(h, 4);
         assert!(f.check_touch(h, 7));
         assert_eq!(f.last_seen(h), Some(7));
         f.remove(h);
         assert!(!f.check_touch(h, 8));
         assert_eq!(f.last_seen(h), None);
+        // A SYN of a newer connection went by: marking the old one done
+        // (its last frame at 9) must not hide the new one's frames.
+        f.syn(h, 10);
+        f.insert(h, 9);
+        assert!(!f.check_touch(h, 11));
+        // An older SYN (the connection's own) does not stop it.
+        f.syn(h, 3);
+        f.insert(h, 9);
+        assert!(f.check_touch(h, 12));
     }
 }
