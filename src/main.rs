@@ -183,6 +183,36 @@ impl OutputArgs {
     }
 }
 
+/// Reports every connection still open; returns the counts and the first
+/// error writing rows.
+fn end_analysis(
+    mut analyzer: Analyzer<'_>,
+    earlier: Option<std::io::Error>,
+) -> (tlsready::analyzer::Stats, Option<std::io::Error>) {
+    analyzer.finish();
+    let err = analyzer.take_error().or(earlier);
+    (analyzer.stats, err)
+}
+
+/// Completes the output files (even after a write error elsewhere, so that
+/// everything gathered is written), then prints the summary.
+fn write_outputs(
+    outputs: &mut Outputs,
+    stats: &tlsready::analyzer::Stats,
+    write_err: Option<std::io::Error>,
+    quiet: bool,
+) -> Result<(), String> {
+    let finish = outputs.finish();
+    if let Some(e) = write_err {
+        return Err(format!("cannot write output: {e}"));
+    }
+    finish?;
+    if !quiet {
+        outputs.print_summary(stats);
+    }
+    Ok(())
+}
+
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let endpoints = Arc::new(load_endpoints(a.out.endpoints.as_ref())?);
     let paths = a.out.paths();
@@ -291,20 +321,9 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
             status = EXIT_INPUT;
         }
     }
-    analyzer.finish();
     bar.finish_and_clear();
-    let stats = analyzer.stats;
-    let write_err = analyzer.take_error().or(fatal);
-    drop(analyzer);
-    // Everything gathered is written out even after a write error elsewhere.
-    let finish = outputs.finish();
-    if let Some(e) = write_err {
-        return Err(format!("cannot write output: {e}"));
-    }
-    finish?;
-    if !a.out.quiet {
-        outputs.print_summary(&stats);
-    }
+    let (stats, write_err) = end_analysis(analyzer, fatal);
+    write_outputs(&mut outputs, &stats, write_err, a.out.quiet)?;
     if a.out.fail_on_legacy && outputs.will_break() > 0 {
         status = EXIT_LEGACY;
     }
@@ -358,19 +377,9 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
             bar.suspend(|| an.interim_report());
         }
     });
-    analyzer.finish();
     bar.finish_and_clear();
-    let stats = analyzer.stats;
-    let write_err = analyzer.take_error();
-    drop(analyzer);
-    let finish = outputs.finish();
-    if let Some(e) = write_err {
-        return Err(format!("cannot write output: {e}"));
-    }
-    finish?;
-    if !a.out.quiet {
-        outputs.print_summary(&stats);
-    }
+    let (stats, write_err) = end_analysis(analyzer, None);
+    write_outputs(&mut outputs, &stats, write_err, a.out.quiet)?;
     eprintln!(
         "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",
         cstats.received,

@@ -29,36 +29,20 @@ fn analyze(paths: &[&str], extra: &[&str]) -> (Vec<Row>, String, i32) {
 }
 
 fn read_csv(p: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(p).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_delimited(p, b',')
 }
 
 fn expected() -> Vec<Row> {
+    read_delimited(Path::new("samples/expected.tsv"), b'\t')
+}
+
+/// Rows of a delimited file with a header line, as column -> value maps.
+fn read_delimited(p: &Path, delimiter: u8) -> Vec<Row> {
     let mut r = csv::ReaderBuilder::new()
-        .delimiter(b'\t')
-        .from_path("samples/expected.tsv")
+        .delimiter(delimiter)
+        .from_path(p)
         .unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    r.deserialize().map(|rec| rec.unwrap()).collect()
 }
 
 fn one(file: &str) -> Row {
