@@ -2,8 +2,10 @@
 # Installs what the tests need, then runs formatting, lint and all tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! command -v tcpdump >/dev/null || ! command -v openssl >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev tcpdump openssl >/dev/null
+# iproute2 (`ip netns`, veth) for tests/live_capture.rs.
+if ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! command -v tcpdump >/dev/null || ! command -v openssl >/dev/null \
+  || ! command -v ip >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev tcpdump openssl iproute2 >/dev/null
 fi
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
@@ -11,6 +13,8 @@ cargo build --release
 cargo test --release
 # Real captures from public test suites, scored against independent tools
 # (../shared/corpus, read in place).
-if [ -f ../shared/corpus/score.py ]; then
-  python3 ../shared/corpus/score.py target/release/tlsready --max-extra=0
-fi
+python3 ../shared/corpus/score.py target/release/tlsready --max-extra=0
+# Short fuzz pass (fuzz/README.md): each of the 4 targets for 30 s, AddressSanitizer on;
+# fails on a crash (input under fuzz/artifacts/, log under fuzz/logs/).
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+fuzz/run.sh 30

@@ -114,9 +114,11 @@ impl Live {
         let mut cap = inactive
             .promisc(opts.promisc)
             .snaplen(opts.snaplen)
-            .immediate_mode(true)
-            // Room for bursts between reads (libpcap's default is 2 MiB).
-            .buffer_size(32 << 20)
+            // Not immediate mode: there libpcap gives every packet a
+            // snaplen-sized slot, so the ring holds few packets (drops) or
+            // takes much memory. Packets wait at most the timeout instead.
+            .timeout(100)
+            .buffer_size(8 << 20)
             .open()
             .map_err(|e| classify_open_error(iface, &e))?;
         if !opts.filter.is_empty() {

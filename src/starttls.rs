@@ -146,23 +146,29 @@ fn bracketed_host(line: &[u8]) -> Option<String> {
 impl Dialogue {
     /// Feeds plaintext sent by `side` (0 or 1).
     pub fn text(&mut self, side: usize, data: &[u8]) {
-        if self.unknown_lines >= MAX_UNKNOWN_LINES {
-            return;
-        }
         let side = side & 1;
-        let room = MAX_TEXT.saturating_sub(self.read[side]);
-        let data = &data[..data.len().min(room)];
-        self.read[side] += data.len();
         let mut rest = data;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let (head, tail) = rest.split_at(nl + 1);
-            rest = tail;
-            let mut line = std::mem::take(&mut self.partial[side]);
-            line.extend_from_slice(&head[..head.len().min(MAX_LINE.saturating_sub(line.len()))]);
-            self.line(side, strip_eol(&line));
+        // Line by line, so that the limits apply the same however the
+        // text was split into segments.
+        while self.unknown_lines < MAX_UNKNOWN_LINES && !rest.is_empty() {
+            let room = MAX_TEXT.saturating_sub(self.read[side]);
+            if room == 0 {
+                break;
+            }
+            let chunk = &rest[..rest.len().min(room)];
+            let (head, line_done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(nl) => (&chunk[..=nl], true),
+                None => (chunk, false),
+            };
+            rest = &rest[head.len()..];
+            self.read[side] += head.len();
+            let p = &mut self.partial[side];
+            p.extend_from_slice(&head[..head.len().min(MAX_LINE.saturating_sub(p.len()))]);
+            if line_done {
+                let line = std::mem::take(&mut self.partial[side]);
+                self.line(side, strip_eol(&line));
+            }
         }
-        let p = &mut self.partial[side];
-        p.extend_from_slice(&rest[..rest.len().min(MAX_LINE.saturating_sub(p.len()))]);
     }
 
     /// End of a direction's plaintext: a last line without newline counts.
@@ -484,6 +490,20 @@ mod tests {
         big.text(0, &vec![b'x'; 100_000]);
         big.end(0);
         assert_eq!(big.protocol, None);
+    }
+
+    #[test]
+    fn limits_do_not_depend_on_segmentation() {
+        // Found by fuzzing: several non-mail lines in one chunk used to be
+        // read past the give-up point.
+        let text = b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+        let mut whole = Dialogue::default();
+        whole.text(0, text);
+        let mut bytes = Dialogue::default();
+        for b in text.chunks(1) {
+            bytes.text(0, b);
+        }
+        assert_eq!(format!("{whole:?}"), format!("{bytes:?}"));
     }
 
     #[test]

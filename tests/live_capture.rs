@@ -1,0 +1,645 @@
+//! `tlsready capture` on a live interface, with real openssl handshakes.
+//!
+//! Needs root (packet capture, network namespaces), `ip` (iproute2) and
+//! `openssl`; scripts/test.sh installs them. These tests fail, rather than
+//! skip, when something is missing: a skipped live test would hide a broken
+//! capture.
+//!
+//! The handshake test builds its own network: two namespaces joined by a
+//! veth pair, the openssl server in one, the client and tlsready in the
+//! other, so nothing else on the machine is seen or disturbed; everything it
+//! started (processes, namespaces) is removed by [`Guard`] even when an
+//! assertion fails. The other tests use loopback with a filter on a port of
+//! their own.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest wait for anything (process start, a row to appear, an exit).
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Server address and port inside the test network.
+const CLIENT_IP: &str = "10.199.0.1";
+const SERVER_IP: &str = "10.199.0.2";
+const PORT: u16 = 4433;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tlsready")
+}
+
+/// Fails loudly without root, `ip` or `openssl`.
+fn require_prerequisites() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("Uid line");
+    assert_eq!(
+        uid, "0",
+        "live capture tests need root (CI runs them as root via scripts/test.sh)"
+    );
+    for (tool, arg) in [("openssl", "version"), ("ip", "-V")] {
+        let ok = Command::new(tool)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "live capture tests need `{tool}` (scripts/test.sh installs it)"
+        );
+    }
+}
+
+/// Output of a child, collected by a thread as it comes.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<String>>);
+
+impl Collected {
+    fn drain(mut r: impl Read + Send + 'static) -> Collected {
+        let c = Collected::default();
+        let buf = Arc::clone(&c.0);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                let s = String::from_utf8_lossy(chunk.get(..n).unwrap_or_default()).into_owned();
+                buf.lock().expect("lock").push_str(&s);
+            }
+        });
+        c
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// A started process with its output collected.
+struct Proc {
+    child: Child,
+    stdout: Collected,
+    stderr: Collected,
+}
+
+/// Everything a test started: killed and removed on drop, pass or fail.
+#[derive(Default)]
+struct Guard {
+    procs: Vec<Proc>,
+    netns: Vec<String>,
+}
+
+impl Guard {
+    /// Starts `cmd` with piped standard streams (standard input stays open
+    /// until the process is killed). Returns its index.
+    fn spawn(&mut self, cmd: &mut Command) -> usize {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = Collected::drain(child.stdout.take().expect("stdout"));
+        let stderr = Collected::drain(child.stderr.take().expect("stderr"));
+        self.procs.push(Proc {
+            child,
+            stdout,
+            stderr,
+        });
+        self.procs.len() - 1
+    }
+
+    fn proc(&mut self, i: usize) -> &mut Proc {
+        self.procs.get_mut(i).expect("process index")
+    }
+
+    /// Waits for the process to exit, killing it after `timeout`.
+    fn wait(&mut self, i: usize, timeout: Duration) -> ExitStatus {
+        let p = self.proc(i);
+        let start = Instant::now();
+        loop {
+            if let Some(st) = p.child.try_wait().expect("try_wait") {
+                // Let the drain threads take the last output.
+                thread::sleep(Duration::from_millis(50));
+                return st;
+            }
+            if start.elapsed() > timeout {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+                panic!(
+                    "process did not exit within {timeout:?}; stderr: {}",
+                    p.stderr.text()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn running(&mut self, i: usize) -> bool {
+        self.proc(i).child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn signal(&mut self, i: usize, sig: &str) {
+        let pid = self.proc(i).child.id();
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{sig} {pid} failed");
+    }
+
+    /// Runs `ip ARGS`, panicking on failure.
+    fn ip(&mut self, args: &[&str]) {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn add_netns(&mut self, name: &str) {
+        self.ip(&["netns", "add", name]);
+        self.netns.push(name.to_string());
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            if matches!(p.child.try_wait(), Ok(None)) {
+                let _ = p.child.kill();
+            }
+            let _ = p.child.wait();
+        }
+        // Deleting a namespace deletes the veth end inside it, and its peer.
+        for ns in &self.netns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Polls `f` until it holds, panicking with `what` after [`TIMEOUT`].
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Names unique to this process and test, short enough for interfaces.
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "tr{}{}{tag}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The test network: namespace `client` (veth `cv`, CLIENT_IP) and
+/// namespace `server` (veth `sv`, SERVER_IP).
+struct Net {
+    client: String,
+    server: String,
+    client_if: String,
+}
+
+fn make_net(g: &mut Guard) -> Net {
+    let base = unique("");
+    let client = format!("{base}c");
+    let server = format!("{base}s");
+    let client_if = format!("{base}cv");
+    let server_if = format!("{base}sv");
+    g.add_netns(&client);
+    g.add_netns(&server);
+    g.ip(&[
+        "link", "add", &client_if, "netns", &client, "type", "veth", "peer", "name", &server_if,
+        "netns", &server,
+    ]);
+    for (ns, ifname, addr) in [
+        (&client, &client_if, CLIENT_IP),
+        (&server, &server_if, SERVER_IP),
+    ] {
+        g.ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{addr}/30"),
+            "dev",
+            ifname,
+        ]);
+        g.ip(&["-n", ns, "link", "set", ifname, "up"]);
+        g.ip(&["-n", ns, "link", "set", "lo", "up"]);
+    }
+    Net {
+        client,
+        server,
+        client_if,
+    }
+}
+
+fn in_netns(ns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]);
+    c
+}
+
+fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .arg("ec_paramgen_curve:P-256")
+        .arg("-nodes")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=live.test", "-days", "2"])
+        .output()
+        .expect("run openssl req");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// One handshake with `openssl s_client` in the client namespace (an HTTP
+/// GET to the `-www` server, then the server closes).
+fn handshake(g: &mut Guard, net: &Net, version: &str, sni: &str) {
+    let i = g.spawn(in_netns(&net.client, "openssl").args([
+        "s_client",
+        "-connect",
+        &format!("{SERVER_IP}:{PORT}"),
+        "-servername",
+        sni,
+        version,
+        "-cipher",
+        "DEFAULT:@SECLEVEL=0",
+        "-nocommands",
+        "-ign_eof",
+    ]));
+    {
+        let stdin = g.proc(i).child.stdin.as_mut().expect("stdin");
+        stdin
+            .write_all(b"GET / HTTP/1.0\r\n\r\n")
+            .expect("write to s_client");
+    }
+    drop(g.proc(i).child.stdin.take());
+    let st = g.wait(i, TIMEOUT);
+    let p = g.proc(i);
+    assert!(
+        st.success(),
+        "s_client {version} failed: {}\n{}",
+        p.stderr.text(),
+        p.stdout.text()
+    );
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// CSV rows as maps from column name to cell; the file must be complete.
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = read(path);
+    assert!(
+        text.ends_with('\n'),
+        "{} does not end with a newline: {text:?}",
+        path.display()
+    );
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let head = rd.headers().expect("CSV header").clone();
+    rd.records()
+        .map(|r| {
+            let r = r.expect("CSV row");
+            head.iter()
+                .zip(r.iter())
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The identity of a connection row, comparable between the live run and
+/// `analyze` of the `-w` file.
+fn key(r: &std::collections::HashMap<String, String>) -> Vec<String> {
+    [
+        "ts",
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "sni",
+        "client_max_version",
+        "negotiated_version",
+        "cipher",
+        "status",
+        "ja4",
+        "ja3",
+        "cert_names",
+    ]
+    .iter()
+    .map(|c| {
+        r.get(*c)
+            .cloned()
+            .unwrap_or_else(|| panic!("no column {c}"))
+    })
+    .collect()
+}
+
+#[test]
+fn live_handshakes_are_reported_while_running_and_saved() {
+    require_prerequisites();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut g = Guard::default();
+    let net = make_net(&mut g);
+    let (cert, key_pem) = make_cert(d);
+
+    // The server accepts TLS 1.0 (SECLEVEL=0 re-enables SHA-1 suites).
+    let server = g.spawn(
+        in_netns(&net.server, "openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("{SERVER_IP}:{PORT}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key_pem)
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
+    );
+    wait_until("openssl s_server to listen", || {
+        g.proc(server).stdout.text().contains("ACCEPT")
+    });
+
+    let (conns, clients, json, pcap) = (
+        d.join("A.csv"),
+        d.join("B.csv"),
+        d.join("C.jsonl"),
+        d.join("D.pcap"),
+    );
+    let cap = g.spawn(
+        in_netns(&net.client, bin())
+            .args(["capture", "-i", &net.client_if, "--scope", "all"])
+            .arg("--connections")
+            .arg(&conns)
+            .arg("--clients")
+            .arg(&clients)
+            .arg("--json")
+            .arg(&json)
+            .arg("-w")
+            .arg(&pcap)
+            .arg(format!("tcp port {PORT}")),
+    );
+    wait_until("the \"capturing on\" line", || {
+        let e = g.proc(cap).stderr.text();
+        assert!(!e.contains("error"), "capture failed to start: {e}");
+        e.contains("capturing on")
+    });
+
+    // (a) Each row is on disk as soon as its handshake is over.
+    handshake(&mut g, &net, "-tls1", "legacy.example");
+    wait_until("the TLS 1.0 row in the connections CSV", || {
+        read(&conns).contains("legacy.example")
+    });
+    handshake(&mut g, &net, "-tls1_2", "modern.example");
+    wait_until("the TLS 1.2 row in the connections CSV", || {
+        read(&conns).contains("modern.example")
+    });
+    assert!(
+        g.running(cap),
+        "capture stopped early: {}",
+        g.proc(cap).stderr.text()
+    );
+    let json_live = read(&json);
+    assert_eq!(
+        json_live.lines().count(),
+        2,
+        "JSON lines flushed: {json_live}"
+    );
+
+    // (b) SIGTERM: a clean stop.
+    g.signal(cap, "TERM");
+    let st = g.wait(cap, TIMEOUT);
+    let (out, err) = (g.proc(cap).stdout.text(), g.proc(cap).stderr.text());
+    assert_eq!(st.code(), Some(0), "exit status; stderr: {err}");
+
+    // (c) Complete outputs.
+    let rows = csv_rows(&conns);
+    assert_eq!(rows.len(), 2, "rows: {}", read(&conns));
+    let cell = |i: usize, c: &str| {
+        rows.get(i)
+            .and_then(|r| r.get(c))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (cell(0, "sni"), cell(0, "negotiated_version")),
+        ("legacy.example".into(), "TLS1.0".into())
+    );
+    assert_eq!(
+        (cell(1, "sni"), cell(1, "negotiated_version")),
+        ("modern.example".into(), "TLS1.2".into())
+    );
+    for i in 0..2 {
+        assert_eq!(cell(i, "status"), "established");
+        assert_eq!(cell(i, "client_ip"), CLIENT_IP);
+        assert_eq!(cell(i, "server_ip"), SERVER_IP);
+        assert_eq!(cell(i, "server_port"), PORT.to_string());
+        assert_eq!(cell(i, "cert_names"), "live.test");
+    }
+    let client_rows = csv_rows(&clients);
+    assert!(!client_rows.is_empty(), "clients CSV: {}", read(&clients));
+    let total = |col: &str| -> u64 {
+        client_rows
+            .iter()
+            .filter_map(|r| r.get(col)?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        (total("tls10"), total("tls12")),
+        (1, 1),
+        "{}",
+        read(&clients)
+    );
+    for r in &client_rows {
+        assert_eq!(r.get("client_ip").map(String::as_str), Some(CLIENT_IP));
+        assert!(r.get("verdict").is_some_and(|v| !v.is_empty()), "{r:?}");
+    }
+    let json_text = read(&json);
+    assert!(json_text.ends_with('\n'), "JSON lines: {json_text:?}");
+    let snis: Vec<String> = json_text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v.get("sni")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(snis, ["legacy.example", "modern.example"]);
+    assert!(
+        out.contains("2 TLS connections") && out.contains("negotiated:"),
+        "summary on stdout: {out}"
+    );
+    let last = err.lines().last().unwrap_or_default();
+    let received: u64 = last
+        .strip_prefix("tlsready: ")
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("last stderr line: {last}"));
+    assert!(
+        last.contains("packets received by filter, 0 dropped by kernel") && last.contains("saved"),
+        "last stderr line: {last}"
+    );
+    assert!(received >= 16, "packets received: {last}");
+
+    // (d) The -w file holds the handshakes: analysing it gives the same rows.
+    let again = d.join("E.csv");
+    let an = Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("--connections")
+        .arg(&again)
+        .arg("--quiet")
+        .output()
+        .expect("run tlsready analyze");
+    assert!(
+        an.status.success(),
+        "analyze -w file: {}",
+        String::from_utf8_lossy(&an.stderr)
+    );
+    let replay = csv_rows(&again);
+    assert_eq!(
+        replay.iter().map(key).collect::<Vec<_>>(),
+        rows.iter().map(key).collect::<Vec<_>>()
+    );
+}
+
+/// A loopback capture of the test's own port.
+fn capture_lo(g: &mut Guard, port: u16, extra: &[&str]) -> usize {
+    let i = g.spawn(
+        Command::new(bin())
+            .args(["capture", "-i", "lo", "--quiet"])
+            .args(extra)
+            .arg(format!("tcp port {port}")),
+    );
+    wait_until("the \"capturing on\" line", || {
+        g.proc(i).stderr.text().contains("capturing on")
+    });
+    i
+}
+
+#[test]
+fn duration_and_count_stop_the_capture() {
+    require_prerequisites();
+    let mut g = Guard::default();
+
+    // --duration: stops by itself, status 0.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let start = Instant::now();
+    let cap = capture_lo(&mut g, port, &["--duration", "2s"]);
+    let st = g.wait(cap, TIMEOUT);
+    let took = start.elapsed();
+    let err = g.proc(cap).stderr.text();
+    assert_eq!(st.code(), Some(0), "stderr: {err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+        "--duration 2s took {took:?}"
+    );
+    assert!(err.contains("packets received by filter"), "stderr: {err}");
+
+    // --count 5: stops after 5 packets of a connection of our own (its
+    // handshake alone is 3, the data and acknowledgements more).
+    let cap = capture_lo(&mut g, port, &["--count", "5"]);
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if s.write_all(buf.get(..n).unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut buf = [0u8; 16];
+    let deadline = Instant::now() + TIMEOUT;
+    // Keep exchanging small messages until the capture has had its 5.
+    while g.running(cap) {
+        assert!(Instant::now() < deadline, "--count 5 did not stop");
+        c.write_all(b"ping").expect("write");
+        c.read_exact(&mut buf[..4]).expect("read");
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(c);
+    server.join().expect("server thread");
+    let st = g.wait(cap, TIMEOUT);
+    let err = g.proc(cap).stderr.text();
+    assert_eq!(st.code(), Some(0), "stderr: {err}");
+    let last = err.lines().last().unwrap_or_default();
+    let received: u64 = last
+        .strip_prefix("tlsready: ")
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("last stderr line: {last}"));
+    // libpcap counts what reached the filter, possibly a few more than read.
+    assert!(received >= 5, "last stderr line: {last}");
+}
+
+#[test]
+fn capture_errors_are_one_clear_line() {
+    require_prerequisites();
+    let run = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("capture")
+            .args(args)
+            .output()
+            .expect("run tlsready");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, err) = run(&["-i", "no-such-iface0"]);
+    assert!(code.is_some_and(|c| c != 0), "exit {code:?}");
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    assert!(
+        err.contains("no such interface: no-such-iface0"),
+        "stderr: {err}"
+    );
+
+    let (code, err) = run(&["-i", "lo", "tcp", "port"]);
+    assert!(code.is_some_and(|c| c != 0), "exit {code:?}");
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    assert!(
+        err.contains("bad capture filter \"tcp port\""),
+        "stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "stderr: {err}");
+}
