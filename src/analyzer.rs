@@ -110,7 +110,9 @@ impl FlowKey {
 
 /// Analyses a stream of frames (one or several captures in a row).
 pub struct Analyzer<'s> {
-    table: FxHashMap<FlowKey, Connection>,
+    /// Connections boxed, so that the table itself stays small: with
+    /// the tombstones evictions leave it may grow to twice `max_flows`.
+    table: FxHashMap<FlowKey, Box<Connection>>,
     limits: Limits,
     endpoints: Arc<Endpoints>,
     sink: &'s mut dyn Sink,
@@ -188,7 +190,7 @@ impl<'s> Analyzer<'s> {
 
     /// Bytes buffered by all tracked connections (reassembly and parsing).
     pub fn buffered_bytes(&self) -> usize {
-        self.table.values().map(Connection::buffered).sum()
+        self.table.values().map(|c| c.buffered()).sum()
     }
 
     /// Processes one captured frame of `link` type taken at `ts` (µs since
@@ -252,7 +254,7 @@ impl<'s> Analyzer<'s> {
                 let eps = [(key.a, key.ap), (key.b, key.bp)];
                 self.table
                     .entry(key)
-                    .or_insert_with(|| Connection::new(eps, ts))
+                    .or_insert_with(|| Box::new(Connection::new(eps, ts)))
             }
         };
         let following = !conn.done;
@@ -284,7 +286,7 @@ impl<'s> Analyzer<'s> {
     }
 
     /// Removes a connection from the table (and from the done filter).
-    fn forget(&mut self, key: &FlowKey) -> Option<Connection> {
+    fn forget(&mut self, key: &FlowKey) -> Option<Box<Connection>> {
         if let Some(f) = &self.filter {
             f.remove(key.tag());
         }
@@ -301,7 +303,7 @@ impl<'s> Analyzer<'s> {
     }
 
     /// Ends a connection that leaves the table: reports it if unreported.
-    fn retire(&mut self, mut conn: Connection) {
+    fn retire(&mut self, mut conn: Box<Connection>) {
         if conn.done {
             return;
         }
@@ -311,14 +313,14 @@ impl<'s> Analyzer<'s> {
         }
     }
 
-    fn remove_where(&mut self, pred: impl Fn(&Connection) -> bool) -> Vec<Connection> {
+    fn remove_where(&mut self, pred: impl Fn(&Connection) -> bool) -> Vec<Box<Connection>> {
         let keys: Vec<FlowKey> = self
             .table
             .iter()
             .filter(|(_, c)| pred(c))
             .map(|(k, _)| *k)
             .collect();
-        let mut gone: Vec<Connection> = keys.iter().filter_map(|k| self.forget(k)).collect();
+        let mut gone: Vec<Box<Connection>> = keys.iter().filter_map(|k| self.forget(k)).collect();
         gone.sort_by_key(|c| c.first_ts);
         gone
     }
