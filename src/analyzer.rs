@@ -123,6 +123,8 @@ pub struct Analyzer<'s> {
     error: Option<std::io::Error>,
     filter: Option<Arc<DoneFilter>>,
     pool: Pool,
+    /// A leap forward in time seen on one frame, not yet believed.
+    leap: Option<i64>,
 }
 
 impl<'s> Analyzer<'s> {
@@ -139,6 +141,7 @@ impl<'s> Analyzer<'s> {
             error: None,
             filter: None,
             pool: Pool::default(),
+            leap: None,
         }
     }
 
@@ -160,6 +163,17 @@ impl<'s> Analyzer<'s> {
 
     fn advance(&mut self, ts: i64) {
         if ts > self.now {
+            // A leap past the idle timeout from one frame alone is more
+            // likely a corrupt timestamp than a pause: believe it only when
+            // the next frame agrees, or every connection would be swept.
+            if self.now != i64::MIN && ts - self.now > self.limits.idle_timeout_us {
+                let confirmed = self.leap.is_some_and(|l| ts >= l);
+                self.leap = Some(ts);
+                if !confirmed {
+                    return;
+                }
+            }
+            self.leap = None;
             self.now = ts;
             // Sweeping walks the table: every tenth of the idle timeout
             // (at least a second) is often enough.

@@ -263,13 +263,45 @@ fn idle_sweep_with_real_timestamps() {
     let ch = client_hello(0x0301);
     let f = frame(c, s, (40_000, 443), 1, PSH_ACK, &ch);
     let _ = a.frame(LinkType::Ethernet, T0, &f, f.len() as u32);
+    // A pause longer than the idle timeout is believed when a second
+    // frame confirms it.
     let f = frame([10, 0, 0, 2], s, (40_001, 443), 1, SYN, &[]);
     let _ = a.frame(LinkType::Ethernet, T0 + 5_000_000, &f, f.len() as u32);
+    let f = frame([10, 0, 0, 3], s, (40_002, 443), 1, SYN, &[]);
+    let _ = a.frame(LinkType::Ethernet, T0 + 5_000_100, &f, f.len() as u32);
     assert_eq!(a.stats.evicted_idle, 1);
-    assert_eq!(a.tracked(), 1);
+    assert_eq!(a.tracked(), 2);
     drop(a);
     assert_eq!(rows.0.len(), 1);
     assert_eq!(rows.0[0].status, Status::NoServerHello);
+}
+
+/// One corrupt timestamp far in the future must not sweep every
+/// connection in progress (their handshakes would be cut in two rows).
+#[test]
+fn one_garbage_timestamp_does_not_sweep_everything() {
+    let mut rows = Rows::default();
+    let mut a = analyzer(&mut rows, Limits::default());
+    let (c, s) = ([10, 0, 0, 1], [52, 96, 0, 1]);
+    let ch = client_hello(0x0303);
+    let f = frame(c, s, (40_000, 443), 1, PSH_ACK, &ch);
+    let _ = a.frame(LinkType::Ethernet, T0, &f, f.len() as u32);
+    // Another connection's frame stamped 50 years later.
+    let g = frame([10, 0, 0, 9], s, (40_009, 443), 1, SYN, &[]);
+    let _ = a.frame(
+        LinkType::Ethernet,
+        T0 + 50 * 365 * 86_400_000_000,
+        &g,
+        g.len() as u32,
+    );
+    let sh = server_hello(0x0303);
+    let f = frame(s, c, (443, 40_000), 1, PSH_ACK, &sh);
+    let _ = a.frame(LinkType::Ethernet, T0 + 1_000, &f, f.len() as u32);
+    assert_eq!(a.stats.evicted_idle, 0);
+    drop(a);
+    let ours: Vec<_> = rows.0.iter().filter(|r| r.client_port == 40_000).collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].negotiated_version, Some(0x0303));
 }
 
 /// Fuzz-found class: a pcapng interface with a one-second timestamp
