@@ -125,6 +125,8 @@ pub struct Analyzer<'s> {
     pool: Pool,
     /// A leap forward in time seen on one frame, not yet believed.
     leap: Option<i64>,
+    /// Index of the current frame in the reader thread's order.
+    frame_index: u64,
 }
 
 impl<'s> Analyzer<'s> {
@@ -142,6 +144,7 @@ impl<'s> Analyzer<'s> {
             filter: None,
             pool: Pool::default(),
             leap: None,
+            frame_index: 0,
         }
     }
 
@@ -149,6 +152,20 @@ impl<'s> Analyzer<'s> {
     pub fn with_filter(mut self, filter: Arc<DoneFilter>) -> Self {
         self.filter = Some(filter);
         self
+    }
+
+    /// [`Analyzer::frame`] for the `index`th frame the reader thread passed
+    /// on (see [`DoneFilter::insert`]).
+    pub fn frame_from_reader(
+        &mut self,
+        index: u64,
+        link: LinkType,
+        ts: i64,
+        frame: &[u8],
+        wire_len: u32,
+    ) -> bool {
+        self.frame_index = index;
+        self.frame(link, ts, frame, wire_len)
     }
 
     /// Frames the reader thread dropped early: counted, and time moves on.
@@ -286,11 +303,10 @@ impl<'s> Analyzer<'s> {
             }
             let rec = ConnRecord::from_connection(conn, &self.endpoints);
             conn.release(&mut self.pool);
-            let last_ts = conn.last_ts;
             if closed {
                 self.forget(&key);
             } else if let Some(f) = &self.filter {
-                f.insert(key.tag(), last_ts);
+                f.insert(key.tag(), self.frame_index);
             }
             if let Some(rec) = rec {
                 self.emit(&rec);

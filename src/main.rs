@@ -266,8 +266,8 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
             }
             Msg::Batch(batch) => {
                 let mut bytes = batch.skipped_bytes;
-                for (ts, data, len) in batch.iter() {
-                    let _ = analyzer.frame(link, ts, data, len);
+                for (index, ts, data, len) in batch.iter() {
+                    let _ = analyzer.frame_from_reader(index, link, ts, data, len);
                     bytes += u64::from(len);
                 }
                 analyzer.skipped(

@@ -56,6 +56,9 @@ fn syn_mark(h: u64) -> u64 {
 struct Slot {
     tag: AtomicU64,
     seen: AtomicI64,
+    /// Index (in the reader's sequence of frames passed on) of the latest
+    /// SYN seen on this slot's ports.
+    syn_at: AtomicU64,
 }
 
 impl Default for DoneFilter {
@@ -73,13 +76,13 @@ impl DoneFilter {
 
     /// Marks a connection done, unless the reader has already passed a
     /// SYN of a newer connection on the same ports (its frames are then
-    /// in flight and must not be dropped): `last_ts` is the done
-    /// connection's latest frame.
-    pub fn insert(&self, h: u64, last_ts: i64) {
+    /// in flight and must not be dropped): `index` is the frame, in the
+    /// reader's order, that completed the connection.
+    pub fn insert(&self, h: u64, index: u64) {
         let Some(s) = self.slot(h) else { return };
         let mut cur = s.tag.load(Ordering::Acquire);
         loop {
-            if cur == syn_mark(h) && s.seen.load(Ordering::Acquire) > last_ts {
+            if cur == syn_mark(h) && s.syn_at.load(Ordering::Acquire) > index {
                 return;
             }
             match s
@@ -95,11 +98,12 @@ impl DoneFilter {
         }
     }
 
-    /// Reader side: a SYN opening a connection at `ts` (perhaps on the
-    /// ports of one done): its frames must reach the analysis.
-    pub fn syn(&self, h: u64, ts: i64) {
+    /// Reader side: a SYN, the `index`th frame passed on, opening a
+    /// connection (perhaps on the ports of one done): its frames must reach
+    /// the analysis.
+    pub fn syn(&self, h: u64, index: u64) {
         if let Some(s) = self.slot(h) {
-            s.seen.store(ts, Ordering::Release);
+            s.syn_at.store(index, Ordering::Release);
             s.tag.store(syn_mark(h), Ordering::Release);
         }
     }
@@ -151,6 +155,8 @@ pub struct Batch {
     pub not_tcp: u64,
     /// Latest timestamp among skipped frames.
     pub last_ts: i64,
+    /// Index of the first frame, in the reader's order of frames passed on.
+    pub first_index: u64,
 }
 
 /// Frames per batch.
@@ -197,7 +203,8 @@ impl Batch {
             Ok(seg) if seg.flags & (flags::SYN | flags::ACK) == flags::SYN => {
                 // A new connection, perhaps on the ports of one already
                 // done: its frames must reach the analysis from here on.
-                filter.syn(flow_hash(seg.src, seg.sport, seg.dst, seg.dport), ts);
+                let index = self.first_index + self.frames.len() as u64;
+                filter.syn(flow_hash(seg.src, seg.sport, seg.dst, seg.dport), index);
             }
             Ok(seg) if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0 => {
                 // A bare ACK carries nothing to analyse; other frames of a
@@ -221,14 +228,22 @@ impl Batch {
         self.last_ts = self.last_ts.max(ts);
     }
 
-    /// The frames, in order: (timestamp, bytes, wire length).
-    pub fn iter(&self) -> impl Iterator<Item = (i64, &[u8], u32)> {
+    /// The frames, in order: (index, timestamp, bytes, wire length).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, i64, &[u8], u32)> {
         let mut start = 0;
-        self.frames.iter().map(move |&(ts, end, wl)| {
-            let f = self.data.get(start..end).unwrap_or_default();
-            start = end;
-            (ts, f, wl)
-        })
+        self.frames
+            .iter()
+            .enumerate()
+            .map(move |(i, &(ts, end, wl))| {
+                let f = self.data.get(start..end).unwrap_or_default();
+                start = end;
+                (self.first_index + i as u64, ts, f, wl)
+            })
+    }
+
+    /// Index after the last frame.
+    pub fn end_index(&self) -> u64 {
+        self.first_index + self.frames.len() as u64
     }
 }
 
@@ -273,6 +288,7 @@ pub fn read_inputs(
     fresh: &mut dyn FnMut() -> Batch,
     send: &mut dyn FnMut(Msg) -> bool,
 ) {
+    let mut next_index = 0u64;
     for input in inputs {
         let label = input.label();
         let mut opened = match source::open(&input) {
@@ -289,6 +305,7 @@ pub fn read_inputs(
             return;
         }
         let mut batch = fresh();
+        batch.first_index = next_index;
         let mut gone = false;
         let res = source::read_all(&mut opened, &label, |ts, data, len| {
             if gone {
@@ -296,10 +313,13 @@ pub fn read_inputs(
             }
             batch.offer(filter, link, ts, data, len);
             if batch.full() {
-                let full = std::mem::replace(&mut batch, fresh());
+                let mut next = fresh();
+                next.first_index = batch.end_index();
+                let full = std::mem::replace(&mut batch, next);
                 gone = !send(Msg::Batch(full));
             }
         });
+        next_index = batch.end_index();
         if gone || !send(Msg::Batch(batch)) {
             return;
         }
@@ -330,8 +350,8 @@ mod tests {
         f.remove(h);
         assert!(!f.check_touch(h, 8));
         assert_eq!(f.last_seen(h), None);
-        // A SYN of a newer connection went by: marking the old one done
-        // (its last frame at 9) must not hide the new one's frames.
+        // A SYN of a newer connection went by (frame 10): marking the old
+        // one done (completed at frame 9) must not hide the new one's frames.
         f.syn(h, 10);
         f.insert(h, 9);
         assert!(!f.check_touch(h, 11));
