@@ -300,6 +300,9 @@ pub struct Endpoints {
     version: String,
     stats: Stats,
     names: NameTable,
+    /// Patterns of the sets left out (optional Common, shared
+    /// infrastructure), only to explain a lookup.
+    left_out: NameTable,
     ipv4: PrefixTable,
     ipv6: PrefixTable,
     /// Distinguishes instances in the per-thread name cache.
@@ -483,6 +486,18 @@ impl Endpoints {
                 "{normal}: matches no Microsoft 365 URL pattern (data {})\n",
                 self.version
             ));
+            if let Some(m) = self
+                .left_out
+                .best(query)
+                .and_then(|i| self.left_out.to_match(i))
+            {
+                out.push_str(&format!(
+                    "  listed as {} in endpoint set {}, which is not counted: an optional \
+                     Common set or shared web infrastructure (see the README)\n",
+                    m.pattern,
+                    m.endpoint_id.map_or_else(String::new, |i| i.to_string())
+                ));
+            }
             return out;
         }
         out.push_str(&format!(
@@ -519,6 +534,7 @@ impl Endpoints {
     /// Precompiles parsed sets plus the built-in legacy names.
     fn build(label: &str, sets: Vec<RawSet>) -> Endpoints {
         let mut names = NameTable::default();
+        let mut left_out = NameTable::default();
         let mut ipv4 = PrefixTable::new(32);
         let mut ipv6 = PrefixTable::new(128);
         let mut url_patterns = 0;
@@ -529,6 +545,9 @@ impl Endpoints {
         for set in &sets {
             if set.shared_infrastructure() {
                 shared_sets += 1;
+                for url in &set.urls {
+                    left_out.add(url, Some(set.id), set.service, false);
+                }
                 continue;
             }
             *per_service.entry(set.service).or_default() += 1;
@@ -567,6 +586,7 @@ impl Endpoints {
             names.add(legacy, None, Service::Exchange, true);
         }
         names.finish();
+        left_out.finish();
         ipv4.finish();
         ipv6.finish();
         let stats = Stats {
@@ -584,6 +604,7 @@ impl Endpoints {
             version: label.to_string(),
             stats,
             names,
+            left_out,
             ipv4,
             ipv6,
             cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -1404,6 +1425,21 @@ mod tests {
 
     fn small() -> Endpoints {
         Endpoints::from_json(SMALL, "test:small").unwrap()
+    }
+
+    #[test]
+    fn lookup_explains_left_out_sets() {
+        let e = emb();
+        let text = e.describe_lookup("www.microsoft.com");
+        assert!(
+            text.contains("matches no Microsoft 365 URL pattern"),
+            "{text}"
+        );
+        assert!(
+            text.contains("endpoint set 125, which is not counted"),
+            "{text}"
+        );
+        assert!(!e.describe_lookup("example.org").contains("not counted"));
     }
 
     #[test]
