@@ -64,8 +64,11 @@ pub struct ConnRecord {
     pub protocol: &'static str,
     /// SNI host name (escaped), empty when absent.
     pub sni: String,
-    /// Client's highest offered version.
+    /// Client's highest offered version (numerically, see
+    /// [`ClientHello::max_version`]).
     pub client_max_version: Option<u16>,
+    /// Client's best offered version by rank, for verdicts.
+    pub client_best_version: Option<u16>,
     /// ClientHello legacy version.
     pub client_version: Option<u16>,
     /// Negotiated version.
@@ -238,6 +241,7 @@ impl ConnRecord {
             protocol,
             sni,
             client_max_version: ch.map(ClientHello::max_version),
+            client_best_version: ch.map(ClientHello::best_version),
             client_version: ch.map(|h| h.legacy_version),
             negotiated_version: sh.map(|h| h.version()),
             cipher: sh.map(|h| h.cipher),
@@ -268,7 +272,7 @@ impl ConnRecord {
 
     /// The handshake ended below TLS 1.2, or the client offered nothing higher.
     pub fn below_tls12(&self) -> bool {
-        self.negotiated_legacy() || self.client_max_version.is_some_and(|v| !at_least_tls12(v))
+        self.negotiated_legacy() || self.client_best_version.is_some_and(|v| !at_least_tls12(v))
     }
 }
 

@@ -187,7 +187,7 @@ impl Entry {
             }
             None => self.no_server_hello += 1,
         }
-        if let Some(m) = r.client_max_version {
+        if let Some(m) = r.client_best_version {
             self.max_offered = Some(max_by_rank(self.max_offered, m));
         }
         if r.below_tls12() {
@@ -305,12 +305,12 @@ impl Tally {
             .or_default()
             .add(r, &mut self.names);
         let cs = self.per_client.entry((r.client_ip, helo, svc)).or_default();
-        if let Some(m) = r.client_max_version {
+        if let Some(m) = r.client_best_version {
             cs.max_offered = Some(max_by_rank(cs.max_offered, m));
         }
         cs.negotiated_modern |= r.negotiated_version.is_some_and(modern);
         cs.handshakes +=
-            u64::from(r.client_max_version.is_some() || r.negotiated_version.is_some());
+            u64::from(r.client_best_version.is_some() || r.negotiated_version.is_some());
         cs.legacy_handshakes += u64::from(r.below_tls12());
         cs.plaintext += u64::from(matches!(
             r.status,
@@ -404,6 +404,7 @@ mod tests {
             protocol: "tls",
             sni: "outlook.office365.com".into(),
             client_max_version: Some(max),
+            client_best_version: Some(max),
             client_version: Some(max.min(0x0303)),
             negotiated_version: neg,
             cipher: None,
@@ -476,11 +477,13 @@ mod tests {
         let mut t = Tally::new(Scope::M365);
         let mut r = rec("10.0.0.7", 0x0303, Some(0x0303));
         r.client_max_version = None;
+        r.client_best_version = None;
         t.add(&r);
         let ip = "10.0.0.7".parse().unwrap();
         assert_eq!(t.verdict(ip, "", "Exchange"), Verdict::Ready);
         let mut r = rec("10.0.0.8", 0x0301, Some(0x0301));
         r.client_max_version = None;
+        r.client_best_version = None;
         t.add(&r);
         assert_eq!(
             t.verdict("10.0.0.8".parse().unwrap(), "", "Exchange"),

@@ -156,15 +156,26 @@ pub struct ClientHello {
 }
 
 impl ClientHello {
-    /// Highest version offered: the highest non-GREASE supported_versions
-    /// value, else the legacy version.
+    /// Highest version offered, as reported: the highest non-GREASE
+    /// supported_versions value (numerically, as tshark and JA4 take it:
+    /// a TLS 1.3 draft 0x7fNN is above 0x0304), else the legacy version.
     pub fn max_version(&self) -> u16 {
+        self.offered().max().unwrap_or(self.legacy_version)
+    }
+
+    /// Best version offered, for verdicts: as [`Self::max_version`] but by
+    /// [`version_rank`] (TLS 1.3 above its drafts, unknown values lowest).
+    pub fn best_version(&self) -> u16 {
+        self.offered()
+            .max_by_key(|v| (version_rank(*v), *v))
+            .unwrap_or(self.legacy_version)
+    }
+
+    fn offered(&self) -> impl Iterator<Item = u16> + '_ {
         self.supported_versions
             .iter()
             .copied()
             .filter(|v| !is_grease(*v))
-            .max_by_key(|v| (version_rank(*v), *v))
-            .unwrap_or(self.legacy_version)
     }
 }
 
@@ -962,10 +973,27 @@ mod tests {
             assert_eq!(ch.sni.as_deref(), Some("mail.example.org"));
             assert_eq!(ch.supported_versions, vec![0x0a0a, 0x0304, 0x0303]);
             assert_eq!(ch.max_version(), 0x0304);
+            assert_eq!(ch.best_version(), 0x0304);
             assert_eq!(ch.ciphers, vec![0x1301, 0xc02f]);
             assert_eq!(ch.extensions, vec![0, 0x2b]);
             assert!(!ch.truncated);
         }
+    }
+
+    #[test]
+    fn max_is_numeric_best_is_by_rank() {
+        let ch = ClientHello {
+            legacy_version: 0x0303,
+            supported_versions: vec![0x1a1a, 0x0304, 0x7f1c, 0xfb1a, 0x0303],
+            ..Default::default()
+        };
+        assert_eq!(ch.max_version(), 0xfb1a);
+        assert_eq!(ch.best_version(), 0x0304);
+        let old = ClientHello {
+            legacy_version: 0x0301,
+            ..Default::default()
+        };
+        assert_eq!((old.max_version(), old.best_version()), (0x0301, 0x0301));
     }
 
     #[test]
