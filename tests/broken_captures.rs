@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod common;
+use common::{handshake, record, tcp_frame};
+
 /// Exit status for a missing, unreadable, non-capture or truncated input.
 const EXIT_INPUT: i32 = 3;
 
@@ -48,45 +51,6 @@ const CONNS: [Conn; 3] = [
     },
 ];
 
-fn tcp_frame(
-    src: [u8; 4],
-    dst: [u8; 4],
-    ports: (u16, u16),
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = (20 + 20 + payload.len()) as u16;
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&ports.0.to_be_bytes());
-    f.extend_from_slice(&ports.1.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&ack.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
-}
-
-fn record(body: &[u8]) -> Vec<u8> {
-    let mut r = vec![22, 3, 1];
-    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    r.extend_from_slice(body);
-    r
-}
-
-fn handshake(t: u8, body: &[u8]) -> Vec<u8> {
-    let len = (body.len() as u32).to_be_bytes();
-    let mut m = vec![t, len[1], len[2], len[3]];
-    m.extend_from_slice(body);
-    m
-}
-
 fn client_hello(version: u16, sni: &str) -> Vec<u8> {
     let mut b = version.to_be_bytes().to_vec();
     b.extend_from_slice(&[0x11; 32]);
@@ -101,7 +65,7 @@ fn client_hello(version: u16, sni: &str) -> Vec<u8> {
     sni_ext.extend_from_slice(name);
     b.extend_from_slice(&(sni_ext.len() as u16).to_be_bytes());
     b.extend_from_slice(&sni_ext);
-    record(&handshake(1, &b))
+    record(22, &handshake(1, &b))
 }
 
 fn server_hello(version: u16) -> Vec<u8> {
@@ -110,7 +74,7 @@ fn server_hello(version: u16) -> Vec<u8> {
     b.extend_from_slice(&[0, 0xc0, 0x14, 0]);
     let mut msgs = handshake(2, &b);
     msgs.extend_from_slice(&handshake(14, &[]));
-    record(&msgs)
+    record(22, &msgs)
 }
 
 /// The frames of the good capture, in order.

@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+mod common;
+use common::{handshake, record, tcp_frame};
+
 use tlsready::analyzer::{Analyzer, Limits, Sink};
 use tlsready::conn::PLAIN_LIMIT;
 use tlsready::decode::LinkType;
@@ -31,7 +34,7 @@ fn analyzer(rows: &mut Rows, limits: Limits) -> Analyzer<'_> {
     Analyzer::new(Arc::new(Endpoints::embedded()), limits, rows)
 }
 
-/// An Ethernet/IPv4/TCP frame.
+/// An Ethernet/IPv4/TCP frame (ack number 1).
 fn frame(
     src: [u8; 4],
     dst: [u8; 4],
@@ -40,33 +43,7 @@ fn frame(
     flags: u8,
     data: &[u8],
 ) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = (40 + data.len()) as u16;
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&ports.0.to_be_bytes());
-    f.extend_from_slice(&ports.1.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(data);
-    f
-}
-
-fn record(ct: u8, body: &[u8]) -> Vec<u8> {
-    let mut r = vec![ct, 3, 1];
-    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    r.extend_from_slice(body);
-    r
-}
-
-fn handshake(t: u8, body: &[u8]) -> Vec<u8> {
-    let len = (body.len() as u32).to_be_bytes();
-    let mut m = vec![t, len[1], len[2], len[3]];
-    m.extend_from_slice(body);
-    m
+    tcp_frame(src, dst, ports, seq, 1, flags, data)
 }
 
 fn client_hello(version: u16) -> Vec<u8> {

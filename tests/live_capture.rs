@@ -12,6 +12,8 @@
 //! assertion fails. The other tests use loopback with a filter on a port of
 //! their own.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -320,29 +322,19 @@ fn read(path: &Path) -> String {
 }
 
 /// CSV rows as maps from column name to cell; the file must be complete.
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+fn csv_rows(path: &Path) -> Vec<common::Row> {
     let text = read(path);
     assert!(
         text.ends_with('\n'),
         "{} does not end with a newline: {text:?}",
         path.display()
     );
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let head = rd.headers().expect("CSV header").clone();
-    rd.records()
-        .map(|r| {
-            let r = r.expect("CSV row");
-            head.iter()
-                .zip(r.iter())
-                .map(|(h, c)| (h.to_string(), c.to_string()))
-                .collect()
-        })
-        .collect()
+    common::rows_from(text.as_bytes(), b',')
 }
 
 /// The identity of a connection row, comparable between the live run and
 /// `analyze` of the `-w` file.
-fn key(r: &std::collections::HashMap<String, String>) -> Vec<String> {
+fn key(r: &common::Row) -> Vec<String> {
     [
         "ts",
         "client_ip",

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-type Row = BTreeMap<String, String>;
+mod common;
+use common::Row;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tlsready")
@@ -29,20 +30,11 @@ fn analyze(paths: &[&str], extra: &[&str]) -> (Vec<Row>, String, i32) {
 }
 
 fn read_csv(p: &Path) -> Vec<Row> {
-    read_delimited(p, b',')
+    common::read_rows(p, b',')
 }
 
 fn expected() -> Vec<Row> {
-    read_delimited(Path::new("samples/expected.tsv"), b'\t')
-}
-
-/// Rows of a delimited file with a header line, as column -> value maps.
-fn read_delimited(p: &Path, delimiter: u8) -> Vec<Row> {
-    let mut r = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_path(p)
-        .unwrap();
-    r.deserialize().map(|rec| rec.unwrap()).collect()
+    common::read_rows(Path::new("samples/expected.tsv"), b'\t')
 }
 
 fn one(file: &str) -> Row {
