@@ -73,9 +73,39 @@ pub struct Stats {
     pub early_dropped: u64,
 }
 
+impl Stats {
+    /// Adds the counts of another part of the same run.
+    pub fn add(&mut self, o: &Stats) {
+        let Stats {
+            packets,
+            bytes,
+            tcp_packets,
+            not_tcp,
+            fragments,
+            malformed,
+            connections,
+            evicted_idle,
+            evicted_full,
+            rows,
+            early_dropped,
+        } = *o;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.not_tcp += not_tcp;
+        self.fragments += fragments;
+        self.malformed += malformed;
+        self.connections += connections;
+        self.evicted_idle += evicted_idle;
+        self.evicted_full += evicted_full;
+        self.rows += rows;
+        self.early_dropped += early_dropped;
+    }
+}
+
 /// Canonical connection key: the lower (address, port) first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey {
+pub struct FlowKey {
     a: IpAddr,
     b: IpAddr,
     ap: u16,
@@ -127,7 +157,42 @@ pub struct Analyzer<'s> {
     leap: Option<i64>,
     /// Index of the current frame in the reader thread's order.
     frame_index: u64,
+    /// Chunk mode: rows of connections first seen mid-stream are held
+    /// here instead of written (see [`Analyzer::hold_midstream`]).
+    held: Option<Vec<Held>>,
+    /// Overrun mode: only connections already tracked are followed.
+    overrun: bool,
 }
+
+/// A segment with no payload and no SYN, FIN or RST.
+fn bare_ack(seg: &Segment<'_>) -> bool {
+    seg.payload.is_empty()
+        && seg.wire_len == 0
+        && seg.flags & (flags::SYN | flags::FIN | flags::RST) == 0
+}
+
+/// A connection tracked at the end of a chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct Owned {
+    /// Its first packet (µs).
+    pub first_ts: i64,
+    /// Its latest packet (µs).
+    pub last_ts: i64,
+    /// Packets counted so far.
+    pub packets: u64,
+}
+
+/// A row held back in chunk mode, with its connection's key.
+#[derive(Debug)]
+pub struct Held {
+    /// The connection's canonical key.
+    pub key: FlowKey,
+    /// The row.
+    pub rec: ConnRecord,
+}
+
+/// Rows held back at most; past this they are written at once.
+const MAX_HELD: usize = 1 << 16;
 
 impl<'s> Analyzer<'s> {
     /// A new analyzer writing rows to `sink`.
@@ -145,6 +210,80 @@ impl<'s> Analyzer<'s> {
             pool: Pool::default(),
             leap: None,
             frame_index: 0,
+            held: None,
+            overrun: false,
+        }
+    }
+
+    /// Chunk mode, for a chunk that does not start the capture: rows of
+    /// connections first seen mid-stream (not by a SYN) are held back, as
+    /// the chunk before may own them; [`Analyzer::take_held`] hands them
+    /// over. Past [`MAX_HELD`] rows they are written at once.
+    pub fn hold_midstream(mut self) -> Self {
+        self.held = Some(Vec::new());
+        self
+    }
+
+    /// The rows held back so far.
+    pub fn take_held(&mut self) -> Vec<Held> {
+        self.held.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Ends the chunk: from here on only connections still being followed
+    /// are (frames through [`Analyzer::overrun_frame`]). Returns every
+    /// connection tracked now, with its latest packet time: the next
+    /// chunk's mid-stream connections with these keys are theirs.
+    pub fn begin_overrun(&mut self) -> FxHashMap<FlowKey, Owned> {
+        let owned = self
+            .table
+            .iter()
+            .map(|(k, c)| {
+                let o = Owned {
+                    first_ts: c.first_ts,
+                    last_ts: c.last_ts,
+                    packets: c.packets,
+                };
+                (*k, o)
+            })
+            .collect();
+        self.table.retain(|_, c| !c.done);
+        self.overrun = true;
+        owned
+    }
+
+    /// Overrun mode: stops following connections with nothing to report
+    /// yet and no packet since `quiet`, and the others with no packet since
+    /// `stalled` (capture times). The former are handed to the next chunk,
+    /// which reports them if a hello comes later (their keys are returned);
+    /// the others are reported now, as they stand, as at their close.
+    pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
+        let gone =
+            self.remove_where(|c| c.last_ts < stalled || c.last_ts < quiet && c.nothing_yet());
+        let mut handed = Vec::new();
+        for (k, c) in gone {
+            if c.nothing_yet() {
+                handed.push(k);
+            } else {
+                self.retire(k, c);
+            }
+        }
+        handed
+    }
+
+    /// Connections still followed in overrun mode; the overrun can stop at 0.
+    pub fn following(&self) -> usize {
+        self.table.len()
+    }
+
+    /// A frame past the chunk's end, in overrun mode: time moves on, the
+    /// frame is analysed only if it belongs to a connection followed.
+    pub fn overrun_frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        self.advance(ts);
+        if let Ok(seg) = decode::decode(link, frame)
+            && !self.table.is_empty()
+            && !bare_ack(&seg)
+        {
+            let _ = self.segment(&seg, ts);
         }
     }
 
@@ -193,9 +332,11 @@ impl<'s> Analyzer<'s> {
             self.leap = None;
             self.now = ts;
             // Sweeping walks the table: every tenth of the idle timeout
-            // (at least a second) is often enough.
+            // (at least a second) is often enough. Sweeps fall on multiples
+            // of that period, so that chunks of a split file sweep when
+            // one reader would.
             let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
-            if self.now.saturating_sub(self.last_sweep) >= every {
+            if self.now.div_euclid(every) != self.last_sweep.div_euclid(every) {
                 if self.last_sweep != i64::MIN {
                     self.sweep_idle();
                 }
@@ -212,6 +353,11 @@ impl<'s> Analyzer<'s> {
     /// Asks the sink for an interim report of everything so far.
     pub fn interim_report(&self) {
         self.sink.interim_report(&self.stats);
+    }
+
+    /// The capture time reached (µs; `i64::MIN` before the first frame).
+    pub fn now(&self) -> i64 {
+        self.now
     }
 
     /// Connections tracked now.
@@ -248,12 +394,9 @@ impl<'s> Analyzer<'s> {
             }
         };
         self.stats.tcp_packets += 1;
-        if seg.payload.is_empty()
-            && seg.wire_len == 0
-            && seg.flags & (flags::SYN | flags::FIN | flags::RST) == 0
-        {
-            // A bare ACK: nothing to reassemble or parse (the reader thread
-            // drops these too).
+        if bare_ack(&seg) {
+            // Nothing to reassemble or parse (the reader thread drops
+            // these too).
             return false;
         }
         self.segment(&seg, ts)
@@ -261,7 +404,20 @@ impl<'s> Analyzer<'s> {
 
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
         let (key, side) = FlowKey::of(seg);
-        if seg.flags & (flags::SYN | flags::ACK) == flags::SYN
+        let pure_syn = seg.flags & (flags::SYN | flags::ACK) == flags::SYN;
+        if self.overrun {
+            match self.table.get(&key) {
+                None => return false,
+                // The SYN again: the connection had not started, the next
+                // chunk (which sees this SYN) reports it.
+                Some(c) if pure_syn && c.syn_isn == Some(seg.seq) => {
+                    self.forget(&key);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        if pure_syn
             && self
                 .table
                 .get(&key)
@@ -269,7 +425,10 @@ impl<'s> Analyzer<'s> {
             && let Some(old) = self.forget(&key)
         {
             // The ports are reused by a new connection (not a SYN resent).
-            self.retire(old);
+            self.retire(key, old);
+            if self.overrun {
+                return false;
+            }
         }
         let conn = match self.table.get_mut(&key) {
             Some(c) => c,
@@ -283,16 +442,19 @@ impl<'s> Analyzer<'s> {
                 }
                 self.stats.connections += 1;
                 let eps = [(key.a, key.ap), (key.b, key.bp)];
-                self.table
-                    .entry(key)
-                    .or_insert_with(|| Box::new(Connection::new(eps, ts)))
+                let midstream = self.held.is_some() && !pure_syn;
+                self.table.entry(key).or_insert_with(|| {
+                    let mut c = Box::new(Connection::new(eps, ts));
+                    c.midstream = midstream;
+                    c
+                })
             }
         };
         let following = !conn.done;
         conn.segment(side, seg, ts, &mut self.pool);
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
         if conn.done {
-            if closed {
+            if closed || self.overrun {
                 self.forget(&key);
             }
             return following;
@@ -302,14 +464,15 @@ impl<'s> Analyzer<'s> {
                 conn.flush();
             }
             let rec = ConnRecord::from_connection(conn, &self.endpoints);
+            let midstream = conn.midstream;
             conn.release(&mut self.pool);
-            if closed {
+            if closed || self.overrun {
                 self.forget(&key);
             } else if let Some(f) = &self.filter {
                 f.insert(key.tag(), self.frame_index);
             }
             if let Some(rec) = rec {
-                self.emit(&rec);
+                self.emit(key, midstream, rec);
             }
         }
         following
@@ -323,7 +486,19 @@ impl<'s> Analyzer<'s> {
         self.table.remove(key)
     }
 
-    fn emit(&mut self, rec: &ConnRecord) {
+    fn emit(&mut self, key: FlowKey, midstream: bool, rec: ConnRecord) {
+        if midstream
+            && let Some(held) = self.held.as_mut()
+            && held.len() < MAX_HELD
+        {
+            held.push(Held { key, rec });
+            return;
+        }
+        self.write(&rec);
+    }
+
+    /// Writes a row to the sink (for held rows found to be this chunk's).
+    pub fn write(&mut self, rec: &ConnRecord) {
         self.stats.rows += 1;
         if self.error.is_none()
             && let Err(e) = self.sink.record(rec)
@@ -333,27 +508,32 @@ impl<'s> Analyzer<'s> {
     }
 
     /// Ends a connection that leaves the table: reports it if unreported.
-    fn retire(&mut self, mut conn: Box<Connection>) {
+    fn retire(&mut self, key: FlowKey, mut conn: Box<Connection>) {
         if conn.done {
             return;
         }
         conn.flush();
         if let Some(rec) = ConnRecord::from_connection(&conn, &self.endpoints) {
-            self.emit(&rec);
+            self.emit(key, conn.midstream, rec);
         }
     }
 
     // Boxes as the table holds them: moving them out costs no copy.
-    #[allow(clippy::vec_box)]
-    fn remove_where(&mut self, pred: impl Fn(&Connection) -> bool) -> Vec<Box<Connection>> {
+    fn remove_where(
+        &mut self,
+        pred: impl Fn(&Connection) -> bool,
+    ) -> Vec<(FlowKey, Box<Connection>)> {
         let keys: Vec<FlowKey> = self
             .table
             .iter()
             .filter(|(_, c)| pred(c))
             .map(|(k, _)| *k)
             .collect();
-        let mut gone: Vec<Box<Connection>> = keys.iter().filter_map(|k| self.forget(k)).collect();
-        gone.sort_by_key(|c| c.first_ts);
+        let mut gone: Vec<(FlowKey, Box<Connection>)> = keys
+            .iter()
+            .filter_map(|k| Some((*k, self.forget(k)?)))
+            .collect();
+        gone.sort_by_key(|(_, c)| c.first_ts);
         gone
     }
 
@@ -369,8 +549,8 @@ impl<'s> Analyzer<'s> {
         let limit = self.now.saturating_sub(self.limits.idle_timeout_us);
         let gone = self.remove_where(|c| c.last_ts < limit);
         self.stats.evicted_idle += gone.len() as u64;
-        for c in gone {
-            self.retire(c);
+        for (k, c) in gone {
+            self.retire(k, c);
         }
     }
 
@@ -382,16 +562,16 @@ impl<'s> Analyzer<'s> {
         let cut = *cut;
         let gone = self.remove_where(|c| c.last_ts <= cut);
         self.stats.evicted_full += gone.len() as u64;
-        for c in gone {
-            self.retire(c);
+        for (k, c) in gone {
+            self.retire(k, c);
         }
     }
 
     /// End of input: every connection still open is reported as it stands.
     pub fn finish(&mut self) {
         let gone = self.remove_where(|_| true);
-        for c in gone {
-            self.retire(c);
+        for (k, c) in gone {
+            self.retire(k, c);
         }
     }
 }

@@ -310,6 +310,9 @@ pub struct Connection {
     /// Parsing is over (row reported or nothing to report); later packets
     /// are only counted.
     pub done: bool,
+    /// First seen mid-stream in a chunk after the first of a split file:
+    /// perhaps a connection the chunk before owns (see `crate::parallel`).
+    pub midstream: bool,
 }
 
 impl Connection {
@@ -328,6 +331,7 @@ impl Connection {
             isn: [None; 2],
             dirs: None,
             done: false,
+            midstream: false,
         }
     }
 
@@ -393,8 +397,33 @@ impl Connection {
             Some(_) if f.plain_gave_up && f.client_hello.is_none() && f.server_hello.is_none() => {
                 true
             }
-            Some(d) => d[0].eng.mode == Mode::Off && d[1].eng.mode == Mode::Off,
+            Some(d) => {
+                let off = |x: &Dir| x.eng.mode == Mode::Off;
+                // Nothing received in this direction yet.
+                let silent = |x: &Dir| {
+                    x.eng.mode == Mode::Detect
+                        && x.eng.plain.is_empty()
+                        && x.reasm.pending_bytes() == 0
+                };
+                // No hello or mail text, and one direction already past
+                // any handshake (encrypted records: a connection picked up
+                // mid-stream, a bulk transfer) while the other sent
+                // nothing: no hello can follow.
+                let hopeless = f.client_hello.is_none()
+                    && f.server_hello.is_none()
+                    && f.mail.is_none()
+                    && (off(&d[0]) && silent(&d[1]) || off(&d[1]) && silent(&d[0]));
+                off(&d[0]) && off(&d[1]) || hopeless
+            }
         }
+    }
+
+    /// Nothing to report yet: no hello, no recognised mail dialogue.
+    pub fn nothing_yet(&self) -> bool {
+        let f = &self.facts;
+        f.client_hello.is_none()
+            && f.server_hello.is_none()
+            && f.mail.as_ref().is_none_or(|m| m.protocol.is_none())
     }
 
     /// Bytes buffered for this connection.

@@ -120,9 +120,15 @@ struct AnalyzeArgs {
     /// Capture files or directories; several are one stream of traffic (rotated captures).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// 2: read and decode on one thread, analyse on another; 1: all on one thread.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-    threads: u8,
+    /// Threads (default: the CPU count, 2 to 8). With 2 or more, classic pcap files are cut
+    /// into chunks analysed at once (each thread tracks up to --max-flows connections);
+    /// pcapng, gzip and streams are read on one thread and analysed on another. 1: all on one
+    /// thread.
+    #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// Smallest chunk a capture file is cut into, in bytes (for tests).
+    #[arg(long, value_name = "BYTES", default_value_t = tlsready::parallel::MIN_CHUNK, hide = true)]
+    min_chunk: u64,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -213,6 +219,10 @@ fn write_outputs(
     Ok(())
 }
 
+fn default_threads() -> u16 {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8) as u16)
+}
+
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let endpoints = Arc::new(load_endpoints(a.out.endpoints.as_ref())?);
     let paths = a.out.paths();
@@ -246,6 +256,33 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let chunks = if a.threads >= 2 {
+        tlsready::parallel::plan(&inputs, a.threads.into(), a.min_chunk)
+    } else {
+        None
+    };
+    if let Some(chunks) = chunks {
+        // Classic pcap files: chunks analysed at once, joined in order.
+        let settings = tlsready::parallel::Settings {
+            endpoints,
+            limits: a.out.limits(),
+            threads: a.threads.into(),
+        };
+        let (stats, write_err) =
+            tlsready::parallel::run(&chunks, &settings, &mut outputs, &bar, &mut |e| {
+                bar.suspend(|| eprintln!("tlsready: {e}"));
+                status = EXIT_INPUT;
+            });
+        bar.finish_and_clear();
+        write_outputs(&mut outputs, &stats, write_err, a.out.quiet)?;
+        if a.out.fail_on_legacy && outputs.will_break() > 0 {
+            status = EXIT_LEGACY;
+        }
+        // Everything is written and flushed: freeing the tally's many
+        // small allocations would only delay the exit.
+        std::mem::forget(outputs);
+        return Ok(status);
+    }
     // Reading (libpcap, header decode, early drops) on a thread of its
     // own, analysis here; with --threads 1 both on this thread.
     let filter = Arc::new(DoneFilter::default());

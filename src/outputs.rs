@@ -1,7 +1,7 @@
 //! The outputs of a run, shared by `analyze` and `capture`: connections CSV,
 //! JSON lines, the clients CSV and the terminal summary.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use crate::analyzer::{Sink, Stats};
@@ -30,13 +30,16 @@ pub struct Outputs {
     pub summary: Summary,
     /// The summary goes to standard error (standard output carries data).
     summary_to_stderr: bool,
+    /// A spool ([`Outputs::spool`]): the temporary files behind the
+    /// connections CSV and the JSON lines, to read back.
+    spooled: [Option<std::fs::File>; 2],
 }
 
 fn is_stdout(p: &Option<PathBuf>) -> bool {
     p.as_ref().is_some_and(|p| p.as_os_str() == "-")
 }
 
-fn open(p: &Path) -> Result<Box<dyn Write>, String> {
+fn open(p: &Path) -> Result<report::Out, String> {
     report::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
 }
 
@@ -66,7 +69,39 @@ impl Outputs {
             summary_to_stderr: is_stdout(&paths.connections)
                 || is_stdout(&paths.json)
                 || is_stdout(&paths.clients),
+            spooled: [None, None],
         })
+    }
+
+    /// What a part of this run writes (see [`SpoolSpec::open`]).
+    pub fn spool_spec(&self) -> SpoolSpec {
+        SpoolSpec {
+            csv: self.csv.is_some(),
+            json: self.json.is_some(),
+            scope: self.summary.scope(),
+        }
+    }
+
+    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]) and adds
+    /// its counts.
+    pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
+        use std::io::Seek;
+        if let Some(c) = part.csv.as_mut() {
+            c.flush()?;
+        }
+        if let Some(j) = part.json.as_mut() {
+            j.flush()?;
+        }
+        if let (Some(c), Some(f)) = (self.csv.as_mut(), part.spooled[0].as_mut()) {
+            f.rewind()?;
+            c.append(f)?;
+        }
+        if let (Some(j), Some(f)) = (self.json.as_mut(), part.spooled[1].as_mut()) {
+            f.rewind()?;
+            j.append(f)?;
+        }
+        self.summary.merge(&part.summary);
+        Ok(())
     }
 
     /// Flushes the connection outputs and writes the clients CSV.
@@ -106,6 +141,50 @@ impl Outputs {
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
         self.summary.tally.clients_with(Verdict::WillBreak)
+    }
+}
+
+/// The row outputs of a run, for its parts (chunks read by other threads).
+#[derive(Debug, Clone, Copy)]
+pub struct SpoolSpec {
+    csv: bool,
+    json: bool,
+    scope: Scope,
+}
+
+impl SpoolSpec {
+    /// Outputs for one part of the run: the same row outputs, written to
+    /// temporary files, and a summary of its own; [`Outputs::absorb`]
+    /// appends them to the run's, in order.
+    pub fn open(self) -> io::Result<Outputs> {
+        fn part() -> io::Result<(report::Out, std::fs::File)> {
+            let f = tempfile::tempfile()?;
+            let back = f.try_clone()?;
+            Ok((Box::new(io::BufWriter::with_capacity(1 << 16, f)), back))
+        }
+        let mut spooled = [None, None];
+        let csv = if self.csv {
+            let (w, back) = part()?;
+            spooled[0] = Some(back);
+            Some(CsvSink::headless(w))
+        } else {
+            None
+        };
+        let json = if self.json {
+            let (w, back) = part()?;
+            spooled[1] = Some(back);
+            Some(JsonSink::new(w, false))
+        } else {
+            None
+        };
+        Ok(Outputs {
+            csv,
+            json,
+            clients: None,
+            summary: Summary::new(self.scope),
+            summary_to_stderr: false,
+            spooled,
+        })
     }
 }
 

@@ -201,24 +201,40 @@ pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.
-pub fn csv_writer(out: Box<dyn Write>) -> csv::Writer<Box<dyn Write>> {
+pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out)
 }
 
+/// Copies in 1 MiB blocks (a part of an output can be tens of megabytes).
+fn copy_big(from: &mut dyn io::Read, to: &mut dyn Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => to.write_all(buf.get(..n).unwrap_or_default())?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Writes the connections CSV (RFC 4180, header row).
 pub struct CsvSink {
-    w: csv::Writer<Box<dyn Write>>,
+    w: csv::Writer<Out>,
     flush_each: bool,
 }
+
+/// An output stream (file or standard output).
+pub type Out = Box<dyn Write + Send>;
 
 fn csv_err(e: csv::Error) -> io::Error {
     io::Error::other(e)
 }
 
 /// Opens an output file, `-` meaning standard output.
-pub fn open_output(path: &Path) -> io::Result<Box<dyn Write>> {
+pub fn open_output(path: &Path) -> io::Result<Out> {
     if path.as_os_str() == "-" {
         Ok(Box::new(BufWriter::new(io::stdout())))
     } else {
@@ -228,7 +244,7 @@ pub fn open_output(path: &Path) -> io::Result<Box<dyn Write>> {
 
 impl CsvSink {
     /// A CSV writer on `out`; with `flush_each`, every row is flushed.
-    pub fn new(out: Box<dyn Write>, flush_each: bool) -> io::Result<Self> {
+    pub fn new(out: Out, flush_each: bool) -> io::Result<Self> {
         let mut w = crate::report::csv_writer(out);
         w.write_record(CONNECTION_COLUMNS).map_err(csv_err)?;
         if flush_each {
@@ -237,9 +253,29 @@ impl CsvSink {
         Ok(CsvSink { w, flush_each })
     }
 
+    /// Rows only, no header: a part of a file, appended later with
+    /// [`CsvSink::append`].
+    pub fn headless(out: Out) -> Self {
+        CsvSink {
+            w: crate::report::csv_writer(out),
+            flush_each: false,
+        }
+    }
+
     /// Flushes buffered rows.
     pub fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
+    }
+
+    /// Appends rows already written elsewhere (a headless part).
+    pub fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
+        let w = std::mem::replace(&mut self.w, csv_writer(Box::new(io::sink())));
+        let mut out = w
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        copy_big(rows, &mut out)?;
+        self.w = csv_writer(out);
+        Ok(())
     }
 }
 
@@ -264,19 +300,24 @@ impl Sink for CsvSink {
 
 /// Writes one JSON object per connection (JSON lines).
 pub struct JsonSink {
-    w: Box<dyn Write>,
+    w: Out,
     flush_each: bool,
 }
 
 impl JsonSink {
     /// A JSON-lines writer on `out`.
-    pub fn new(out: Box<dyn Write>, flush_each: bool) -> Self {
+    pub fn new(out: Out, flush_each: bool) -> Self {
         JsonSink { w: out, flush_each }
     }
 
     /// Flushes buffered rows.
     pub fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
+    }
+
+    /// Appends lines already written elsewhere.
+    pub fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
+        copy_big(rows, &mut self.w)
     }
 }
 

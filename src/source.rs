@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use pcap::{Capture, Offline};
 
 use crate::decode::LinkType;
+use crate::split::{self, PcapHeader};
 
 /// One capture to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,16 +205,54 @@ pub fn open(input: &Input) -> Result<Opened, SourceError> {
             from_fd(r, &label)?
         }
     };
-    let dlt = cap.get_datalink();
-    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| {
-        let name = dlt.get_name().unwrap_or_else(|_| "unknown".into());
-        SourceError::LinkType(label.clone(), dlt.0, name)
-    })?;
+    let link = link_of(&cap, &label)?;
     Ok(Opened {
         cap,
         link,
         feed_error,
     })
+}
+
+fn link_of(cap: &Capture<Offline>, label: &str) -> Result<LinkType, SourceError> {
+    let dlt = cap.get_datalink();
+    LinkType::from_dlt(dlt.0).ok_or_else(|| {
+        let name = dlt.get_name().unwrap_or_else(|_| "unknown".into());
+        SourceError::LinkType(label.to_string(), dlt.0, name)
+    })
+}
+
+/// Opens a classic pcap file with header `header` at the record at
+/// offset `at` (a chunk, see [`crate::split`]).
+pub fn open_at(path: &Path, header: &PcapHeader, at: u64) -> Result<Opened, SourceError> {
+    let label = path.display().to_string();
+    let cap =
+        split::open_chunk(path, header, at).map_err(|e| SourceError::Open(label.clone(), e))?;
+    let link = link_of(&cap, &label)?;
+    Ok(Opened {
+        cap,
+        link,
+        feed_error: None,
+    })
+}
+
+/// A packet: time (µs since the epoch), frame bytes, length on the wire.
+pub type Packet<'a> = (i64, &'a [u8], u32);
+
+/// The next packet of an opened file, or `None` at the end.
+pub fn next_packet(opened: &mut Opened) -> Result<Option<Packet<'_>>, pcap::Error> {
+    match opened.cap.next_packet() {
+        Ok(p) => Ok(Some((micros(p.header), p.data, p.header.len))),
+        Err(pcap::Error::NoMorePackets) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A packet header's time in µs since the epoch, saturating: a pcapng
+/// timestamp in seconds can exceed i64 µs.
+fn micros(h: &pcap::PacketHeader) -> i64 {
+    h.ts.tv_sec
+        .saturating_mul(1_000_000)
+        .saturating_add(h.ts.tv_usec)
 }
 
 /// Sniffs gzip from the first bytes of a stream read once (standard input,
@@ -253,14 +292,7 @@ pub fn read_all(
     loop {
         match opened.cap.next_packet() {
             Ok(p) => {
-                // Saturating: a pcapng timestamp in seconds can exceed i64 µs.
-                let ts = p
-                    .header
-                    .ts
-                    .tv_sec
-                    .saturating_mul(1_000_000)
-                    .saturating_add(p.header.ts.tv_usec);
-                f(ts, p.data, p.header.len);
+                f(micros(p.header), p.data, p.header.len);
                 n += 1;
             }
             Err(e) => {
