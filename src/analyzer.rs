@@ -270,11 +270,6 @@ impl<'s> Analyzer<'s> {
         handed
     }
 
-    /// Connections still followed in overrun mode; the overrun can stop at 0.
-    pub fn following(&self) -> usize {
-        self.table.len()
-    }
-
     /// A frame past the chunk's end, in overrun mode: time moves on, the
     /// frame is analysed only if it belongs to a connection followed.
     pub fn overrun_frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
@@ -360,7 +355,8 @@ impl<'s> Analyzer<'s> {
         self.now
     }
 
-    /// Connections tracked now.
+    /// Connections tracked now (in overrun mode: still followed; the
+    /// overrun can stop at 0).
     pub fn tracked(&self) -> usize {
         self.table.len()
     }
@@ -494,14 +490,9 @@ impl<'s> Analyzer<'s> {
             held.push(Held { key, rec });
             return;
         }
-        self.write(&rec);
-    }
-
-    /// Writes a row to the sink (for held rows found to be this chunk's).
-    pub fn write(&mut self, rec: &ConnRecord) {
         self.stats.rows += 1;
         if self.error.is_none()
-            && let Err(e) = self.sink.record(rec)
+            && let Err(e) = self.sink.record(&rec)
         {
             self.error = Some(e);
         }

@@ -84,13 +84,8 @@ pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chun
         };
         let len = std::fs::metadata(path).ok()?.len();
         let want = (len / min_chunk.max(1)).clamp(1, threads.max(1) as u64) as usize;
-        let (header, starts) = match split::plan(path, want) {
-            Ok(Some(p)) => p,
-            // Not classic pcap, or no boundary found: read it whole.
-            Ok(None) | Err(_) => match split::header_of(path) {
-                Ok(Some(h)) => (h, vec![FILE_HEADER]),
-                _ => return None,
-            },
+        let Ok(Some((header, starts))) = split::plan(path, want) else {
+            return None;
         };
         let ends = starts.iter().skip(1).copied().chain([len]);
         for (start, end) in starts.iter().copied().zip(ends) {
@@ -234,10 +229,8 @@ fn work(
                 break;
             }
         }
-        if an
-            .take_error()
-            .is_some_and(|e| done.write_error.replace(e).is_none())
-        {
+        if let Some(e) = an.take_error() {
+            done.write_error = Some(e);
             break;
         }
     }
@@ -247,7 +240,7 @@ fn work(
         let boundary = an.now();
         let mut file = i;
         let mut last_release = boundary;
-        while an.following() > 0 {
+        while an.tracked() > 0 {
             let next = if at_eof {
                 Ok(None)
             } else {

@@ -16,7 +16,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr::NonNull;
@@ -133,9 +133,10 @@ pub fn find_record(h: &PcapHeader, b: &[u8], base: u64, file_len: u64) -> Option
     None
 }
 
-/// Plans chunk start offsets for a classic pcap file of `len` bytes: the
-/// first is always the first record; `None` when the file is not classic
-/// pcap or a boundary cannot be found (read it whole instead).
+/// Plans up to `chunks` chunk start offsets for a classic pcap file: the
+/// first is always the first record; where no boundary is found after a
+/// planned cut, the chunk before runs on. `None` when the file is not
+/// classic pcap.
 pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(PcapHeader, Vec<u64>)>> {
     let f = File::open(path)?;
     let len = f.metadata()?.len();
@@ -157,9 +158,11 @@ pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(PcapHeader, Vec<u6
         let Some(b) = buf.get(..n) else {
             return Ok(None);
         };
-        match find_record(&h, b, at, len) {
-            Some(s) if s > starts.last().copied().unwrap_or(0) && s < len => starts.push(s),
-            _ => return Ok(None),
+        if let Some(s) = find_record(&h, b, at, len)
+            && s > starts.last().copied().unwrap_or(0)
+            && s < len
+        {
+            starts.push(s);
         }
     }
     Ok(Some((h, starts)))
@@ -284,13 +287,6 @@ pub fn open_chunk(path: &Path, h: &PcapHeader, at: u64) -> io::Result<Capture<Of
             Err(io::Error::other(msg.to_string_lossy().into_owned()))
         }
     }
-}
-
-/// Reads the header of `path` (for tests and tools).
-pub fn header_of(path: &Path) -> io::Result<Option<PcapHeader>> {
-    let mut head = Vec::with_capacity(24);
-    File::open(path)?.take(24).read_to_end(&mut head)?;
-    Ok(PcapHeader::parse(&head))
 }
 
 #[cfg(test)]
