@@ -104,7 +104,7 @@ impl Stats {
 }
 
 /// Canonical connection key: the lower (address, port) first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     a: IpAddr,
     b: IpAddr,
@@ -118,7 +118,9 @@ impl FlowKey {
     }
 
     fn of(seg: &Segment<'_>) -> (FlowKey, Side) {
-        if (seg.src, seg.sport) <= (seg.dst, seg.dport) {
+        // Both addresses are of one family: comparing their bits orders
+        // them as `IpAddr` does.
+        if (ip_bits(seg.src), seg.sport) <= (ip_bits(seg.dst), seg.dport) {
             let k = FlowKey {
                 a: seg.src,
                 ap: seg.sport,
@@ -138,6 +140,28 @@ impl FlowKey {
     }
 }
 
+/// An address as a number (IPv4 in the low 32 bits).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    /// One word per key (the derived hash feeds every address byte to the
+    /// hasher; this runs for every packet).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (a, b) = (ip_bits(self.a), ip_bits(self.b));
+        let x = (a as u64)
+            ^ ((a >> 64) as u64).rotate_left(29)
+            ^ (b as u64).rotate_left(13)
+            ^ ((b >> 64) as u64).rotate_left(43)
+            ^ (u64::from(self.ap) << 48 | u64::from(self.bp) << 32);
+        h.write_u64(x);
+    }
+}
+
 /// Analyses a stream of frames (one or several captures in a row).
 pub struct Analyzer<'s> {
     /// Connections boxed, so that the table itself stays small: with
@@ -149,7 +173,8 @@ pub struct Analyzer<'s> {
     /// Counters so far.
     pub stats: Stats,
     now: i64,
-    last_sweep: i64,
+    /// The next sweep is due at this capture time.
+    next_sweep: i64,
     error: Option<std::io::Error>,
     filter: Option<Arc<DoneFilter>>,
     pool: Pool,
@@ -204,7 +229,7 @@ impl<'s> Analyzer<'s> {
             sink,
             stats: Stats::default(),
             now: i64::MIN,
-            last_sweep: i64::MIN,
+            next_sweep: i64::MIN,
             error: None,
             filter: None,
             pool: Pool::default(),
@@ -330,12 +355,12 @@ impl<'s> Analyzer<'s> {
             // (at least a second) is often enough. Sweeps fall on multiples
             // of that period, so that chunks of a split file sweep when
             // one reader would.
-            let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
-            if self.now.div_euclid(every) != self.last_sweep.div_euclid(every) {
-                if self.last_sweep != i64::MIN {
+            if self.now >= self.next_sweep {
+                if self.next_sweep != i64::MIN {
                     self.sweep_idle();
                 }
-                self.last_sweep = self.now;
+                let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
+                self.next_sweep = (self.now.div_euclid(every) + 1).saturating_mul(every);
             }
         }
     }

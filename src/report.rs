@@ -50,7 +50,8 @@ pub fn rfc3339(ts_us: i64) -> String {
 
 /// Version spelling, empty when absent.
 pub fn version_cell(v: Option<u16>) -> String {
-    v.map(tls::version_name).unwrap_or_default()
+    v.map(|v| tls::version_name(v).into_owned())
+        .unwrap_or_default()
 }
 
 /// Makes a text cell safe for spreadsheets: a value a spreadsheet would run
@@ -79,7 +80,7 @@ fn yes_no(b: bool) -> &'static str {
 /// The cells of one connection row, in [`CONNECTION_COLUMNS`] order.
 pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
     let mut v = Vec::with_capacity(CONNECTION_COLUMNS.len());
-    write_cells(r, &mut |c| v.push(c.to_string()));
+    write_cells(r, &mut String::new(), &mut |c| v.push(c.to_string()));
     v
 }
 
@@ -128,11 +129,11 @@ fn push_time(out: &mut String, ts_us: i64) {
 }
 
 /// Calls `emit` with each cell of a connection row, in
-/// [`CONNECTION_COLUMNS`] order, formatting into one reused buffer.
-pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
+/// [`CONNECTION_COLUMNS`] order, formatting into `buf` (reused: a row's
+/// certificate names alone can take a kilobyte).
+pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str)) {
     use std::fmt::Write as _;
     let m = &r.m365;
-    let mut buf = String::with_capacity(64);
     let mut cell = |buf: &mut String, f: &mut dyn FnMut(&mut String)| {
         buf.clear();
         f(buf);
@@ -144,47 +145,47 @@ pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
             buf.push_str(&tls::version_name(v));
         }
     };
-    cell(&mut buf, &mut |b| push_time(b, r.ts));
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| push_time(b, r.ts));
+    cell(buf, &mut |b| {
         let _ = write!(b, "{}", r.client_ip);
     });
-    cell(&mut buf, &mut |b| push_num(b, u64::from(r.client_port), 1));
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| push_num(b, u64::from(r.client_port), 1));
+    cell(buf, &mut |b| {
         let _ = write!(b, "{}", r.server_ip);
     });
-    cell(&mut buf, &mut |b| push_num(b, u64::from(r.server_port), 1));
-    cell(&mut buf, &mut |b| b.push_str(r.protocol));
-    cell(&mut buf, &mut |b| safe(b, &r.sni));
-    cell(&mut buf, &mut |b| version(b, r.client_max_version));
-    cell(&mut buf, &mut |b| version(b, r.negotiated_version));
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| push_num(b, u64::from(r.server_port), 1));
+    cell(buf, &mut |b| b.push_str(r.protocol));
+    cell(buf, &mut |b| safe(b, &r.sni));
+    cell(buf, &mut |b| version(b, r.client_max_version));
+    cell(buf, &mut |b| version(b, r.negotiated_version));
+    cell(buf, &mut |b| {
         if let Some(c) = r.cipher {
             b.push_str(&tls::cipher_name(c));
         }
     });
-    cell(&mut buf, &mut |b| safe(b, &r.alpn));
-    cell(&mut buf, &mut |b| b.push_str(r.status.as_str()));
-    cell(&mut buf, &mut |b| b.push_str(yes_no(m.m365)));
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| safe(b, &r.alpn));
+    cell(buf, &mut |b| b.push_str(r.status.as_str()));
+    cell(buf, &mut |b| b.push_str(yes_no(m.m365)));
+    cell(buf, &mut |b| {
         if let Some(s) = m.service {
             b.push_str(s.as_str());
         }
     });
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| {
         let _ = write!(b, "{}", m.matched);
     });
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| {
         if let Some(i) = m.endpoint_id {
             push_num(b, u64::from(i), 1);
         }
     });
-    cell(&mut buf, &mut |b| b.push_str(yes_no(m.legacy)));
-    cell(&mut buf, &mut |b| safe(b, &r.client_helo));
-    cell(&mut buf, &mut |b| safe(b, &r.server_banner));
-    cell(&mut buf, &mut |b| b.push_str(&r.ja4));
-    cell(&mut buf, &mut |b| b.push_str(&r.ja3));
-    cell(&mut buf, &mut |b| version(b, r.client_version));
-    cell(&mut buf, &mut |b| {
+    cell(buf, &mut |b| b.push_str(yes_no(m.legacy)));
+    cell(buf, &mut |b| safe(b, &r.client_helo));
+    cell(buf, &mut |b| safe(b, &r.server_banner));
+    cell(buf, &mut |b| b.push_str(&r.ja4));
+    cell(buf, &mut |b| b.push_str(&r.ja3));
+    cell(buf, &mut |b| version(b, r.client_version));
+    cell(buf, &mut |b| {
         for (i, n) in r.cert_names.iter().enumerate() {
             if i == 0 {
                 safe(b, n);
@@ -194,10 +195,10 @@ pub fn write_cells(r: &ConnRecord, emit: &mut dyn FnMut(&str)) {
             }
         }
     });
-    cell(&mut buf, &mut |b| b.push_str(&r.alert));
-    cell(&mut buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
-    cell(&mut buf, &mut |b| push_time(b, r.last_ts));
-    cell(&mut buf, &mut |b| push_num(b, r.packets, 1));
+    cell(buf, &mut |b| b.push_str(&r.alert));
+    cell(buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
+    cell(buf, &mut |b| push_time(b, r.last_ts));
+    cell(buf, &mut |b| push_num(b, r.packets, 1));
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.
@@ -224,6 +225,8 @@ fn copy_big(from: &mut dyn io::Read, to: &mut dyn Write) -> io::Result<()> {
 pub struct CsvSink {
     w: csv::Writer<Out>,
     flush_each: bool,
+    /// Cell buffer, reused across rows.
+    scratch: String,
 }
 
 /// An output stream (file or standard output).
@@ -250,7 +253,11 @@ impl CsvSink {
         if flush_each {
             w.flush()?;
         }
-        Ok(CsvSink { w, flush_each })
+        Ok(CsvSink {
+            w,
+            flush_each,
+            scratch: String::new(),
+        })
     }
 
     /// Rows only, no header: a part of a file, appended later with
@@ -259,6 +266,7 @@ impl CsvSink {
         CsvSink {
             w: crate::report::csv_writer(out),
             flush_each: false,
+            scratch: String::new(),
         }
     }
 
@@ -282,7 +290,7 @@ impl CsvSink {
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
         let mut err = None;
-        write_cells(rec, &mut |c| {
+        write_cells(rec, &mut self.scratch, &mut |c| {
             if err.is_none() {
                 err = self.w.write_field(c).err();
             }

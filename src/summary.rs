@@ -60,10 +60,14 @@ impl Summary {
 impl Sink for Summary {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
         self.connections += 1;
-        *self
-            .by_version
-            .entry(version_cell(rec.negotiated_version))
-            .or_default() += 1;
+        let v = rec.negotiated_version.map(crate::tls::version_name);
+        let v = v.as_deref().unwrap_or_default();
+        match self.by_version.get_mut(v) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_version.insert(v.to_string(), 1);
+            }
+        }
         if rec.below_tls12() {
             self.below += 1;
         }

@@ -11,6 +11,7 @@
 //! extension contents, cipher names and certificates are decoded with
 //! `tls-parser` and `x509-parser`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tls_parser::{TlsCipherSuite, TlsExtension};
@@ -51,7 +52,7 @@ pub fn is_grease(v: u16) -> bool {
 
 /// Spelling of a protocol version as used in every report:
 /// `SSL2`, `SSL3`, `TLS1.0`..`TLS1.3`, `TLS1.3-draftNN`, else `0xNNNN`.
-pub fn version_name(v: u16) -> String {
+pub fn version_name(v: u16) -> Cow<'static, str> {
     match v {
         0x0002 | 0x0200 => "SSL2".into(),
         0x0300 => "SSL3".into(),
@@ -59,8 +60,8 @@ pub fn version_name(v: u16) -> String {
         0x0302 => "TLS1.1".into(),
         0x0303 => "TLS1.2".into(),
         0x0304 => "TLS1.3".into(),
-        0x7f00..=0x7fff => format!("TLS1.3-draft{}", v & 0xff),
-        _ => format!("0x{v:04x}"),
+        0x7f00..=0x7fff => format!("TLS1.3-draft{}", v & 0xff).into(),
+        _ => format!("0x{v:04x}").into(),
     }
 }
 
@@ -80,17 +81,17 @@ pub fn version_rank(v: u16) -> u32 {
 }
 
 /// IANA name of a cipher suite, or `0xNNNN` when unknown.
-pub fn cipher_name(id: u32) -> String {
+pub fn cipher_name(id: u32) -> Cow<'static, str> {
     if id > 0xffff {
         return sslv2_cipher_name(id);
     }
     match TlsCipherSuite::from_id(id as u16) {
-        Some(c) => c.name.to_string(),
-        None => format!("0x{id:04x}"),
+        Some(c) => c.name.into(),
+        None => format!("0x{id:04x}").into(),
     }
 }
 
-fn sslv2_cipher_name(id: u32) -> String {
+fn sslv2_cipher_name(id: u32) -> Cow<'static, str> {
     match id {
         0x010080 => "SSL2_RC4_128_WITH_MD5".into(),
         0x020080 => "SSL2_RC4_128_EXPORT40_WITH_MD5".into(),
@@ -99,7 +100,7 @@ fn sslv2_cipher_name(id: u32) -> String {
         0x050080 => "SSL2_IDEA_128_CBC_WITH_MD5".into(),
         0x060040 => "SSL2_DES_64_CBC_WITH_MD5".into(),
         0x0700c0 => "SSL2_DES_192_EDE3_CBC_WITH_MD5".into(),
-        _ => format!("0x{id:06x}"),
+        _ => format!("0x{id:06x}").into(),
     }
 }
 
