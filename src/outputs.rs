@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analyzer::{Sink, Stats};
 use crate::record::ConnRecord;
-use crate::report::{self, CsvSink, JsonSink};
+use crate::report::{self, CsvSink, JsonSink, RowOutput};
 use crate::summary::{Style, Summary};
 use crate::tally::{Scope, Verdict};
 
@@ -30,9 +30,12 @@ pub struct Outputs {
     pub summary: Summary,
     /// The summary goes to standard error (standard output carries data).
     summary_to_stderr: bool,
-    /// A spool ([`Outputs::spool`]): the temporary files behind the
+    /// A spool ([`SpoolSpec::open`]): the temporary files behind the
     /// connections CSV and the JSON lines, to read back.
     spooled: [Option<std::fs::File>; 2],
+    /// Second handles on the connections CSV and JSON files (not standard
+    /// output), for appending spooled parts.
+    files: [Option<std::fs::File>; 2],
 }
 
 fn is_stdout(p: &Option<PathBuf>) -> bool {
@@ -43,18 +46,37 @@ fn open(p: &Path) -> Result<report::Out, String> {
     report::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
 }
 
+/// [`open`], with a second handle on the file when it is one (parts of
+/// the run are then appended by the kernel, see [`Outputs::absorb`]).
+fn open_rows(p: &Path) -> Result<(report::Out, Option<std::fs::File>), String> {
+    let err = |e: io::Error| format!("{}: cannot write: {e}", p.display());
+    if p.as_os_str() == "-" {
+        return Ok((open(p)?, None));
+    }
+    let f = std::fs::File::create(p).map_err(err)?;
+    let second = f.try_clone().map_err(err)?;
+    Ok((Box::new(io::BufWriter::new(f)), Some(second)))
+}
+
 impl Outputs {
     /// Opens (creates) the output files; with `flush_each` every connection
     /// row is flushed as written (live capture).
     pub fn open(paths: &OutputPaths, scope: Scope, flush_each: bool) -> Result<Outputs, String> {
+        let mut files = [None, None];
         let csv = match &paths.connections {
-            Some(p) => Some(
-                CsvSink::new(open(p)?, flush_each).map_err(|e| format!("{}: {e}", p.display()))?,
-            ),
+            Some(p) => {
+                let (w, f) = open_rows(p)?;
+                files[0] = f;
+                Some(CsvSink::new(w, flush_each).map_err(|e| format!("{}: {e}", p.display()))?)
+            }
             None => None,
         };
         let json = match &paths.json {
-            Some(p) => Some(JsonSink::new(open(p)?, flush_each)),
+            Some(p) => {
+                let (w, f) = open_rows(p)?;
+                files[1] = f;
+                Some(JsonSink::new(w, flush_each))
+            }
             None => None,
         };
         if let Some(p) = &paths.clients {
@@ -70,6 +92,7 @@ impl Outputs {
                 || is_stdout(&paths.json)
                 || is_stdout(&paths.clients),
             spooled: [None, None],
+            files,
         })
     }
 
@@ -85,7 +108,6 @@ impl Outputs {
     /// Appends the rows of a spooled part (see [`SpoolSpec::open`]) and adds
     /// its counts.
     pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
-        use std::io::Seek;
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
         }
@@ -93,12 +115,10 @@ impl Outputs {
             j.flush()?;
         }
         if let (Some(c), Some(f)) = (self.csv.as_mut(), part.spooled[0].as_mut()) {
-            f.rewind()?;
-            c.append(f)?;
+            append_part(c, self.files[0].as_mut(), f)?;
         }
         if let (Some(j), Some(f)) = (self.json.as_mut(), part.spooled[1].as_mut()) {
-            f.rewind()?;
-            j.append(f)?;
+            append_part(j, self.files[1].as_mut(), f)?;
         }
         self.summary.merge(&part.summary);
         Ok(())
@@ -144,6 +164,26 @@ impl Outputs {
     }
 }
 
+/// Appends the spooled rows `part` to `sink`. Into a file the sink is
+/// flushed and the kernel copies (copy_file_range): the second handle
+/// `file` shares the sink's offset, so rows written next follow.
+fn append_part<S: report::RowOutput>(
+    sink: &mut S,
+    file: Option<&mut std::fs::File>,
+    part: &mut std::fs::File,
+) -> io::Result<()> {
+    use std::io::Seek;
+    part.rewind()?;
+    match file {
+        Some(out) => {
+            sink.flush()?;
+            io::copy(part, out)?;
+            Ok(())
+        }
+        None => sink.append(part),
+    }
+}
+
 /// The row outputs of a run, for its parts (chunks read by other threads).
 #[derive(Debug, Clone, Copy)]
 pub struct SpoolSpec {
@@ -184,6 +224,7 @@ impl SpoolSpec {
             summary: Summary::new(self.scope),
             summary_to_stderr: false,
             spooled,
+            files: [None, None],
         })
     }
 }

@@ -208,6 +208,15 @@ pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
         .from_writer(out)
 }
 
+/// A row output (connections CSV, JSON lines).
+pub trait RowOutput {
+    /// Flushes buffered rows.
+    fn flush(&mut self) -> io::Result<()>;
+
+    /// Appends rows already written elsewhere (a part without header).
+    fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()>;
+}
+
 /// Copies in 1 MiB blocks (a part of an output can be tens of megabytes).
 fn copy_big(from: &mut dyn io::Read, to: &mut dyn Write) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
@@ -269,14 +278,14 @@ impl CsvSink {
             scratch: String::new(),
         }
     }
+}
 
-    /// Flushes buffered rows.
-    pub fn flush(&mut self) -> io::Result<()> {
+impl RowOutput for CsvSink {
+    fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }
 
-    /// Appends rows already written elsewhere (a headless part).
-    pub fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
+    fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
         let w = std::mem::replace(&mut self.w, csv_writer(Box::new(io::sink())));
         let mut out = w
             .into_inner()
@@ -317,14 +326,14 @@ impl JsonSink {
     pub fn new(out: Out, flush_each: bool) -> Self {
         JsonSink { w: out, flush_each }
     }
+}
 
-    /// Flushes buffered rows.
-    pub fn flush(&mut self) -> io::Result<()> {
+impl RowOutput for JsonSink {
+    fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }
 
-    /// Appends lines already written elsewhere.
-    pub fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
+    fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
         copy_big(rows, &mut self.w)
     }
 }
