@@ -105,8 +105,8 @@ impl Outputs {
         }
     }
 
-    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]) and adds
-    /// its counts.
+    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]); its
+    /// counts went to a summary shared by the parts.
     pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
@@ -120,7 +120,6 @@ impl Outputs {
         if let (Some(j), Some(f)) = (self.json.as_mut(), part.spooled[1].as_mut()) {
             append_part(j, self.files[1].as_mut(), f)?;
         }
-        self.summary.merge(&part.summary);
         Ok(())
     }
 
@@ -229,14 +228,24 @@ impl SpoolSpec {
     }
 }
 
-impl Sink for Outputs {
-    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+impl Outputs {
+    /// Writes a row to the connections CSV and JSON lines only (not to the
+    /// summary).
+    pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
         if let Some(c) = self.csv.as_mut() {
             c.record(rec)?;
         }
         if let Some(j) = self.json.as_mut() {
-            j.record(rec)?;
+            j.record(rec)
+        } else {
+            Ok(())
         }
+    }
+}
+
+impl Sink for Outputs {
+    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        self.record_rows(rec)?;
         self.summary.record(rec)
     }
 

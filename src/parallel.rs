@@ -25,16 +25,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::analyzer::{Analyzer, FlowKey, Held, Limits, Owned, Sink, Stats};
 use crate::m365::Endpoints;
 use crate::outputs::{Outputs, SpoolSpec};
+use crate::record::ConnRecord;
 use crate::source::{self, Input, Opened, SourceError};
 use crate::split::{self, FILE_HEADER, PcapHeader, RECORD_HEADER};
+use crate::summary::Summary;
 
 /// The overrun stops following a connection with nothing to report yet
 /// (no hello, no mail dialogue) and no packet for this long (capture time,
@@ -147,7 +149,8 @@ fn work(
     s: &Settings,
     spec: SpoolSpec,
     bar: &indicatif::ProgressBar,
-    direct: &std::sync::Mutex<&mut Outputs>,
+    direct: &Mutex<&mut Outputs>,
+    summary: &Mutex<Summary>,
 ) -> Done {
     let mut done = Done {
         index: i,
@@ -164,16 +167,14 @@ fn work(
     let Some(c) = chunks.get(i) else {
         return done;
     };
-    // The first chunk writes straight to the run's outputs (nothing is
-    // joined before it); the others to spools.
+    // The first chunk writes rows straight to the run's outputs (nothing
+    // is joined before it); the others to spools. All count into one
+    // summary.
     let mut guard;
     let mut spool = None;
-    let sink: &mut dyn Sink = if i == 0 {
-        guard = match direct.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        &mut **guard
+    let rows: &mut Outputs = if i == 0 {
+        guard = lock(direct);
+        &mut guard
     } else {
         match spec.open() {
             Ok(o) => spool.insert(o),
@@ -183,7 +184,8 @@ fn work(
             }
         }
     };
-    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.limits, sink);
+    let mut sink = Shared { rows, summary };
+    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.limits, &mut sink);
     if i > 0 {
         an = an.hold_midstream();
     }
@@ -317,12 +319,14 @@ pub fn run(
         file_packets: 0,
         write_error: None,
     };
-    let direct = std::sync::Mutex::new(outputs);
+    let scope = outputs.summary.scope();
+    let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
+    let direct = Mutex::new(&mut *outputs);
     std::thread::scope(|sc| {
         let (tx, rx) = std::sync::mpsc::channel::<Done>();
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, joined, direct) = (&next, &joined, &direct);
+            let (next, joined, direct, summary) = (&next, &joined, &direct, &summary);
             sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -332,7 +336,8 @@ pub fn run(
                     while i >= joined.load(Ordering::Acquire) + ahead {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
-                    if tx.send(work(chunks, i, s, spec, bar, direct)).is_err() {
+                    let d = work(chunks, i, s, spec, bar, direct, summary);
+                    if tx.send(d).is_err() {
                         break;
                     }
                 }
@@ -343,10 +348,12 @@ pub fn run(
         for d in rx.iter() {
             pending.insert(d.index, d);
             while let Some(d) = pending.remove(&joined.load(Ordering::Acquire)) {
-                match direct.lock() {
-                    Ok(mut o) => join.add(chunks, d, &mut o, report_error),
-                    Err(p) => join.add(chunks, d, &mut p.into_inner(), report_error),
-                }
+                let mut rows = lock(&direct);
+                let mut sink = Shared {
+                    rows: &mut rows,
+                    summary: &summary,
+                };
+                join.add(chunks, d, &mut sink, report_error);
                 joined.fetch_add(1, Ordering::Release);
             }
             if join.write_error.is_some() {
@@ -357,7 +364,28 @@ pub fn run(
             }
         }
     });
+    outputs.summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     (join.stats, join.write_error)
+}
+
+/// Locks `m`, also after a thread panicked holding it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A chunk's sink: rows to `rows` (the run's outputs or a spool), counts
+/// to the summary all chunks share (the tally does not depend on the order
+/// rows come in).
+struct Shared<'a> {
+    rows: &'a mut Outputs,
+    summary: &'a Mutex<Summary>,
+}
+
+impl Sink for Shared<'_> {
+    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
+        self.rows.record_rows(rec)?;
+        lock(self.summary).record(rec)
+    }
 }
 
 /// The join's state between chunks.
@@ -380,7 +408,7 @@ impl Join {
         &mut self,
         chunks: &[Chunk],
         mut d: Done,
-        outputs: &mut Outputs,
+        outputs: &mut Shared<'_>,
         report_error: &mut dyn FnMut(String),
     ) {
         let Some(c) = chunks.get(d.index) else { return };
@@ -410,7 +438,7 @@ impl Join {
             }
         }
         if let Some(part) = d.outputs.as_mut()
-            && let Err(e) = outputs.absorb(part)
+            && let Err(e) = outputs.rows.absorb(part)
         {
             self.write_error.get_or_insert(e);
         }

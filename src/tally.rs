@@ -136,11 +136,27 @@ impl Interner {
     }
 }
 
-fn add_id(set: &mut Vec<u32>, id: u32) {
-    if let Err(pos) = set.binary_search(&id)
-        && set.len() < MAX_FINGERPRINTS
+/// Adds `id` to a set of at most [`MAX_FINGERPRINTS`]: beyond that the
+/// set keeps the names first in byte order, so that it is the same
+/// whatever order connections come in (threads add them in any order).
+fn add_id(set: &mut Vec<u32>, id: u32, names: &Interner) {
+    if set.contains(&id) {
+        return;
+    }
+    if set.len() < MAX_FINGERPRINTS {
+        set.push(id);
+        return;
+    }
+    let last = set
+        .iter()
+        .enumerate()
+        .max_by_key(|&(_, &i)| names.get(i))
+        .map(|(at, &i)| (at, i));
+    if let Some((at, i)) = last
+        && names.get(id) < names.get(i)
+        && let Some(slot) = set.get_mut(at)
     {
-        set.insert(pos, id);
+        *slot = id;
     }
 }
 
@@ -200,49 +216,13 @@ impl Entry {
         }
         for (set, v) in [(&mut self.ja4, &r.ja4), (&mut self.ja3, &r.ja3)] {
             if !v.is_empty() {
-                add_id(set, names.id(v));
+                let id = names.id(v);
+                add_id(set, id, names);
             }
         }
         if r.m365.matched.any() {
-            add_id(&mut self.m365_match, names.id(&r.m365.matched.to_string()));
-        }
-    }
-
-    /// Adds the counts of `o` (a later part of the same capture), whose
-    /// interned ids `id` maps to ids here.
-    fn merge(&mut self, o: &Entry, id: &dyn Fn(u32) -> u32) {
-        if self.connections == 0 {
-            self.first_seen = o.first_seen;
-        }
-        self.connections += o.connections;
-        self.first_seen = self.first_seen.min(o.first_seen);
-        self.last_seen = self.last_seen.max(o.last_seen);
-        for (a, b) in self.by_version.iter_mut().zip(o.by_version) {
-            *a += b;
-        }
-        self.other_version += o.other_version;
-        self.no_server_hello += o.no_server_hello;
-        self.plaintext += o.plaintext;
-        self.legacy_handshakes += o.legacy_handshakes;
-        self.modern_handshakes += o.modern_handshakes;
-        self.legacy_endpoint += o.legacy_endpoint;
-        if let Some(v) = o.lowest {
-            self.lowest = Some(min_by_rank(self.lowest, v));
-        }
-        if let Some(v) = o.highest {
-            self.highest = Some(max_by_rank(self.highest, v));
-        }
-        if let Some(v) = o.max_offered {
-            self.max_offered = Some(max_by_rank(self.max_offered, v));
-        }
-        for (set, other) in [
-            (&mut self.ja4, &o.ja4),
-            (&mut self.ja3, &o.ja3),
-            (&mut self.m365_match, &o.m365_match),
-        ] {
-            for &i in other {
-                add_id(set, id(i));
-            }
+            let id = names.id(&r.m365.matched.to_string());
+            add_id(&mut self.m365_match, id, names);
         }
     }
 }
@@ -312,29 +292,6 @@ pub struct Row<'a> {
 }
 
 impl Tally {
-    /// Adds the tally of a later part of the same capture (a chunk read
-    /// by another thread).
-    pub fn merge(&mut self, o: &Tally) {
-        // Their interned ids, as ids here.
-        let ids: Vec<u32> = o.names.names.iter().map(|n| self.names.id(n)).collect();
-        let id = |i: u32| ids.get(i as usize).copied().unwrap_or(0);
-        for (&(ip, h, s, n), e) in &o.rows {
-            let mine = self.rows.entry((ip, id(h), id(s), id(n))).or_default();
-            mine.merge(e, &id);
-        }
-        for (&(ip, h, s), c) in &o.per_client {
-            let cs = self.per_client.entry((ip, id(h), id(s))).or_default();
-            if let Some(m) = c.max_offered {
-                cs.max_offered = Some(max_by_rank(cs.max_offered, m));
-            }
-            cs.negotiated_modern |= c.negotiated_modern;
-            cs.handshakes += c.handshakes;
-            cs.legacy_handshakes += c.legacy_handshakes;
-            cs.plaintext += c.plaintext;
-            cs.legacy_endpoint += c.legacy_endpoint;
-        }
-    }
-
     /// An empty tally for `scope`.
     pub fn new(scope: Scope) -> Self {
         Tally {
