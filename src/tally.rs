@@ -526,4 +526,34 @@ mod tests {
         assert_eq!(all.rows()[0].key.service, "");
         assert_eq!(all.rows()[0].verdict, Verdict::WillBreak);
     }
+
+    #[test]
+    fn capped_fingerprints_do_not_depend_on_order() {
+        // Twelve fingerprints for one client and server, more than kept.
+        let recs: Vec<ConnRecord> = (0..12)
+            .map(|i| {
+                let mut r = rec("10.0.0.9", 0x0303, Some(0x0303));
+                r.ja4 = format!("t12d{i:02}");
+                r
+            })
+            .collect();
+        let kept = |order: &mut dyn Iterator<Item = &ConnRecord>| {
+            let mut t = Tally::new(Scope::M365);
+            order.for_each(|r| t.add(r));
+            let rows = t.rows();
+            assert_eq!(rows.len(), 1);
+            rows[0]
+                .ja4
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        };
+        let forward = kept(&mut recs.iter());
+        let backward = kept(&mut recs.iter().rev());
+        assert_eq!(forward, backward);
+        let want: Vec<String> = (0..MAX_FINGERPRINTS)
+            .map(|i| format!("t12d{i:02}"))
+            .collect();
+        assert_eq!(forward, want);
+    }
 }
