@@ -250,10 +250,13 @@ fn work(
             };
             match next {
                 Ok(Some((ts, data, _))) => {
-                    an.overrun_frame(link, ts, data);
-                    if ts.saturating_sub(boundary) > MAX_OVERRUN_US {
+                    // Far past the chunk's end, or back before it (the next
+                    // file is another capture): stop.
+                    let ahead = ts.saturating_sub(boundary);
+                    if !(-STALL_US..=MAX_OVERRUN_US).contains(&ahead) {
                         break;
                     }
+                    an.overrun_frame(link, ts, data);
                     if ts.saturating_sub(last_release) >= QUIET_US / 4 {
                         last_release = ts;
                         let (quiet, stalled) =
