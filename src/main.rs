@@ -127,9 +127,9 @@ struct AnalyzeArgs {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Threads (default: the CPU count, 2 to 8). With 2 or more, classic pcap files are cut
-    /// into chunks analysed at once (each thread tracks up to --max-flows connections);
-    /// pcapng, gzip and streams are read on one thread and analysed on another. 1: all on one
-    /// thread.
+    /// into chunks analysed at once, with the same rows as one thread (--max-flows is shared
+    /// out among the threads); pcapng, gzip and streams are read on one thread and analysed on
+    /// another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
     /// Smallest chunk a capture file is cut into, in bytes (for tests).

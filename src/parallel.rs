@@ -106,10 +106,22 @@ pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chun
 pub struct Settings {
     /// Microsoft 365 endpoints.
     pub endpoints: Arc<Endpoints>,
-    /// Flow-table limits, per worker.
+    /// Flow-table limits of the run; `max_flows` is shared out among the
+    /// workers (see [`Settings::worker_limits`]).
     pub limits: Limits,
     /// Worker threads.
     pub threads: usize,
+}
+
+impl Settings {
+    /// A worker's limits: an equal share of `max_flows`, so that the run
+    /// as a whole tracks at most `max_flows` connections.
+    pub fn worker_limits(&self) -> Limits {
+        Limits {
+            max_flows: (self.limits.max_flows / self.threads.max(1)).max(1),
+            ..self.limits
+        }
+    }
 }
 
 /// One chunk analysed.
@@ -185,7 +197,7 @@ fn work(
         }
     };
     let mut sink = Shared { rows, summary };
-    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.limits, &mut sink);
+    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.worker_limits(), &mut sink);
     if i > 0 {
         an = an.hold_midstream();
     }
