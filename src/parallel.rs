@@ -3,25 +3,20 @@
 //! Each classic pcap file is cut into chunks ([`crate::split`]); worker
 //! threads analyse chunks at once, each with an [`Analyzer`] of its own,
 //! and the results are joined here in capture order: rows appended from
-//! each chunk's spool, tallies and counters added.
+//! each chunk's spool, counters added; all count into one shared tally.
 //!
 //! A connection belongs to the chunk where it was first seen. At the end
 //! of its chunk a worker keeps reading (the *overrun*), but only for
 //! connections whose handshake it is still following, until none is left
-//! (usually a few frames). The next chunk's worker meets those same
-//! connections mid-stream: rows of connections it first saw mid-stream are
-//! held back, and when joining dropped if the chunk before still tracked
-//! the connection at its end (and had seen it within the idle timeout),
-//! written otherwise. Idle sweeps fall at the same capture times in every
-//! chunk. So the rows are those one reader would write; only their order
-//! differs near chunk boundaries.
-//!
-//! Known limit: a handshake that spans three chunks or more (a chunk
-//! shorter in capture time than one handshake) can be reported twice.
-//! Chunks are at least [`MIN_CHUNK`] bytes and a file is cut into at most
-//! one chunk per thread, so this takes tens of megabytes of traffic during
-//! one handshake; tests cut 8 MiB (under a second of traffic) into 31
-//! chunks to see it, and find it exact at 8.
+//! (usually a few frames). Later chunks' workers meet those same
+//! connections mid-stream: rows of connections they first saw mid-stream
+//! are held back, and when joining dropped if an earlier chunk still
+//! tracked the connection at its end (and had seen it within the idle
+//! timeout), written otherwise. A connection still quiet when the overrun
+//! gives up on it is handed over (see [`QUIET_US`], [`STALL_US`]). Idle
+//! sweeps fall at the same capture times in every chunk. So the rows are
+//! those one reader would write; only their order differs near chunk
+//! boundaries.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -328,8 +323,8 @@ pub fn run(
     let mut join = Join {
         idle_us: s.limits.idle_timeout_us,
         stats: Stats::default(),
-        prev_owned: None,
-        prev_handed_off: FxHashSet::default(),
+        owned: FxHashMap::default(),
+        handed_off: FxHashSet::default(),
         skip_rest_of: None,
         file_packets: 0,
         write_error: None,
@@ -407,10 +402,11 @@ impl Sink for Shared<'_> {
 struct Join {
     idle_us: i64,
     stats: Stats,
-    /// Connections the previous chunk tracked at its end.
-    prev_owned: Option<FxHashMap<FlowKey, Owned>>,
-    /// Of those, the ones it handed over unreported.
-    prev_handed_off: FxHashSet<FlowKey>,
+    /// Connections earlier chunks tracked at their ends (the latest chunk
+    /// to track one wins), while not idle.
+    owned: FxHashMap<FlowKey, Owned>,
+    /// Of those, the ones handed over unreported.
+    handed_off: FxHashSet<FlowKey>,
     /// A worker read the rest of this file: its later chunks are void.
     skip_rest_of: Option<PathBuf>,
     /// Records of the current file joined so far (for error messages).
@@ -437,8 +433,8 @@ impl Join {
             self.write_error.get_or_insert(e);
         }
         for mut h in d.held {
-            if let Some(o) = self.prev_owned.as_ref().and_then(|o| o.get(&h.key)) {
-                if self.prev_handed_off.contains(&h.key) {
+            if let Some(o) = self.owned.get(&h.key) {
+                if self.handed_off.contains(&h.key) {
                     // Started in the chunk before, data only in this one.
                     h.rec.ts = o.first_ts;
                     h.rec.packets += o.packets;
@@ -467,8 +463,22 @@ impl Join {
             None => {}
         }
         self.file_packets += d.packets;
-        self.prev_owned = Some(d.owned);
-        self.prev_handed_off = d.handed_off;
+        // A chunk may have no packet at all of a connection an earlier one
+        // follows: ownership carries over chunks, newest first, and is
+        // forgotten once idle for the idle timeout.
+        let now = d.owned.values().map(|o| o.last_ts).max();
+        for k in d.owned.keys() {
+            self.handed_off.remove(k);
+        }
+        self.handed_off.extend(d.handed_off);
+        self.owned.extend(d.owned);
+        if let Some(now) = now {
+            let idle = self.idle_us;
+            self.owned
+                .retain(|_, o| now.saturating_sub(o.last_ts) <= idle);
+            let owned = &self.owned;
+            self.handed_off.retain(|k| owned.contains_key(k));
+        }
         if d.took_rest {
             self.skip_rest_of = Some(c.path.clone());
         }
