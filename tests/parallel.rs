@@ -174,3 +174,69 @@ fn generated_capture_cut_in_chunks_gives_the_same_rows() {
     let rows = check_each(&[pcap], &["2", "3", "8", "31"]);
     assert!(rows > 100, "only {rows} rows");
 }
+
+/// A cut that lands inside a large frame whose bytes look like pcap
+/// records: the resynchronised start is wrong, the thread of the chunk
+/// before notices it and reads on; the rows are those of one thread.
+#[test]
+fn a_false_record_boundary_is_caught() {
+    let real = std::fs::read("samples/clients-mixed.pcap").unwrap();
+    let (head, body) = real.split_at(24);
+    let secs = u32::from_le_bytes(body[0..4].try_into().unwrap());
+    // Records of the sample, split after the first quarter of them.
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at + 16 <= body.len() {
+        let caplen = u32::from_le_bytes(body[at + 8..at + 12].try_into().unwrap()) as usize;
+        records.push(&body[at..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    assert!(records.len() > 20);
+    let quarter = records.len() / 4;
+    // An Ethernet frame (local ethertype 0x88b5) of 200 kB whose payload is
+    // a run of plausible 24-byte pcap records.
+    let mut frame = vec![2u8; 12];
+    frame.extend([0x88, 0xb5]);
+    while frame.len() < 200_000 {
+        frame.extend(secs.to_le_bytes());
+        frame.extend(1u32.to_le_bytes());
+        frame.extend(8u32.to_le_bytes());
+        frame.extend(8u32.to_le_bytes());
+        frame.extend([0xffu8; 8]);
+    }
+    let mut file = head.to_vec();
+    // Snapshot length 262144, so that the big frame is legal.
+    file[16..20].copy_from_slice(&262_144u32.to_le_bytes());
+    for r in &records[..quarter] {
+        file.extend_from_slice(r);
+    }
+    let ts = &records[quarter - 1][0..8];
+    file.extend_from_slice(ts);
+    file.extend((frame.len() as u32).to_le_bytes());
+    file.extend((frame.len() as u32).to_le_bytes());
+    file.extend(&frame);
+    for r in &records[quarter..] {
+        file.extend_from_slice(r);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("false-boundary.pcap");
+    std::fs::write(&path, &file).unwrap();
+    // Both cuts of a 2-chunk plan fall inside the big frame.
+    let frame_at = 24 + records[..quarter].iter().map(|r| r.len()).sum::<usize>();
+    assert!(frame_at < file.len() / 5 && frame_at + frame.len() > file.len() * 4 / 5);
+
+    let one = analyze(std::slice::from_ref(&path), &["-q", "--threads", "1"]);
+    assert!(one.rows.len() > 10, "{:?}", one.rows);
+    for t in ["2", "3"] {
+        let many = analyze(
+            std::slice::from_ref(&path),
+            &["-q", "--threads", t, "--min-chunk", "1"],
+        );
+        same(&one.rows, &many.rows, &format!("--threads {t}"));
+        same(
+            &one.clients,
+            &many.clients,
+            &format!("--threads {t} clients"),
+        );
+    }
+}
