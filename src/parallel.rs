@@ -205,7 +205,7 @@ fn work(
             return done;
         }
     };
-    let mut link = opened.link;
+    let link = opened.link;
     let mut pos = c.start;
     let mut end = c.end;
     let mut unreported = 0u64;
@@ -246,50 +246,7 @@ fn work(
     bar.inc(unreported);
     if i + 1 < chunks.len() && done.write_error.is_none() {
         done.owned = an.begin_overrun();
-        let boundary = an.now();
-        let mut file = i;
-        let mut last_release = boundary;
-        while an.tracked() > 0 {
-            let next = if at_eof {
-                Ok(None)
-            } else {
-                source::next_packet(&mut opened)
-            };
-            match next {
-                Ok(Some((ts, data, _))) => {
-                    // Far past the chunk's end, or back before it (the next
-                    // file is another capture): stop.
-                    let ahead = ts.saturating_sub(boundary);
-                    if !(-STALL_US..=MAX_OVERRUN_US).contains(&ahead) {
-                        break;
-                    }
-                    an.overrun_frame(link, ts, data);
-                    if ts.saturating_sub(last_release) >= QUIET_US / 4 {
-                        last_release = ts;
-                        let (quiet, stalled) =
-                            (ts.saturating_sub(QUIET_US), ts.saturating_sub(STALL_US));
-                        done.handed_off.extend(an.release_stalled(quiet, stalled));
-                    }
-                }
-                _ => {
-                    // This file is over: go on with the next one.
-                    let Some(j) = (file + 1..chunks.len())
-                        .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
-                    else {
-                        break;
-                    };
-                    let Some(Ok(o)) = chunks.get(j).map(open) else {
-                        break;
-                    };
-                    opened = o;
-                    link = opened.link;
-                    file = j;
-                    at_eof = false;
-                }
-            }
-        }
-        done.handed_off
-            .extend(an.release_stalled(i64::MAX, i64::MAX));
+        done.handed_off = overrun(&mut an, chunks, i, (!at_eof).then_some(opened));
     }
     an.finish();
     if let Some(e) = an.take_error() {
@@ -300,6 +257,65 @@ fn work(
     drop(an);
     done.outputs = spool;
     done
+}
+
+/// After chunk `i`: follows the connections `an` still follows, reading on
+/// from `reader` (the chunk's file, `None` at its end) and then the next
+/// files, until each completes or is released (see [`QUIET_US`],
+/// [`STALL_US`], [`MAX_OVERRUN_US`]). Returns the connections handed over
+/// to later chunks.
+fn overrun(
+    an: &mut Analyzer<'_>,
+    chunks: &[Chunk],
+    i: usize,
+    reader: Option<Opened>,
+) -> FxHashSet<FlowKey> {
+    let mut handed = FxHashSet::default();
+    let boundary = an.now();
+    let mut last_release = boundary;
+    let mut file = i;
+    let mut reader = reader;
+    while an.tracked() > 0 {
+        let next = match reader.as_mut() {
+            Some(opened) => {
+                let link = opened.link;
+                source::next_packet(opened).map(|p| p.map(|p| (p, link)))
+            }
+            None => Ok(None),
+        };
+        match next {
+            Ok(Some(((ts, data, _), link))) => {
+                // Far past the chunk's end, or back before it (the next
+                // file is another capture): stop.
+                let ahead = ts.saturating_sub(boundary);
+                if !(-STALL_US..=MAX_OVERRUN_US).contains(&ahead) {
+                    break;
+                }
+                an.overrun_frame(link, ts, data);
+                if ts.saturating_sub(last_release) >= QUIET_US / 4 {
+                    last_release = ts;
+                    let (quiet, stalled) =
+                        (ts.saturating_sub(QUIET_US), ts.saturating_sub(STALL_US));
+                    handed.extend(an.release_stalled(quiet, stalled));
+                }
+            }
+            _ => {
+                // This file is over: go on with the next one.
+                let Some(j) = (file + 1..chunks.len())
+                    .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
+                else {
+                    break;
+                };
+                let Some(Ok(o)) = chunks.get(j).map(open) else {
+                    break;
+                };
+                reader = Some(o);
+                file = j;
+            }
+        }
+    }
+    handed.extend(an.release_stalled(i64::MAX, i64::MAX));
+    handed
 }
 
 /// Analyses `chunks` on `s.threads` workers and joins the results into
@@ -317,6 +333,12 @@ pub fn run(
     let next = AtomicUsize::new(0);
     let joined = AtomicUsize::new(0);
     let threads = s.threads.clamp(1, chunks.len().max(1));
+    // The workers actually started share out `max_flows`.
+    let s = &Settings {
+        endpoints: Arc::clone(&s.endpoints),
+        limits: s.limits,
+        threads,
+    };
     // Workers run at most this many chunks ahead of the join (each
     // finished chunk holds two open temporary files).
     let ahead = 4 * threads;
