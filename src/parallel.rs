@@ -3,7 +3,9 @@
 //! Each classic pcap file is cut into chunks ([`crate::split`]); worker
 //! threads analyse chunks at once, each with an [`Analyzer`] of its own,
 //! and the results are joined here in capture order: rows appended from
-//! each chunk's spool, counters added; all count into one shared tally.
+//! each chunk's spool, counters and tallies added (chunks that start a
+//! file count straight into the run's tally, which does not depend on the
+//! order rows come in).
 //!
 //! A connection belongs to the chunk where it was first seen. At the end
 //! of its chunk a worker keeps reading (the *overrun*), but only for
@@ -30,7 +32,7 @@ use crate::m365::Endpoints;
 use crate::outputs::{Outputs, SpoolSpec};
 use crate::record::ConnRecord;
 use crate::source::{self, Input, Opened, SourceError};
-use crate::split::{self, FILE_HEADER, PcapHeader, RECORD_HEADER};
+use crate::split::{self, Layout, Walk};
 use crate::summary::Summary;
 
 /// The overrun stops following a connection with nothing to report yet
@@ -49,13 +51,13 @@ pub const MAX_OVERRUN_US: i64 = 30_000_000;
 /// other files).
 pub const MIN_CHUNK: u64 = 32 << 20;
 
-/// A part of a classic pcap file, read by one worker.
+/// A part of a pcap or pcapng file, read by one worker.
 #[derive(Debug, Clone)]
 pub struct Chunk {
     /// The file.
     pub path: PathBuf,
-    /// Its header.
-    pub header: PcapHeader,
+    /// How its records are laid out.
+    pub layout: Arc<Layout>,
     /// Offset of the chunk's first record.
     pub start: u64,
     /// Offset of the next chunk's first record (the file's length for the
@@ -65,13 +67,13 @@ pub struct Chunk {
 
 impl Chunk {
     fn first_of_file(&self) -> bool {
-        self.start == FILE_HEADER
+        self.start == self.layout.first_record()
     }
 }
 
 /// Cuts `inputs` into chunks for `threads` workers: each file into up to
 /// `threads` chunks of at least `min_chunk` bytes. `None` unless every
-/// input is a classic pcap file (pcapng, gzip and streams are read by one
+/// input is a pcap or pcapng file (gzip and streams are read by one
 /// reader).
 pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chunk>> {
     let mut chunks = Vec::new();
@@ -81,14 +83,14 @@ pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chun
         };
         let len = std::fs::metadata(path).ok()?.len();
         let want = (len / min_chunk.max(1)).clamp(1, threads.max(1) as u64) as usize;
-        let Ok(Some((header, starts))) = split::plan(path, want) else {
+        let Ok(Some((layout, starts))) = split::plan(path, want) else {
             return None;
         };
         let ends = starts.iter().skip(1).copied().chain([len]);
         for (start, end) in starts.iter().copied().zip(ends) {
             chunks.push(Chunk {
                 path: path.clone(),
-                header,
+                layout: Arc::clone(&layout),
                 start,
                 end,
             });
@@ -145,8 +147,8 @@ enum ChunkError {
     Read(String),
 }
 
-fn open(c: &Chunk) -> Result<Opened, SourceError> {
-    source::open_at(&c.path, &c.header, c.start)
+fn open(c: &Chunk) -> Result<(Opened, Arc<Walk>), SourceError> {
+    source::open_at(&c.path, &c.layout, c.start, c.end)
 }
 
 /// Analyses chunk `i` and its overrun.
@@ -175,8 +177,10 @@ fn work(
         return done;
     };
     // The first chunk writes rows straight to the run's outputs (nothing
-    // is joined before it); the others to spools. All count into one
-    // summary.
+    // is joined before it); the others to spools. A chunk that starts a
+    // file counts into the summary all chunks share; one whose start was
+    // found by resynchronising counts into its own, added when joined
+    // (if the start proves wrong, the chunk is dropped whole).
     let mut guard;
     let mut spool = None;
     let rows: &mut Outputs = if i == 0 {
@@ -191,12 +195,18 @@ fn work(
             }
         }
     };
-    let mut sink = Shared { rows, summary };
-    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.worker_limits(), &mut sink);
+    let mut shared;
+    let sink: &mut dyn Sink = if c.first_of_file() {
+        shared = Shared { rows, summary };
+        &mut shared
+    } else {
+        rows
+    };
+    let mut an = Analyzer::new(Arc::clone(&s.endpoints), s.worker_limits(), sink);
     if i > 0 {
         an = an.hold_midstream();
     }
-    let mut opened = match open(c) {
+    let (mut opened, walk) = match open(c) {
         Ok(o) => o,
         Err(e) => {
             done.error = Some(ChunkError::Open(e));
@@ -206,26 +216,33 @@ fn work(
         }
     };
     let link = opened.link;
-    let mut pos = c.start;
-    let mut end = c.end;
     let mut unreported = 0u64;
     let mut at_eof = false;
-    while pos < end {
+    // The chunk's packets: as many as the stream's walk found before the
+    // chunk's end, once it got there.
+    let mut limit = None;
+    loop {
+        if limit.is_none() {
+            limit = walk.packets_before_end();
+            if limit.is_some() && walk.later_chunks_void() {
+                // The next chunk's start is not a record's, or interfaces
+                // changed: read the rest of the file here.
+                done.took_rest = true;
+                limit = Some(u64::MAX);
+            }
+        }
+        if limit.is_some_and(|l| done.packets >= l) {
+            break;
+        }
         match source::next_packet(&mut opened) {
             Ok(Some((ts, data, len))) => {
                 an.frame(link, ts, data, len);
-                pos += RECORD_HEADER + data.len() as u64;
                 done.packets += 1;
-                unreported += RECORD_HEADER + data.len() as u64;
+                // About the bytes read (record headers vary).
+                unreported += 16 + data.len() as u64;
                 if unreported >= 1 << 22 {
                     bar.inc(unreported);
                     unreported = 0;
-                }
-                if pos > end {
-                    // The planned start of the next chunk was not a record
-                    // boundary: read the rest of the file here.
-                    done.took_rest = true;
-                    end = u64::MAX;
                 }
             }
             Ok(None) => {
@@ -306,7 +323,7 @@ fn overrun(
                 else {
                     break;
                 };
-                let Some(Ok(o)) = chunks.get(j).map(open) else {
+                let Some(Ok((o, _))) = chunks.get(j).map(open) else {
                     break;
                 };
                 reader = Some(o);
@@ -405,9 +422,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A chunk's sink: rows to `rows` (the run's outputs or a spool), counts
-/// to the summary all chunks share (the tally does not depend on the order
-/// rows come in).
+/// The sink of a chunk that starts a file: rows to `rows` (the run's
+/// outputs or a spool), counts to the run's summary (the tally does not
+/// depend on the order rows come in).
 struct Shared<'a> {
     rows: &'a mut Outputs,
     summary: &'a Mutex<Summary>,
@@ -470,10 +487,12 @@ impl Join {
                 self.write_error.get_or_insert(e);
             }
         }
-        if let Some(part) = d.outputs.as_mut()
-            && let Err(e) = outputs.rows.absorb(part)
-        {
-            self.write_error.get_or_insert(e);
+        if let Some(part) = d.outputs.as_mut() {
+            if let Err(e) = outputs.rows.absorb(part) {
+                self.write_error.get_or_insert(e);
+            }
+            // The counts of a chunk that did not start its file.
+            lock(outputs.summary).merge(&part.summary);
         }
         self.stats.add(&d.stats);
         let label = c.path.display().to_string();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use pcap::{Capture, Offline};
 
 use crate::decode::LinkType;
-use crate::split::{self, PcapHeader};
+use crate::split::{self, Layout, Walk};
 
 /// One capture to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,18 +221,25 @@ fn link_of(cap: &Capture<Offline>, label: &str) -> Result<LinkType, SourceError>
     })
 }
 
-/// Opens a classic pcap file with header `header` at the record at
-/// offset `at` (a chunk, see [`crate::split`]).
-pub fn open_at(path: &Path, header: &PcapHeader, at: u64) -> Result<Opened, SourceError> {
+/// Opens the chunk of a pcap or pcapng file of `layout` from the record at
+/// offset `start` to `end` (see [`crate::split`]); the [`Walk`] tells when
+/// the chunk's packets are read.
+pub fn open_at(
+    path: &Path,
+    layout: &Arc<Layout>,
+    start: u64,
+    end: u64,
+) -> Result<(Opened, Arc<Walk>), SourceError> {
     let label = path.display().to_string();
-    let cap =
-        split::open_chunk(path, header, at).map_err(|e| SourceError::Open(label.clone(), e))?;
+    let (cap, walk) = split::open_chunk(path, layout, start, end)
+        .map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?;
     let link = link_of(&cap, &label)?;
-    Ok(Opened {
+    let opened = Opened {
         cap,
         link,
         feed_error: None,
-    })
+    };
+    Ok((opened, walk))
 }
 
 /// A packet: time (µs since the epoch), frame bytes, length on the wire.

@@ -1,18 +1,24 @@
-//! Splitting one classic pcap file into chunks that threads read at once.
+//! Splitting one capture file into chunks that threads read at once.
 //!
-//! A classic pcap file is a 24-byte header and then records, each a 16-byte
-//! header (time, captured length, wire length) and the frame. Records carry
-//! no marker, so a chunk's first record is found by resynchronising: the
-//! first offset at or after the planned split point from which a chain of
-//! plausible record headers follows (see [`find_record`]). Chunk workers
-//! then check the guess exactly: the worker of the chunk before walks the
-//! records up to the split point and must land on it (see
-//! [`crate::parallel`]); on a mismatch the run falls back to one reader.
+//! Classic pcap files are a 24-byte header and records, each a 16-byte
+//! header (time, captured length, wire length) and the frame. pcapng files
+//! are blocks (type, total length, body, total length again); the section
+//! header and interface descriptions come first, packets after them.
+//! Neither carries a sync marker, so a chunk's first record is found by
+//! resynchronising: the first offset at or after the planned cut from which
+//! a chain of plausible records follows ([`Layout::find_record`]).
 //!
 //! Each chunk is read through libpcap: a stdio stream made with glibc's
-//! `fopencookie` yields the file's header and then the file's bytes from
-//! the chunk's first record on, and `pcap_fopen_offline` reads it.
-//! pcapng files, gzip files and streams are not split.
+//! `fopencookie` yields the file's head (the pcap header, or the pcapng
+//! blocks before the first packet) and then the file's bytes from the
+//! chunk's first record on, and `pcap_fopen_offline` reads it. As the
+//! stream serves bytes it walks the records ([`Walk`]): the chunk's worker
+//! learns how many packets lie before the chunk's end, and whether a record
+//! starts exactly there (if not, the cut was wrong and the worker reads the
+//! rest of the file itself, see [`crate::parallel`]). A pcapng interface
+//! description or section header after the first packet also makes the
+//! worker read on, as later chunks' heads would lack it.
+//! Gzip files and streams are not split.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::fs::File;
@@ -20,152 +26,263 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use pcap::{Capture, Offline};
 
-/// Length of the classic pcap file header.
-pub const FILE_HEADER: u64 = 24;
-/// Length of a classic pcap record header.
-pub const RECORD_HEADER: u64 = 16;
 /// Consecutive plausible records needed to trust a resynchronised offset.
 const CHAIN: usize = 16;
 /// Bytes searched after a planned split point for a record boundary.
 const WINDOW: u64 = 4 << 20;
+/// Bytes read from a pcapng file's start to find its head.
+const HEAD_MAX: u64 = 1 << 20;
 /// Size of the first chunk relative to the others.
 const FIRST_SHARE: f64 = 0.9;
-/// Largest frame a record may hold (libpcap's own limit for files).
+/// Largest frame a classic pcap record may hold (libpcap's limit).
 const MAX_FRAME: u32 = 262_144;
+/// Largest pcapng block accepted in a resynchronised chain.
+const MAX_BLOCK: u32 = 16 << 20;
+/// pcapng block types.
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const PB: u32 = 2;
+const SPB: u32 = 3;
+const NRB: u32 = 4;
+const ISB: u32 = 5;
+const EPB: u32 = 6;
 
-/// The header of a classic pcap file, as needed to find its records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PcapHeader {
-    /// The 24 bytes, given to libpcap ahead of each chunk.
-    pub bytes: [u8; 24],
+/// How a capture file's records are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
     /// Multi-byte fields are big-endian.
-    pub big_endian: bool,
-    /// Timestamps' second field is in nanoseconds.
-    pub nanos: bool,
-    /// Snapshot length.
-    pub snaplen: u32,
+    big_endian: bool,
+    /// The bytes libpcap reads ahead of any chunk: the pcap header, or the
+    /// pcapng blocks before the first packet.
+    head: Arc<[u8]>,
+    /// The format's details.
+    kind: Kind,
 }
 
-impl PcapHeader {
-    /// Parses a classic pcap file header; `None` for anything else
-    /// (pcapng, the modified formats with longer records, short input).
-    pub fn parse(b: &[u8]) -> Option<PcapHeader> {
-        let bytes: [u8; 24] = b.get(..24)?.try_into().ok()?;
-        let (big_endian, nanos) = match bytes.get(..4)? {
-            [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
-            [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
-            [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
-            [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Classic pcap: timestamps' fraction in ns or µs, snapshot length.
+    Classic { nanos: bool, snaplen: u32 },
+    /// pcapng: interfaces described in the head.
+    Pcapng { interfaces: u32 },
+}
+
+fn u32_at(big_endian: bool, b: &[u8], at: usize) -> Option<u32> {
+    let v: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    })
+}
+
+/// One record as far as splitting cares.
+struct Record {
+    /// Length with its header (and trailer).
+    len: u64,
+    /// libpcap returns it as a packet.
+    packet: bool,
+    /// A pcapng interface description or section header.
+    interfaces: bool,
+}
+
+impl Layout {
+    /// The layout of a file starting with `b` (its first bytes, up to
+    /// [`HEAD_MAX`]); `None` for other formats (or a pcapng file whose
+    /// head does not fit, or holds several sections).
+    pub fn parse(b: &[u8]) -> Option<Layout> {
+        let magic = b.get(..4)?;
+        let classic = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+            _ => None,
+        };
+        if let Some((big_endian, nanos)) = classic {
+            let head: [u8; 24] = b.get(..24)?.try_into().ok()?;
+            let snaplen = u32_at(big_endian, &head, 16)?;
+            return Some(Layout {
+                big_endian,
+                head: Arc::from(&head[..]),
+                kind: Kind::Classic { nanos, snaplen },
+            });
+        }
+        if magic != [0x0a, 0x0d, 0x0d, 0x0a] {
+            return None;
+        }
+        let big_endian = match b.get(8..12)? {
+            [0x1a, 0x2b, 0x3c, 0x4d] => true,
+            [0x4d, 0x3c, 0x2b, 0x1a] => false,
             _ => return None,
         };
-        let h = PcapHeader {
-            bytes,
+        // The head: every block up to the first packet; one section only.
+        let mut at = 0usize;
+        let mut interfaces = 0u32;
+        loop {
+            let t = u32_at(big_endian, b, at)?;
+            let len = u32_at(big_endian, b, at + 4)? as usize;
+            if len < 12 || !len.is_multiple_of(4) || at + len > b.len() {
+                return None;
+            }
+            match t {
+                PB | SPB | EPB => break,
+                SHB if at > 0 => return None,
+                IDB => interfaces += 1,
+                _ => {}
+            }
+            at += len;
+        }
+        Some(Layout {
             big_endian,
-            nanos,
-            snaplen: 0,
-        };
-        Some(PcapHeader {
-            snaplen: h.u32_at(&bytes, 16)?,
-            ..h
+            head: Arc::from(b.get(..at)?),
+            kind: Kind::Pcapng { interfaces },
         })
     }
 
-    fn u32_at(&self, b: &[u8], at: usize) -> Option<u32> {
-        let v: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(v)
-        } else {
-            u32::from_le_bytes(v)
-        })
+    /// Offset of the file's first record (after the head).
+    pub fn first_record(&self) -> u64 {
+        self.head.len() as u64
     }
 
-    /// The record header at `at` in `b`, if it looks like one: (seconds,
-    /// record length with its header).
-    fn record_at(&self, b: &[u8], at: usize) -> Option<(u32, u64)> {
-        let secs = self.u32_at(b, at)?;
-        let frac = self.u32_at(b, at + 4)?;
-        let caplen = self.u32_at(b, at + 8)?;
-        let len = self.u32_at(b, at + 12)?;
-        let frac_max = if self.nanos { 1_000_000_000 } else { 1_000_000 };
-        let ok = frac < frac_max
-            && caplen <= len
-            && caplen <= self.snaplen.max(MAX_FRAME)
-            && len <= MAX_FRAME.max(self.snaplen);
-        ok.then_some((secs, RECORD_HEADER + u64::from(caplen)))
+    /// Bytes of a record's start needed to know its length.
+    fn header_len(&self) -> usize {
+        match self.kind {
+            Kind::Classic { .. } => 16,
+            Kind::Pcapng { .. } => 8,
+        }
     }
-}
 
-/// Finds the first record boundary in `b` (bytes of the file from
-/// offset `base`; the file is `file_len` long): an offset from which
-/// [`CHAIN`] plausible records follow, each within an hour of the first,
-/// or plausible records up to exactly the end of the file.
-pub fn find_record(h: &PcapHeader, b: &[u8], base: u64, file_len: u64) -> Option<u64> {
-    let end = base + b.len() as u64;
-    'start: for start in 0..b.len() {
-        let mut at = start as u64;
-        let mut first_secs = None;
-        for _ in 0..CHAIN {
-            if base + at == file_len {
-                break;
-            }
-            let Some((secs, rec_len)) = usize::try_from(at).ok().and_then(|i| h.record_at(b, i))
-            else {
-                continue 'start;
-            };
-            let first = *first_secs.get_or_insert(secs);
-            if secs.abs_diff(first) > 3600 {
-                continue 'start;
-            }
-            at += rec_len;
-            if base + at > file_len {
-                continue 'start;
-            }
-            if base + at > end {
-                // The chain runs past the bytes read: not enough evidence.
-                continue 'start;
+    /// The record whose header starts `h` (at least [`Layout::header_len`]
+    /// bytes): `None` when it cannot be one.
+    fn record(&self, h: &[u8]) -> Option<Record> {
+        let u = |at| u32_at(self.big_endian, h, at);
+        match self.kind {
+            Kind::Classic { .. } => Some(Record {
+                len: 16 + u64::from(u(8)?),
+                packet: true,
+                interfaces: false,
+            }),
+            Kind::Pcapng { .. } => {
+                let (t, len) = (u(0)?, u(4)?);
+                (len >= 12 && len.is_multiple_of(4)).then_some(Record {
+                    len: u64::from(len),
+                    packet: matches!(t, PB | SPB | EPB),
+                    interfaces: matches!(t, SHB | IDB),
+                })
             }
         }
-        return Some(base + start as u64);
     }
-    None
+
+    /// A plausible record at `at` in `b`: (its time, or 0, and length).
+    fn plausible(&self, b: &[u8], at: usize) -> Option<(u64, u64)> {
+        let u = |i: usize| u32_at(self.big_endian, b, at + i);
+        match self.kind {
+            Kind::Classic { nanos, snaplen } => {
+                let (secs, frac, caplen, len) = (u(0)?, u(4)?, u(8)?, u(12)?);
+                let frac_max = if nanos { 1_000_000_000 } else { 1_000_000 };
+                let limit = snaplen.max(MAX_FRAME);
+                let ok = frac < frac_max && caplen <= len && caplen <= limit && len <= limit;
+                ok.then_some((u64::from(secs), 16 + u64::from(caplen)))
+            }
+            Kind::Pcapng { interfaces } => {
+                let (t, len) = (u(0)?, u(4)?);
+                let ok_len = (12..=MAX_BLOCK).contains(&len) && len.is_multiple_of(4);
+                if !ok_len || u(len as usize - 4)? != len {
+                    return None;
+                }
+                match t {
+                    // Interface, time, captured and original lengths.
+                    EPB => {
+                        let (ifc, caplen) = (u(8)?, u(20)?);
+                        let ok = ifc < interfaces && u64::from(caplen) + 32 <= u64::from(len);
+                        let ts = (u64::from(u(12)?) << 32) | u64::from(u(16)?);
+                        ok.then_some((ts, u64::from(len)))
+                    }
+                    PB | SPB | NRB | ISB => Some((0, u64::from(len))),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Finds the first record boundary in `b` (bytes of the file from
+    /// offset `base`; the file is `file_len` long): an offset from which
+    /// [`CHAIN`] plausible records follow (classic pcap: each within an
+    /// hour of the first), or plausible records up to exactly the end of
+    /// the file.
+    pub fn find_record(&self, b: &[u8], base: u64, file_len: u64) -> Option<u64> {
+        let end = base + b.len() as u64;
+        // pcapng blocks are 32-bit aligned.
+        let step = match self.kind {
+            Kind::Classic { .. } => 1,
+            Kind::Pcapng { .. } => 4,
+        };
+        let first = base.next_multiple_of(step as u64) - base;
+        'start: for start in (first as usize..b.len()).step_by(step) {
+            let mut at = start as u64;
+            let mut first_secs = None;
+            for _ in 0..CHAIN {
+                if base + at == file_len {
+                    break;
+                }
+                let Some((secs, rec_len)) =
+                    usize::try_from(at).ok().and_then(|i| self.plausible(b, i))
+                else {
+                    continue 'start;
+                };
+                if let Kind::Classic { .. } = self.kind {
+                    let first = *first_secs.get_or_insert(secs);
+                    if secs.abs_diff(first) > 3600 {
+                        continue 'start;
+                    }
+                }
+                at += rec_len;
+                if base + at > file_len || base + at > end {
+                    // Past the file, or past the bytes read: not enough evidence.
+                    continue 'start;
+                }
+            }
+            return Some(base + start as u64);
+        }
+        None
+    }
 }
 
-/// Plans up to `chunks` chunk start offsets for a classic pcap file: the
+/// Plans up to `chunks` chunk start offsets for a pcap or pcapng file: the
 /// first is always the first record; where no boundary is found after a
-/// planned cut, the chunk before runs on. `None` when the file is not
-/// classic pcap.
-pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(PcapHeader, Vec<u64>)>> {
+/// planned cut, the chunk before runs on. `None` when the file is neither
+/// (or a pcapng file whose head cannot be used).
+pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(Arc<Layout>, Vec<u64>)>> {
     let f = File::open(path)?;
     let len = f.metadata()?.len();
-    let mut head = [0u8; 24];
-    if f.read_at(&mut head, 0)? < 24 {
-        return Ok(None);
-    }
-    let Some(h) = PcapHeader::parse(&head) else {
+    let mut buf = vec![0u8; WINDOW as usize];
+    let n = read_full_at(&f, buf.get_mut(..HEAD_MAX as usize).unwrap_or_default(), 0)?;
+    let Some(layout) = buf.get(..n).and_then(Layout::parse) else {
         return Ok(None);
     };
-    let mut starts = vec![FILE_HEADER];
-    let mut buf = vec![0u8; WINDOW as usize];
+    let first = layout.first_record();
+    let mut starts = vec![first];
     // The first chunk is a little shorter: its worker then goes on past
     // its end (the overrun) and its results are joined first.
-    let unit = (len - FILE_HEADER) as f64 / (chunks as f64 - 1.0 + FIRST_SHARE);
+    let unit = len.saturating_sub(first) as f64 / (chunks as f64 - 1.0 + FIRST_SHARE);
     for i in 1..chunks as u64 {
-        let at = FILE_HEADER + (unit * (FIRST_SHARE + (i - 1) as f64)) as u64;
+        let at = first + (unit * (FIRST_SHARE + (i - 1) as f64)) as u64;
         let n = read_full_at(&f, &mut buf, at)?;
-        let Some(b) = buf.get(..n) else {
-            return Ok(None);
-        };
-        if let Some(s) = find_record(&h, b, at, len)
-            && s > starts.last().copied().unwrap_or(0)
-            && s < len
+        if let Some(s) = buf
+            .get(..n)
+            .and_then(|b| layout.find_record(b, at, len))
+            .filter(|&s| s > starts.last().copied().unwrap_or(0) && s < len)
         {
             starts.push(s);
         }
     }
-    Ok(Some((h, starts)))
+    Ok(Some((Arc::new(layout), starts)))
 }
 
 fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
@@ -182,13 +299,90 @@ fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     Ok(n)
 }
 
-/// What the stdio stream reads: the file header, then the file from an
-/// offset on.
+/// What a chunk's stream learned walking the records it served.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Packets starting before the chunk's end.
+    before_end: AtomicU64,
+    /// 0: the end is not reached yet; 1: a record starts exactly at the
+    /// end; 2: the walk went past it (or stopped: records unreadable).
+    at_end: AtomicU8,
+    /// An interface description or section header before the end.
+    interfaces: AtomicBool,
+}
+
+impl Walk {
+    /// Once the end is reached: the number of packets before it.
+    pub fn packets_before_end(&self) -> Option<u64> {
+        (self.at_end.load(Ordering::Acquire) != 0).then(|| self.before_end.load(Ordering::Acquire))
+    }
+
+    /// The next chunk's start was not where a record starts, or the file
+    /// changed interfaces within this chunk: later chunks cannot be used.
+    pub fn later_chunks_void(&self) -> bool {
+        self.at_end.load(Ordering::Acquire) == 2 || self.interfaces.load(Ordering::Acquire)
+    }
+}
+
+/// What the stdio stream reads: the layout's head, then the file from an
+/// offset on, walking its records.
 struct Cookie {
     file: File,
-    header: [u8; 24],
-    header_pos: usize,
+    layout: Arc<Layout>,
+    head_pos: usize,
+    /// File offset of the next byte served.
     pos: u64,
+    /// File offset of the next record header.
+    next: u64,
+    /// The chunk's end.
+    end: u64,
+    /// The walk stopped (unreadable record).
+    lost: bool,
+    walk: Arc<Walk>,
+}
+
+impl Cookie {
+    /// Walks the records whose headers start in `b` (served from file
+    /// offset `at`).
+    fn walk(&mut self, b: &[u8], at: u64) {
+        let need = self.layout.header_len();
+        let mut tmp = [0u8; 16];
+        while !self.lost && self.next < at + b.len() as u64 {
+            let i = (self.next - at) as usize;
+            let h = match b.get(i..i + need) {
+                Some(h) => h,
+                None => {
+                    // The header continues in the next read: read it now.
+                    let t = tmp.get_mut(..need).unwrap_or_default();
+                    match read_full_at(&self.file, t, self.next) {
+                        Ok(n) if n == need => &tmp[..need],
+                        _ => return,
+                    }
+                }
+            };
+            let Some(r) = self.layout.record(h) else {
+                self.lost = true;
+                self.walk
+                    .at_end
+                    .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
+                    .ok();
+                return;
+            };
+            if self.next < self.end {
+                if r.packet {
+                    self.walk.before_end.fetch_add(1, Ordering::AcqRel);
+                }
+                if r.interfaces {
+                    self.walk.interfaces.store(true, Ordering::Release);
+                }
+            }
+            self.next += r.len;
+            if self.next >= self.end && self.walk.at_end.load(Ordering::Acquire) == 0 {
+                let exact = if self.next == self.end { 1 } else { 2 };
+                self.walk.at_end.store(exact, Ordering::Release);
+            }
+        }
+    }
 }
 
 #[repr(C)]
@@ -218,20 +412,26 @@ unsafe extern "C" fn cookie_read(cookie: *mut c_void, buf: *mut c_char, size: us
             std::slice::from_raw_parts_mut(buf.cast::<u8>(), size),
         )
     };
-    if let Some(rest) = c.header.get(c.header_pos..)
+    if let Some(rest) = c.layout.head.get(c.head_pos..)
         && !rest.is_empty()
     {
         let n = rest.len().min(out.len());
         if let (Some(dst), Some(src)) = (out.get_mut(..n), rest.get(..n)) {
             dst.copy_from_slice(src);
         }
-        c.header_pos += n;
+        c.head_pos += n;
         return n as isize;
     }
     loop {
         match c.file.read_at(out, c.pos) {
             Ok(n) => {
+                let at = c.pos;
                 c.pos += n as u64;
+                if n == 0 && c.walk.at_end.load(Ordering::Acquire) == 0 {
+                    // The file ends before the chunk's end: nothing follows.
+                    c.walk.at_end.store(1, Ordering::Release);
+                }
+                c.walk(out.get(..n).unwrap_or_default(), at);
                 return n as isize;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -246,15 +446,25 @@ unsafe extern "C" fn cookie_close(cookie: *mut c_void) -> c_int {
     0
 }
 
-/// Opens `path` for libpcap at record offset `at`, with the file's header
-/// `h` read first.
-pub fn open_chunk(path: &Path, h: &PcapHeader, at: u64) -> io::Result<Capture<Offline>> {
+/// Opens `path` for libpcap at record offset `start`, with the layout's
+/// head read first; the [`Walk`] tells when the chunk ends at `end`.
+pub fn open_chunk(
+    path: &Path,
+    layout: &Arc<Layout>,
+    start: u64,
+    end: u64,
+) -> io::Result<(Capture<Offline>, Arc<Walk>)> {
     let file = File::open(path)?;
+    let walk = Arc::new(Walk::default());
     let cookie = Box::into_raw(Box::new(Cookie {
         file,
-        header: h.bytes,
-        header_pos: 0,
-        pos: at,
+        layout: Arc::clone(layout),
+        head_pos: 0,
+        pos: start,
+        next: start,
+        end,
+        lost: false,
+        walk: Arc::clone(&walk),
     }));
     let funcs = CookieIoFunctions {
         read: Some(cookie_read),
@@ -284,7 +494,7 @@ pub fn open_chunk(path: &Path, h: &PcapHeader, at: u64) -> io::Result<Capture<Of
     match NonNull::new(p) {
         // The pcap crate wraps a handle libpcap opened; it closes it (and
         // so the stream) when dropped.
-        Some(p) => Ok(Capture::from(p.cast())),
+        Some(p) => Ok((Capture::from(p.cast()), walk)),
         None => {
             // SAFETY: libpcap did not take the stream; closing it frees the cookie.
             unsafe { libc::fclose(fp) };
@@ -315,13 +525,47 @@ mod tests {
         v
     }
 
+    fn block(t: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().next_multiple_of(4)) as u32;
+        let mut v = t.to_le_bytes().to_vec();
+        v.extend(len.to_le_bytes());
+        v.extend(body);
+        v.resize(len as usize - 4, 0);
+        v.extend(len.to_le_bytes());
+        v
+    }
+
+    fn pcapng(packets: &[usize]) -> (Vec<u8>, Vec<u64>) {
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend([1, 0, 0, 0]);
+        shb.extend(u64::MAX.to_le_bytes());
+        let mut v = block(SHB, &shb);
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend([0, 0]);
+        idb.extend(65535u32.to_le_bytes());
+        v.extend(block(IDB, &idb));
+        let mut starts = vec![];
+        for (i, &n) in packets.iter().enumerate() {
+            starts.push(v.len() as u64);
+            let mut epb = 0u32.to_le_bytes().to_vec();
+            epb.extend(0u32.to_le_bytes());
+            epb.extend((1000 + i as u32).to_le_bytes());
+            epb.extend((n as u32).to_le_bytes());
+            epb.extend((n as u32).to_le_bytes());
+            epb.extend(std::iter::repeat_n(0xee, n));
+            v.extend(block(EPB, &epb));
+        }
+        (v, starts)
+    }
+
     #[test]
     fn finds_the_next_record_after_any_offset() {
         let recs: Vec<(u32, usize)> = (0..64)
             .map(|i| (1000 + i, 40 + (i as usize * 7) % 90))
             .collect();
         let f = file(&recs);
-        let h = PcapHeader::parse(&f).unwrap();
+        let l = Layout::parse(&f).unwrap();
+        assert_eq!(l.first_record(), 24);
         let mut starts = vec![];
         let mut at = 24u64;
         for &(_, n) in &recs {
@@ -330,24 +574,43 @@ mod tests {
         }
         for probe in [24u64, 25, 100, 500, 1000, 2000] {
             let want = *starts.iter().find(|&&s| s >= probe).unwrap();
-            let got = find_record(&h, &f[probe as usize..], probe, f.len() as u64);
+            let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
             assert_eq!(got, Some(want), "probe {probe}");
         }
         // Near the end a shorter chain that ends exactly at the file end counts.
         let last = *starts.last().unwrap();
         assert_eq!(
-            find_record(&h, &f[last as usize - 3..], last - 3, f.len() as u64),
+            l.find_record(&f[last as usize - 3..], last - 3, f.len() as u64),
             Some(last)
         );
     }
 
     #[test]
+    fn finds_the_next_pcapng_block_after_any_offset() {
+        let sizes: Vec<usize> = (0..64).map(|i| 40 + (i * 13) % 90).collect();
+        let (f, starts) = pcapng(&sizes);
+        let l = Layout::parse(&f).unwrap();
+        assert_eq!(l.first_record(), starts[0]);
+        assert_eq!(l.kind, Kind::Pcapng { interfaces: 1 });
+        for probe in [starts[0], starts[0] + 1, 333, 1500, 4000] {
+            let want = *starts.iter().find(|&&s| s >= probe).unwrap();
+            let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
+            assert_eq!(got, Some(want), "probe {probe}");
+        }
+    }
+
+    #[test]
     fn rejects_other_formats() {
-        assert!(PcapHeader::parse(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]).is_none());
-        assert!(PcapHeader::parse(&[0xd4, 0xc3, 0xb2, 0xa1]).is_none());
+        assert!(Layout::parse(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]).is_none());
+        assert!(Layout::parse(&[0xd4, 0xc3, 0xb2, 0xa1]).is_none());
         let mut f = file(&[]);
         f[0] = 0x34; // a1b2cd34: longer records
         f[1] = 0xcd;
-        assert!(PcapHeader::parse(&f).is_none());
+        assert!(Layout::parse(&f).is_none());
+        // pcapng with a second section before the first packet.
+        let (mut f, _) = pcapng(&[]);
+        let again = f.clone();
+        f.extend(again);
+        assert!(Layout::parse(&f).is_none());
     }
 }

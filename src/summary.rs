@@ -45,6 +45,16 @@ impl Summary {
     pub fn scope(&self) -> Scope {
         self.scope
     }
+
+    /// Adds the counts of another part of the same capture.
+    pub fn merge(&mut self, o: &Summary) {
+        self.connections += o.connections;
+        self.below += o.below;
+        for (k, v) in &o.by_version {
+            *self.by_version.entry(k.clone()).or_default() += v;
+        }
+        self.tally.merge(&o.tally);
+    }
 }
 
 impl Sink for Summary {

@@ -225,6 +225,44 @@ impl Entry {
             add_id(&mut self.m365_match, id, names);
         }
     }
+
+    /// Adds the counts of `o` (another part of the same capture), whose
+    /// interned ids `id` maps to ids in `names`.
+    fn merge(&mut self, o: &Entry, id: &dyn Fn(u32) -> u32, names: &Interner) {
+        if self.connections == 0 {
+            self.first_seen = o.first_seen;
+        }
+        self.connections += o.connections;
+        self.first_seen = self.first_seen.min(o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
+        for (a, b) in self.by_version.iter_mut().zip(o.by_version) {
+            *a += b;
+        }
+        self.other_version += o.other_version;
+        self.no_server_hello += o.no_server_hello;
+        self.plaintext += o.plaintext;
+        self.legacy_handshakes += o.legacy_handshakes;
+        self.modern_handshakes += o.modern_handshakes;
+        self.legacy_endpoint += o.legacy_endpoint;
+        if let Some(v) = o.lowest {
+            self.lowest = Some(min_by_rank(self.lowest, v));
+        }
+        if let Some(v) = o.highest {
+            self.highest = Some(max_by_rank(self.highest, v));
+        }
+        if let Some(v) = o.max_offered {
+            self.max_offered = Some(max_by_rank(self.max_offered, v));
+        }
+        for (set, other) in [
+            (&mut self.ja4, &o.ja4),
+            (&mut self.ja3, &o.ja3),
+            (&mut self.m365_match, &o.m365_match),
+        ] {
+            for &i in other {
+                add_id(set, id(i), names);
+            }
+        }
+    }
 }
 
 /// Per client and service: what the verdict is computed from.
@@ -292,6 +330,29 @@ pub struct Row<'a> {
 }
 
 impl Tally {
+    /// Adds the tally of another part of the same capture (a chunk read by
+    /// another thread); the result does not depend on the order of parts.
+    pub fn merge(&mut self, o: &Tally) {
+        // Their interned ids, as ids here.
+        let ids: Vec<u32> = o.names.names.iter().map(|n| self.names.id(n)).collect();
+        let id = |i: u32| ids.get(i as usize).copied().unwrap_or(0);
+        for (&(ip, h, s, n), e) in &o.rows {
+            let mine = self.rows.entry((ip, id(h), id(s), id(n))).or_default();
+            mine.merge(e, &id, &self.names);
+        }
+        for (&(ip, h, s), c) in &o.per_client {
+            let cs = self.per_client.entry((ip, id(h), id(s))).or_default();
+            if let Some(m) = c.max_offered {
+                cs.max_offered = Some(max_by_rank(cs.max_offered, m));
+            }
+            cs.negotiated_modern |= c.negotiated_modern;
+            cs.handshakes += c.handshakes;
+            cs.legacy_handshakes += c.legacy_handshakes;
+            cs.plaintext += c.plaintext;
+            cs.legacy_endpoint += c.legacy_endpoint;
+        }
+    }
+
     /// An empty tally for `scope`.
     pub fn new(scope: Scope) -> Self {
         Tally {

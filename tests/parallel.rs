@@ -55,14 +55,21 @@ fn analyze(paths: &[PathBuf], extra: &[&str]) -> Run {
     }
 }
 
-/// Classic pcap files (the ones cut into chunks) under `dir`.
-fn classic_pcaps(dir: &Path) -> Vec<PathBuf> {
+/// pcap and pcapng files (the ones cut into chunks) under `dir`.
+fn captures(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared beside this repository?)", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (is ../shared beside this repository?)",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let head = std::fs::read(p).map(|b| b.get(..4).map(<[u8]>::to_vec));
-            matches!(head, Ok(Some(m)) if m == [0xd4, 0xc3, 0xb2, 0xa1] || m == [0xa1, 0xb2, 0xc3, 0xd4])
+            matches!(head, Ok(Some(m)) if m == [0xd4, 0xc3, 0xb2, 0xa1]
+                || m == [0xa1, 0xb2, 0xc3, 0xd4]
+                || m == [0x0a, 0x0d, 0x0d, 0x0a])
         })
         .collect();
     v.sort();
@@ -117,7 +124,7 @@ fn check_each(files: &[PathBuf], threads: &[&str]) -> usize {
 
 #[test]
 fn samples_cut_anywhere_give_the_same_rows() {
-    let files = classic_pcaps(Path::new("samples"));
+    let files = captures(Path::new("samples"));
     assert!(files.len() >= 20, "samples: {files:?}");
     let rows = check_each(&files, &["2", "3", "7"]);
     assert!(rows >= 20, "only {rows} rows in the samples");
@@ -140,8 +147,7 @@ fn samples_cut_anywhere_give_the_same_rows() {
 
 #[test]
 fn corpus_cut_anywhere_gives_the_same_rows() {
-    let files =
-        classic_pcaps(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/pcaps"));
+    let files = captures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/pcaps"));
     assert!(
         files.len() >= 20,
         "corpus: {} classic pcap files",
@@ -228,6 +234,68 @@ fn a_false_record_boundary_is_caught() {
     let one = analyze(std::slice::from_ref(&path), &["-q", "--threads", "1"]);
     assert!(one.rows.len() > 10, "{:?}", one.rows);
     for t in ["2", "3"] {
+        let many = analyze(
+            std::slice::from_ref(&path),
+            &["-q", "--threads", t, "--min-chunk", "1"],
+        );
+        same(&one.rows, &many.rows, &format!("--threads {t}"));
+        same(
+            &one.clients,
+            &many.clients,
+            &format!("--threads {t} clients"),
+        );
+    }
+}
+
+/// pcapng: a second section after the first packets, whose interface has
+/// another time resolution (later chunks' heads, from the first section,
+/// would read its times wrong): the chunk that holds the section header
+/// reads on; the rows are those of one thread.
+#[test]
+fn a_pcapng_section_mid_file_is_caught() {
+    let real = std::fs::read("samples/openssl-tls13.pcapng").unwrap();
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        u32_at(&real, 8),
+        0x1a2b_3c4d,
+        "little-endian sample expected"
+    );
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while at + 8 <= real.len() {
+        let len = u32_at(&real, at + 4) as usize;
+        blocks.push((u32_at(&real, at), &real[at..at + len]));
+        at += len;
+    }
+    let (shb, idb) = (blocks[0].1, blocks[1].1);
+    assert_eq!((blocks[0].0, blocks[1].0), (0x0a0d_0d0a, 1));
+    // The sample's interface has nanosecond times (if_tsresol 9).
+    assert!(idb.windows(8).any(|w| w == [9, 0, 1, 0, 9, 0, 0, 0]));
+    let packets: Vec<&[u8]> = blocks.iter().filter(|b| b.0 == 6).map(|b| b.1).collect();
+    assert!(packets.len() > 8);
+    // Section 2: the same packets, with an interface of the default
+    // microsecond resolution and times to match.
+    let mut file = real.clone();
+    file.extend_from_slice(shb);
+    let mut idb2 = 1u32.to_le_bytes().to_vec();
+    idb2.extend(20u32.to_le_bytes());
+    idb2.extend_from_slice(&idb[8..16]); // link type, reserved, snap length
+    idb2.extend(20u32.to_le_bytes());
+    file.extend(idb2);
+    for p in packets {
+        let mut p = p.to_vec();
+        let ns = (u64::from(u32_at(&p, 12)) << 32) | u64::from(u32_at(&p, 16));
+        let us = ns / 1000;
+        p[12..16].copy_from_slice(&((us >> 32) as u32).to_le_bytes());
+        p[16..20].copy_from_slice(&(us as u32).to_le_bytes());
+        file.extend(p);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-sections.pcapng");
+    std::fs::write(&path, &file).unwrap();
+    let one = analyze(std::slice::from_ref(&path), &["-q", "--threads", "1"]);
+    assert!(!one.rows.is_empty());
+    for t in ["2", "3", "5"] {
         let many = analyze(
             std::slice::from_ref(&path),
             &["-q", "--threads", t, "--min-chunk", "1"],
