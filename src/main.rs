@@ -126,9 +126,9 @@ struct AnalyzeArgs {
     /// Capture files or directories; several are one stream of traffic (rotated captures).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Threads (default: the CPU count, 2 to 8). With 2 or more, classic pcap files are cut
+    /// Threads (default: the CPU count, 2 to 8). With 2 or more, pcap and pcapng files are cut
     /// into chunks analysed at once, with the same rows as one thread (--max-flows is shared
-    /// out among the threads); pcapng, gzip and streams are read on one thread and analysed on
+    /// out among the threads); gzip files and streams are read on one thread and analysed on
     /// another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
@@ -268,7 +268,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         None
     };
     if let Some(chunks) = chunks {
-        // Classic pcap files: chunks analysed at once, joined in order.
+        // pcap and pcapng files: chunks analysed at once, joined in order.
         let settings = tlsready::parallel::Settings {
             endpoints,
             limits: a.out.limits(),

@@ -1,6 +1,6 @@
 //! Large captures on several threads.
 //!
-//! Each classic pcap file is cut into chunks ([`crate::split`]); worker
+//! Each pcap or pcapng file is cut into chunks ([`crate::split`]); worker
 //! threads analyse chunks at once, each with an [`Analyzer`] of its own,
 //! and the results are joined here in capture order: rows appended from
 //! each chunk's spool, counters and tallies added (chunks that start a
@@ -261,6 +261,9 @@ fn work(
         }
     }
     bar.inc(unreported);
+    // Also after a read error: what follows a corrupt record is not read,
+    // as by one reader.
+    done.took_rest |= walk.later_chunks_void();
     if i + 1 < chunks.len() && done.write_error.is_none() {
         done.owned = an.begin_overrun();
         done.handed_off = overrun(&mut an, chunks, i, (!at_eof).then_some(opened));

@@ -308,3 +308,60 @@ fn a_pcapng_section_mid_file_is_caught() {
         );
     }
 }
+
+/// A corrupt record in the middle: chunked runs stop there as one thread
+/// does, with the same message, exit status and rows.
+#[test]
+fn a_corrupt_record_stops_the_file_as_with_one_thread() {
+    let real = std::fs::read("samples/clients-mixed.pcap").unwrap();
+    let mut file = real[..24].to_vec();
+    let mut at = 24;
+    let mut n = 0;
+    while at + 16 <= real.len() {
+        let caplen = u32::from_le_bytes(real[at + 8..at + 12].try_into().unwrap()) as usize;
+        let mut r = real[at..at + 16 + caplen].to_vec();
+        n += 1;
+        if n == 60 {
+            r[8..12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        }
+        file.extend(r);
+        at += 16 + caplen;
+    }
+    assert!(n > 100, "{n} records");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.pcap");
+    std::fs::write(&path, &file).unwrap();
+    let run = |extra: &[&str]| {
+        let out = dir.path().join("c.csv");
+        let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+            .arg("analyze")
+            .arg(&path)
+            .arg("--connections")
+            .arg(&out)
+            .arg("-q")
+            .args(extra)
+            .output()
+            .unwrap();
+        let mut rows: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        rows.sort();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            rows,
+        )
+    };
+    let one = run(&["--threads", "1"]);
+    assert_eq!(one.0, Some(3));
+    assert!(one.1.contains("after 59 packets"), "{}", one.1);
+    for t in ["2", "3", "5"] {
+        assert_eq!(
+            run(&["--threads", t, "--min-chunk", "1"]),
+            one,
+            "--threads {t}"
+        );
+    }
+}
