@@ -342,13 +342,26 @@ struct Cookie {
 }
 
 impl Cookie {
+    /// The records cannot be followed further: if the chunk's end was not
+    /// reached, later chunks are void.
+    fn lose(&mut self) {
+        self.lost = true;
+        let _ = self
+            .walk
+            .at_end
+            .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     /// Walks the records whose headers start in `b` (served from file
     /// offset `at`).
     fn walk(&mut self, b: &[u8], at: u64) {
         let need = self.layout.header_len();
         let mut tmp = [0u8; 16];
         while !self.lost && self.next < at + b.len() as u64 {
-            let i = (self.next - at) as usize;
+            let Some(i) = self.next.checked_sub(at) else {
+                return self.lose();
+            };
+            let i = i as usize;
             let h = match b.get(i..i + need) {
                 Some(h) => h,
                 None => {
@@ -356,17 +369,13 @@ impl Cookie {
                     let t = tmp.get_mut(..need).unwrap_or_default();
                     match read_full_at(&self.file, t, self.next) {
                         Ok(n) if n == need => &tmp[..need],
-                        _ => return,
+                        // A record header cut by the end of the file.
+                        _ => return self.lose(),
                     }
                 }
             };
             let Some(r) = self.layout.record(h) else {
-                self.lost = true;
-                self.walk
-                    .at_end
-                    .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
-                    .ok();
-                return;
+                return self.lose();
             };
             if self.next < self.end {
                 if r.packet {

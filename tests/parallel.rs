@@ -365,3 +365,36 @@ fn a_corrupt_record_stops_the_file_as_with_one_thread() {
         );
     }
 }
+
+/// A file that ends inside a record header (found by fuzzing: the chunk
+/// stream's record walk underflowed): same message and rows as one thread.
+#[test]
+fn a_record_header_cut_by_the_end_of_the_file() {
+    let real = std::fs::read("samples/clients-mixed.pcap").unwrap();
+    let mut at = 24;
+    let mut last = at;
+    while at + 16 <= real.len() {
+        last = at;
+        at += 16 + u32::from_le_bytes(real[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.pcap");
+    std::fs::write(&path, &real[..last + 9]).unwrap();
+    let run = |t: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+            .arg("analyze")
+            .arg(&path)
+            .args(["-q", "--threads", t, "--min-chunk", "1"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let one = run("1");
+    assert_eq!(one.0, Some(3), "{}", one.1);
+    for t in ["2", "3"] {
+        assert_eq!(run(t), one, "--threads {t}");
+    }
+}

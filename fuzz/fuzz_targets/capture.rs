@@ -6,7 +6,8 @@
 //! 0xf0 or above is a list of frames given to `Analyzer::frame` directly,
 //! each record being: link type byte, time step byte, 16-bit length, bytes.
 //! The low nibble of the first byte sets the flow-table size, so eviction
-//! is exercised; the table must never grow past it.
+//! is exercised; the table must never grow past it. Capture files are also
+//! cut into chunks and analysed on threads, as `analyze` does.
 
 #![no_main]
 
@@ -18,7 +19,9 @@ use tlsready::analyzer::{Analyzer, Limits, Sink};
 use tlsready::decode::LinkType;
 use tlsready::m365::Endpoints;
 use tlsready::record::ConnRecord;
-use tlsready::{report, source};
+use tlsready::outputs::{OutputPaths, Outputs};
+use tlsready::tally::Scope;
+use tlsready::{parallel, report, source};
 
 const LINKS: [LinkType; 6] = [
     LinkType::Ethernet,
@@ -75,6 +78,31 @@ fn capture(data: &[u8]) {
     let rows = analyzer.stats.rows;
     drop(analyzer);
     assert_eq!(rows, sink.0);
+    chunked(path);
+}
+
+/// The same file cut into chunks (as `analyze --threads 3` does, with
+/// chunks of any size): resynchronising, the streams' record walks, the
+/// overrun and the join, on hostile bytes.
+fn chunked(path: &PathBuf) {
+    let Ok(inputs) = source::expand(std::slice::from_ref(path)) else {
+        return;
+    };
+    let Some(chunks) = parallel::plan(&inputs, 3, 1) else {
+        return;
+    };
+    let Ok(mut outputs) = Outputs::open(&OutputPaths::default(), Scope::All, false) else {
+        return;
+    };
+    let settings = parallel::Settings {
+        endpoints: endpoints(),
+        limits: Limits::default(),
+        threads: 3,
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let (stats, err) = parallel::run(&chunks, &settings, &mut outputs, &bar, &mut |_| {});
+    assert!(err.is_none());
+    assert_eq!(stats.rows, outputs.summary.connections);
 }
 
 fn frames(ctl: u8, mut data: &[u8]) {
