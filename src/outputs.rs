@@ -192,6 +192,11 @@ pub struct SpoolSpec {
 }
 
 impl SpoolSpec {
+    /// The scope of the run's summary.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
     /// Outputs for one part of the run: the same row outputs, written to
     /// temporary files, and a summary of its own; [`Outputs::absorb`]
     /// appends them to the run's, in order.

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -136,10 +136,25 @@ struct Done {
     packets: u64,
     /// A read error (message) after `packets` records, or an open error.
     error: Option<ChunkError>,
-    /// The next chunk's start was not a record boundary: this worker read
-    /// the rest of the file instead.
-    took_rest: bool,
+    /// The later chunks of this file are void: the next one's start was
+    /// not a record's (this worker read the rest of the file instead),
+    /// interfaces changed, or a read error stopped the file here.
+    voids_rest: bool,
+    /// Counts still to add to the run's summary when joining.
+    summary: Option<Summary>,
     write_error: Option<std::io::Error>,
+}
+
+/// Sets `edge` (if any) to false unless it was set before: a chunk that
+/// ends early voids the next.
+struct EdgeGuard<'a>(Option<&'a OnceLock<bool>>);
+
+impl Drop for EdgeGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.0 {
+            let _ = e.set(false);
+        }
+    }
 }
 
 enum ChunkError {
@@ -151,16 +166,32 @@ fn open(c: &Chunk) -> Result<(Opened, Arc<Walk>), SourceError> {
     source::open_at(&c.path, &c.layout, c.start, c.end)
 }
 
-/// Analyses chunk `i` and its overrun.
-fn work(
-    chunks: &[Chunk],
-    i: usize,
-    s: &Settings,
+/// What the workers of a run share.
+struct Ctx<'a, 'o> {
+    chunks: &'a [Chunk],
+    s: &'a Settings,
     spec: SpoolSpec,
-    bar: &indicatif::ProgressBar,
-    direct: &Mutex<&mut Outputs>,
-    summary: &Mutex<Summary>,
-) -> Done {
+    bar: &'a indicatif::ProgressBar,
+    /// The run's outputs, written by the first chunk directly.
+    direct: &'a Mutex<&'o mut Outputs>,
+    /// The run's summary.
+    summary: &'a Mutex<Summary>,
+    /// `edges[i]`: the chunk before chunk `i` ended exactly at its start
+    /// (set by that chunk's worker when it reaches its end).
+    edges: &'a [OnceLock<bool>],
+}
+
+/// Analyses chunk `i` and its overrun.
+fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
+    let Ctx {
+        chunks,
+        s,
+        spec,
+        bar,
+        direct,
+        summary,
+        edges,
+    } = *cx;
     let mut done = Done {
         index: i,
         outputs: None,
@@ -170,9 +201,13 @@ fn work(
         stats: Stats::default(),
         packets: 0,
         error: None,
-        took_rest: false,
+        voids_rest: false,
+        summary: None,
         write_error: None,
     };
+    // Whether the next chunk's start is good, for its worker (see `edges`
+    // in [`run`]).
+    let _edge = EdgeGuard(edges.get(i + 1));
     let Some(c) = chunks.get(i) else {
         return done;
     };
@@ -195,10 +230,13 @@ fn work(
             }
         }
     };
-    let mut shared;
+    let mut shared = None;
     let sink: &mut dyn Sink = if c.first_of_file() {
-        shared = Shared { rows, summary };
-        &mut shared
+        shared.insert(Shared {
+            rows,
+            summary,
+            local: Summary::new(spec.scope()),
+        })
     } else {
         rows
     };
@@ -227,7 +265,7 @@ fn work(
             if limit.is_some() && walk.later_chunks_void() {
                 // The next chunk's start is not a record's, or interfaces
                 // changed: read the rest of the file here.
-                done.took_rest = true;
+                done.voids_rest = true;
                 limit = Some(u64::MAX);
             }
         }
@@ -263,7 +301,10 @@ fn work(
     bar.inc(unreported);
     // Also after a read error: what follows a corrupt record is not read,
     // as by one reader.
-    done.took_rest |= walk.later_chunks_void();
+    done.voids_rest |= walk.later_chunks_void() || done.error.is_some();
+    if let Some(e) = edges.get(i + 1) {
+        let _ = e.set(!done.voids_rest);
+    }
     if i + 1 < chunks.len() && done.write_error.is_none() {
         done.owned = an.begin_overrun();
         done.handed_off = overrun(&mut an, chunks, i, (!at_eof).then_some(opened));
@@ -275,8 +316,39 @@ fn work(
     done.held = an.take_held();
     done.stats = an.stats;
     drop(an);
+    // Counts made while the run's summary was busy.
+    done.summary = shared.map(|s| s.local);
+    if !c.first_of_file()
+        && let Some(part) = spool.as_mut()
+        && start_is_good(chunks, i, edges)
+    {
+        // Added here, while the chunk before may still be in its overrun,
+        // rather than when joining.
+        let counts = std::mem::replace(&mut part.summary, Summary::new(spec.scope()));
+        lock(summary).merge(&counts);
+        std::thread::spawn(move || drop(counts));
+    }
     done.outputs = spool;
     done
+}
+
+/// Waits until the chunks before `i` in its file have read up to their
+/// ends; true when each ended exactly where the next starts (chunk `i`'s
+/// start, and those before it, are good).
+fn start_is_good(chunks: &[Chunk], i: usize, edges: &[OnceLock<bool>]) -> bool {
+    let first = (0..=i)
+        .rev()
+        .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
+        .unwrap_or(0);
+    ((first + 1)..=i).all(|k| {
+        let Some(e) = edges.get(k) else { return false };
+        loop {
+            if let Some(&good) = e.get() {
+                return good;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    })
 }
 
 /// After chunk `i`: follows the connections `an` still follows, reading on
@@ -374,11 +446,23 @@ pub fn run(
     let scope = outputs.summary.scope();
     let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
     let direct = Mutex::new(&mut *outputs);
+    // edges[i]: the chunk before chunk `i` ended exactly at its start (set
+    // by that chunk's worker when it reaches its end).
+    let edges: Vec<OnceLock<bool>> = (0..chunks.len()).map(|_| OnceLock::new()).collect();
+    let cx = Ctx {
+        chunks,
+        s,
+        spec,
+        bar,
+        direct: &direct,
+        summary: &summary,
+        edges: &edges,
+    };
     std::thread::scope(|sc| {
         let (tx, rx) = std::sync::mpsc::channel::<Done>();
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, joined, direct, summary) = (&next, &joined, &direct, &summary);
+            let (next, joined, cx) = (&next, &joined, &cx);
             sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -388,7 +472,7 @@ pub fn run(
                     while i >= joined.load(Ordering::Acquire) + ahead {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
-                    let d = work(chunks, i, s, spec, bar, direct, summary);
+                    let d = work(cx, i);
                     if tx.send(d).is_err() {
                         break;
                     }
@@ -404,8 +488,13 @@ pub fn run(
                 let mut sink = Shared {
                     rows: &mut rows,
                     summary: &summary,
+                    local: Summary::new(scope),
                 };
                 join.add(chunks, d, &mut sink, report_error);
+                let local = sink.local;
+                if local.connections > 0 {
+                    lock(&summary).merge(&local);
+                }
                 joined.fetch_add(1, Ordering::Release);
             }
             if join.write_error.is_some() {
@@ -431,12 +520,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared<'a> {
     rows: &'a mut Outputs,
     summary: &'a Mutex<Summary>,
+    /// Counts made while another thread holds the run's summary (added
+    /// when joining): the analysis never waits for it.
+    local: Summary,
 }
 
 impl Sink for Shared<'_> {
     fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
         self.rows.record_rows(rec)?;
-        lock(self.summary).record(rec)
+        match self.summary.try_lock() {
+            Ok(mut s) => s.record(rec),
+            Err(_) => self.local.record(rec),
+        }
     }
 }
 
@@ -494,8 +589,11 @@ impl Join {
             if let Err(e) = outputs.rows.absorb(part) {
                 self.write_error.get_or_insert(e);
             }
-            // The counts of a chunk that did not start its file.
-            lock(outputs.summary).merge(&part.summary);
+            // Counts not added yet (a worker adds its chunk's own counts
+            // once the chunk's start proves good).
+            if part.summary.connections > 0 {
+                lock(outputs.summary).merge(&part.summary);
+            }
         }
         self.stats.add(&d.stats);
         let label = c.path.display().to_string();
@@ -523,7 +621,10 @@ impl Join {
             let owned = &self.owned;
             self.handed_off.retain(|k| owned.contains_key(k));
         }
-        if d.took_rest {
+        if let Some(local) = d.summary.as_ref().filter(|l| l.connections > 0) {
+            lock(outputs.summary).merge(local);
+        }
+        if d.voids_rest {
             self.skip_rest_of = Some(c.path.clone());
         }
         // Freeing a part's tally (many small allocations) is left to a
