@@ -83,7 +83,7 @@ pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chun
         };
         let len = std::fs::metadata(path).ok()?.len();
         let want = (len / min_chunk.max(1)).clamp(1, threads.max(1) as u64) as usize;
-        let Ok(Some((layout, starts))) = split::plan(path, want) else {
+        let Ok(Some((layout, starts))) = split::plan(path, want, QUIET_US) else {
             return None;
         };
         let ends = starts.iter().skip(1).copied().chain([len]);

@@ -179,6 +179,16 @@ impl Layout {
         }
     }
 
+    /// The time of the classic pcap record at `at` in `b`, in µs.
+    fn time_us(&self, b: &[u8], at: usize) -> Option<i64> {
+        let Kind::Classic { nanos, .. } = self.kind else {
+            return None;
+        };
+        let secs = i64::from(u32_at(self.big_endian, b, at)?);
+        let frac = i64::from(u32_at(self.big_endian, b, at + 4)?);
+        Some(secs * 1_000_000 + if nanos { frac / 1000 } else { frac })
+    }
+
     /// A plausible record at `at` in `b`: (its time, or 0, and length).
     fn plausible(&self, b: &[u8], at: usize) -> Option<(u64, u64)> {
         let u = |i: usize| u32_at(self.big_endian, b, at + i);
@@ -256,9 +266,16 @@ impl Layout {
 
 /// Plans up to `chunks` chunk start offsets for a pcap or pcapng file: the
 /// first is always the first record; where no boundary is found after a
-/// planned cut, the chunk before runs on. `None` when the file is neither
-/// (or a pcapng file whose head cannot be used).
-pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(Arc<Layout>, Vec<u64>)>> {
+/// planned cut, the chunk before runs on. Every chunk but the last reads
+/// on past its end for about `overrun_us` of capture time, so the last is
+/// made longer by about the work that takes (estimated from the capture's
+/// byte rate, classic pcap only). `None` when the file is neither (or a pcapng file
+/// whose head cannot be used).
+pub fn plan(
+    path: &Path,
+    chunks: usize,
+    overrun_us: i64,
+) -> io::Result<Option<(Arc<Layout>, Vec<u64>)>> {
     let f = File::open(path)?;
     let len = f.metadata()?.len();
     let mut buf = vec![0u8; WINDOW as usize];
@@ -268,9 +285,15 @@ pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(Arc<Layout>, Vec<u
     };
     let first = layout.first_record();
     let mut starts = vec![first];
-    // The first chunk is a little shorter: its worker then goes on past
-    // its end (the overrun) and its results are joined first.
-    let unit = len.saturating_sub(first) as f64 / (chunks as f64 - 1.0 + FIRST_SHARE);
+    if chunks < 2 {
+        return Ok(Some((Arc::new(layout), starts)));
+    }
+    let body = len.saturating_sub(first);
+    let overrun = overrun_bytes(&f, &layout, first, len, overrun_us, &mut buf)?
+        .min(body / (2 * chunks as u64));
+    // The first chunk is a little shorter still: its results are joined
+    // first.
+    let unit = (body - overrun) as f64 / (chunks as f64 - 1.0 + FIRST_SHARE);
     for i in 1..chunks as u64 {
         let at = first + (unit * (FIRST_SHARE + (i - 1) as f64)) as u64;
         let n = read_full_at(&f, &mut buf, at)?;
@@ -283,6 +306,41 @@ pub fn plan(path: &Path, chunks: usize) -> io::Result<Option<(Arc<Layout>, Vec<u
         }
     }
     Ok(Some((Arc::new(layout), starts)))
+}
+
+/// Bytes of the file captured in `us` of capture time, from the times of
+/// the first record and of one in the middle (0 when unknown).
+fn overrun_bytes(
+    f: &File,
+    layout: &Layout,
+    first: u64,
+    len: u64,
+    us: i64,
+    buf: &mut [u8],
+) -> io::Result<u64> {
+    let mut head = [0u8; 16];
+    if read_full_at(f, &mut head, first)? < 16 {
+        return Ok(0);
+    }
+    let Some(t0) = layout.time_us(&head, 0) else {
+        return Ok(0);
+    };
+    let mid = first + (len - first) / 2;
+    let n = read_full_at(f, buf, mid)?;
+    let b = buf.get(..n).unwrap_or_default();
+    let Some(at) = layout.find_record(b, mid, len) else {
+        return Ok(0);
+    };
+    let Some(t1) = layout.time_us(b, (at - mid) as usize) else {
+        return Ok(0);
+    };
+    if t1 <= t0 || us <= 0 {
+        return Ok(0);
+    }
+    let rate = (at - first) as f64 / (t1 - t0) as f64;
+    // Frames read in the overrun are mostly only decoded, not analysed:
+    // about half the work of a chunk's own.
+    Ok((rate * us as f64 * 0.5) as u64)
 }
 
 fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
