@@ -213,9 +213,9 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     };
     // The first chunk writes rows straight to the run's outputs (nothing
     // is joined before it); the others to spools. A chunk that starts a
-    // file counts into the summary all chunks share; one whose start was
-    // found by resynchronising counts into its own, added when joined
-    // (if the start proves wrong, the chunk is dropped whole).
+    // file counts into the run's summary; one whose start was found by
+    // resynchronising counts into its own, added below once the chunks
+    // before it prove the start good (if not, the chunk is dropped whole).
     let mut guard;
     let mut spool = None;
     let rows: &mut Outputs = if i == 0 {
