@@ -1,18 +1,26 @@
 //! tlsready: find the clients that still talk TLS below 1.2 to Microsoft 365,
 //! passively, from packet captures or a live interface.
 //!
-//! The library follows the data flow, one module per stage:
+//! The modules follow the data, and depend only on those after them:
 //!
-//! 1. [`source`]: capture files (pcap, pcapng, gzip, stdin, directories) via libpcap;
-//!    [`capture`]: live capture.
-//! 2. [`decode`]: link, IP and TCP headers of a frame.
-//! 3. [`reassembly`]: per-direction TCP byte streams.
-//! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
-//! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all;
-//!    [`pipeline`]: reading and analysis on two threads.
-//! 6. [`m365`]: Microsoft 365 endpoint recognition; [`fingerprint`]: JA4/JA3.
-//! 7. [`record`]: the per-connection row; [`tally`]: per-client verdicts;
-//!    [`report`], [`summary`] and [`outputs`]: CSV, JSON and terminal output.
+//! 1. [`run`]: one packet loop (a driver over a frame source), configured
+//!    inline, pipelined (a reader thread), chunked (files cut into chunks
+//!    analysed at once) or live;
+//! 2. [`input`]: where frames come from: capture files, gzip and streams,
+//!    live capture, and how a file is cut into chunks;
+//! 3. [`wire`]: pure parsers: link/IP/TCP headers, TLS records and
+//!    hellos, the mail dialogue before STARTTLS;
+//! 4. [`flow`]: connections: key, TCP reassembly, each connection's
+//!    facts, the flow table handing finished connections on;
+//! 5. [`enrich`]: facts to rows: JA4/JA3, Microsoft 365 recognition, and
+//!    the per-client tally;
+//! 6. [`output`]: connections CSV, JSON lines, clients CSV, terminal
+//!    summary, spooling of parts.
+//!
+//! Two leaves serve them all: [`model`] (the row, counters, the sink
+//! trait, versions) and [`text`] (numbers, timestamps, safe cells,
+//! escaping), with [`cache`], the bounded memo of repeated work. The
+//! command line itself lives in the binary (`src/cli/`).
 
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -20,21 +28,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod analyzer;
-pub mod capture;
-pub mod conn;
-pub mod decode;
-pub mod fingerprint;
-pub mod m365;
-pub mod outputs;
-pub mod parallel;
-pub mod pipeline;
-pub mod reassembly;
-pub mod record;
-pub mod report;
-pub mod source;
-pub mod split;
-pub mod starttls;
-pub mod summary;
-pub mod tally;
-pub mod tls;
+pub mod cache;
+pub mod enrich;
+pub mod flow;
+pub mod input;
+pub mod model;
+pub mod output;
+pub mod run;
+pub mod text;
+pub mod wire;

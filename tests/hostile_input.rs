@@ -2,36 +2,48 @@
 //! flow-table limit, a hole that is never filled, handshakes that never
 //! finish, plus regressions found by the fuzz targets (fuzz/).
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 mod common;
 use common::{handshake, record, tcp_frame};
 
-use tlsready::analyzer::{Analyzer, Limits, Sink};
-use tlsready::conn::PLAIN_LIMIT;
-use tlsready::decode::LinkType;
-use tlsready::m365::Endpoints;
-use tlsready::reassembly::MAX_PENDING;
-use tlsready::record::{ConnRecord, Status};
-use tlsready::tls::{MAX_HANDSHAKE_LEN, MAX_RECORD_LEN};
+use tlsready::enrich::m365::Endpoints;
+use tlsready::flow::assembler::MAX_PENDING;
+use tlsready::flow::conn::{Connection, PLAIN_LIMIT};
+use tlsready::flow::key::FlowKey;
+use tlsready::flow::table::{Finished, FlowTable, Limits};
+use tlsready::model::row::{ConnRecord, Status};
+use tlsready::wire::decode::LinkType;
+use tlsready::wire::tls::{MAX_HANDSHAKE_LEN, MAX_RECORD_LEN};
 
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH_ACK: u8 = 0x18;
 const T0: i64 = 1_750_000_000_000_000;
 
+/// The rows of the connections the table hands on.
 #[derive(Default)]
 struct Rows(Vec<ConnRecord>);
 
-impl Sink for Rows {
-    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
-        self.0.push(rec.clone());
-        Ok(())
+fn endpoints() -> &'static Endpoints {
+    static EP: OnceLock<Endpoints> = OnceLock::new();
+    EP.get_or_init(Endpoints::embedded)
+}
+
+impl Finished for Rows {
+    fn finished(&mut self, _key: &FlowKey, conn: &Connection) -> bool {
+        match tlsready::enrich::row::build(conn, endpoints()) {
+            Some(r) => {
+                self.0.push(r);
+                true
+            }
+            None => false,
+        }
     }
 }
 
-fn analyzer(rows: &mut Rows, limits: Limits) -> Analyzer<'_> {
-    Analyzer::new(Arc::new(Endpoints::embedded()), limits, rows)
+fn analyzer(rows: &mut Rows, limits: Limits) -> FlowTable<'_> {
+    FlowTable::new(limits, rows)
 }
 
 /// An Ethernet/IPv4/TCP frame (ack number 1).
@@ -133,7 +145,7 @@ fn hole_never_filled_keeps_buffers_bounded() {
     let mut a = analyzer(&mut rows, Limits::default());
     let (c, s) = ([10, 0, 0, 1], [52, 96, 0, 1]);
     let mut ts = T0;
-    let mut send = |a: &mut Analyzer<'_>, f: Vec<u8>| {
+    let mut send = |a: &mut FlowTable<'_>, f: Vec<u8>| {
         ts += 100;
         let _ = a.frame(LinkType::Ethernet, ts, &f, f.len() as u32);
     };
@@ -166,7 +178,7 @@ fn handshakes_that_never_finish_keep_buffers_bounded() {
     let s = [52, 96, 0, 1];
     let mut ts = T0;
     let mut max = 0;
-    let mut send = |a: &mut Analyzer<'_>, f: Vec<u8>| {
+    let mut send = |a: &mut FlowTable<'_>, f: Vec<u8>| {
         ts += 100;
         let _ = a.frame(LinkType::Ethernet, ts, &f, f.len() as u32);
         max = max.max(a.buffered_bytes());
@@ -316,11 +328,17 @@ fn pcapng_huge_timestamp_saturates() {
     let path = dir.path().join("huge-ts.pcapng");
     std::fs::write(&path, &file).expect("write");
 
-    let inputs = tlsready::source::expand(std::slice::from_ref(&path)).expect("expand");
-    let mut opened = tlsready::source::open(&inputs[0]).expect("open");
+    use tlsready::input::frame::{Event, FrameSource};
+    let inputs = tlsready::input::source::expand(std::slice::from_ref(&path)).expect("expand");
+    let mut files = tlsready::input::offline::Files::new(inputs);
     let mut seen = Vec::new();
-    let n = tlsready::source::read_all(&mut opened, "huge-ts.pcapng", |ts, _, _| seen.push(ts))
-        .expect("read");
-    assert_eq!(n, 1);
+    loop {
+        match files.next() {
+            Event::Frame(f) => seen.push(f.ts_us),
+            Event::Failed(e) => panic!("{e}"),
+            Event::End => break,
+            _ => {}
+        }
+    }
     assert_eq!(seen, vec![i64::MAX]);
 }

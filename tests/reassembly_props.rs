@@ -3,8 +3,8 @@
 //! duplication, overlap or sequence-number wrap.
 
 use proptest::prelude::*;
-use tlsready::reassembly::{MAX_PENDING, Piece, Reassembler};
-use tlsready::tls::{ClientHello, Event, HandshakeStream};
+use tlsready::flow::assembler::{MAX_PENDING, Piece, Reassembler};
+use tlsready::wire::tls::{ClientHello, Event, HandshakeStream};
 
 /// Segments `[start, end)` of a stream of `len` bytes: a cover of the stream
 /// (cut at `cuts`), plus `extra` ranges (duplicates and overlaps).

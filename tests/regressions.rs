@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use tlsready::pipeline::BATCH_FRAMES;
+use tlsready::run::pipelined::BATCH_FRAMES;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/openssl-tls12.pcap");
 

@@ -1,9 +1,10 @@
 //! Whole captures and raw frames, end to end.
 //!
 //! Input whose first byte is below 0xf0 is a capture file: it is written to
-//! a temporary file and read through `source::{expand, open, read_all}`
-//! into an `Analyzer`, as the command line does. Input whose first byte is
-//! 0xf0 or above is a list of frames given to `Analyzer::frame` directly,
+//! a temporary file and read by the driver (`run::driver::Driver` over
+//! `input::offline::Files`) into a flow table, as the command line does.
+//! Input whose first byte is 0xf0 or above is a list of frames given to
+//! `FlowTable::frame` directly,
 //! each record being: link type byte, time step byte, 16-bit length, bytes.
 //! The low nibble of the first byte sets the flow-table size, so eviction
 //! is exercised; the table must never grow past it. Capture files are also
@@ -15,13 +16,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use tlsready::analyzer::{Analyzer, Limits, Sink};
-use tlsready::decode::LinkType;
-use tlsready::m365::Endpoints;
-use tlsready::record::ConnRecord;
-use tlsready::outputs::{OutputPaths, Outputs};
-use tlsready::tally::Scope;
-use tlsready::{parallel, report, source};
+use tlsready::enrich::m365::Endpoints;
+use tlsready::enrich::tally::Scope;
+use tlsready::flow::table::{FlowTable, Limits};
+use tlsready::input::offline::Files;
+use tlsready::input::source;
+use tlsready::model::row::ConnRecord;
+use tlsready::model::sink::Sink;
+use tlsready::output::{OutputPaths, Outputs, csv, json};
+use tlsready::run::analysis::Analysis;
+use tlsready::run::chunked;
+use tlsready::run::driver::Driver;
+use tlsready::run::progress::NoProgress;
+use tlsready::run::rows::Rows;
+use tlsready::wire::decode::LinkType;
 
 const LINKS: [LinkType; 6] = [
     LinkType::Ethernet,
@@ -37,8 +45,8 @@ struct Discard(u64);
 
 impl Sink for Discard {
     fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()> {
-        let _ = report::connection_cells(rec);
-        let _ = report::connection_json(rec);
+        let _ = csv::connection_cells(rec);
+        let _ = json::json_line(rec);
         self.0 += 1;
         Ok(())
     }
@@ -60,24 +68,23 @@ fn capture(data: &[u8]) {
         return;
     }
     let mut sink = Discard(0);
-    let mut analyzer = Analyzer::new(endpoints(), Limits::default(), &mut sink);
+    let mut rows = Rows::new(endpoints(), &mut sink);
+    let mut table = FlowTable::new(Limits::default(), &mut rows);
     if let Ok(inputs) = source::expand(std::slice::from_ref(path)) {
-        for input in &inputs {
-            let Ok(mut opened) = source::open(input) else {
-                continue;
-            };
-            let link = opened.link;
-            let label = input.label();
-            let _ = source::read_all(&mut opened, &label, |ts, frame, len| {
-                let _ = analyzer.frame(link, ts, frame, len);
-            });
-        }
+        Driver::new(&NoProgress).run(
+            &mut Files::new(inputs),
+            &mut Analysis {
+                table: &mut table,
+                report: &mut |_| {},
+            },
+        );
     }
-    analyzer.finish();
-    assert_eq!(analyzer.tracked(), 0);
-    let rows = analyzer.stats.rows;
-    drop(analyzer);
-    assert_eq!(rows, sink.0);
+    table.finish();
+    assert_eq!(table.tracked(), 0);
+    let n = table.stats.rows;
+    drop(table);
+    drop(rows);
+    assert_eq!(n, sink.0);
     chunked(path);
 }
 
@@ -88,19 +95,18 @@ fn chunked(path: &PathBuf) {
     let Ok(inputs) = source::expand(std::slice::from_ref(path)) else {
         return;
     };
-    let Some(chunks) = parallel::plan(&inputs, 3, 1) else {
+    let Some(chunks) = chunked::plan(&inputs, 3, 1) else {
         return;
     };
     let Ok(mut outputs) = Outputs::open(&OutputPaths::default(), Scope::All, false) else {
         return;
     };
-    let settings = parallel::Settings {
+    let settings = chunked::Settings {
         endpoints: endpoints(),
         limits: Limits::default(),
         threads: 3,
     };
-    let bar = indicatif::ProgressBar::hidden();
-    let (stats, err) = parallel::run(&chunks, &settings, &mut outputs, &bar, &mut |_| {});
+    let (stats, err) = chunked::run(&chunks, &settings, &mut outputs, &NoProgress, &mut |_| {});
     assert!(err.is_none());
     assert_eq!(stats.rows, outputs.summary.connections);
 }
@@ -111,7 +117,8 @@ fn frames(ctl: u8, mut data: &[u8]) {
         idle_timeout_us: 2_000_000,
     };
     let mut sink = Discard(0);
-    let mut analyzer = Analyzer::new(endpoints(), limits, &mut sink);
+    let mut rows = Rows::new(endpoints(), &mut sink);
+    let mut analyzer = FlowTable::new(limits, &mut rows);
     let mut ts: i64 = 1_700_000_000_000_000;
     let mut n = 0u64;
     while data.len() >= 4 {

@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsready::reassembly::{MAX_PENDING, Piece, Reassembler};
+use tlsready::flow::assembler::{MAX_PENDING, Piece, Reassembler};
 
 /// Byte at sequence number `s`: its low byte.
 fn byte_at(s: u32) -> u8 {

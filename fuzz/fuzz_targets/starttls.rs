@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsready::starttls::{Dialogue, MAX_LINE, MAX_TEXT};
+use tlsready::wire::mail::{Dialogue, MAX_LINE, MAX_TEXT};
 
 fuzz_target!(|data: &[u8]| {
     let mut turns = Vec::new();

@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsready::tls::{
+use tlsready::wire::tls::{
     self, Event, HS_CLIENT_HELLO, HS_SERVER_HELLO, HandshakeStream, MAX_HANDSHAKE_LEN,
     MAX_RECORD_LEN,
 };
@@ -80,5 +80,5 @@ fuzz_target!(|input: &[u8]| {
     if ctl & 0xc0 == 0xc0 {
         let _ = tls::certificate_names(data);
     }
-    let _ = tls::escape_name(data);
+    let _ = tlsready::text::escape_name(data);
 });

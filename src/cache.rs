@@ -1,0 +1,74 @@
+//! A small bounded memo, kept per thread by its users: the same hellos,
+//! certificates and server names come back on connection after
+//! connection, and computing their fingerprints, X.509 names or endpoint
+//! matches again is costly. When full it is cleared (cheaper than an LRU,
+//! and a working set of a few thousand keys refills it at once).
+
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+
+/// At most `max` remembered results.
+#[derive(Debug)]
+pub struct Memo<K, V> {
+    map: FxHashMap<K, V>,
+    max: usize,
+}
+
+impl<K: Hash + Eq, V: Clone> Memo<K, V> {
+    /// An empty memo of at most `max` entries.
+    pub fn new(max: usize) -> Self {
+        Memo {
+            map: FxHashMap::default(),
+            max,
+        }
+    }
+
+    /// The value remembered for `key`, if any.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get(key).cloned()
+    }
+
+    /// Remembers `value` for `key` (clearing everything first when full).
+    pub fn put(&mut self, key: K, value: V) {
+        if self.map.len() >= self.max {
+            self.map.clear();
+        }
+        self.map.insert(key, value);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// The value for `key`, computed by `make` when not remembered.
+    pub fn get_or_make(&mut self, key: K, make: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.map.get(&key) {
+            return v.clone();
+        }
+        let v = make();
+        self.put(key, v.clone());
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_cleared_when_full() {
+        let mut m: Memo<u32, u32> = Memo::new(2);
+        assert_eq!(m.get_or_make(1, || 10), 10);
+        assert_eq!(m.get_or_make(1, || 99), 10);
+        m.put(2, 20);
+        m.put(3, 30);
+        assert_eq!(m.get(&1), None);
+        assert_eq!(m.get(&3), Some(30));
+    }
+}

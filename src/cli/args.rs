@@ -1,0 +1,140 @@
+//! The command line as clap reads it: commands and their options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use tlsready::enrich::tally::Scope;
+use tlsready::flow::table::Limits;
+
+#[derive(Parser)]
+#[command(
+    name = "tlsready",
+    version,
+    about = "Find clients that still use TLS below 1.2 with Microsoft 365, from packet captures",
+    long_about = "tlsready reads packet captures (or sniffs an interface), reassembles TCP, parses TLS \
+ClientHello and ServerHello messages (also after SMTP/IMAP/POP3 STARTTLS), recognises Microsoft 365 \
+endpoints, and reports which clients negotiate or can only offer TLS below 1.2.\n\n\
+Exit status: 0 success; 1 fatal error (output not writable, bad endpoints file); \
+2 command-line error; 3 an input was missing, not a capture, or truncated (results from \
+everything readable are still written); 4 with --fail-on-legacy, some client will break \
+(takes precedence over 3)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Analyse pcap/pcapng captures (also .gz, `-` for standard input, directories).
+    Analyze(AnalyzeArgs),
+    /// Sniff an interface (libpcap) and report while running; stop with Ctrl-C or SIGTERM.
+    Capture(CaptureArgs),
+    /// List the interfaces libpcap can capture on.
+    Interfaces,
+    /// Show the Microsoft 365 endpoint data, or look up a name or address.
+    Endpoints(EndpointsArgs),
+}
+
+#[derive(Args)]
+pub struct CaptureArgs {
+    /// Interface to capture on (`any` for all interfaces).
+    #[arg(short, long, value_name = "IFACE")]
+    pub interface: String,
+    /// BPF capture filter, as tcpdump takes it (e.g. `tcp port 587 or tcp port 443`).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter: Vec<String>,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Bytes captured per packet (hellos need whole packets).
+    #[arg(long, value_name = "BYTES", default_value_t = tlsready::input::live::DEFAULT_SNAPLEN)]
+    pub snaplen: i32,
+    /// Stop after this long (e.g. `90s`, `10m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Print the tally every DURATION (e.g. `10m`) while running.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub report_every: Option<std::time::Duration>,
+    /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Write one CSV row per TLS connection to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub connections: Option<PathBuf>,
+    /// Write one JSON object per connection (JSON lines) to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub clients: Option<PathBuf>,
+    /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
+    #[arg(long, value_enum, default_value_t = Scope::M365)]
+    pub scope: Scope,
+    /// Exit with status 4 when some client will break (for scheduled checks).
+    #[arg(long)]
+    pub fail_on_legacy: bool,
+    /// Replace the built-in Microsoft 365 endpoint list with FILE (endpoints web-service JSON).
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    /// Most connections tracked at once; the longest-idle are evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
+    pub max_flows: usize,
+    /// Close connections idle this many seconds (capture time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// No summary on standard output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// Capture files or directories; several are one stream of traffic (rotated captures).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Threads (default: the CPU count, 2 to 8). With 2 or more, pcap and pcapng files are cut
+    /// into chunks analysed at once, with the same rows as one thread (--max-flows is shared
+    /// out among the threads); gzip files and streams are read on one thread and analysed on
+    /// another. 1: all on one thread.
+    #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+    /// Smallest chunk a capture file is cut into, in bytes (for tests).
+    #[arg(long, value_name = "BYTES", default_value_t = tlsready::run::chunked::MIN_CHUNK, hide = true)]
+    pub min_chunk: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Args)]
+pub struct EndpointsArgs {
+    /// Use FILE instead of the built-in endpoint list.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: Option<EndpointsAction>,
+}
+
+#[derive(Subcommand)]
+pub enum EndpointsAction {
+    /// Say which endpoint set matches a host name or an IP address, and why.
+    Lookup {
+        /// Host name or IPv4/IPv6 address.
+        query: String,
+    },
+}
+
+/// Threads by default: the CPU count, 2 to 8.
+pub fn default_threads() -> u16 {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8) as u16)
+}

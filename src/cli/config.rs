@@ -1,0 +1,80 @@
+//! From the command line's options to what a run uses: endpoint data
+//! loaded, output paths checked, flow-table limits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::CommandFactory;
+
+use super::args::{Cli, OutputArgs};
+use tlsready::enrich::m365::Endpoints;
+use tlsready::enrich::tally::Scope;
+use tlsready::flow::table::Limits;
+use tlsready::output::OutputPaths;
+
+/// The output side of a run, resolved (the paths are checked apart, see
+/// [`OutputArgs::paths`], as `capture` opens the interface first).
+pub struct OutputConfig {
+    /// What the tally covers.
+    pub scope: Scope,
+    /// Exit with status 4 when some client will break.
+    pub fail_on_legacy: bool,
+    /// No summary.
+    pub quiet: bool,
+    /// Microsoft 365 endpoint data.
+    pub endpoints: Arc<Endpoints>,
+    /// Flow-table limits.
+    pub limits: Limits,
+}
+
+/// The built-in endpoint data, or `path`'s.
+pub fn load_endpoints(path: Option<&PathBuf>) -> Result<Endpoints, String> {
+    match path {
+        None => Ok(Endpoints::embedded()),
+        Some(p) => Endpoints::from_path(p).map_err(|e| e.to_string()),
+    }
+}
+
+impl OutputArgs {
+    /// The output paths; at most one may be standard output (else clap's
+    /// usage error, exit status 2).
+    pub fn paths(&self) -> OutputPaths {
+        let stdout = [&self.connections, &self.json, &self.clients]
+            .iter()
+            .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
+            .count();
+        if stdout > 1 {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "only one of --connections, --json, --clients can be `-` (standard output)",
+                )
+                .exit();
+        }
+        OutputPaths {
+            connections: self.connections.clone(),
+            json: self.json.clone(),
+            clients: self.clients.clone(),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_flows: self.max_flows.max(1),
+            idle_timeout_us: i64::try_from(self.idle_timeout.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Loads the endpoint data.
+    pub fn resolve(&self) -> Result<OutputConfig, String> {
+        let endpoints = Arc::new(load_endpoints(self.endpoints.as_ref())?);
+        Ok(OutputConfig {
+            scope: self.scope,
+            fail_on_legacy: self.fail_on_legacy,
+            quiet: self.quiet,
+            endpoints,
+            limits: self.limits(),
+        })
+    }
+}

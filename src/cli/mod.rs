@@ -1,0 +1,227 @@
+//! The `tlsready` command line: a thin layer over the library.
+//!
+//! - [`args`]: the commands and options as clap reads them;
+//! - [`config`]: options resolved into what a run uses;
+//! - [`progress`]: the progress bar;
+//! - here: each command, and the exit status, decided in one place
+//!   ([`exit_status`]).
+
+mod args;
+mod config;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+
+use self::args::{AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs};
+use self::config::load_endpoints;
+use self::progress::Bar;
+use tlsready::input::live::{self, CaptureOptions, Live};
+use tlsready::input::source;
+use tlsready::output::Outputs;
+use tlsready::run::{self, LiveSettings, Outcome};
+
+/// Exit status: success.
+const EXIT_OK: u8 = 0;
+/// Exit status: a fatal error (cannot write output, bad endpoints file...).
+const EXIT_FATAL: u8 = 1;
+/// Exit status: an input capture is missing, unreadable, not a capture or
+/// truncated; results from everything readable were still written.
+const EXIT_INPUT: u8 = 3;
+/// Exit status: `--fail-on-legacy` and some client will break.
+const EXIT_LEGACY: u8 = 4;
+
+/// The exit status of a run whose outputs were written: some client will
+/// break with `--fail-on-legacy` (4) takes precedence over an input that
+/// failed (3).
+fn exit_status(input_failed: bool, will_break: bool, fail_on_legacy: bool) -> u8 {
+    if fail_on_legacy && will_break {
+        EXIT_LEGACY
+    } else if input_failed {
+        EXIT_INPUT
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Completes the output files (even after a write error elsewhere, so that
+/// everything gathered is written), then prints the summary.
+fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result<(), String> {
+    let finish = outputs.finish();
+    if let Some(e) = outcome.write_error {
+        return Err(format!("cannot write output: {e}"));
+    }
+    finish?;
+    if !quiet {
+        outputs.print_summary(&outcome.stats);
+    }
+    Ok(())
+}
+
+fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
+    let cfg = a.out.resolve()?;
+    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, false)?;
+    let mut input_failed = false;
+    let inputs = match source::expand(&a.paths) {
+        Ok(i) => i,
+        Err(_) => {
+            // Report each bad path, keep going with the others.
+            input_failed = true;
+            let mut ok = Vec::new();
+            for p in &a.paths {
+                match source::expand(std::slice::from_ref(p)) {
+                    Ok(i) => ok.extend(i),
+                    Err(e) => eprintln!("tlsready: {e}"),
+                }
+            }
+            ok
+        }
+    };
+    let bar = Bar::bytes(inputs.iter().filter_map(|i| i.size()).sum());
+    let settings = run::Settings {
+        endpoints: Arc::clone(&cfg.endpoints),
+        limits: cfg.limits,
+        threads: a.threads.into(),
+        min_chunk: a.min_chunk,
+    };
+    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |e| {
+        bar.eprint(&e);
+        input_failed = true;
+    });
+    bar.clear();
+    write_outputs(&mut outputs, outcome, cfg.quiet)?;
+    Ok(exit_status(
+        input_failed,
+        outputs.will_break() > 0,
+        cfg.fail_on_legacy,
+    ))
+}
+
+fn run_capture(a: CaptureArgs) -> Result<u8, String> {
+    let cfg = a.out.resolve()?;
+    let opts = CaptureOptions {
+        interface: a.interface.clone(),
+        filter: a.filter.join(" "),
+        promisc: !a.no_promisc,
+        snaplen: a.snaplen,
+        duration: a.duration,
+        count: a.count,
+        write: a.write.clone(),
+    };
+    let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
+    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, true)?;
+    eprintln!(
+        "tlsready: capturing on {}{} (stop with Ctrl-C)",
+        opts.interface,
+        if opts.filter.is_empty() {
+            String::new()
+        } else {
+            format!(", filter \"{}\"", opts.filter)
+        }
+    );
+    let bar = Bar::spinner();
+    let report_every = a.report_every;
+    let mut last_report = Instant::now();
+    let ended = run::capture(
+        &mut capture,
+        Arc::clone(&cfg.endpoints),
+        cfg.limits,
+        &mut outputs,
+        LiveSettings {
+            stop: &stop,
+            tick: &mut |table, cs| {
+                bar.status(format!(
+                    "{} packets, {} connections tracked, {} rows, {} dropped by the kernel",
+                    table.stats.packets,
+                    table.tracked(),
+                    table.stats.rows,
+                    cs.dropped
+                ));
+                if report_every.is_some_and(|d| last_report.elapsed() >= d) {
+                    last_report = Instant::now();
+                    bar.0.suspend(|| table.interim_report());
+                }
+            },
+        },
+    );
+    bar.clear();
+    write_outputs(&mut outputs, ended.outcome, cfg.quiet)?;
+    let cs = ended.capture;
+    eprintln!(
+        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",
+        cs.received,
+        cs.dropped,
+        cs.if_dropped,
+        if opts.write.is_some() {
+            format!(", {} saved", cs.saved)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(e) = &ended.error {
+        eprintln!("tlsready: {e}");
+    }
+    Ok(exit_status(
+        ended.error.is_some(),
+        outputs.will_break() > 0,
+        cfg.fail_on_legacy,
+    ))
+}
+
+fn run_interfaces() -> Result<u8, String> {
+    let lines = live::list_interfaces().map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| e.to_string())?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
+    let ep = load_endpoints(a.endpoints.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    let w = |e: std::io::Error| e.to_string();
+    match a.action {
+        Some(EndpointsAction::Lookup { query }) => {
+            writeln!(out, "{}", ep.describe_lookup(&query)).map_err(w)?;
+        }
+        None => {
+            let s = ep.stats();
+            writeln!(out, "Microsoft 365 endpoint data version {}", ep.version()).map_err(w)?;
+            writeln!(
+                out,
+                "{} endpoint sets ({} optional Common or shared-infrastructure sets not matched), \
+                 {} URL patterns, {} IPv4 and {} IPv6 prefixes matched",
+                s.sets, s.shared_sets, s.url_patterns, s.ipv4_prefixes, s.ipv6_prefixes
+            )
+            .map_err(w)?;
+            for (svc, n) in s.sets_per_service {
+                writeln!(out, "  {svc:<12} {n} sets").map_err(w)?;
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Parses the command line, runs the command, and says how it ended.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Analyze(a) => run_analyze(a),
+        Command::Capture(a) => run_capture(a),
+        Command::Interfaces => run_interfaces(),
+        Command::Endpoints(a) => run_endpoints(a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            eprintln!("tlsready: {msg}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! [`Endpoints`]: the endpoint data precompiled for matching, and the
+//! classification of a connection's server from all its evidence.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeSeed;
+
+use super::feed::{RawSet, SetsSeed, parse_error};
+use super::names::NameTable;
+use super::prefixes::{PrefixTable, SetRef};
+use super::{
+    EMBEDDED_JSON, EMBEDDED_VERSION, EndpointsError, IpMatch, LEGACY_PATTERNS, NameMatch, Query,
+    Stats,
+};
+use crate::cache::Memo;
+use crate::model::m365::{Classification, MatchKinds, Service};
+
+/// Precompiled Microsoft 365 endpoint matchers.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub(super) version: String,
+    stats: Stats,
+    pub(super) names: NameTable,
+    /// Patterns of the sets left out (optional Common, shared
+    /// infrastructure), only to explain a lookup.
+    pub(super) left_out: NameTable,
+    ipv4: PrefixTable,
+    ipv6: PrefixTable,
+    /// Distinguishes instances in the per-thread name cache.
+    cache_id: u64,
+}
+
+/// Names looked up lately, per thread and per [`Endpoints`] instance: the
+/// same server names come back on connection after connection.
+const NAME_CACHE_MAX: usize = 4096;
+
+/// Instance counter for `cache_id`.
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Per-thread cache: the owning instance's `cache_id`, and name -> best entry.
+type NameCache = (u64, Memo<Box<str>, Option<usize>>);
+
+thread_local! {
+    static NAME_CACHE: RefCell<NameCache> = RefCell::new((0, Memo::new(NAME_CACHE_MAX)));
+}
+
+impl Endpoints {
+    /// Parses the embedded Worldwide data (version [`EMBEDDED_VERSION`]).
+    ///
+    /// The embedded data is checked by a unit test; should it ever fail to parse,
+    /// the result only recognises the built-in legacy names.
+    pub fn embedded() -> Endpoints {
+        match Self::from_json(EMBEDDED_JSON, EMBEDDED_VERSION) {
+            Ok(endpoints) => endpoints,
+            Err(_) => Self::build(EMBEDDED_VERSION, Vec::new()),
+        }
+    }
+
+    /// Parses endpoint data in the web-service format (a JSON array of endpoint sets).
+    ///
+    /// `source_label` names the data in error messages and becomes
+    /// [`Endpoints::version`] (e.g. `file:/path/to/usgovdod.json`). Unknown fields are
+    /// ignored; `id` and `serviceArea` are required; `urls` and `ips` are optional.
+    /// An `ips` entry may be a prefix (`40.92.0.0/15`) or a bare address.
+    pub fn from_json(text: &str, source_label: &str) -> Result<Endpoints, EndpointsError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = SetsSeed
+            .deserialize(&mut de)
+            .and_then(|sets| de.end().map(|()| sets));
+        match parsed {
+            Ok(sets) => Ok(Self::build(source_label, sets)),
+            Err(err) => Err(parse_error(source_label, &err)),
+        }
+    }
+
+    /// Reads and parses an endpoint file; its label is `file:<path>`.
+    pub fn from_path(path: &Path) -> Result<Endpoints, EndpointsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EndpointsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text, &format!("file:{}", path.display()))
+    }
+
+    /// [`EMBEDDED_VERSION`] for the embedded data, otherwise the label given to
+    /// [`Endpoints::from_json`].
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Counts of sets, patterns and prefixes.
+    pub fn stats(&self) -> Stats {
+        self.stats.clone()
+    }
+
+    /// Matches a server name (see the module docs for the pattern semantics); returns
+    /// the most specific match.
+    pub fn match_name(&self, name: &str) -> Option<NameMatch> {
+        self.names
+            .candidates(name)
+            .first()
+            .and_then(|&idx| self.names.to_match(idx))
+    }
+
+    /// Matches an address against the published prefixes (longest prefix wins, then
+    /// the lowest endpoint set id).
+    pub fn match_ip(&self, ip: IpAddr) -> Option<IpMatch> {
+        let (prefix, sets) = self.ip_hit(ip)?;
+        let first = sets.first()?;
+        Some(IpMatch {
+            endpoint_id: first.id,
+            service: first.service,
+            prefix,
+        })
+    }
+
+    /// Classifies one connection's server from all available evidence.
+    ///
+    /// Among several certificate names the most specific match counts (ties: the
+    /// earlier name). The service and endpoint id come from the strongest matching
+    /// evidence: sni, then cert, then banner, then ip.
+    pub fn classify(&self, q: &Query<'_>) -> Classification {
+        let sni = q.sni.and_then(|name| self.best_name(name));
+        let mut cert: Option<usize> = None;
+        for name in q.cert_names {
+            if let Some(idx) = self.best_name(name) {
+                let better = cert.is_none_or(|cur| self.names.rank(idx) < self.names.rank(cur));
+                if better {
+                    cert = Some(idx);
+                }
+            }
+        }
+        let banner = q.banner_host.and_then(|name| self.best_name(name));
+        let ip = self.match_ip(q.server_ip);
+
+        let matched = MatchKinds {
+            sni: sni.is_some(),
+            cert: cert.is_some(),
+            ip: ip.is_some(),
+            banner: banner.is_some(),
+        };
+        let legacy = [sni, cert, banner]
+            .into_iter()
+            .flatten()
+            .any(|idx| self.names.entry(idx).is_some_and(|e| e.legacy));
+        let strongest_name = sni
+            .or(cert)
+            .or(banner)
+            .and_then(|idx| self.names.entry(idx));
+        let (service, endpoint_id) = match (strongest_name, &ip) {
+            (Some(entry), _) => (Some(entry.service), entry.endpoint_id),
+            (None, Some(hit)) => (Some(hit.service), Some(hit.endpoint_id)),
+            (None, None) => (None, None),
+        };
+        Classification {
+            m365: matched.any(),
+            service,
+            matched,
+            endpoint_id,
+            legacy,
+        }
+    }
+
+    /// The longest matching prefix and its sets (sorted by id).
+    pub(super) fn ip_hit(&self, ip: IpAddr) -> Option<(IpNet, &[SetRef])> {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => self.ipv4.lookup(u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => self.ipv6.lookup(u128::from(v6)),
+        }
+    }
+
+    /// Precompiles parsed sets plus the built-in legacy names.
+    fn build(label: &str, sets: Vec<RawSet>) -> Endpoints {
+        let mut names = NameTable::default();
+        let mut left_out = NameTable::default();
+        let mut ipv4 = PrefixTable::new(32);
+        let mut ipv6 = PrefixTable::new(128);
+        let mut url_patterns = 0;
+        let mut ipv4_prefixes = 0;
+        let mut ipv6_prefixes = 0;
+        let mut per_service: FxHashMap<Service, usize> = FxHashMap::default();
+        let mut shared_sets = 0;
+        for set in &sets {
+            if set.shared_infrastructure() {
+                shared_sets += 1;
+                for url in &set.urls {
+                    left_out.add(url, Some(set.id), set.service, false);
+                }
+                continue;
+            }
+            *per_service.entry(set.service).or_default() += 1;
+            url_patterns += set.urls.len();
+            for url in &set.urls {
+                names.add(url, Some(set.id), set.service, false);
+            }
+            let target = SetRef {
+                id: set.id,
+                service: set.service,
+            };
+            for net in &set.ips {
+                match net {
+                    IpNet::V4(n) => {
+                        ipv4_prefixes += 1;
+                        ipv4.add(
+                            u128::from(u32::from(n.network())),
+                            n.prefix_len(),
+                            IpNet::V4(n.trunc()),
+                            target,
+                        );
+                    }
+                    IpNet::V6(n) => {
+                        ipv6_prefixes += 1;
+                        ipv6.add(
+                            u128::from(n.network()),
+                            n.prefix_len(),
+                            IpNet::V6(n.trunc()),
+                            target,
+                        );
+                    }
+                }
+            }
+        }
+        for legacy in LEGACY_PATTERNS {
+            names.add(legacy, None, Service::Exchange, true);
+        }
+        names.finish();
+        left_out.finish();
+        ipv4.finish();
+        ipv6.finish();
+        let stats = Stats {
+            sets: sets.len(),
+            shared_sets,
+            url_patterns,
+            ipv4_prefixes,
+            ipv6_prefixes,
+            sets_per_service: Service::ALL
+                .iter()
+                .map(|s| (*s, per_service.get(s).copied().unwrap_or(0)))
+                .collect(),
+        };
+        Endpoints {
+            version: label.to_string(),
+            stats,
+            names,
+            left_out,
+            ipv4,
+            ipv6,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// [`NameTable::best`] through the per-thread cache.
+    fn best_name(&self, name: &str) -> Option<usize> {
+        NAME_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != self.cache_id {
+                c.0 = self.cache_id;
+                c.1.clear();
+            }
+            if let Some(hit) = c.1.get(name) {
+                return hit;
+            }
+            let hit = self.names.best(name);
+            if name.len() > 253 {
+                return hit; // not a DNS name: not worth a cache entry
+            }
+            c.1.put(name.into(), hit);
+            hit
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! Facts to row: the per-connection row built from a finished
+//! [`Connection`], with its Microsoft 365 classification and fingerprints.
+
+use std::sync::Arc;
+
+use super::fingerprint;
+use super::m365::{Endpoints, Query};
+use crate::flow::conn::Connection;
+use crate::model::m365::Service;
+use crate::model::row::{ConnRecord, Protocol, Status};
+use crate::text::escape_name;
+use crate::wire::mail::{MailProtocol, StartTls};
+use crate::wire::tls::ClientHello;
+
+/// A mail session upgraded to TLS.
+fn upgraded(p: MailProtocol) -> Protocol {
+    match p {
+        MailProtocol::Smtp => Protocol::SmtpStarttls,
+        MailProtocol::Imap => Protocol::ImapStarttls,
+        MailProtocol::Pop3 => Protocol::Pop3Starttls,
+    }
+}
+
+/// A mail session in plaintext.
+fn plain(p: MailProtocol) -> Protocol {
+    match p {
+        MailProtocol::Smtp => Protocol::Smtp,
+        MailProtocol::Imap => Protocol::Imap,
+        MailProtocol::Pop3 => Protocol::Pop3,
+    }
+}
+
+/// Builds the row for a connection, or `None` when it has nothing to
+/// report (no hello and no mail dialogue worth reporting).
+pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
+    let f = &c.facts;
+    let mail = f.mail.as_deref().filter(|m| m.protocol.is_some());
+    let has_hello = f.client_hello.is_some() || f.server_hello.is_some();
+    let mail_only_status = match mail {
+        Some(m) if !has_hello => match m.starttls {
+            StartTls::Refused => Some(Status::StarttlsRefused),
+            StartTls::NotRequested if m.commands > 0 || m.transaction => Some(Status::Plaintext),
+            // STARTTLS asked for (and perhaps granted), no TLS captured.
+            StartTls::Requested | StartTls::Accepted => Some(Status::NoClientHello),
+            StartTls::NotRequested => None,
+        },
+        _ => None,
+    };
+    if !has_hello && mail_only_status.is_none() {
+        return None;
+    }
+    let cs = c.client_side();
+    let (client_ip, client_port) = c.endpoints[cs];
+    let (server_ip, server_port) = c.endpoints[1 - cs];
+    let ch = f.client_hello.as_deref();
+    let sh = f.server_hello.as_deref();
+    let truncated = f.gap_in_handshake && !f.complete()
+        || ch.is_some_and(|h| h.truncated)
+        || sh.is_some_and(|h| h.truncated);
+    let status = if let Some(s) = mail_only_status {
+        s
+    } else if truncated {
+        Status::Truncated
+    } else if f.alert.is_some_and(|a| a.level == 2 || sh.is_none()) {
+        Status::Alert
+    } else if sh.is_some() && ch.is_none() {
+        Status::NoClientHello
+    } else if sh.is_some() {
+        Status::Established
+    } else {
+        Status::NoServerHello
+    };
+    let protocol = match mail {
+        Some(m)
+            if has_hello
+                || m.starttls != StartTls::NotRequested && m.starttls != StartTls::Refused =>
+        {
+            m.protocol.map_or(Protocol::Tls, upgraded)
+        }
+        Some(m) => m.protocol.map_or(Protocol::Tls, plain),
+        None => Protocol::Tls,
+    };
+    let sni = ch.and_then(|h| h.sni.clone()).unwrap_or_default();
+    let banner = mail.and_then(|m| m.banner_host.clone()).unwrap_or_default();
+    let mut m365 = endpoints.classify(&Query {
+        sni: (!sni.is_empty()).then_some(sni.as_str()),
+        cert_names: &f.cert_names,
+        banner_host: (!banner.is_empty()).then_some(banner.as_str()),
+        server_ip,
+    });
+    // A Microsoft 365 mail server is Exchange Online, even when the name
+    // that matched is a shared one such as `*.office365.com` (Common).
+    if mail.is_some() && m365.m365 && m365.service == Some(Service::Common) {
+        m365.service = Some(Service::Exchange);
+    }
+    let (ja4, ja3) = match ch {
+        Some(h) if !h.sslv2_format => fingerprint::of_hello(h),
+        _ => (String::new(), String::new()),
+    };
+    Some(ConnRecord {
+        ts: c.first_ts,
+        last_ts: c.last_ts,
+        client_ip,
+        client_port,
+        server_ip,
+        server_port,
+        protocol,
+        sni,
+        client_max_version: ch.map(ClientHello::max_version),
+        client_best_version: ch.map(ClientHello::best_version),
+        client_version: ch.map(|h| h.legacy_version),
+        negotiated_version: sh.map(|h| h.version()),
+        cipher: sh.map(|h| h.cipher),
+        alpn: sh
+            .and_then(|h| h.alpn.as_deref())
+            .map(escape_name)
+            .unwrap_or_default(),
+        status,
+        m365,
+        client_helo: mail.and_then(|m| m.client_helo.clone()).unwrap_or_default(),
+        server_banner: banner,
+        cert_names: Arc::clone(&f.cert_names),
+        ja4,
+        ja3,
+        alert: f
+            .alert
+            .map(|a| format!("{}:{}", a.level, a.description))
+            .unwrap_or_default(),
+        hello_retry: f.hello_retry,
+        packets: c.packets,
+    })
+}

@@ -1,0 +1,17 @@
+//! Connections: from decoded segments to each connection's handshake
+//! facts.
+//!
+//! - [`key`]: the connection a segment belongs to (canonical key, hash);
+//! - [`segment`]: what a segment's flags and length say (bare ACK...);
+//! - [`assembler`]: per-direction TCP byte streams;
+//! - [`conn`]: one connection's state and facts (TLS, mail dialogue);
+//! - [`table`]: the flow table, with its limits, handing finished
+//!   connections on;
+//! - [`done_filter`]: connections done, shared with a reader thread.
+
+pub mod assembler;
+pub mod conn;
+pub mod done_filter;
+pub mod key;
+pub mod segment;
+pub mod table;

@@ -1,0 +1,428 @@
+//! The flow table: segments in, finished connections out.
+//!
+//! [`FlowTable`] keeps the connections (a fast-hashed map of
+//! [`Connection`]s), routes each decoded segment to its connection, hands
+//! a connection to [`Finished`] as soon as its handshake facts are complete
+//! (then only counts its packets), and bounds memory: connections idle
+//! longer than the idle timeout are closed, and when the table is full the
+//! longest-idle connections are evicted. Every eviction is counted in
+//! [`Stats`]. It does not build rows: that is the [`Finished`] side's job.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::conn::{Connection, Pool};
+use super::done_filter::DoneFilter;
+use super::key::FlowKey;
+use super::segment::{bare_ack, may_open, pure_syn};
+use crate::model::stats::Stats;
+use crate::wire::decode::{self, LinkType, Segment, Skip};
+
+/// Where connections go once their facts are final.
+pub trait Finished {
+    /// A connection leaves analysis (its facts complete, or it closed, was
+    /// evicted or the input ended). Returns true when a row was reported
+    /// for it now (counted in [`Stats::rows`]).
+    fn finished(&mut self, key: &FlowKey, conn: &Connection) -> bool;
+
+    /// Reporting failed (an output cannot be written): analysis should stop.
+    fn failed(&self) -> bool {
+        false
+    }
+
+    /// An interim report of everything so far (long live captures).
+    fn interim(&self, _stats: &Stats) {}
+}
+
+/// Limits of the flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections tracked at once.
+    pub max_flows: usize,
+    /// A connection with no packet for this long (capture time, µs) is closed.
+    pub idle_timeout_us: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 200_000,
+            idle_timeout_us: 300 * 1_000_000,
+        }
+    }
+}
+
+/// A connection tracked at the end of a chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct Owned {
+    /// Its first packet (µs).
+    pub first_ts: i64,
+    /// Its latest packet (µs).
+    pub last_ts: i64,
+    /// Packets counted so far.
+    pub packets: u64,
+}
+
+/// Follows the connections of a stream of frames (one or several captures
+/// in a row).
+pub struct FlowTable<'o> {
+    /// Connections boxed, so that the table itself stays small: with
+    /// the tombstones evictions leave it may grow to twice `max_flows`.
+    table: FxHashMap<FlowKey, Box<Connection>>,
+    limits: Limits,
+    out: &'o mut dyn Finished,
+    /// Counters so far.
+    pub stats: Stats,
+    now: i64,
+    /// The next sweep is due at this capture time.
+    next_sweep: i64,
+    filter: Option<Arc<DoneFilter>>,
+    pool: Pool,
+    /// A leap forward in time seen on one frame, not yet believed.
+    leap: Option<i64>,
+    /// Frames given to [`FlowTable::frame`] so far: the index of the next
+    /// one in the reader thread's order of frames passed on.
+    frames: u64,
+    /// Index of the current frame.
+    frame_index: u64,
+    /// Overrun mode: only connections already tracked are followed.
+    overrun: bool,
+}
+
+impl<'o> FlowTable<'o> {
+    /// A new table handing finished connections to `out`.
+    pub fn new(limits: Limits, out: &'o mut dyn Finished) -> Self {
+        FlowTable {
+            table: FxHashMap::default(),
+            limits,
+            out,
+            stats: Stats::default(),
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+            filter: None,
+            pool: Pool::default(),
+            leap: None,
+            frames: 0,
+            frame_index: 0,
+            overrun: false,
+        }
+    }
+
+    /// Shares done connections with a reader thread through `filter`;
+    /// every frame the reader passes on must then reach
+    /// [`FlowTable::frame`], in order.
+    pub fn with_filter(mut self, filter: Arc<DoneFilter>) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Ends the chunk: from here on only connections still being followed
+    /// are (frames through [`FlowTable::overrun_frame`]). Returns every
+    /// connection tracked now, with its latest packet time: the next
+    /// chunk's mid-stream connections with these keys are theirs.
+    pub fn begin_overrun(&mut self) -> FxHashMap<FlowKey, Owned> {
+        let owned = self
+            .table
+            .iter()
+            .map(|(k, c)| {
+                let o = Owned {
+                    first_ts: c.first_ts,
+                    last_ts: c.last_ts,
+                    packets: c.packets,
+                };
+                (*k, o)
+            })
+            .collect();
+        self.table.retain(|_, c| !c.done);
+        self.overrun = true;
+        owned
+    }
+
+    /// Overrun mode: stops following connections with nothing to report
+    /// yet and no packet since `quiet`, and the others with no packet since
+    /// `stalled` (capture times). The former are handed to the next chunk,
+    /// which reports them if a hello comes later (their keys are returned);
+    /// the others are reported now, as they stand, as at their close.
+    pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
+        let gone =
+            self.remove_where(|c| c.last_ts < stalled || c.last_ts < quiet && c.nothing_yet());
+        let mut handed = Vec::new();
+        for (k, c) in gone {
+            if c.nothing_yet() {
+                handed.push(k);
+            } else {
+                self.retire(k, c);
+            }
+        }
+        handed
+    }
+
+    /// A frame past the chunk's end, in overrun mode: time moves on, the
+    /// frame is analysed only if it belongs to a connection followed.
+    pub fn overrun_frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        self.advance(ts);
+        if let Ok(seg) = decode::decode(link, frame)
+            && !self.table.is_empty()
+            && !bare_ack(&seg)
+        {
+            let _ = self.segment(&seg, ts);
+        }
+    }
+
+    /// Frames the reader thread dropped early: counted, and time moves on.
+    pub fn skipped(&mut self, frames: u64, bytes: u64, not_tcp: u64, last_ts: i64) {
+        self.stats.early_dropped += frames;
+        self.stats.packets += frames;
+        self.stats.bytes += bytes;
+        self.stats.not_tcp += not_tcp;
+        self.stats.tcp_packets += frames - not_tcp;
+        self.advance(last_ts);
+    }
+
+    fn advance(&mut self, ts: i64) {
+        if ts > self.now {
+            // A leap past the idle timeout from one frame alone is more
+            // likely a corrupt timestamp than a pause: believe it only when
+            // the next frame agrees, or every connection would be swept.
+            if self.now != i64::MIN && ts - self.now > self.limits.idle_timeout_us {
+                let confirmed = self.leap.is_some_and(|l| ts >= l);
+                self.leap = Some(ts);
+                if !confirmed {
+                    return;
+                }
+            }
+            self.leap = None;
+            self.now = ts;
+            // Sweeping walks the table: every tenth of the idle timeout
+            // (at least a second) is often enough. Sweeps fall on multiples
+            // of that period, so that chunks of a split file sweep when
+            // one reader would.
+            if self.now >= self.next_sweep {
+                if self.next_sweep != i64::MIN {
+                    self.sweep_idle();
+                }
+                let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
+                self.next_sweep = (self.now.div_euclid(every) + 1).saturating_mul(every);
+            }
+        }
+    }
+
+    /// Reporting failed: analysis should stop.
+    pub fn failed(&self) -> bool {
+        self.out.failed()
+    }
+
+    /// Asks for an interim report of everything so far.
+    pub fn interim_report(&self) {
+        self.out.interim(&self.stats);
+    }
+
+    /// The capture time reached (µs; `i64::MIN` before the first frame).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Connections tracked now (in overrun mode: still followed; the
+    /// overrun can stop at 0).
+    pub fn tracked(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes buffered by all tracked connections (reassembly and parsing).
+    pub fn buffered_bytes(&self) -> usize {
+        self.table.values().map(|c| c.buffered()).sum()
+    }
+
+    /// Processes one captured frame of `link` type taken at `ts` (µs since
+    /// the epoch); `wire_len` is its length on the wire. Returns true when
+    /// the frame belongs to a connection whose handshake was still being
+    /// followed (the frames worth saving to re-analyse it later).
+    pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) -> bool {
+        self.frame_index = self.frames;
+        self.frames += 1;
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
+        self.advance(ts);
+        let seg = match decode::decode(link, frame) {
+            Ok(s) => s,
+            Err(Skip::NotTcp) => {
+                self.stats.not_tcp += 1;
+                return false;
+            }
+            Err(Skip::Fragment) => {
+                self.stats.fragments += 1;
+                return false;
+            }
+            Err(Skip::Malformed) => {
+                self.stats.malformed += 1;
+                return false;
+            }
+        };
+        self.stats.tcp_packets += 1;
+        if bare_ack(&seg) {
+            // Nothing to reassemble or parse (the reader thread drops
+            // these too).
+            return false;
+        }
+        self.segment(&seg, ts)
+    }
+
+    fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
+        let (key, side) = FlowKey::of(seg);
+        let pure_syn = pure_syn(seg);
+        if self.overrun {
+            match self.table.get(&key) {
+                None => return false,
+                // The SYN again: the connection had not started, the next
+                // chunk (which sees this SYN) reports it.
+                Some(c) if pure_syn && c.syn_isn == Some(seg.seq) => {
+                    self.forget(&key);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        if pure_syn
+            && self
+                .table
+                .get(&key)
+                .is_some_and(|c| c.syn_isn != Some(seg.seq))
+            && let Some(old) = self.forget(&key)
+        {
+            // The ports are reused by a new connection (not a SYN resent).
+            self.retire(key, old);
+            if self.overrun {
+                return false;
+            }
+        }
+        let conn = match self.table.get_mut(&key) {
+            Some(c) => c,
+            None => {
+                if !may_open(seg) {
+                    return false;
+                }
+                if self.table.len() >= self.limits.max_flows {
+                    self.evict_for_room();
+                }
+                self.stats.connections += 1;
+                self.table.entry(key).or_insert_with(|| {
+                    let mut c = Box::new(Connection::new(key.endpoints(), ts));
+                    c.midstream = !pure_syn;
+                    c
+                })
+            }
+        };
+        let following = !conn.done;
+        conn.segment(side, seg, ts, &mut self.pool);
+        let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
+        if conn.done {
+            if closed || self.overrun {
+                self.forget(&key);
+            }
+            return following;
+        }
+        if conn.facts.complete() || conn.exhausted() || closed {
+            if closed || !conn.facts.complete() {
+                conn.flush();
+            }
+            conn.release(&mut self.pool);
+            if closed || self.overrun {
+                if let Some(c) = self.forget(&key) {
+                    self.report(&key, &c);
+                }
+            } else {
+                if let Some(f) = &self.filter {
+                    f.insert(key.tag(), self.frame_index);
+                }
+                if let Some(c) = self.table.get(&key)
+                    && self.out.finished(&key, c)
+                {
+                    self.stats.rows += 1;
+                }
+            }
+        }
+        following
+    }
+
+    /// Hands a connection's facts to [`Finished`].
+    fn report(&mut self, key: &FlowKey, conn: &Connection) {
+        if self.out.finished(key, conn) {
+            self.stats.rows += 1;
+        }
+    }
+
+    /// Removes a connection from the table (and from the done filter).
+    fn forget(&mut self, key: &FlowKey) -> Option<Box<Connection>> {
+        if let Some(f) = &self.filter {
+            f.remove(key.tag());
+        }
+        self.table.remove(key)
+    }
+
+    /// Ends a connection that leaves the table: reports it if unreported.
+    fn retire(&mut self, key: FlowKey, mut conn: Box<Connection>) {
+        if conn.done {
+            return;
+        }
+        conn.flush();
+        self.report(&key, &conn);
+    }
+
+    // Boxes as the table holds them: moving them out costs no copy.
+    fn remove_where(
+        &mut self,
+        pred: impl Fn(&Connection) -> bool,
+    ) -> Vec<(FlowKey, Box<Connection>)> {
+        let keys: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, c)| pred(c))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut gone: Vec<(FlowKey, Box<Connection>)> = keys
+            .iter()
+            .filter_map(|k| Some((*k, self.forget(k)?)))
+            .collect();
+        gone.sort_by_key(|(_, c)| c.first_ts);
+        gone
+    }
+
+    fn sweep_idle(&mut self) {
+        if let Some(f) = &self.filter {
+            // Done connections' packets may have stopped at the reader.
+            for (k, c) in self.table.iter_mut().filter(|(_, c)| c.done) {
+                if let Some(t) = f.last_seen(k.tag()) {
+                    c.last_ts = c.last_ts.max(t);
+                }
+            }
+        }
+        let limit = self.now.saturating_sub(self.limits.idle_timeout_us);
+        let gone = self.remove_where(|c| c.last_ts < limit);
+        self.stats.evicted_idle += gone.len() as u64;
+        for (k, c) in gone {
+            self.retire(k, c);
+        }
+    }
+
+    /// The table is full: evict the longest-idle tenth.
+    fn evict_for_room(&mut self) {
+        let mut idle: Vec<i64> = self.table.values().map(|c| c.last_ts).collect();
+        let n = (idle.len() / 10).max(1);
+        let (_, cut, _) = idle.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let gone = self.remove_where(|c| c.last_ts <= cut);
+        self.stats.evicted_full += gone.len() as u64;
+        for (k, c) in gone {
+            self.retire(k, c);
+        }
+    }
+
+    /// End of input: every connection still open is reported as it stands.
+    pub fn finish(&mut self) {
+        let gone = self.remove_where(|_| true);
+        for (k, c) in gone {
+            self.retire(k, c);
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Splitting one capture file into chunks that threads read at once.
+//!
+//! Classic pcap files are a 24-byte header and records, each a 16-byte
+//! header (time, captured length, wire length) and the frame. pcapng files
+//! are blocks (type, total length, body, total length again); the section
+//! header and interface descriptions come first, packets after them.
+//! Neither carries a sync marker, so a chunk's first record is found by
+//! resynchronising: the first offset at or after the planned cut from which
+//! a chain of plausible records follows ([`Layout::find_record`]).
+//!
+//! Each chunk is read through libpcap (the `fopencookie` stream of
+//! [`super::cookie`]). As the stream serves bytes it walks the records
+//! ([`Walk`]): the chunk's worker learns how many packets lie before the
+//! chunk's end, and whether a record starts exactly there (if not, the cut
+//! was wrong and the worker reads the rest of the file itself, see
+//! [`crate::run::chunked`]). A pcapng interface
+//! description or section header after the first packet also makes the
+//! worker read on, as later chunks' heads would lack it.
+//! Gzip files and streams are not split.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+/// Consecutive plausible records needed to trust a resynchronised offset.
+const CHAIN: usize = 16;
+/// Bytes searched after a planned split point for a record boundary.
+const WINDOW: u64 = 4 << 20;
+/// Bytes read from a pcapng file's start to find its head.
+const HEAD_MAX: u64 = 1 << 20;
+/// Size of the first chunk relative to the others.
+const FIRST_SHARE: f64 = 0.9;
+/// Largest frame a classic pcap record may hold (libpcap's limit).
+const MAX_FRAME: u32 = 262_144;
+/// Largest pcapng block accepted in a resynchronised chain.
+const MAX_BLOCK: u32 = 16 << 20;
+/// pcapng block types.
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const PB: u32 = 2;
+const SPB: u32 = 3;
+const NRB: u32 = 4;
+const ISB: u32 = 5;
+const EPB: u32 = 6;
+
+/// How a capture file's records are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Multi-byte fields are big-endian.
+    big_endian: bool,
+    /// The bytes libpcap reads ahead of any chunk: the pcap header, or the
+    /// pcapng blocks before the first packet.
+    pub(super) head: Arc<[u8]>,
+    /// The format's details.
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Classic pcap: timestamps' fraction in ns or µs, snapshot length.
+    Classic { nanos: bool, snaplen: u32 },
+    /// pcapng: interfaces described in the head.
+    Pcapng { interfaces: u32 },
+}
+
+fn u32_at(big_endian: bool, b: &[u8], at: usize) -> Option<u32> {
+    let v: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    })
+}
+
+/// One record as far as splitting cares.
+pub(super) struct Record {
+    /// Length with its header (and trailer).
+    pub(super) len: u64,
+    /// libpcap returns it as a packet.
+    pub(super) packet: bool,
+    /// A pcapng interface description or section header.
+    pub(super) interfaces: bool,
+}
+
+impl Layout {
+    /// The layout of a file starting with `b` (its first bytes, up to
+    /// [`HEAD_MAX`]); `None` for other formats (or a pcapng file whose
+    /// head does not fit, or holds several sections).
+    pub fn parse(b: &[u8]) -> Option<Layout> {
+        let magic = b.get(..4)?;
+        let classic = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+            _ => None,
+        };
+        if let Some((big_endian, nanos)) = classic {
+            let head: [u8; 24] = b.get(..24)?.try_into().ok()?;
+            let snaplen = u32_at(big_endian, &head, 16)?;
+            return Some(Layout {
+                big_endian,
+                head: Arc::from(&head[..]),
+                kind: Kind::Classic { nanos, snaplen },
+            });
+        }
+        if magic != [0x0a, 0x0d, 0x0d, 0x0a] {
+            return None;
+        }
+        let big_endian = match b.get(8..12)? {
+            [0x1a, 0x2b, 0x3c, 0x4d] => true,
+            [0x4d, 0x3c, 0x2b, 0x1a] => false,
+            _ => return None,
+        };
+        // The head: every block up to the first packet; one section only.
+        let mut at = 0usize;
+        let mut interfaces = 0u32;
+        loop {
+            let t = u32_at(big_endian, b, at)?;
+            let len = u32_at(big_endian, b, at + 4)? as usize;
+            if len < 12 || !len.is_multiple_of(4) || at + len > b.len() {
+                return None;
+            }
+            match t {
+                PB | SPB | EPB => break,
+                SHB if at > 0 => return None,
+                IDB => interfaces += 1,
+                _ => {}
+            }
+            at += len;
+        }
+        Some(Layout {
+            big_endian,
+            head: Arc::from(b.get(..at)?),
+            kind: Kind::Pcapng { interfaces },
+        })
+    }
+
+    /// Offset of the file's first record (after the head).
+    pub fn first_record(&self) -> u64 {
+        self.head.len() as u64
+    }
+
+    /// Bytes of a record's start needed to know its length.
+    pub(super) fn header_len(&self) -> usize {
+        match self.kind {
+            Kind::Classic { .. } => 16,
+            Kind::Pcapng { .. } => 8,
+        }
+    }
+
+    /// The record whose header starts `h` (at least [`Layout::header_len`]
+    /// bytes): `None` when it cannot be one.
+    pub(super) fn record(&self, h: &[u8]) -> Option<Record> {
+        let u = |at| u32_at(self.big_endian, h, at);
+        match self.kind {
+            Kind::Classic { .. } => Some(Record {
+                len: 16 + u64::from(u(8)?),
+                packet: true,
+                interfaces: false,
+            }),
+            Kind::Pcapng { .. } => {
+                let (t, len) = (u(0)?, u(4)?);
+                (len >= 12 && len.is_multiple_of(4)).then_some(Record {
+                    len: u64::from(len),
+                    packet: matches!(t, PB | SPB | EPB),
+                    interfaces: matches!(t, SHB | IDB),
+                })
+            }
+        }
+    }
+
+    /// The time of the classic pcap record at `at` in `b`, in µs.
+    fn time_us(&self, b: &[u8], at: usize) -> Option<i64> {
+        let Kind::Classic { nanos, .. } = self.kind else {
+            return None;
+        };
+        let secs = i64::from(u32_at(self.big_endian, b, at)?);
+        let frac = i64::from(u32_at(self.big_endian, b, at + 4)?);
+        Some(secs * 1_000_000 + if nanos { frac / 1000 } else { frac })
+    }
+
+    /// A plausible record at `at` in `b`: (its time, or 0, and length).
+    fn plausible(&self, b: &[u8], at: usize) -> Option<(u64, u64)> {
+        let u = |i: usize| u32_at(self.big_endian, b, at + i);
+        match self.kind {
+            Kind::Classic { nanos, snaplen } => {
+                let (secs, frac, caplen, len) = (u(0)?, u(4)?, u(8)?, u(12)?);
+                let frac_max = if nanos { 1_000_000_000 } else { 1_000_000 };
+                let limit = snaplen.max(MAX_FRAME);
+                let ok = frac < frac_max && caplen <= len && caplen <= limit && len <= limit;
+                ok.then_some((u64::from(secs), 16 + u64::from(caplen)))
+            }
+            Kind::Pcapng { interfaces } => {
+                let (t, len) = (u(0)?, u(4)?);
+                let ok_len = (12..=MAX_BLOCK).contains(&len) && len.is_multiple_of(4);
+                if !ok_len || u(len as usize - 4)? != len {
+                    return None;
+                }
+                match t {
+                    // Interface, time, captured and original lengths.
+                    EPB => {
+                        let (ifc, caplen) = (u(8)?, u(20)?);
+                        let ok = ifc < interfaces && u64::from(caplen) + 32 <= u64::from(len);
+                        let ts = (u64::from(u(12)?) << 32) | u64::from(u(16)?);
+                        ok.then_some((ts, u64::from(len)))
+                    }
+                    PB | SPB | NRB | ISB => Some((0, u64::from(len))),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Finds the first record boundary in `b` (bytes of the file from
+    /// offset `base`; the file is `file_len` long): an offset from which
+    /// [`CHAIN`] plausible records follow (classic pcap: each within an
+    /// hour of the first), or plausible records up to exactly the end of
+    /// the file.
+    pub fn find_record(&self, b: &[u8], base: u64, file_len: u64) -> Option<u64> {
+        let end = base + b.len() as u64;
+        // pcapng blocks are 32-bit aligned.
+        let step = match self.kind {
+            Kind::Classic { .. } => 1,
+            Kind::Pcapng { .. } => 4,
+        };
+        let first = base.next_multiple_of(step as u64) - base;
+        'start: for start in (first as usize..b.len()).step_by(step) {
+            let mut at = start as u64;
+            let mut first_secs = None;
+            for _ in 0..CHAIN {
+                if base + at == file_len {
+                    break;
+                }
+                let Some((secs, rec_len)) =
+                    usize::try_from(at).ok().and_then(|i| self.plausible(b, i))
+                else {
+                    continue 'start;
+                };
+                if let Kind::Classic { .. } = self.kind {
+                    let first = *first_secs.get_or_insert(secs);
+                    if secs.abs_diff(first) > 3600 {
+                        continue 'start;
+                    }
+                }
+                at += rec_len;
+                if base + at > file_len || base + at > end {
+                    // Past the file, or past the bytes read: not enough evidence.
+                    continue 'start;
+                }
+            }
+            return Some(base + start as u64);
+        }
+        None
+    }
+}
+
+/// Plans up to `chunks` chunk start offsets for a pcap or pcapng file: the
+/// first is always the first record; where no boundary is found after a
+/// planned cut, the chunk before runs on. Every chunk but the last reads
+/// on past its end for about `overrun_us` of capture time, so the last is
+/// made longer by about the work that takes (estimated from the capture's
+/// byte rate, classic pcap only). `None` when the file is neither (or a pcapng file
+/// whose head cannot be used).
+pub fn plan(
+    path: &Path,
+    chunks: usize,
+    overrun_us: i64,
+) -> io::Result<Option<(Arc<Layout>, Vec<u64>)>> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut buf = vec![0u8; WINDOW as usize];
+    let n = read_full_at(&f, buf.get_mut(..HEAD_MAX as usize).unwrap_or_default(), 0)?;
+    let Some(layout) = buf.get(..n).and_then(Layout::parse) else {
+        return Ok(None);
+    };
+    let first = layout.first_record();
+    let mut starts = vec![first];
+    if chunks < 2 {
+        return Ok(Some((Arc::new(layout), starts)));
+    }
+    let body = len.saturating_sub(first);
+    let overrun = overrun_bytes(&f, &layout, first, len, overrun_us, &mut buf)?
+        .min(body / (2 * chunks as u64));
+    // The first chunk is a little shorter still: its results are joined
+    // first.
+    let unit = (body - overrun) as f64 / (chunks as f64 - 1.0 + FIRST_SHARE);
+    for i in 1..chunks as u64 {
+        let at = first + (unit * (FIRST_SHARE + (i - 1) as f64)) as u64;
+        let n = read_full_at(&f, &mut buf, at)?;
+        if let Some(s) = buf
+            .get(..n)
+            .and_then(|b| layout.find_record(b, at, len))
+            .filter(|&s| s > starts.last().copied().unwrap_or(0) && s < len)
+        {
+            starts.push(s);
+        }
+    }
+    Ok(Some((Arc::new(layout), starts)))
+}
+
+/// Bytes of the file captured in `us` of capture time, from the times of
+/// the first record and of one in the middle (0 when unknown).
+fn overrun_bytes(
+    f: &File,
+    layout: &Layout,
+    first: u64,
+    len: u64,
+    us: i64,
+    buf: &mut [u8],
+) -> io::Result<u64> {
+    let mut head = [0u8; 16];
+    if read_full_at(f, &mut head, first)? < 16 {
+        return Ok(0);
+    }
+    let Some(t0) = layout.time_us(&head, 0) else {
+        return Ok(0);
+    };
+    let mid = first + (len - first) / 2;
+    let n = read_full_at(f, buf, mid)?;
+    let b = buf.get(..n).unwrap_or_default();
+    let Some(at) = layout.find_record(b, mid, len) else {
+        return Ok(0);
+    };
+    let Some(t1) = layout.time_us(b, (at - mid) as usize) else {
+        return Ok(0);
+    };
+    if t1 <= t0 || us <= 0 {
+        return Ok(0);
+    }
+    let rate = (at - first) as f64 / (t1 - t0) as f64;
+    // Frames read in the overrun are mostly only decoded, not analysed:
+    // about half the work of a chunk's own.
+    Ok((rate * us as f64 * 0.5) as u64)
+}
+
+pub(super) fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let Some(rest) = buf.get_mut(n..) else { break };
+        match f.read_at(rest, at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// What a chunk's stream learned walking the records it served.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Packets starting before the chunk's end.
+    pub(super) before_end: AtomicU64,
+    /// 0: the end is not reached yet; 1: a record starts exactly at the
+    /// end; 2: the walk went past it (or stopped: records unreadable).
+    pub(super) at_end: AtomicU8,
+    /// An interface description or section header before the end.
+    pub(super) interfaces: AtomicBool,
+}
+
+impl Walk {
+    /// Once the end is reached: the number of packets before it.
+    pub fn packets_before_end(&self) -> Option<u64> {
+        (self.at_end.load(Ordering::Acquire) != 0).then(|| self.before_end.load(Ordering::Acquire))
+    }
+
+    /// The next chunk's start was not where a record starts, or the file
+    /// changed interfaces within this chunk: later chunks cannot be used.
+    pub fn later_chunks_void(&self) -> bool {
+        self.at_end.load(Ordering::Acquire) == 2 || self.interfaces.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(records: &[(u32, usize)]) -> Vec<u8> {
+        let mut v = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        v.extend([0; 8]);
+        v.extend(65535u32.to_le_bytes());
+        v.extend(1u32.to_le_bytes());
+        for &(secs, n) in records {
+            v.extend(secs.to_le_bytes());
+            v.extend(7u32.to_le_bytes());
+            v.extend((n as u32).to_le_bytes());
+            v.extend((n as u32 + 4).to_le_bytes());
+            // Payload bytes that do not look like record headers.
+            v.extend(std::iter::repeat_n(0xff, n));
+        }
+        v
+    }
+
+    fn block(t: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().next_multiple_of(4)) as u32;
+        let mut v = t.to_le_bytes().to_vec();
+        v.extend(len.to_le_bytes());
+        v.extend(body);
+        v.resize(len as usize - 4, 0);
+        v.extend(len.to_le_bytes());
+        v
+    }
+
+    fn pcapng(packets: &[usize]) -> (Vec<u8>, Vec<u64>) {
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend([1, 0, 0, 0]);
+        shb.extend(u64::MAX.to_le_bytes());
+        let mut v = block(SHB, &shb);
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend([0, 0]);
+        idb.extend(65535u32.to_le_bytes());
+        v.extend(block(IDB, &idb));
+        let mut starts = vec![];
+        for (i, &n) in packets.iter().enumerate() {
+            starts.push(v.len() as u64);
+            let mut epb = 0u32.to_le_bytes().to_vec();
+            epb.extend(0u32.to_le_bytes());
+            epb.extend((1000 + i as u32).to_le_bytes());
+            epb.extend((n as u32).to_le_bytes());
+            epb.extend((n as u32).to_le_bytes());
+            epb.extend(std::iter::repeat_n(0xee, n));
+            v.extend(block(EPB, &epb));
+        }
+        (v, starts)
+    }
+
+    #[test]
+    fn finds_the_next_record_after_any_offset() {
+        let recs: Vec<(u32, usize)> = (0..64)
+            .map(|i| (1000 + i, 40 + (i as usize * 7) % 90))
+            .collect();
+        let f = file(&recs);
+        let l = Layout::parse(&f).unwrap();
+        assert_eq!(l.first_record(), 24);
+        let mut starts = vec![];
+        let mut at = 24u64;
+        for &(_, n) in &recs {
+            starts.push(at);
+            at += 16 + n as u64;
+        }
+        for probe in [24u64, 25, 100, 500, 1000, 2000] {
+            let want = *starts.iter().find(|&&s| s >= probe).unwrap();
+            let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
+            assert_eq!(got, Some(want), "probe {probe}");
+        }
+        // Near the end a shorter chain that ends exactly at the file end counts.
+        let last = *starts.last().unwrap();
+        assert_eq!(
+            l.find_record(&f[last as usize - 3..], last - 3, f.len() as u64),
+            Some(last)
+        );
+    }
+
+    #[test]
+    fn finds_the_next_pcapng_block_after_any_offset() {
+        let sizes: Vec<usize> = (0..64).map(|i| 40 + (i * 13) % 90).collect();
+        let (f, starts) = pcapng(&sizes);
+        let l = Layout::parse(&f).unwrap();
+        assert_eq!(l.first_record(), starts[0]);
+        assert_eq!(l.kind, Kind::Pcapng { interfaces: 1 });
+        for probe in [starts[0], starts[0] + 1, 333, 1500, 4000] {
+            let want = *starts.iter().find(|&&s| s >= probe).unwrap();
+            let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
+            assert_eq!(got, Some(want), "probe {probe}");
+        }
+    }
+
+    #[test]
+    fn rejects_other_formats() {
+        assert!(Layout::parse(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]).is_none());
+        assert!(Layout::parse(&[0xd4, 0xc3, 0xb2, 0xa1]).is_none());
+        let mut f = file(&[]);
+        f[0] = 0x34; // a1b2cd34: longer records
+        f[1] = 0xcd;
+        assert!(Layout::parse(&f).is_none());
+        // pcapng with a second section before the first packet.
+        let (mut f, _) = pcapng(&[]);
+        let again = f.clone();
+        f.extend(again);
+        assert!(Layout::parse(&f).is_none());
+    }
+}

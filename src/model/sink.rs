@@ -1,0 +1,13 @@
+//! Where finished rows go.
+
+use super::row::ConnRecord;
+use super::stats::Stats;
+
+/// Where finished rows go (the outputs, a test's vector...).
+pub trait Sink {
+    /// One finished connection.
+    fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()>;
+
+    /// Prints an interim report (long live captures); nothing by default.
+    fn interim_report(&self, _stats: &Stats) {}
+}

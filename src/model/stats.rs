@@ -1,0 +1,59 @@
+//! The run's counters, shown in the summary.
+
+/// Counters shown in the summary.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Stats {
+    /// Frames read.
+    pub packets: u64,
+    /// Bytes of frames on the wire.
+    pub bytes: u64,
+    /// TCP segments decoded.
+    pub tcp_packets: u64,
+    /// Frames that were not TCP.
+    pub not_tcp: u64,
+    /// IP fragments skipped.
+    pub fragments: u64,
+    /// Frames too short or malformed to decode.
+    pub malformed: u64,
+    /// Connections tracked.
+    pub connections: u64,
+    /// Connections closed for being idle.
+    pub evicted_idle: u64,
+    /// Connections evicted because the table was full.
+    pub evicted_full: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Frames the reader thread dropped without analysis (not TCP, bare
+    /// ACKs, connections already reported).
+    pub early_dropped: u64,
+}
+
+impl Stats {
+    /// Adds the counts of another part of the same run.
+    pub fn add(&mut self, o: &Stats) {
+        let Stats {
+            packets,
+            bytes,
+            tcp_packets,
+            not_tcp,
+            fragments,
+            malformed,
+            connections,
+            evicted_idle,
+            evicted_full,
+            rows,
+            early_dropped,
+        } = *o;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.not_tcp += not_tcp;
+        self.fragments += fragments;
+        self.malformed += malformed;
+        self.connections += connections;
+        self.evicted_idle += evicted_idle;
+        self.evicted_full += evicted_full;
+        self.rows += rows;
+        self.early_dropped += early_dropped;
+    }
+}

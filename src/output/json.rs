@@ -1,0 +1,156 @@
+//! JSON lines: one object per connection, made by serde from a view of the
+//! row. Keys are the CSV columns in alphabetical order, without the
+//! spreadsheet quoting; empty values are left out; ports, packets and the
+//! endpoint set id are numbers; `cert_names` is an array.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::csv::yes_no;
+use super::spool::{Out, RowOutput, copy_big};
+use crate::model::row::ConnRecord;
+use crate::model::sink::Sink;
+use crate::model::version::TlsVersion;
+use crate::text::rfc3339;
+use crate::wire::tls::cipher_name;
+
+/// The JSON object of a row; fields in key order.
+#[derive(Debug, Serialize)]
+pub struct JsonRow<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    alert: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    alpn: &'a str,
+    #[serde(skip_serializing_if = "no_names")]
+    cert_names: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<Cow<'static, str>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_helo: &'a str,
+    client_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_max_version: Option<Cow<'static, str>>,
+    client_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_version: Option<Cow<'static, str>>,
+    hello_retry: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    ja3: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    ja4: &'a str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    last_ts: String,
+    legacy_endpoint: &'static str,
+    m365: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    m365_endpoint_id: Option<u32>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    m365_match: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    m365_service: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    negotiated_version: Option<Cow<'static, str>>,
+    packets: u64,
+    protocol: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    server_banner: &'a str,
+    server_ip: IpAddr,
+    server_port: u16,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    sni: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    ts: String,
+}
+
+/// No certificate names worth a key: none, or one empty name (the CSV
+/// cell is then empty too).
+fn no_names(names: &&[String]) -> bool {
+    match names {
+        [] => true,
+        [one] => one.is_empty(),
+        _ => false,
+    }
+}
+
+fn version(v: Option<u16>) -> Option<Cow<'static, str>> {
+    v.map(|v| TlsVersion(v).name())
+}
+
+impl<'a> JsonRow<'a> {
+    /// The view of `r`.
+    pub fn of(r: &'a ConnRecord) -> Self {
+        let m = &r.m365;
+        JsonRow {
+            alert: &r.alert,
+            alpn: &r.alpn,
+            cert_names: &r.cert_names,
+            cipher: r.cipher.map(cipher_name),
+            client_helo: &r.client_helo,
+            client_ip: r.client_ip,
+            client_max_version: version(r.client_max_version),
+            client_port: r.client_port,
+            client_version: version(r.client_version),
+            hello_retry: yes_no(r.hello_retry),
+            ja3: &r.ja3,
+            ja4: &r.ja4,
+            last_ts: rfc3339(r.last_ts),
+            legacy_endpoint: yes_no(m.legacy),
+            m365: yes_no(m.m365),
+            m365_endpoint_id: m.endpoint_id,
+            m365_match: m.matched.to_string(),
+            m365_service: m.service.map(|s| s.as_str()),
+            negotiated_version: version(r.negotiated_version),
+            packets: r.packets,
+            protocol: r.protocol.as_str(),
+            server_banner: &r.server_banner,
+            server_ip: r.server_ip,
+            server_port: r.server_port,
+            sni: &r.sni,
+            status: r.status.as_str(),
+            ts: rfc3339(r.ts),
+        }
+    }
+}
+
+/// The JSON line of a row (without its newline).
+pub fn json_line(r: &ConnRecord) -> serde_json::Result<String> {
+    serde_json::to_string(&JsonRow::of(r))
+}
+
+/// Writes one JSON object per connection (JSON lines).
+pub struct JsonSink {
+    w: Out,
+    flush_each: bool,
+}
+
+impl JsonSink {
+    /// A JSON-lines writer on `out`.
+    pub fn new(out: Out, flush_each: bool) -> Self {
+        JsonSink { w: out, flush_each }
+    }
+}
+
+impl RowOutput for JsonSink {
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    fn append(&mut self, rows: &mut dyn io::Read) -> io::Result<()> {
+        copy_big(rows, &mut self.w)
+    }
+}
+
+impl Sink for JsonSink {
+    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        serde_json::to_writer(&mut self.w, &JsonRow::of(rec)).map_err(io::Error::other)?;
+        self.w.write_all(b"\n")?;
+        if self.flush_each {
+            self.w.flush()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! The outputs of a run, shared by `analyze` and `capture`:
+//!
+//! - [`csv`]: the connections CSV;
+//! - [`json`]: JSON lines, through serde;
+//! - [`summary`]: counts and the terminal report;
+//! - [`clients`]: the clients CSV (the tally and verdicts);
+//! - [`spool`]: parts of a run written by other threads, appended in order;
+//! - [`Outputs`] (here): every output of a run, as one [`Sink`].
+
+pub mod clients;
+pub mod csv;
+pub mod json;
+pub mod spool;
+pub mod summary;
+
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use self::csv::CsvSink;
+use self::json::JsonSink;
+use self::spool::{Out, RowOutput, append_part, temp_part};
+use self::summary::{Style, Summary};
+use crate::enrich::tally::{Scope, Verdict};
+use crate::model::row::ConnRecord;
+use crate::model::sink::Sink;
+use crate::model::stats::Stats;
+
+/// Where each output goes.
+#[derive(Debug, Clone, Default)]
+pub struct OutputPaths {
+    /// Connections CSV (`-` = standard output).
+    pub connections: Option<PathBuf>,
+    /// JSON lines (`-` = standard output).
+    pub json: Option<PathBuf>,
+    /// Clients CSV (`-` = standard output), written at the end.
+    pub clients: Option<PathBuf>,
+}
+
+/// Every output of a run.
+pub struct Outputs {
+    csv: Option<CsvSink>,
+    json: Option<JsonSink>,
+    clients: Option<PathBuf>,
+    /// Counts and tally.
+    pub summary: Summary,
+    /// The summary goes to standard error (standard output carries data).
+    summary_to_stderr: bool,
+    /// A spool ([`SpoolSpec::open`]): the temporary files behind the
+    /// connections CSV and the JSON lines, to read back.
+    spooled: [Option<std::fs::File>; 2],
+    /// Second handles on the connections CSV and JSON files (not standard
+    /// output), for appending spooled parts.
+    files: [Option<std::fs::File>; 2],
+}
+
+fn is_stdout(p: &Option<PathBuf>) -> bool {
+    p.as_ref().is_some_and(|p| p.as_os_str() == "-")
+}
+
+fn open(p: &Path) -> Result<Out, String> {
+    csv::open_output(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))
+}
+
+/// [`open`], with a second handle on the file when it is one (parts of
+/// the run are then appended by the kernel, see [`Outputs::absorb`]).
+fn open_rows(p: &Path) -> Result<(Out, Option<std::fs::File>), String> {
+    let err = |e: io::Error| format!("{}: cannot write: {e}", p.display());
+    if p.as_os_str() == "-" {
+        return Ok((open(p)?, None));
+    }
+    let f = std::fs::File::create(p).map_err(err)?;
+    let second = f.try_clone().map_err(err)?;
+    Ok((Box::new(io::BufWriter::new(f)), Some(second)))
+}
+
+impl Outputs {
+    /// Opens (creates) the output files; with `flush_each` every connection
+    /// row is flushed as written (live capture).
+    pub fn open(paths: &OutputPaths, scope: Scope, flush_each: bool) -> Result<Outputs, String> {
+        let mut files = [None, None];
+        let csv = match &paths.connections {
+            Some(p) => {
+                let (w, f) = open_rows(p)?;
+                files[0] = f;
+                Some(CsvSink::new(w, flush_each).map_err(|e| format!("{}: {e}", p.display()))?)
+            }
+            None => None,
+        };
+        let json = match &paths.json {
+            Some(p) => {
+                let (w, f) = open_rows(p)?;
+                files[1] = f;
+                Some(JsonSink::new(w, flush_each))
+            }
+            None => None,
+        };
+        if let Some(p) = &paths.clients {
+            // Fail early on an unwritable path rather than after the run.
+            drop(open(p)?);
+        }
+        Ok(Outputs {
+            csv,
+            json,
+            clients: paths.clients.clone(),
+            summary: Summary::new(scope),
+            summary_to_stderr: is_stdout(&paths.connections)
+                || is_stdout(&paths.json)
+                || is_stdout(&paths.clients),
+            spooled: [None, None],
+            files,
+        })
+    }
+
+    /// What a part of this run writes (see [`SpoolSpec::open`]).
+    pub fn spool_spec(&self) -> SpoolSpec {
+        SpoolSpec {
+            csv: self.csv.is_some(),
+            json: self.json.is_some(),
+            scope: self.summary.scope(),
+        }
+    }
+
+    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]); its
+    /// counts went to a summary shared by the parts.
+    pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
+        if let Some(c) = part.csv.as_mut() {
+            c.flush()?;
+        }
+        if let Some(j) = part.json.as_mut() {
+            j.flush()?;
+        }
+        if let (Some(c), Some(f)) = (self.csv.as_mut(), part.spooled[0].as_mut()) {
+            append_part(c, self.files[0].as_mut(), f)?;
+        }
+        if let (Some(j), Some(f)) = (self.json.as_mut(), part.spooled[1].as_mut()) {
+            append_part(j, self.files[1].as_mut(), f)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the connection outputs and writes the clients CSV.
+    pub fn finish(&mut self) -> Result<(), String> {
+        if let Some(c) = self.csv.as_mut() {
+            c.flush()
+                .map_err(|e| format!("cannot write connections CSV: {e}"))?;
+        }
+        if let Some(j) = self.json.as_mut() {
+            j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
+        }
+        if let Some(p) = &self.clients {
+            let w = open(p)?;
+            clients::write_clients_csv(&self.summary.tally, w)
+                .map_err(|e| format!("{}: cannot write: {e}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Prints the summary to standard output, or standard error when
+    /// standard output carries data.
+    pub fn print_summary(&self, stats: &Stats) {
+        let res = if self.summary_to_stderr {
+            let e = io::stderr();
+            let style = Style::detect(e.is_terminal());
+            self.summary.write_report(&mut e.lock(), stats, style)
+        } else {
+            let o = io::stdout();
+            let style = Style::detect(o.is_terminal());
+            self.summary.write_report(&mut o.lock(), stats, style)
+        };
+        // A closed pipe (`| head`) is not an error worth reporting.
+        let _ = res;
+    }
+
+    /// Clients that will break, in scope.
+    pub fn will_break(&self) -> usize {
+        self.summary.tally.clients_with(Verdict::WillBreak)
+    }
+}
+
+/// The row outputs of a run, for its parts (chunks read by other threads).
+#[derive(Debug, Clone, Copy)]
+pub struct SpoolSpec {
+    csv: bool,
+    json: bool,
+    scope: Scope,
+}
+
+impl SpoolSpec {
+    /// The scope of the run's summary.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Outputs for one part of the run: the same row outputs, written to
+    /// temporary files, and a summary of its own; [`Outputs::absorb`]
+    /// appends them to the run's, in order.
+    pub fn open(self) -> io::Result<Outputs> {
+        let mut spooled = [None, None];
+        let csv = if self.csv {
+            let (w, back) = temp_part()?;
+            spooled[0] = Some(back);
+            Some(CsvSink::headless(w))
+        } else {
+            None
+        };
+        let json = if self.json {
+            let (w, back) = temp_part()?;
+            spooled[1] = Some(back);
+            Some(JsonSink::new(w, false))
+        } else {
+            None
+        };
+        Ok(Outputs {
+            csv,
+            json,
+            clients: None,
+            summary: Summary::new(self.scope),
+            summary_to_stderr: false,
+            spooled,
+            files: [None, None],
+        })
+    }
+}
+
+impl Outputs {
+    /// Writes a row to the connections CSV and JSON lines only (not to the
+    /// summary).
+    pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        if let Some(c) = self.csv.as_mut() {
+            c.record(rec)?;
+        }
+        if let Some(j) = self.json.as_mut() {
+            j.record(rec)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Sink for Outputs {
+    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        self.record_rows(rec)?;
+        self.summary.record(rec)
+    }
+
+    fn interim_report(&self, stats: &Stats) {
+        self.print_summary(stats);
+    }
+}

@@ -1,0 +1,32 @@
+//! The flow table as the driver's [`Consumer`]: frames are analysed, input
+//! errors reported.
+
+use super::driver::Consumer;
+use crate::flow::table::FlowTable;
+use crate::input::frame::{Dropped, Frame};
+
+/// The flow table fed by the driver.
+pub struct Analysis<'t, 'o> {
+    /// The table.
+    pub table: &'t mut FlowTable<'o>,
+    /// Where input errors go (already formatted, naming the input).
+    pub report: &'t mut dyn FnMut(String),
+}
+
+impl Consumer for Analysis<'_, '_> {
+    fn frame(&mut self, f: &Frame<'_>) -> bool {
+        self.table.frame(f.link, f.ts_us, f.data, f.wire_len)
+    }
+
+    fn dropped(&mut self, d: &Dropped) {
+        self.table.skipped(d.frames, d.bytes, d.not_tcp, d.last_ts);
+    }
+
+    fn failed(&mut self, msg: String) {
+        (self.report)(msg);
+    }
+
+    fn done(&self) -> bool {
+        self.table.failed()
+    }
+}

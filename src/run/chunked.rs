@@ -1,0 +1,718 @@
+//! Large captures on several threads.
+//!
+//! Each pcap or pcapng file is cut into chunks ([`crate::input::layout`]);
+//! worker threads analyse chunks at once, each with a flow table of its
+//! own, and the results are joined here in capture order: rows appended
+//! from each chunk's spool, counters and tallies added (chunks that start a
+//! file count straight into the run's tally, which does not depend on the
+//! order rows come in).
+//!
+//! A connection belongs to the chunk where it was first seen. At the end
+//! of its chunk a worker keeps reading (the *overrun*), but only for
+//! connections whose handshake it is still following, until none is left
+//! (usually a few frames). Later chunks' workers meet those same
+//! connections mid-stream: rows of connections they first saw mid-stream
+//! are held back, and when joining dropped if an earlier chunk still
+//! tracked the connection at its end (and had seen it within the idle
+//! timeout), written otherwise. A connection still quiet when the overrun
+//! gives up on it is handed over (see [`QUIET_US`], [`STALL_US`]). Idle
+//! sweeps fall at the same capture times in every chunk. So the rows are
+//! those one reader would write; only their order differs near chunk
+//! boundaries.
+//!
+//! Threads wait for each other on a condition variable ([`Gate`]): a
+//! worker for its turn (at most a few chunks ahead of the join) and for the
+//! chunks before it to reach their ends.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::analysis::Analysis;
+use super::driver::{Consumer, Driver};
+use super::progress::{NoProgress, Progress};
+use super::rows::{Held, Rows};
+use crate::enrich::m365::Endpoints;
+use crate::flow::key::FlowKey;
+use crate::flow::table::{FlowTable, Limits, Owned};
+use crate::input::frame::{Event, Frame, FrameSource};
+use crate::input::layout::{self, Layout};
+use crate::input::offline::{self, ChunkSource, Opened};
+use crate::input::source::{Input, SourceError};
+use crate::model::row::ConnRecord;
+use crate::model::sink::Sink;
+use crate::model::stats::Stats;
+use crate::output::summary::Summary;
+use crate::output::{Outputs, SpoolSpec};
+
+/// The overrun stops following a connection with nothing to report yet
+/// (no hello, no mail dialogue) and no packet for this long (capture time,
+/// µs): the next chunk reports it if a hello comes later.
+pub const QUIET_US: i64 = 3_000_000;
+/// The overrun stops following any connection with no packet for this
+/// long (capture time, µs; longer than TCP's first retransmission
+/// timeouts): it is reported as it stands (as at its close).
+pub const STALL_US: i64 = 10_000_000;
+/// The overrun ends this long (capture time, µs) after the chunk's end at
+/// the latest; connections still followed are then released as stalled.
+pub const MAX_OVERRUN_US: i64 = 30_000_000;
+
+/// Bytes below which a file is not cut (it may still be read beside
+/// other files).
+pub const MIN_CHUNK: u64 = 32 << 20;
+
+/// A part of a pcap or pcapng file, read by one worker.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// The file.
+    pub path: PathBuf,
+    /// How its records are laid out.
+    pub layout: Arc<Layout>,
+    /// Offset of the chunk's first record.
+    pub start: u64,
+    /// Offset of the next chunk's first record (the file's length for the
+    /// last chunk of a file).
+    pub end: u64,
+}
+
+impl Chunk {
+    fn first_of_file(&self) -> bool {
+        self.start == self.layout.first_record()
+    }
+
+    fn open(&self) -> Result<ChunkSource, SourceError> {
+        ChunkSource::open(&self.path, &self.layout, self.start, self.end)
+    }
+}
+
+/// Cuts `inputs` into chunks for `threads` workers: each file into up to
+/// `threads` chunks of at least `min_chunk` bytes. `None` unless every
+/// input is a pcap or pcapng file (gzip and streams are read by one
+/// reader).
+pub fn plan(inputs: &[Input], threads: usize, min_chunk: u64) -> Option<Vec<Chunk>> {
+    let mut chunks = Vec::new();
+    for input in inputs {
+        let Input::File(path) = input else {
+            return None;
+        };
+        let len = std::fs::metadata(path).ok()?.len();
+        let want = (len / min_chunk.max(1)).clamp(1, threads.max(1) as u64) as usize;
+        let Ok(Some((layout, starts))) = layout::plan(path, want, QUIET_US) else {
+            return None;
+        };
+        let ends = starts.iter().skip(1).copied().chain([len]);
+        for (start, end) in starts.iter().copied().zip(ends) {
+            chunks.push(Chunk {
+                path: path.clone(),
+                layout: Arc::clone(&layout),
+                start,
+                end,
+            });
+        }
+    }
+    (!chunks.is_empty()).then_some(chunks)
+}
+
+/// What the workers share.
+pub struct Settings {
+    /// Microsoft 365 endpoints.
+    pub endpoints: Arc<Endpoints>,
+    /// Flow-table limits of the run; `max_flows` is shared out among the
+    /// workers (see [`Settings::worker_limits`]).
+    pub limits: Limits,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Settings {
+    /// A worker's limits: an equal share of `max_flows`, so that the run
+    /// as a whole tracks at most `max_flows` connections.
+    pub fn worker_limits(&self) -> Limits {
+        Limits {
+            max_flows: (self.limits.max_flows / self.threads.max(1)).max(1),
+            ..self.limits
+        }
+    }
+}
+
+/// One chunk analysed.
+struct Done {
+    index: usize,
+    outputs: Option<Outputs>,
+    held: Vec<Held>,
+    /// Connections tracked at the end of the chunk, with their latest
+    /// packet time.
+    owned: FxHashMap<FlowKey, Owned>,
+    /// Of those, the ones handed over to the next chunk unreported.
+    handed_off: FxHashSet<FlowKey>,
+    stats: Stats,
+    /// Records read in the chunk itself.
+    packets: u64,
+    /// A read error (message) after `packets` records, or an open error.
+    error: Option<ChunkError>,
+    /// The later chunks of this file are void: the next one's start was
+    /// not a record's (this worker read the rest of the file instead),
+    /// interfaces changed, or a read error stopped the file here.
+    voids_rest: bool,
+    /// Counts still to add to the run's summary when joining.
+    summary: Option<Summary>,
+    write_error: Option<io::Error>,
+}
+
+enum ChunkError {
+    Open(SourceError),
+    Read(String),
+}
+
+/// Where the threads of a run wait for each other.
+struct Gate {
+    state: Mutex<GateState>,
+    turn: Condvar,
+}
+
+struct GateState {
+    /// `edges[i]`: the chunk before chunk `i` ended exactly at its start
+    /// (set by that chunk's worker when it reaches its end; the first
+    /// answer stands).
+    edges: Vec<Option<bool>>,
+    /// Chunks joined so far.
+    joined: usize,
+}
+
+impl Gate {
+    fn new(chunks: usize) -> Self {
+        Gate {
+            state: Mutex::new(GateState {
+                edges: vec![None; chunks],
+                joined: 0,
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        lock(&self.state)
+    }
+
+    /// Answers whether chunk `i`'s start is good (first answer stands).
+    fn set_edge(&self, i: usize, good: bool) {
+        let mut st = self.lock();
+        if let Some(e) = st.edges.get_mut(i)
+            && e.is_none()
+        {
+            *e = Some(good);
+            self.turn.notify_all();
+        }
+    }
+
+    /// Waits for the answer about chunk `i`'s start.
+    fn edge(&self, i: usize) -> bool {
+        let mut st = self.lock();
+        loop {
+            match st.edges.get(i) {
+                None => return false,
+                Some(Some(good)) => return *good,
+                Some(None) => st = self.turn.wait(st).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+    }
+
+    /// Waits until chunk `i` is fewer than `ahead` chunks ahead of the join.
+    fn wait_turn(&self, i: usize, ahead: usize) {
+        let mut st = self.lock();
+        while i >= st.joined.saturating_add(ahead) {
+            st = self.turn.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// One more chunk joined.
+    fn joined_one(&self) {
+        self.lock().joined += 1;
+        self.turn.notify_all();
+    }
+
+    /// Releases every waiting worker (the run stops early).
+    fn open_all(&self) {
+        self.lock().joined = usize::MAX / 2;
+        self.turn.notify_all();
+    }
+}
+
+/// Answers "no" about the next chunk's start unless answered before: a
+/// chunk that ends early (or whose worker fails) voids the next.
+struct EdgeGuard<'a>(&'a Gate, usize);
+
+impl Drop for EdgeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_edge(self.1, false);
+    }
+}
+
+/// What the workers of a run share.
+struct Ctx<'a, 'o> {
+    chunks: &'a [Chunk],
+    s: &'a Settings,
+    spec: SpoolSpec,
+    progress: &'a dyn Progress,
+    /// The run's outputs, written by the first chunk directly.
+    direct: &'a Mutex<&'o mut Outputs>,
+    /// The run's summary.
+    summary: &'a Mutex<Summary>,
+    gate: &'a Gate,
+}
+
+/// Analyses chunk `i` and its overrun.
+fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
+    let Ctx {
+        chunks,
+        s,
+        spec,
+        progress,
+        direct,
+        summary,
+        gate,
+    } = *cx;
+    let mut done = Done {
+        index: i,
+        outputs: None,
+        held: Vec::new(),
+        owned: FxHashMap::default(),
+        handed_off: FxHashSet::default(),
+        stats: Stats::default(),
+        packets: 0,
+        error: None,
+        voids_rest: false,
+        summary: None,
+        write_error: None,
+    };
+    // Whether the next chunk's start is good, for its worker.
+    let _edge = EdgeGuard(gate, i + 1);
+    let Some(c) = chunks.get(i) else {
+        return done;
+    };
+    // The first chunk writes rows straight to the run's outputs (nothing
+    // is joined before it); the others to spools. A chunk that starts a
+    // file counts into the run's summary; one whose start was found by
+    // resynchronising counts into its own, added below once the chunks
+    // before it prove the start good (if not, the chunk is dropped whole).
+    let mut guard;
+    let mut spool = None;
+    let out: &mut Outputs = if i == 0 {
+        guard = lock(direct);
+        &mut guard
+    } else {
+        match spec.open() {
+            Ok(o) => spool.insert(o),
+            Err(e) => {
+                done.write_error = Some(e);
+                return done;
+            }
+        }
+    };
+    let mut shared = None;
+    let sink: &mut dyn Sink = if c.first_of_file() {
+        shared.insert(Shared {
+            rows: out,
+            summary,
+            local: Summary::new(spec.scope()),
+        })
+    } else {
+        out
+    };
+    let mut rows = Rows::new(Arc::clone(&s.endpoints), sink);
+    if i > 0 {
+        rows = rows.hold_midstream();
+    }
+    let mut src = match c.open() {
+        Ok(o) => o,
+        Err(e) => {
+            done.error = Some(ChunkError::Open(e));
+            drop(rows);
+            done.outputs = spool;
+            return done;
+        }
+    };
+    let mut table = FlowTable::new(s.worker_limits(), &mut rows);
+    Driver::new(progress).run(
+        &mut src,
+        &mut Analysis {
+            table: &mut table,
+            report: &mut |_| {},
+        },
+    );
+    let failed = table.failed();
+    done.packets = src.packets;
+    done.error = src.error.take().map(ChunkError::Read);
+    // Also after a read error: what follows a corrupt record is not read,
+    // as by one reader.
+    done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
+    gate.set_edge(i + 1, !done.voids_rest);
+    if i + 1 < chunks.len() && !failed {
+        done.owned = table.begin_overrun();
+        done.handed_off = overrun(&mut table, chunks, i, src.into_rest());
+    }
+    table.finish();
+    done.stats = table.stats;
+    drop(table);
+    done.write_error = rows.take_error();
+    done.held = rows.take_held();
+    drop(rows);
+    // Counts made while the run's summary was busy.
+    done.summary = shared.map(|s| s.local);
+    if !c.first_of_file()
+        && let Some(part) = spool.as_mut()
+        && start_is_good(chunks, i, gate)
+    {
+        // Added here, while the chunk before may still be in its overrun,
+        // rather than when joining.
+        let counts = std::mem::replace(&mut part.summary, Summary::new(spec.scope()));
+        lock(summary).merge(&counts);
+    }
+    done.outputs = spool;
+    done
+}
+
+/// Waits until the chunks before `i` in its file have read up to their
+/// ends; true when each ended exactly where the next starts (chunk `i`'s
+/// start, and those before it, are good).
+fn start_is_good(chunks: &[Chunk], i: usize, gate: &Gate) -> bool {
+    let first = (0..=i)
+        .rev()
+        .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
+        .unwrap_or(0);
+    ((first + 1)..=i).all(|k| gate.edge(k))
+}
+
+/// The overrun's source: the rest of the chunk's file, then the next files.
+struct Rest<'a> {
+    reader: Option<Opened>,
+    chunks: &'a [Chunk],
+    /// Index of the chunk of the file being read.
+    file: usize,
+    /// The file being read is over.
+    over: bool,
+}
+
+impl FrameSource for Rest<'_> {
+    fn next(&mut self) -> Event<'_> {
+        if self.over {
+            // This file is over: go on with the next one.
+            self.over = false;
+            self.reader = None;
+            let Some(j) = (self.file + 1..self.chunks.len())
+                .find(|&j| self.chunks.get(j).is_some_and(Chunk::first_of_file))
+            else {
+                return Event::End;
+            };
+            let Some(Ok(o)) = self
+                .chunks
+                .get(j)
+                .map(|c| offline::open_at(&c.path, &c.layout, c.start, c.end).map(|(o, _)| o))
+            else {
+                return Event::End;
+            };
+            self.reader = Some(o);
+            self.file = j;
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            self.over = true;
+            return Event::Closed;
+        };
+        match reader.next_frame() {
+            Some(f) => Event::Frame(f),
+            None => {
+                self.over = true;
+                Event::Closed
+            }
+        }
+    }
+}
+
+/// The overrun's consumer: frames of the connections still followed, until
+/// none is left or time runs out.
+struct Overrun<'t, 'o> {
+    table: &'t mut FlowTable<'o>,
+    boundary: i64,
+    last_release: i64,
+    handed: FxHashSet<FlowKey>,
+    /// Time left the window: far past the chunk's end, or back before it
+    /// (the next file is another capture).
+    out_of_time: bool,
+}
+
+impl Consumer for Overrun<'_, '_> {
+    fn frame(&mut self, f: &Frame<'_>) -> bool {
+        let ts = f.ts_us;
+        let ahead = ts.saturating_sub(self.boundary);
+        if !(-STALL_US..=MAX_OVERRUN_US).contains(&ahead) {
+            self.out_of_time = true;
+            return false;
+        }
+        self.table.overrun_frame(f.link, ts, f.data);
+        if ts.saturating_sub(self.last_release) >= QUIET_US / 4 {
+            self.last_release = ts;
+            let (quiet, stalled) = (ts.saturating_sub(QUIET_US), ts.saturating_sub(STALL_US));
+            self.handed
+                .extend(self.table.release_stalled(quiet, stalled));
+        }
+        false
+    }
+
+    fn failed(&mut self, _msg: String) {}
+
+    fn done(&self) -> bool {
+        self.out_of_time || self.table.tracked() == 0
+    }
+}
+
+/// After chunk `i`: follows the connections `table` still follows, reading
+/// on from `reader` (the chunk's file, `None` at its end) and then the
+/// next files, until each completes or is released (see [`QUIET_US`],
+/// [`STALL_US`], [`MAX_OVERRUN_US`]). Returns the connections handed over
+/// to later chunks.
+fn overrun(
+    table: &mut FlowTable<'_>,
+    chunks: &[Chunk],
+    i: usize,
+    reader: Option<Opened>,
+) -> FxHashSet<FlowKey> {
+    let boundary = table.now();
+    let mut rest = Rest {
+        over: reader.is_none(),
+        reader,
+        chunks,
+        file: i,
+    };
+    let mut follow = Overrun {
+        table,
+        boundary,
+        last_release: boundary,
+        handed: FxHashSet::default(),
+        out_of_time: false,
+    };
+    Driver::new(&NoProgress).run(&mut rest, &mut follow);
+    let mut handed = follow.handed;
+    handed.extend(table.release_stalled(i64::MAX, i64::MAX));
+    handed
+}
+
+/// Analyses `chunks` on `s.threads` workers and joins the results into
+/// `outputs` in order. Read errors go to `report` (already formatted,
+/// naming the file); returns the counters, and the first error writing
+/// rows (the run should then stop: nothing more can be written).
+pub fn run(
+    chunks: &[Chunk],
+    s: &Settings,
+    outputs: &mut Outputs,
+    progress: &dyn Progress,
+    report: &mut dyn FnMut(String),
+) -> (Stats, Option<io::Error>) {
+    let spec = outputs.spool_spec();
+    let next = AtomicUsize::new(0);
+    let threads = s.threads.clamp(1, chunks.len().max(1));
+    // The workers actually started share out `max_flows`.
+    let s = &Settings {
+        endpoints: Arc::clone(&s.endpoints),
+        limits: s.limits,
+        threads,
+    };
+    // Workers run at most this many chunks ahead of the join (each
+    // finished chunk holds two open temporary files).
+    let ahead = 4 * threads;
+    let mut join = Join {
+        idle_us: s.limits.idle_timeout_us,
+        stats: Stats::default(),
+        owned: FxHashMap::default(),
+        handed_off: FxHashSet::default(),
+        skip_rest_of: None,
+        file_packets: 0,
+        write_error: None,
+    };
+    let scope = outputs.summary.scope();
+    let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
+    let direct = Mutex::new(&mut *outputs);
+    let gate = Gate::new(chunks.len());
+    let cx = Ctx {
+        chunks,
+        s,
+        spec,
+        progress,
+        direct: &direct,
+        summary: &summary,
+        gate: &gate,
+    };
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::channel::<Done>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, cx) = (&next, &cx);
+            sc.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= chunks.len() {
+                        break;
+                    }
+                    cx.gate.wait_turn(i, ahead);
+                    let d = work(cx, i);
+                    if tx.send(d).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut joined = 0;
+        for d in rx.iter() {
+            pending.insert(d.index, d);
+            while let Some(d) = pending.remove(&joined) {
+                let mut rows = lock(&direct);
+                let mut sink = Shared {
+                    rows: &mut rows,
+                    summary: &summary,
+                    local: Summary::new(scope),
+                };
+                join.add(chunks, d, &mut sink, report);
+                let local = sink.local;
+                if local.connections > 0 {
+                    lock(&summary).merge(&local);
+                }
+                joined += 1;
+                gate.joined_one();
+            }
+            if join.write_error.is_some() {
+                // Nothing more can be written: stop the workers early.
+                next.store(chunks.len(), Ordering::Relaxed);
+                gate.open_all();
+                break;
+            }
+        }
+    });
+    outputs.summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    (join.stats, join.write_error)
+}
+
+/// Locks `m`, also after a thread panicked holding it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The sink of a chunk that starts a file: rows to `rows` (the run's
+/// outputs or a spool), counts to the run's summary (the tally does not
+/// depend on the order rows come in).
+struct Shared<'a> {
+    rows: &'a mut Outputs,
+    summary: &'a Mutex<Summary>,
+    /// Counts made while another thread holds the run's summary (added
+    /// when joining): the analysis never waits for it.
+    local: Summary,
+}
+
+impl Sink for Shared<'_> {
+    fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        self.rows.record_rows(rec)?;
+        match self.summary.try_lock() {
+            Ok(mut s) => s.record(rec),
+            Err(_) => self.local.record(rec),
+        }
+    }
+}
+
+/// The join's state between chunks.
+struct Join {
+    idle_us: i64,
+    stats: Stats,
+    /// Connections earlier chunks tracked at their ends (the latest chunk
+    /// to track one wins), while not idle.
+    owned: FxHashMap<FlowKey, Owned>,
+    /// Of those, the ones handed over unreported.
+    handed_off: FxHashSet<FlowKey>,
+    /// A worker read the rest of this file: its later chunks are void.
+    skip_rest_of: Option<PathBuf>,
+    /// Records of the current file joined so far (for error messages).
+    file_packets: u64,
+    write_error: Option<io::Error>,
+}
+
+impl Join {
+    fn add(
+        &mut self,
+        chunks: &[Chunk],
+        mut d: Done,
+        outputs: &mut Shared<'_>,
+        report: &mut dyn FnMut(String),
+    ) {
+        let Some(c) = chunks.get(d.index) else { return };
+        if c.first_of_file() {
+            self.file_packets = 0;
+            self.skip_rest_of = None;
+        } else if self.skip_rest_of.as_ref() == Some(&c.path) {
+            return;
+        }
+        if let Some(e) = d.write_error {
+            self.write_error.get_or_insert(e);
+        }
+        for mut h in d.held {
+            if let Some(o) = self.owned.get(&h.key) {
+                if self.handed_off.contains(&h.key) {
+                    // Started in the chunk before, data only in this one.
+                    h.rec.ts = o.first_ts;
+                    h.rec.packets += o.packets;
+                } else if h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us {
+                    // The chunk before reported it (or had nothing to report).
+                    continue;
+                }
+            }
+            self.stats.rows += 1;
+            if let Err(e) = outputs.record(&h.rec) {
+                self.write_error.get_or_insert(e);
+            }
+        }
+        if let Some(part) = d.outputs.as_mut() {
+            if let Err(e) = outputs.rows.absorb(part) {
+                self.write_error.get_or_insert(e);
+            }
+            // Counts not added yet (a worker adds its chunk's own counts
+            // once the chunk's start proves good).
+            if part.summary.connections > 0 {
+                lock(outputs.summary).merge(&part.summary);
+            }
+        }
+        self.stats.add(&d.stats);
+        let label = c.path.display().to_string();
+        match d.error {
+            Some(ChunkError::Open(e)) => report(e.to_string()),
+            Some(ChunkError::Read(msg)) => report(
+                SourceError::Truncated(label, self.file_packets + d.packets, msg).to_string(),
+            ),
+            None => {}
+        }
+        self.file_packets += d.packets;
+        // A chunk may have no packet at all of a connection an earlier one
+        // follows: ownership carries over chunks, newest first, and is
+        // forgotten once idle for the idle timeout.
+        let now = d.owned.values().map(|o| o.last_ts).max();
+        for k in d.owned.keys() {
+            self.handed_off.remove(k);
+        }
+        self.handed_off.extend(d.handed_off);
+        self.owned.extend(d.owned);
+        if let Some(now) = now {
+            let idle = self.idle_us;
+            self.owned
+                .retain(|_, o| now.saturating_sub(o.last_ts) <= idle);
+            let owned = &self.owned;
+            self.handed_off.retain(|k| owned.contains_key(k));
+        }
+        if let Some(local) = d.summary.as_ref().filter(|l| l.connections > 0) {
+            lock(outputs.summary).merge(local);
+        }
+        if d.voids_rest {
+            self.skip_rest_of = Some(c.path.clone());
+        }
+    }
+}

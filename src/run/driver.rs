@@ -1,0 +1,166 @@
+//! The one packet loop: every way of running (inline, pipelined, chunked,
+//! live) reads a [`FrameSource`] and hands its events to a [`Consumer`]
+//! through [`Driver::run`]. The loop counts progress, honours stop
+//! requests (signal, duration, count), waits when a live source is idle,
+//! and returns at regular ticks when asked to (live status lines).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::progress::Progress;
+use crate::input::frame::{Dropped, Event, Frame, FrameSource};
+
+/// What takes the frames: the flow table, or a reader thread's batcher.
+pub trait Consumer {
+    /// One frame; returns true when it is worth saving (`capture -w`).
+    fn frame(&mut self, f: &Frame<'_>) -> bool;
+
+    /// Frames dropped before analysis, counted.
+    fn dropped(&mut self, _d: &Dropped) {}
+
+    /// The current input ended cleanly.
+    fn end_of_input(&mut self) {}
+
+    /// An input failed (the message names it); reading goes on.
+    fn failed(&mut self, msg: String);
+
+    /// Nothing more should be read (an output failed, nothing left to
+    /// follow...).
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// Why [`Driver::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The source has no more input.
+    End,
+    /// The consumer wants no more.
+    Done,
+    /// A stop was asked for: signal, duration or frame count.
+    Requested,
+    /// A tick is due (see [`Driver::tick_every`]); call `run` again to go on.
+    Tick,
+}
+
+/// Bytes read between progress reports.
+const PROGRESS_STEP: u64 = 1 << 22;
+/// Bytes of a record header, counted with each frame's own bytes.
+const RECORD_HEADER: u64 = 16;
+/// Pause when a live source has nothing waiting (the kernel buffers meanwhile).
+const IDLE_PAUSE: Duration = Duration::from_millis(5);
+
+/// The packet loop and its settings.
+pub struct Driver<'a> {
+    progress: &'a dyn Progress,
+    stop: Option<&'a AtomicBool>,
+    deadline: Option<Instant>,
+    max_frames: Option<u64>,
+    tick: Option<Duration>,
+    last_tick: Instant,
+    frames: u64,
+    unreported: u64,
+}
+
+impl<'a> Driver<'a> {
+    /// A loop reporting progress to `progress`, reading until the input
+    /// ends or the consumer is done.
+    pub fn new(progress: &'a dyn Progress) -> Self {
+        Driver {
+            progress,
+            stop: None,
+            deadline: None,
+            max_frames: None,
+            tick: None,
+            last_tick: Instant::now(),
+            frames: 0,
+            unreported: 0,
+        }
+    }
+
+    /// Also stops when `flag` is set (signals).
+    pub fn stop_on(mut self, flag: &'a AtomicBool) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Also stops after `limit` (from now), if given.
+    pub fn for_at_most(mut self, limit: Option<Duration>) -> Self {
+        self.deadline = limit.map(|d| Instant::now() + d);
+        self
+    }
+
+    /// Also stops after `limit` frames, if given.
+    pub fn frames_at_most(mut self, limit: Option<u64>) -> Self {
+        self.max_frames = limit;
+        self
+    }
+
+    /// Returns [`Stop::Tick`] every `every` (wall clock).
+    pub fn tick_every(mut self, every: Duration) -> Self {
+        self.tick = Some(every);
+        self.last_tick = Instant::now();
+        self
+    }
+
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.is_some_and(|f| f.load(Ordering::Relaxed))
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.max_frames.is_some_and(|m| self.frames >= m)
+    }
+
+    fn report_progress(&mut self) {
+        if self.unreported > 0 {
+            self.progress.advance(self.unreported);
+            self.unreported = 0;
+        }
+    }
+
+    /// Reads `src` into `dst` until the input ends, `dst` is done, a stop
+    /// is requested or a tick is due.
+    pub fn run(&mut self, src: &mut dyn FrameSource, dst: &mut dyn Consumer) -> Stop {
+        let saves = src.saves();
+        let stop = loop {
+            if dst.done() {
+                break Stop::Done;
+            }
+            if self.stop_requested() {
+                break Stop::Requested;
+            }
+            match src.next() {
+                Event::Frame(f) => {
+                    self.frames += 1;
+                    // About the bytes read (record headers vary).
+                    self.unreported += RECORD_HEADER + f.data.len() as u64;
+                    if self.unreported >= PROGRESS_STEP {
+                        self.report_progress();
+                    }
+                    if dst.frame(&f) && saves {
+                        let data = f.data.to_vec();
+                        src.keep(&data);
+                    }
+                }
+                Event::Dropped(d) => dst.dropped(&d),
+                Event::Opened(label) => self.progress.message(&label),
+                Event::Closed => dst.end_of_input(),
+                Event::Failed(msg) => dst.failed(msg),
+                Event::Idle => std::thread::sleep(IDLE_PAUSE),
+                Event::End => break Stop::End,
+            }
+            if let Some(every) = self.tick
+                && self.last_tick.elapsed() >= every
+            {
+                self.last_tick = Instant::now();
+                break Stop::Tick;
+            }
+        };
+        self.report_progress();
+        stop
+    }
+}

@@ -1,0 +1,162 @@
+//! Running an analysis: one packet loop ([`driver::Driver`]) over a
+//! [`crate::input::frame::FrameSource`], in four configurations:
+//!
+//! - inline (`--threads 1`) and pipelined (a reader thread feeding the
+//!   analysis), see [`pipelined`];
+//! - chunked: pcap and pcapng files cut into chunks analysed at once and
+//!   joined in order, see [`chunked`];
+//! - live capture, see [`capture`].
+//!
+//! [`rows`] turns finished connections into rows for the outputs;
+//! [`analysis`] feeds the flow table from the loop; [`progress`] is how
+//! a run reports its progress.
+
+pub mod analysis;
+pub mod chunked;
+pub mod driver;
+pub mod pipelined;
+pub mod progress;
+pub mod rows;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use self::analysis::Analysis;
+use self::driver::{Driver, Stop};
+use self::progress::Progress;
+use self::rows::Rows;
+use crate::enrich::m365::Endpoints;
+use crate::flow::table::{FlowTable, Limits};
+use crate::input::live::{CaptureError, CaptureStats, Live};
+use crate::input::source::Input;
+use crate::model::stats::Stats;
+use crate::output::Outputs;
+
+/// What a run needs besides its inputs and outputs.
+#[derive(Clone)]
+pub struct Settings {
+    /// Microsoft 365 endpoints.
+    pub endpoints: Arc<Endpoints>,
+    /// Flow-table limits (shared out among chunk workers).
+    pub limits: Limits,
+    /// Threads: 1 reads and analyses on one thread; 2 or more cut pcap and
+    /// pcapng files into chunks, or read gzip files and streams on a
+    /// thread of their own.
+    pub threads: usize,
+    /// Smallest chunk a file is cut into, in bytes.
+    pub min_chunk: u64,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The counters.
+    pub stats: Stats,
+    /// The first error writing rows: the outputs are incomplete.
+    pub write_error: Option<io::Error>,
+}
+
+/// Analyses capture files into `outputs`. Input errors go to `report`
+/// (already formatted, naming the input); reading goes on with the next.
+pub fn analyze(
+    inputs: Vec<Input>,
+    s: &Settings,
+    outputs: &mut Outputs,
+    progress: &dyn Progress,
+    report: &mut dyn FnMut(String),
+) -> Outcome {
+    let chunks = if s.threads >= 2 {
+        chunked::plan(&inputs, s.threads, s.min_chunk)
+    } else {
+        None
+    };
+    let (stats, write_error) = match chunks {
+        // pcap and pcapng files: chunks analysed at once, joined in order.
+        Some(chunks) => {
+            let settings = chunked::Settings {
+                endpoints: Arc::clone(&s.endpoints),
+                limits: s.limits,
+                threads: s.threads,
+            };
+            chunked::run(&chunks, &settings, outputs, progress, report)
+        }
+        // Reading (libpcap, header decode, early drops) on a thread of its
+        // own, analysis here; with one thread both on this thread.
+        None => pipelined::run(
+            inputs,
+            Arc::clone(&s.endpoints),
+            s.limits,
+            s.threads >= 2,
+            outputs,
+            progress,
+            report,
+        ),
+    };
+    Outcome { stats, write_error }
+}
+
+/// When a live capture stops, and what it does meanwhile.
+pub struct LiveSettings<'a> {
+    /// Set by signals.
+    pub stop: &'a AtomicBool,
+    /// Called about once a second with the table and the capture's counts
+    /// (status line, periodic reports).
+    pub tick: &'a mut dyn FnMut(&FlowTable<'_>, &CaptureStats),
+}
+
+/// How a live capture ended.
+#[derive(Debug)]
+pub struct LiveOutcome {
+    /// The analysis.
+    pub outcome: Outcome,
+    /// libpcap's counts.
+    pub capture: CaptureStats,
+    /// What ended the capture early (interface gone, `-w` unwritable).
+    pub error: Option<CaptureError>,
+}
+
+/// Analyses a live capture into `outputs` until it is stopped (signal, or
+/// the capture's duration or count).
+pub fn capture(
+    live: &mut Live,
+    endpoints: Arc<Endpoints>,
+    limits: Limits,
+    outputs: &mut Outputs,
+    ls: LiveSettings<'_>,
+) -> LiveOutcome {
+    let mut rows = Rows::new(endpoints, outputs);
+    let mut table = FlowTable::new(limits, &mut rows);
+    let mut driver = Driver::new(&progress::NoProgress)
+        .stop_on(ls.stop)
+        .for_at_most(live.options().duration)
+        .frames_at_most(live.options().count)
+        .tick_every(Duration::from_secs(1));
+    loop {
+        let stop = driver.run(
+            live,
+            &mut Analysis {
+                table: &mut table,
+                report: &mut |_| {},
+            },
+        );
+        if stop != Stop::Tick {
+            break;
+        }
+        let counts = live.tick();
+        (ls.tick)(&table, &counts);
+    }
+    let (capture, error) = live.finish();
+    table.finish();
+    let stats = table.stats;
+    drop(table);
+    LiveOutcome {
+        outcome: Outcome {
+            stats,
+            write_error: rows.take_error(),
+        },
+        capture,
+        error,
+    }
+}

@@ -1,0 +1,344 @@
+//! Reading and analysis on two threads (or, with `--threads 1`, taking
+//! turns on one).
+//!
+//! The reader side runs the driver over the input files into a
+//! [`Batcher`]: it decodes each frame's headers and drops at once what
+//! analysis does not need: non-TCP frames, bare ACKs, and frames of
+//! connections whose handshake facts are complete (known through the shared
+//! [`DoneFilter`]; FIN/RST/SYN frames always pass, so connections still
+//! close). The rest are copied into batches. The analysis side runs the
+//! same driver over those batches ([`Batches`]) into the flow table. Bulk
+//! traffic, most of a capture's bytes, is thus only counted.
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use super::analysis::Analysis;
+use super::driver::{Consumer, Driver};
+use super::progress::{NoProgress, Progress};
+use super::rows::Rows;
+use crate::enrich::m365::Endpoints;
+use crate::flow::done_filter::DoneFilter;
+use crate::flow::key::flow_hash;
+use crate::flow::segment::{bare_ack, pure_syn};
+use crate::flow::table::{FlowTable, Limits};
+use crate::input::frame::{Dropped, Event, Frame, FrameSource};
+use crate::input::offline::Files;
+use crate::input::source::Input;
+use crate::model::sink::Sink;
+use crate::model::stats::Stats;
+use crate::wire::decode::{self, LinkType, Skip, flags};
+
+/// Frames per batch.
+pub const BATCH_FRAMES: usize = 2048;
+/// Frame bytes per batch (a batch is sent when either bound is reached).
+pub const BATCH_BYTES: usize = 4 << 20;
+
+/// Frames for the analysis side, with counts of those dropped early.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Concatenated frame bytes.
+    data: Vec<u8>,
+    /// Per frame: (timestamp µs, end offset in `data`, wire length, link).
+    frames: Vec<(i64, usize, u32, LinkType)>,
+    /// Frames dropped early (non-TCP, bare ACKs, done connections).
+    dropped: Dropped,
+}
+
+impl Batch {
+    /// Empties the batch, keeping its buffers.
+    fn clear(&mut self) {
+        if self.data.capacity() > 2 * BATCH_BYTES {
+            self.data = Vec::new();
+        }
+        self.data.clear();
+        self.frames.clear();
+        self.dropped = Dropped {
+            last_ts: i64::MIN,
+            ..Dropped::default()
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.dropped.frames == 0
+    }
+
+    /// True when the batch should be sent.
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH_FRAMES
+            || self.data.len() >= BATCH_BYTES
+            || self.dropped.frames >= 64 * BATCH_FRAMES as u64
+    }
+
+    /// Reader side: keep or drop one frame; `passed` frames were passed on
+    /// before this batch.
+    fn offer(&mut self, filter: &DoneFilter, passed: u64, f: &Frame<'_>) {
+        match decode::decode(f.link, f.data) {
+            Err(Skip::NotTcp) => {
+                self.dropped.not_tcp += 1;
+                self.skip(f);
+                return;
+            }
+            Ok(seg) if pure_syn(&seg) => {
+                // A new connection, perhaps on the ports of one already
+                // done: its frames must reach the analysis from here on.
+                let index = passed + self.frames.len() as u64;
+                filter.syn(flow_hash(seg.src, seg.sport, seg.dst, seg.dport), index);
+            }
+            // A bare ACK carries nothing to analyse; other frames of a
+            // done connection neither.
+            Ok(seg)
+                if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0
+                    && (bare_ack(&seg)
+                        || filter.check_touch(
+                            flow_hash(seg.src, seg.sport, seg.dst, seg.dport),
+                            f.ts_us,
+                        )) =>
+            {
+                self.skip(f);
+                return;
+            }
+            _ => {}
+        }
+        self.data.extend_from_slice(f.data);
+        self.frames
+            .push((f.ts_us, self.data.len(), f.wire_len, f.link));
+    }
+
+    fn skip(&mut self, f: &Frame<'_>) {
+        self.dropped.frames += 1;
+        self.dropped.bytes += u64::from(f.wire_len);
+        self.dropped.last_ts = self.dropped.last_ts.max(f.ts_us);
+    }
+}
+
+/// What the reader side sends, in input order.
+pub enum Msg {
+    /// Frames.
+    Batch(Batch),
+    /// An input could not be opened or read (already formatted, names it).
+    Error(String),
+}
+
+/// The reader side's consumer: frames into batches, batches and errors
+/// out through `send` (false: the analysis side is gone).
+struct Batcher<'a> {
+    filter: &'a DoneFilter,
+    batch: Batch,
+    /// Frames passed on in the batches sent so far.
+    passed: u64,
+    fresh: &'a mut dyn FnMut() -> Batch,
+    send: &'a mut dyn FnMut(Msg) -> bool,
+    gone: bool,
+}
+
+impl Batcher<'_> {
+    /// Sends the batch (input boundaries, full batches, the end).
+    fn flush(&mut self) {
+        if self.gone || self.batch.is_empty() {
+            return;
+        }
+        let next = (self.fresh)();
+        let full = std::mem::replace(&mut self.batch, next);
+        self.passed += full.frames.len() as u64;
+        self.gone = !(self.send)(Msg::Batch(full));
+    }
+}
+
+impl Consumer for Batcher<'_> {
+    fn frame(&mut self, f: &Frame<'_>) -> bool {
+        self.batch.offer(self.filter, self.passed, f);
+        if self.batch.full() {
+            self.flush();
+        }
+        false
+    }
+
+    fn end_of_input(&mut self) {
+        self.flush();
+    }
+
+    fn failed(&mut self, msg: String) {
+        self.flush();
+        if !self.gone {
+            self.gone = !(self.send)(Msg::Error(msg));
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.gone
+    }
+}
+
+/// Reads `inputs` in order, handing [`Msg`]s to `send` until it returns
+/// false; `fresh` supplies empty batches.
+fn read(
+    inputs: Vec<Input>,
+    filter: &DoneFilter,
+    progress: &dyn Progress,
+    fresh: &mut dyn FnMut() -> Batch,
+    send: &mut dyn FnMut(Msg) -> bool,
+) {
+    let mut batch = fresh();
+    batch.clear();
+    let mut batcher = Batcher {
+        filter,
+        batch,
+        passed: 0,
+        fresh,
+        send,
+        gone: false,
+    };
+    Driver::new(progress).run(&mut Files::new(inputs), &mut batcher);
+    batcher.flush();
+}
+
+/// The analysis side's source: the frames of each batch, then the counts
+/// of those it dropped; used batches go back through `recycle`.
+pub struct Batches<'r, I> {
+    msgs: I,
+    cur: Option<Batch>,
+    /// Next frame of `cur`, and where its bytes start.
+    pos: usize,
+    start: usize,
+    /// The counts of `cur`'s dropped frames were given.
+    counted: bool,
+    recycle: &'r mut dyn FnMut(Batch),
+}
+
+impl<'r, I: Iterator<Item = Msg>> Batches<'r, I> {
+    /// The batches of `msgs`.
+    pub fn new(msgs: I, recycle: &'r mut dyn FnMut(Batch)) -> Self {
+        Batches {
+            msgs,
+            cur: None,
+            pos: 0,
+            start: 0,
+            counted: true,
+            recycle,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
+    fn next(&mut self) -> Event<'_> {
+        loop {
+            match &self.cur {
+                Some(b) if self.pos < b.frames.len() || !self.counted => break,
+                _ => {}
+            }
+            if let Some(b) = self.cur.take() {
+                (self.recycle)(b);
+            }
+            match self.msgs.next() {
+                Some(Msg::Batch(b)) => {
+                    self.cur = Some(b);
+                    self.pos = 0;
+                    self.start = 0;
+                    self.counted = false;
+                }
+                Some(Msg::Error(e)) => return Event::Failed(e),
+                None => return Event::End,
+            }
+        }
+        let Some(b) = self.cur.as_ref() else {
+            return Event::End;
+        };
+        if let Some(&(ts_us, end, wire_len, link)) = b.frames.get(self.pos) {
+            let data = b.data.get(self.start..end).unwrap_or_default();
+            self.pos += 1;
+            self.start = end;
+            return Event::Frame(Frame {
+                link,
+                ts_us,
+                data,
+                wire_len,
+            });
+        }
+        self.counted = true;
+        Event::Dropped(b.dropped)
+    }
+}
+
+/// Analyses `inputs` as one stream: reading on a thread of its own when
+/// `threaded`, else taking turns with the analysis on this thread. Rows go
+/// to `sink`, input errors to `report`; returns the counters and the first
+/// error writing rows.
+pub fn run(
+    inputs: Vec<Input>,
+    endpoints: Arc<Endpoints>,
+    limits: Limits,
+    threaded: bool,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+    report: &mut dyn FnMut(String),
+) -> (Stats, Option<io::Error>) {
+    let filter = Arc::new(DoneFilter::default());
+    let mut rows = Rows::new(endpoints, sink);
+    let mut table = FlowTable::new(limits, &mut rows).with_filter(Arc::clone(&filter));
+    let mut thread_failed = false;
+    {
+        let mut analysis = Analysis {
+            table: &mut table,
+            report: &mut *report,
+        };
+        let mut driver = Driver::new(&NoProgress);
+        if threaded {
+            std::thread::scope(|s| {
+                let (tx, rx) = mpsc::sync_channel(4);
+                let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
+                let filter = &filter;
+                let reader = s.spawn(move || {
+                    read(
+                        inputs,
+                        filter,
+                        progress,
+                        &mut || {
+                            let mut b = recycle_rx.try_recv().unwrap_or_default();
+                            b.clear();
+                            b
+                        },
+                        &mut |m| tx.send(m).is_ok(),
+                    );
+                });
+                let mut recycle = |b| {
+                    let _ = recycle_tx.send(b);
+                };
+                let mut src = Batches::new(rx.into_iter(), &mut recycle);
+                driver.run(&mut src, &mut analysis);
+                // The reader stops at its next send.
+                drop(src);
+                thread_failed = reader.join().is_err();
+            });
+        } else {
+            let spare: RefCell<Vec<Batch>> = RefCell::new(Vec::new());
+            read(
+                inputs,
+                &filter,
+                progress,
+                &mut || {
+                    let mut b = spare.borrow_mut().pop().unwrap_or_default();
+                    b.clear();
+                    b
+                },
+                &mut |m| {
+                    let mut recycle = |b| spare.borrow_mut().push(b);
+                    driver.run(
+                        &mut Batches::new(std::iter::once(m), &mut recycle),
+                        &mut analysis,
+                    );
+                    !analysis.done()
+                },
+            );
+        }
+    }
+    if thread_failed {
+        report("the reading thread failed; results are incomplete".into());
+    }
+    table.finish();
+    let stats = table.stats;
+    drop(table);
+    (stats, rows.take_error())
+}
