@@ -37,3 +37,6 @@ pub mod output;
 pub mod run;
 pub mod text;
 pub mod wire;
+
+#[cfg(test)]
+mod testing;

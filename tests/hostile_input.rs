@@ -4,8 +4,7 @@
 
 use std::sync::OnceLock;
 
-mod common;
-use common::{handshake, record, tcp_frame};
+use crate::util::{handshake, record, tcp_frame};
 
 use tlsready::enrich::m365::Endpoints;
 use tlsready::flow::assembler::MAX_PENDING;

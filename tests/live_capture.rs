@@ -12,8 +12,7 @@
 //! assertion fails. The other tests use loopback with a filter on a port of
 //! their own.
 
-mod common;
-
+use crate::util::{bin, tlsready};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -29,10 +28,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_IP: &str = "10.199.0.1";
 const SERVER_IP: &str = "10.199.0.2";
 const PORT: u16 = 4433;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tlsready")
-}
 
 /// Fails loudly without root, `ip` or `openssl`.
 fn require_prerequisites() {
@@ -322,19 +317,19 @@ fn read(path: &Path) -> String {
 }
 
 /// CSV rows as maps from column name to cell; the file must be complete.
-fn csv_rows(path: &Path) -> Vec<common::Row> {
+fn csv_rows(path: &Path) -> Vec<crate::util::Row> {
     let text = read(path);
     assert!(
         text.ends_with('\n'),
         "{} does not end with a newline: {text:?}",
         path.display()
     );
-    common::rows_from(text.as_bytes(), b',')
+    crate::util::rows_from(text.as_bytes(), b',')
 }
 
 /// The identity of a connection row, comparable between the live run and
 /// `analyze` of the `-w` file.
-fn key(r: &common::Row) -> Vec<String> {
+fn key(r: &crate::util::Row) -> Vec<String> {
     [
         "ts",
         "client_ip",
@@ -509,7 +504,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
 
     // (d) The -w file holds the handshakes: analysing it gives the same rows.
     let again = d.join("E.csv");
-    let an = Command::new(bin())
+    let an = tlsready()
         .arg("analyze")
         .arg(&pcap)
         .arg("--connections")
@@ -532,7 +527,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
 /// A loopback capture of the test's own port.
 fn capture_lo(g: &mut Guard, port: u16, extra: &[&str]) -> usize {
     let i = g.spawn(
-        Command::new(bin())
+        tlsready()
             .args(["capture", "-i", "lo", "--quiet"])
             .args(extra)
             .arg(format!("tcp port {port}")),
@@ -607,7 +602,7 @@ fn duration_and_count_stop_the_capture() {
 fn capture_errors_are_one_clear_line() {
     require_prerequisites();
     let run = |args: &[&str]| {
-        let out = Command::new(bin())
+        let out = tlsready()
             .arg("capture")
             .args(args)
             .output()

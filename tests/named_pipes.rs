@@ -2,22 +2,13 @@
 //! read once, like standard input, plain or gzip, with the same rows as the
 //! file itself.
 
+use crate::util::{bin, sample, tlsready};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::thread;
 
 const EXIT_INPUT: i32 = 3;
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name)
-}
-
-fn tlsready() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tlsready"))
-}
 
 /// The connections CSV of `tlsready analyze FILE`.
 fn rows_of_file(file: &Path, dir: &Path) -> String {
@@ -76,7 +67,7 @@ fn process_substitution_plain_and_gzip() {
         let out = Command::new("bash")
             .arg("-c")
             .arg(r#""$0" analyze <(cat "$1") --connections "$2" --quiet"#)
-            .arg(env!("CARGO_BIN_EXE_tlsready"))
+            .arg(bin())
             .arg(sample(name))
             .arg(&csv)
             .output()

@@ -5,9 +5,10 @@
 //! are cut too, with boundaries falling inside handshakes. Inputs: the
 //! bundled samples, the public corpus read from `../shared/corpus/pcaps`
 //! (not copied here), and an 8 MiB capture made by the benchmark generator
-//! `../shared/bench/make-corpus.py` (seed 4). A missing `../shared` fails
-//! the tests, with a message saying so.
+//! `../shared/bench/make-corpus.py` (seed 4). Without `../shared` (or
+//! python3) those tests print why they skip.
 
+use crate::util::{python3, shared, tlsready};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +23,7 @@ struct Run {
 fn analyze(paths: &[PathBuf], extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (conn, clients) = (dir.path().join("c.csv"), dir.path().join("k.csv"));
-    let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+    let o = tlsready()
         .arg("analyze")
         .args(paths)
         .arg("--connections")
@@ -147,7 +148,10 @@ fn samples_cut_anywhere_give_the_same_rows() {
 
 #[test]
 fn corpus_cut_anywhere_gives_the_same_rows() {
-    let files = captures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/pcaps"));
+    let Some(dir) = shared("corpus/pcaps") else {
+        return;
+    };
+    let files = captures(&dir);
     assert!(
         files.len() >= 20,
         "corpus: {} classic pcap files",
@@ -159,8 +163,12 @@ fn corpus_cut_anywhere_gives_the_same_rows() {
 
 #[test]
 fn generated_capture_cut_in_chunks_gives_the_same_rows() {
-    let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-corpus.py");
-    assert!(generator.is_file(), "{} is missing", generator.display());
+    let Some(generator) = shared("bench/make-corpus.py") else {
+        return;
+    };
+    if !python3() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("g.pcap");
     let made = Command::new("python3")
@@ -333,7 +341,7 @@ fn a_corrupt_record_stops_the_file_as_with_one_thread() {
     std::fs::write(&path, &file).unwrap();
     let run = |extra: &[&str]| {
         let out = dir.path().join("c.csv");
-        let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+        let o = tlsready()
             .arg("analyze")
             .arg(&path)
             .arg("--connections")
@@ -381,7 +389,7 @@ fn a_record_header_cut_by_the_end_of_the_file() {
     let path = dir.path().join("cut.pcap");
     std::fs::write(&path, &real[..last + 9]).unwrap();
     let run = |t: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+        let o = tlsready()
             .arg("analyze")
             .arg(&path)
             .args(["-q", "--threads", t, "--min-chunk", "1"])

@@ -4,8 +4,8 @@
 //! frames: a small classic-pcap reader/writer and frame helpers below.
 //! Every case runs with `--threads 1` and `--threads 2`, which must agree.
 
+use crate::util::tlsready;
 use std::path::Path;
-use std::process::Command;
 
 use tlsready::run::pipelined::BATCH_FRAMES;
 
@@ -360,7 +360,7 @@ struct Run {
 fn run(pcap: &Path, threads: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("connections.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+    let o = tlsready()
         .arg("analyze")
         .arg(pcap)
         .arg("--connections")
@@ -571,7 +571,7 @@ fn done_connection_with_traffic_is_not_idle() {
 #[test]
 fn two_outputs_on_stdout_rejected() {
     for threads in ["1", "2"] {
-        let o = Command::new(env!("CARGO_BIN_EXE_tlsready"))
+        let o = tlsready()
             .args(["analyze", SAMPLE, "--connections", "-", "--json", "-"])
             .args(["--threads", threads])
             .output()

@@ -4,20 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-mod common;
-use common::Row;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tlsready")
-}
+use crate::util::{Row, tlsready};
 
 /// Runs `analyze` with extra arguments; returns the connection rows.
 fn analyze(paths: &[&str], extra: &[&str]) -> (Vec<Row>, String, i32) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.csv");
-    let o = Command::new(bin())
+    let o = tlsready()
         .arg("analyze")
         .args(paths)
         .arg("--connections")
@@ -30,11 +24,11 @@ fn analyze(paths: &[&str], extra: &[&str]) -> (Vec<Row>, String, i32) {
 }
 
 fn read_csv(p: &Path) -> Vec<Row> {
-    common::read_rows(p, b',')
+    crate::util::read_rows(p, b',')
 }
 
 fn expected() -> Vec<Row> {
-    common::read_rows(Path::new("samples/expected.tsv"), b'\t')
+    crate::util::read_rows(Path::new("samples/expected.tsv"), b'\t')
 }
 
 fn one(file: &str) -> Row {

@@ -130,3 +130,114 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         packets: c.packets,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::key::FlowKey;
+    use crate::flow::table::{Finished, FlowTable, Limits};
+    use crate::model::version::TlsVersion;
+    use crate::testing::frames;
+
+    struct Built<'e>(&'e Endpoints, Vec<ConnRecord>);
+
+    impl Finished for Built<'_> {
+        fn finished(&mut self, _key: &FlowKey, c: &Connection) -> bool {
+            match build(c, self.0) {
+                Some(r) => {
+                    self.1.push(r);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// The rows of a sample, built as `analyze` builds them.
+    fn rows(sample: &str) -> Vec<ConnRecord> {
+        let ep = Endpoints::embedded();
+        let mut b = Built(&ep, Vec::new());
+        let mut t = FlowTable::new(Limits::default(), &mut b);
+        for f in frames(sample) {
+            t.frame(f.link, f.ts_us, &f.data, f.wire_len);
+        }
+        t.finish();
+        drop(t);
+        b.1
+    }
+
+    fn one(sample: &str) -> ConnRecord {
+        let mut r = rows(sample);
+        assert_eq!(r.len(), 1, "{sample}");
+        r.remove(0)
+    }
+
+    #[test]
+    fn established_tls12() {
+        let r = one("openssl-tls12.pcap");
+        assert_eq!(r.protocol, Protocol::Tls);
+        assert_eq!(r.status, Status::Established);
+        assert_eq!(r.client_port, 52968);
+        assert_eq!(r.server_port, 443);
+        assert_eq!(r.sni, "tls12.example.test");
+        assert_eq!(r.negotiated_version, Some(0x0303));
+        assert_eq!(r.cipher, Some(0xc030));
+        assert!(
+            r.ja4.starts_with("t12d") || r.ja4.starts_with("t13d"),
+            "{}",
+            r.ja4
+        );
+        assert_eq!(r.ja3.len(), 32);
+        assert!(!r.m365.m365);
+        assert!(!r.below_tls12());
+        assert_eq!(r.packets, 4);
+    }
+
+    #[test]
+    fn mail_statuses_and_protocols() {
+        let r = one("smtp-plaintext-25.pcap");
+        assert_eq!((r.protocol, r.status), (Protocol::Smtp, Status::Plaintext));
+        assert!(r.ja4.is_empty());
+        let r = one("smtp-starttls-refused-25.pcap");
+        assert_eq!(
+            (r.protocol, r.status),
+            (Protocol::Smtp, Status::StarttlsRefused)
+        );
+        let r = one("smtp-starttls-tls12-2525.pcap");
+        assert_eq!(
+            (r.protocol, r.status),
+            (Protocol::SmtpStarttls, Status::Established)
+        );
+        assert!(!r.client_helo.is_empty());
+        let r = one("pop3-starttls-tls10-110.pcap");
+        assert_eq!(r.protocol, Protocol::Pop3Starttls);
+        assert!(r.below_tls12());
+    }
+
+    #[test]
+    fn hello_retry_and_missing_client_hello() {
+        let r = one("openssl-tls13-hrr.pcap");
+        assert!(r.hello_retry);
+        assert_eq!(r.negotiated_version, Some(0x0304));
+        let r = one("midstream-no-clienthello.pcap");
+        assert_eq!(r.status, Status::NoClientHello);
+        assert_eq!(r.client_max_version, None);
+        // The ServerHello's receiver is the client.
+        assert_eq!(r.client_port, 52968);
+    }
+
+    #[test]
+    fn microsoft_365_by_address_only() {
+        let r = one("m365-ip-only-tls11.pcap");
+        assert!(r.sni.is_empty());
+        assert!(r.m365.m365);
+        assert!(r.m365.matched.ip && !r.m365.matched.sni);
+        assert!(r.m365.endpoint_id.is_some());
+        assert_eq!(
+            r.negotiated_version
+                .map(|v| TlsVersion(v).name().into_owned()),
+            Some("TLS1.1".to_string())
+        );
+        assert!(r.negotiated_legacy());
+    }
+}

@@ -478,3 +478,126 @@ impl Connection {
             .unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::key::FlowKey;
+    use crate::testing::frames;
+    use crate::wire::decode::decode;
+    use crate::wire::mail::{MailProtocol, StartTls};
+
+    /// One connection fed every TCP segment of a sample (the samples hold
+    /// one connection each), as the flow table would; returns it and how
+    /// many segments made it exhausted or complete first.
+    fn connection(sample: &str, upto: Option<usize>) -> Connection {
+        let fr = frames(sample);
+        let mut pool = Pool::default();
+        let mut conn: Option<Connection> = None;
+        for f in fr.iter().take(upto.unwrap_or(usize::MAX)) {
+            let Ok(seg) = decode(f.link, &f.data) else {
+                continue;
+            };
+            let (key, side) = FlowKey::of(&seg);
+            let c = conn.get_or_insert_with(|| Connection::new(key.endpoints(), f.ts_us));
+            c.segment(side, &seg, f.ts_us, &mut pool);
+        }
+        conn.expect("a TCP segment")
+    }
+
+    #[test]
+    fn tls13_handshake_facts() {
+        let c = connection("openssl-tls13.pcap", None);
+        let f = &c.facts;
+        let ch = f.client_hello.as_ref().expect("ClientHello");
+        assert_eq!(ch.sni.as_deref(), Some("tls13.example.test"));
+        assert!(ch.supported_versions.contains(&0x0304));
+        assert!(!ch.truncated);
+        assert_eq!(f.server_hello.as_ref().map(|s| s.version()), Some(0x0304));
+        // TLS 1.3: nothing after the ServerHello is readable, the facts
+        // are complete without a certificate.
+        assert!(f.complete());
+        assert!(f.cert_names.is_empty());
+        // The SYN sender is the client, and sent the ClientHello.
+        assert_eq!(f.client_side, c.syn_side);
+        assert_eq!(c.endpoints[c.client_side()].1, 52974);
+        assert!(!c.midstream);
+    }
+
+    #[test]
+    fn tls12_certificate_names_and_server_flight() {
+        let c = connection("openssl-tls12.pcap", None);
+        let f = &c.facts;
+        assert_eq!(f.server_hello.as_ref().map(|s| s.version()), Some(0x0303));
+        assert!(!f.cert_names.is_empty(), "TLS 1.2 certificate in clear");
+        assert!(f.complete());
+        assert!(c.fin[0] || c.fin[1]);
+    }
+
+    #[test]
+    fn hello_cut_by_the_end_keeps_its_facts() {
+        // Up to the second of the segments a ClientHello is split over (3
+        // and 87 bytes); the end of input flushes it as truncated.
+        let all = frames("split-segments.pcap");
+        let data: Vec<usize> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| decode(f.link, &f.data).is_ok_and(|s| !s.payload.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
+        let first_data = data[1];
+        let mut c = connection("split-segments.pcap", Some(first_data + 1));
+        assert!(c.facts.client_hello.is_none());
+        c.flush();
+        let ch = c.facts.client_hello.as_ref().expect("cut ClientHello");
+        assert!(ch.truncated);
+        let whole = connection("split-segments.pcap", None);
+        let wch = whole.facts.client_hello.as_ref().expect("ClientHello");
+        assert!(!wch.truncated);
+        assert_eq!(wch.sni.as_deref(), Some("split-segments.example.test"));
+    }
+
+    #[test]
+    fn reordered_segments_are_reassembled() {
+        let c = connection("split-segments-reordered.pcap", None);
+        let ch = c.facts.client_hello.as_ref().expect("ClientHello");
+        assert!(!ch.truncated);
+        assert!(!c.facts.gap_in_handshake);
+        assert_eq!(ch.sni.as_deref(), Some("split-segments.example.test"));
+    }
+
+    #[test]
+    fn smtp_starttls_dialogue_then_tls() {
+        let c = connection("smtp-starttls-tls12-2525.pcap", None);
+        let f = &c.facts;
+        let mail = f.mail.as_ref().expect("mail dialogue");
+        assert_eq!(mail.protocol, Some(MailProtocol::Smtp));
+        assert_eq!(mail.starttls, StartTls::Accepted);
+        assert!(mail.client_helo.is_some());
+        assert_eq!(
+            f.client_hello.as_ref().and_then(|h| h.sni.as_deref()),
+            Some("smtp.example.test")
+        );
+        assert!(f.complete());
+    }
+
+    #[test]
+    fn plaintext_mail_is_nothing_yet_as_tls_but_a_dialogue() {
+        let c = connection("smtp-plaintext-25.pcap", None);
+        assert!(c.facts.client_hello.is_none());
+        assert!(!c.nothing_yet());
+        let mail = c.facts.mail.as_ref().expect("mail dialogue");
+        assert_eq!(mail.starttls, StartTls::NotRequested);
+        assert!(mail.transaction);
+    }
+
+    #[test]
+    fn release_frees_the_stream_state() {
+        let mut c = connection("openssl-tls12.pcap", None);
+        let mut pool = Pool::default();
+        c.release(&mut pool);
+        assert!(c.done);
+        assert_eq!(c.buffered(), 0);
+        assert_eq!(pool.free.len(), 1);
+    }
+}

@@ -426,3 +426,138 @@ impl<'o> FlowTable<'o> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Owned, frames};
+
+    /// What the table handed on: the client's SNI, the negotiated version
+    /// and the packets counted, per connection.
+    #[derive(Default)]
+    struct Seen(Vec<(Option<String>, Option<u16>, u64)>);
+
+    impl Finished for Seen {
+        fn finished(&mut self, _key: &FlowKey, c: &Connection) -> bool {
+            let f = &c.facts;
+            let sni = f.client_hello.as_ref().and_then(|h| h.sni.clone());
+            let v = f.server_hello.as_ref().map(|h| h.version());
+            self.0.push((sni, v, c.packets));
+            true
+        }
+    }
+
+    fn feed(t: &mut FlowTable<'_>, frames: &[Owned]) -> Vec<bool> {
+        frames
+            .iter()
+            .map(|f| t.frame(f.link, f.ts_us, &f.data, f.wire_len))
+            .collect()
+    }
+
+    #[test]
+    fn a_handshake_is_handed_on_once_then_only_counted() {
+        let fr = frames("openssl-tls12.pcap");
+        let mut seen = Seen::default();
+        let mut t = FlowTable::new(Limits::default(), &mut seen);
+        let following = feed(&mut t, &fr);
+        // The SYN and the hellos are followed; once the facts are complete
+        // the rest (encrypted data, FIN) is only counted.
+        assert!(following[0]);
+        assert!(!following[fr.len() - 1]);
+        assert_eq!(t.stats.packets, fr.len() as u64);
+        assert_eq!(t.stats.connections, 1);
+        assert_eq!(t.stats.rows, 1);
+        t.finish();
+        assert_eq!(t.tracked(), 0);
+        assert_eq!(t.stats.rows, 1);
+        drop(t);
+        assert_eq!(seen.0.len(), 1);
+        let (sni, v, packets) = &seen.0[0];
+        assert_eq!(sni.as_deref(), Some("tls12.example.test"));
+        assert_eq!(*v, Some(0x0303));
+        // Segments with payload, SYN, FIN or RST up to the row (bare ACKs
+        // are not analysed): the CSV's `packets` column says 4.
+        assert_eq!(*packets, 4);
+    }
+
+    #[test]
+    fn every_connection_of_a_capture_is_handed_on() {
+        let fr = frames("clients-mixed.pcap");
+        let mut seen = Seen::default();
+        let mut t = FlowTable::new(Limits::default(), &mut seen);
+        feed(&mut t, &fr);
+        t.finish();
+        assert_eq!(t.stats.connections, 10);
+        assert_eq!(t.stats.rows, 10);
+        assert_eq!(t.stats.evicted_full + t.stats.evicted_idle, 0);
+        drop(t);
+        let versions: Vec<Option<u16>> = seen.0.iter().map(|s| s.1).collect();
+        assert_eq!(versions.iter().filter(|v| **v == Some(0x0301)).count(), 4);
+        assert_eq!(versions.iter().filter(|v| **v == Some(0x0304)).count(), 2);
+    }
+
+    #[test]
+    fn a_full_table_evicts_and_stays_bounded() {
+        // Interleave the frames of ten connections so that all are open
+        // at once, with room for two.
+        let mut fr = frames("clients-mixed.pcap");
+        fr.sort_by_key(|f| f.ts_us);
+        let mut seen = Seen::default();
+        let limits = Limits {
+            max_flows: 2,
+            ..Limits::default()
+        };
+        let mut t = FlowTable::new(limits, &mut seen);
+        for f in &fr {
+            t.frame(f.link, f.ts_us, &f.data, f.wire_len);
+            assert!(t.tracked() <= 2);
+        }
+        t.finish();
+        assert_eq!(t.stats.connections, 10);
+        assert_eq!(t.tracked(), 0);
+    }
+
+    #[test]
+    fn an_idle_connection_is_swept_as_it_stands() {
+        // The SYN and ClientHello of one connection, then another capture's
+        // frames five minutes and more later: the first is closed for being
+        // idle and reported without its ServerHello.
+        let first = frames("openssl-tls12.pcap");
+        let hello_at = first
+            .iter()
+            .position(|f| f.data.len() > 200)
+            .expect("a ClientHello frame");
+        let mut later = frames("openssl-tls10.pcap");
+        let t0 = first[hello_at].ts_us;
+        for (i, f) in later.iter_mut().enumerate() {
+            f.ts_us = t0 + 400_000_000 + i as i64;
+        }
+        let mut seen = Seen::default();
+        let mut t = FlowTable::new(Limits::default(), &mut seen);
+        feed(&mut t, &first[..=hello_at]);
+        assert_eq!(t.tracked(), 1);
+        feed(&mut t, &later);
+        assert_eq!(t.stats.evicted_idle, 1);
+        t.finish();
+        drop(t);
+        assert_eq!(seen.0.len(), 2);
+        // SYN, SYN-ACK and ClientHello (the bare ACK is not counted).
+        assert_eq!(seen.0[0], (Some("tls12.example.test".to_string()), None, 3));
+        assert_eq!(seen.0[1].0.as_deref(), Some("tls10.example.test"));
+    }
+
+    #[test]
+    fn one_garbage_timestamp_is_not_believed() {
+        let fr = frames("openssl-tls12.pcap");
+        let mut seen = Seen::default();
+        let mut t = FlowTable::new(Limits::default(), &mut seen);
+        feed(&mut t, &fr[..2]);
+        let now = t.now();
+        // A lone frame a day ahead: time does not move.
+        let mut odd = fr[2].clone();
+        odd.ts_us += 86_400_000_000;
+        feed(&mut t, std::slice::from_ref(&odd));
+        assert_eq!(t.now(), now);
+        assert_eq!(t.stats.evicted_idle, 0);
+    }
+}

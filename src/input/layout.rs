@@ -25,6 +25,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
+use super::frame::ts_us;
+
 /// Consecutive plausible records needed to trust a resynchronised offset.
 const CHAIN: usize = 16;
 /// Bytes searched after a planned split point for a record boundary.
@@ -180,7 +182,7 @@ impl Layout {
         };
         let secs = i64::from(u32_at(self.big_endian, b, at)?);
         let frac = i64::from(u32_at(self.big_endian, b, at + 4)?);
-        Some(secs * 1_000_000 + if nanos { frac / 1000 } else { frac })
+        Some(ts_us(secs, if nanos { frac / 1000 } else { frac }))
     }
 
     /// A plausible record at `at` in `b`: (its time, or 0, and length).

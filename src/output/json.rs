@@ -154,3 +154,69 @@ impl Sink for JsonSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::m365::{Classification, MatchKinds, Service};
+    use crate::model::row::{Protocol, Status};
+
+    fn row() -> ConnRecord {
+        ConnRecord {
+            ts: 1_741_075_200_000_000,
+            last_ts: 1_741_075_200_123_456,
+            client_ip: "10.0.0.1".parse().unwrap(),
+            client_port: 50000,
+            server_ip: "2603:1026::1".parse().unwrap(),
+            server_port: 587,
+            protocol: Protocol::SmtpStarttls,
+            sni: String::new(),
+            client_max_version: Some(0x0303),
+            client_best_version: Some(0x0303),
+            client_version: Some(0x0303),
+            negotiated_version: Some(0x0301),
+            cipher: Some(0xc014),
+            alpn: String::new(),
+            status: Status::Established,
+            m365: Classification {
+                m365: true,
+                service: Some(Service::Exchange),
+                matched: MatchKinds {
+                    banner: true,
+                    ip: true,
+                    ..MatchKinds::default()
+                },
+                endpoint_id: Some(10),
+                legacy: false,
+            },
+            client_helo: "=host\"1".into(),
+            server_banner: "mail.example".into(),
+            cert_names: Arc::from(["-a".to_string(), "b".to_string()]),
+            ja4: String::new(),
+            ja3: String::new(),
+            alert: String::new(),
+            hello_retry: false,
+            packets: 9,
+        }
+    }
+
+    #[test]
+    fn keys_in_order_empties_left_out_numbers_and_raw_text() {
+        let line = json_line(&row()).unwrap();
+        assert_eq!(
+            line,
+            r#"{"cert_names":["-a","b"],"cipher":"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA","client_helo":"=host\"1","client_ip":"10.0.0.1","client_max_version":"TLS1.2","client_port":50000,"client_version":"TLS1.2","hello_retry":"no","last_ts":"2025-03-04T08:00:00.123456Z","legacy_endpoint":"no","m365":"yes","m365_endpoint_id":10,"m365_match":"banner+ip","m365_service":"Exchange","negotiated_version":"TLS1.0","packets":9,"protocol":"smtp-starttls","server_banner":"mail.example","server_ip":"2603:1026::1","server_port":587,"status":"established","ts":"2025-03-04T08:00:00.000000Z"}"#
+        );
+    }
+
+    #[test]
+    fn one_empty_certificate_name_is_an_empty_cell() {
+        let mut r = row();
+        r.cert_names = Arc::from([String::new()]);
+        assert!(!json_line(&r).unwrap().contains("cert_names"));
+        r.cert_names = Arc::from([]);
+        assert!(!json_line(&r).unwrap().contains("cert_names"));
+    }
+}

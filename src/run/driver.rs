@@ -164,3 +164,97 @@ impl<'a> Driver<'a> {
         stop
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::frame::Dropped;
+    use crate::wire::decode::LinkType;
+
+    /// Five frames, an idle moment, a failure, then the end.
+    struct Script(usize);
+
+    impl FrameSource for Script {
+        fn next(&mut self) -> Event<'_> {
+            self.0 += 1;
+            match self.0 {
+                1..=5 => Event::Frame(Frame {
+                    link: LinkType::Raw,
+                    ts_us: self.0 as i64,
+                    data: b"abcd",
+                    wire_len: 4,
+                }),
+                6 => Event::Idle,
+                7 => Event::Dropped(Dropped {
+                    frames: 2,
+                    ..Dropped::default()
+                }),
+                8 => Event::Failed("x: broken".into()),
+                _ => Event::End,
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Count {
+        frames: u64,
+        dropped: u64,
+        failed: Vec<String>,
+        enough: Option<u64>,
+    }
+
+    impl Consumer for Count {
+        fn frame(&mut self, _f: &Frame<'_>) -> bool {
+            self.frames += 1;
+            false
+        }
+        fn dropped(&mut self, d: &Dropped) {
+            self.dropped += d.frames;
+        }
+        fn failed(&mut self, msg: String) {
+            self.failed.push(msg);
+        }
+        fn done(&self) -> bool {
+            self.enough.is_some_and(|n| self.frames >= n)
+        }
+    }
+
+    struct Bytes(std::sync::atomic::AtomicU64);
+
+    impl Progress for Bytes {
+        fn advance(&self, bytes: u64) {
+            self.0.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn reads_everything_and_counts_progress() {
+        let p = Bytes(Default::default());
+        let mut c = Count::default();
+        let stop = Driver::new(&p).run(&mut Script(0), &mut c);
+        assert_eq!(stop, Stop::End);
+        assert_eq!((c.frames, c.dropped), (5, 2));
+        assert_eq!(c.failed, vec!["x: broken".to_string()]);
+        assert_eq!(p.0.load(Ordering::Relaxed), 5 * (16 + 4));
+    }
+
+    #[test]
+    fn stops_when_asked() {
+        let mut c = Count::default();
+        let mut d = Driver::new(&super::super::progress::NoProgress).frames_at_most(Some(3));
+        assert_eq!(d.run(&mut Script(0), &mut c), Stop::Requested);
+        assert_eq!((c.frames, d.frames()), (3, 3));
+        let flag = AtomicBool::new(true);
+        let mut c = Count::default();
+        let mut d = Driver::new(&super::super::progress::NoProgress).stop_on(&flag);
+        assert_eq!(d.run(&mut Script(0), &mut c), Stop::Requested);
+        assert_eq!(c.frames, 0);
+        let mut c = Count {
+            enough: Some(2),
+            ..Count::default()
+        };
+        let mut d = Driver::new(&super::super::progress::NoProgress);
+        assert_eq!(d.run(&mut Script(0), &mut c), Stop::Done);
+        assert_eq!(c.frames, 2);
+    }
+}

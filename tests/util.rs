@@ -1,9 +1,59 @@
-//! Helpers shared by the integration tests: hand-built frames and TLS
-//! records, and CSV rows read as column -> value maps.
-
-#![allow(dead_code)] // each test file uses a subset
+//! Helpers shared by the integration tests: the binary under test, the
+//! shared material beside the repository (`../shared`) and python3 (with a
+//! printed reason to skip when absent), hand-built frames and TLS records,
+//! and CSV rows read as column -> value maps.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A command running the `tlsready` binary under test.
+pub fn tlsready() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tlsready"))
+}
+
+/// The path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tlsready")
+}
+
+/// A file of `samples/`.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+/// `../shared/<rel>` (the shared checkout beside the repository), or
+/// `None` after printing why the calling test skips (CI has it).
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is missing (the shared checkout ../shared sits beside the repository in CI)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Whether python3 runs; if not, prints why the calling test skips.
+pub fn python3() -> bool {
+    let ok = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: python3 is not installed (CI has it)");
+    }
+    ok
+}
 
 /// A CSV (or TSV) row: column -> value.
 pub type Row = BTreeMap<String, String>;

@@ -1,0 +1,17 @@
+//! The integration tests, one test binary (as ripgrep does): each module a
+//! theme, [`util`] the helpers they share. Tests that need the shared
+//! checkout (`../shared`) or python3 print why they skip when it is absent;
+//! CI has both.
+
+mod util;
+
+mod broken_captures;
+mod corpus;
+mod hostile_input;
+mod live_capture;
+mod named_pipes;
+mod parallel;
+mod reassembly_props;
+mod regressions;
+mod samples;
+mod truth_small;
