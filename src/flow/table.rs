@@ -88,6 +88,8 @@ pub struct FlowTable<'o> {
     frame_index: u64,
     /// Overrun mode: only connections already tracked are followed.
     overrun: bool,
+    /// [`Finished::failed`] after the latest report.
+    failed: bool,
 }
 
 impl<'o> FlowTable<'o> {
@@ -106,6 +108,7 @@ impl<'o> FlowTable<'o> {
             frames: 0,
             frame_index: 0,
             overrun: false,
+            failed: false,
         }
     }
 
@@ -209,8 +212,9 @@ impl<'o> FlowTable<'o> {
     }
 
     /// Reporting failed: analysis should stop.
+    #[inline]
     pub fn failed(&self) -> bool {
-        self.out.failed()
+        self.failed
     }
 
     /// Asks for an interim report of everything so far.
@@ -238,6 +242,7 @@ impl<'o> FlowTable<'o> {
     /// the epoch); `wire_len` is its length on the wire. Returns true when
     /// the frame belongs to a connection whose handshake was still being
     /// followed (the frames worth saving to re-analyse it later).
+    #[inline]
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) -> bool {
         self.frame_index = self.frames;
         self.frames += 1;
@@ -340,6 +345,7 @@ impl<'o> FlowTable<'o> {
                 {
                     self.stats.rows += 1;
                 }
+                self.failed = self.out.failed();
             }
         }
         following
@@ -350,6 +356,7 @@ impl<'o> FlowTable<'o> {
         if self.out.finished(key, conn) {
             self.stats.rows += 1;
         }
+        self.failed = self.out.failed();
     }
 
     /// Removes a connection from the table (and from the done filter).
