@@ -239,6 +239,10 @@ def rewrite(src, dst, *rules):
     subprocess.run(cmd, check=True)
 
 
+def pcaprewrite(*args):
+    subprocess.run([sys.executable, os.path.join(HERE, 'pcaprewrite.py')] + list(args), check=True)
+
+
 def add_vlan(src, dst, *tags):
     cmd = [sys.executable, os.path.join(HERE, 'pcaprewrite.py'), 'vlan', src, dst]
     for t in tags:
@@ -535,6 +539,22 @@ def hrr():
     openssl_pair(out(f), 443, c, ['-tls1_3', '-groups', 'X25519'],
                  ['-tls1_3', '-groups', 'P-256:X25519', '-servername', 'hrr.example.test'])
     expect(f, 'hrr.example.test', 'TLS1.3', 'TLS1.3')
+
+
+@scenario
+def tls13_draft_layout():
+    # The ServerHello of openssl-tls13.pcap rewritten offline into the layout of
+    # the TLS 1.3 drafts before 22 (no session id echo, no compression method,
+    # the version in the version field): once with 0x0304 there, once with the
+    # draft-18 code 0x7f12 (the client's supported_versions then offers 0x7f12).
+    # Random, cipher suite and key_share are the real server's bytes.
+    src = out('openssl-tls13.pcap')
+    if not os.path.exists(src):
+        openssl_versions()
+    for f, version, label in (('tls13-draft-layout-0304.pcap', '0x0304', 'TLS1.3'),
+                              ('tls13-draft18-layout.pcap', '0x7f12', 'TLS1.3-draft18')):
+        pcaprewrite('draft13', src, out(f), '--version', version)
+        expect(f, 'tls13.example.test', label, label)
 
 
 # --------------------------------------------------------------------------- link layers / formats
