@@ -667,6 +667,27 @@ def mail_implicit():
 
 
 @scenario
+def mail_plaintext_answer():
+    # Implicit TLS sent to mail servers that speak plaintext first (configured
+    # for STARTTLS): s_client sends its ClientHello at once, the server sends
+    # its greeting in clear (and answers the hello's bytes as a bad command);
+    # s_client gives up on the greeting, which is no TLS record, without an
+    # alert. No ServerHello.
+    c = certs()['default']
+    for f, proto, port, args, sni, cmax, banner in (
+            ('smtps-plaintext-answer-465.pcap', 'smtp', 465, [], 'smtps.example.test', 'TLS1.3', O365_BANNER),
+            ('imaps-plaintext-answer-993.pcap', 'imap', 993, ['-tls1'] + LEGACY, 'imaps.example.test', 'TLS1.0',
+             'mail.example.test'),
+            ('pop3s-plaintext-answer-995.pcap', 'pop3', 995, ['-tls1_2'], 'pop3s.example.test', 'TLS1.2',
+             'mail.example.test')):
+        with Capture(out(f), f'tcp port {port}'):
+            join = mail_server(proto, port, c, mode='starttls', banner=banner)
+            s_client(port, '-crlf', '-servername', sni, *args, data=b'', ok=False)
+            join()
+        expect(f, sni, cmax, '', port=port)
+
+
+@scenario
 def mail_plain():
     c = certs()['default']
     f = 'smtp-starttls-refused-25.pcap'

@@ -30,9 +30,32 @@ enum Mode {
     Off,
 }
 
+/// What a direction's stream began with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A TLS record or SSLv2 hello.
+    Tls,
+    /// Text: a mail greeting, an HTTP answer...
+    Text,
+    /// Anything else (binary, not TLS).
+    Other,
+}
+
+/// Bytes looked at to tell text from binary.
+const TEXT_PROBE: usize = 32;
+
+/// Do the first bytes read as text (printable ASCII, tabs, line ends)?
+fn looks_like_text(b: &[u8]) -> bool {
+    b.iter()
+        .take(TEXT_PROBE)
+        .all(|&x| matches!(x, b' '..=b'~' | b'\t' | b'\r' | b'\n'))
+}
+
 #[derive(Debug, Default)]
 struct Engine {
     mode: Mode,
+    /// What the first bytes were, once told (a gap first leaves it unknown).
+    opening: Option<Opening>,
     tls: HandshakeStream,
     plain: Vec<u8>,
     /// Bytes of `plain` already given to the mail dialogue.
@@ -73,6 +96,7 @@ impl Pool {
         for dir in d.iter_mut() {
             dir.reasm.reset();
             dir.eng.mode = Mode::Detect;
+            dir.eng.opening = None;
             dir.eng.fed = 0;
             dir.eng.plain_seen = 0;
             dir.eng.plain.clear();
@@ -216,6 +240,7 @@ impl Engine {
                         Start::NeedMore => {}
                         Start::Tls | Start::Sslv2 => {
                             let buf = std::mem::take(&mut self.plain);
+                            self.opening = Some(Opening::Tls);
                             self.mode = Mode::Tls;
                             self.tls.feed(&buf, &mut on);
                             if self.tls.finished() {
@@ -223,6 +248,11 @@ impl Engine {
                             }
                         }
                         Start::No => {
+                            self.opening = Some(if looks_like_text(&self.plain) {
+                                Opening::Text
+                            } else {
+                                Opening::Other
+                            });
                             self.mode = Mode::Plain;
                             self.plain_seen = self.plain.len();
                             self.plain_scan(side, facts);
@@ -416,6 +446,14 @@ impl Connection {
                 off(&d[0]) && off(&d[1]) || hopeless
             }
         }
+    }
+
+    /// What `side`'s stream began with, when its beginning was captured
+    /// (its SYN seen, no data lost before the first bytes); `None` otherwise
+    /// or when it sent nothing.
+    pub fn opening(&self, side: Side) -> Option<Opening> {
+        let d = self.dirs.as_ref()?.get(side)?;
+        if d.reasm.saw_syn { d.eng.opening } else { None }
     }
 
     /// Nothing to report yet: no hello, no recognised mail dialogue.

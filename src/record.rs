@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::conn::Connection;
+use crate::conn::{Connection, Opening};
 use crate::fingerprint::{self, HelloView};
 use crate::m365::{Classification, Endpoints, Query, Service};
 use crate::starttls::StartTls;
@@ -26,6 +26,9 @@ pub enum Status {
     StarttlsRefused,
     /// A mail session without any TLS.
     Plaintext,
+    /// The client began with a ClientHello (implicit TLS) and the server
+    /// answered in plaintext (a mail greeting, an HTTP error page...).
+    PlaintextAnswer,
 }
 
 impl Status {
@@ -39,6 +42,7 @@ impl Status {
             Status::Truncated => "truncated",
             Status::StarttlsRefused => "starttls_refused",
             Status::Plaintext => "plaintext",
+            Status::PlaintextAnswer => "plaintext_answer",
         }
     }
 }
@@ -191,10 +195,18 @@ impl ConnRecord {
         let truncated = f.gap_in_handshake && !f.complete()
             || ch.is_some_and(|h| h.truncated)
             || sh.is_some_and(|h| h.truncated);
+        // The client's stream began with TLS: no STARTTLS was asked for.
+        let implicit_tls = c.opening(cs) == Some(Opening::Tls);
+        let plaintext_answer = implicit_tls
+            && ch.is_some()
+            && sh.is_none()
+            && c.opening(1 - cs) == Some(Opening::Text);
         let status = if let Some(s) = mail_only_status {
             s
         } else if truncated {
             Status::Truncated
+        } else if plaintext_answer {
+            Status::PlaintextAnswer
         } else if f.alert.is_some_and(|a| a.level == 2 || sh.is_none()) {
             Status::Alert
         } else if sh.is_some() && ch.is_none() {
@@ -205,6 +217,7 @@ impl ConnRecord {
             Status::NoServerHello
         };
         let protocol = match mail {
+            Some(_) if has_hello && implicit_tls => "tls",
             Some(m)
                 if has_hello
                     || m.starttls != StartTls::NotRequested && m.starttls != StartTls::Refused =>

@@ -232,6 +232,68 @@ fn mail_starttls() {
     assert_eq!(r["client_helo"], "printer03.corp.example");
 }
 
+/// Implicit TLS (a ClientHello from the first byte, on 465/993/995)
+/// answered by a mail server's plaintext greeting: the protocol is `tls` (no
+/// STARTTLS was asked for), the status `plaintext_answer`, the greeting host
+/// kept. In the tally such a connection counts as one without ServerHello,
+/// not as plaintext (the client sent nothing in clear): the verdict comes from
+/// what the client offered.
+#[test]
+fn implicit_tls_answered_in_plaintext() {
+    for (f, offered, banner) in [
+        (
+            "smtps-plaintext-answer-465.pcap",
+            "TLS1.3",
+            "AM0PR01CA0001.outlook.office365.com",
+        ),
+        ("imaps-plaintext-answer-993.pcap", "TLS1.0", ""),
+        ("pop3s-plaintext-answer-995.pcap", "TLS1.2", ""),
+    ] {
+        let r = one(f);
+        let got = (
+            r["protocol"].as_str(),
+            r["status"].as_str(),
+            r["client_max_version"].as_str(),
+            r["negotiated_version"].as_str(),
+            r["server_banner"].as_str(),
+        );
+        assert_eq!(got, ("tls", "plaintext_answer", offered, "", banner), "{f}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.csv");
+    let cl = clients.to_str().unwrap();
+    // Microsoft 365 by its greeting; the client offers TLS 1.3: ready.
+    analyze(
+        &["samples/smtps-plaintext-answer-465.pcap"],
+        &["-q", "--clients", cl],
+    );
+    let t = read_csv(&clients);
+    assert_eq!(t.len(), 1, "{t:?}");
+    let counts = |r: &Row| {
+        (
+            r["service"].clone(),
+            r["verdict"].clone(),
+            r["no_server_hello"].clone(),
+            r["plaintext"].clone(),
+        )
+    };
+    assert_eq!(
+        counts(&t[0]),
+        ("Exchange".into(), "ready".into(), "1".into(), "0".into())
+    );
+    // The client offers only TLS 1.0: it will break, whatever the server said.
+    analyze(
+        &["samples/imaps-plaintext-answer-993.pcap"],
+        &["-q", "--clients", cl, "--scope", "all"],
+    );
+    let t = read_csv(&clients);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(
+        counts(&t[0]),
+        ("".into(), "will-break".into(), "1".into(), "0".into())
+    );
+}
+
 #[test]
 fn microsoft_365_recognition() {
     let cases = [
