@@ -18,6 +18,7 @@ Microsoft 365 samples are produced offline by pcaprewrite.py.
 """
 import argparse
 import csv
+import ctypes
 import gzip
 import os
 import shutil
@@ -55,10 +56,12 @@ def scenario(fn):
     return fn
 
 
-def expect(file, sni, cmax, neg, client='127.0.0.1', server='127.0.0.1', port=443, n=1):
+def expect(file, sni, cmax, neg, client='127.0.0.1', server='127.0.0.1', port=443, n=1, tshark_neg=None):
+    """Rows a scenario intends. `tshark_neg`: what tshark says instead of `neg`
+    where it is known to be wrong (tests/samples.rs TSHARK_WRONG has the right value)."""
     for _ in range(n):
         EXPECT.append(dict(file=file, client_ip=client, server_ip=server, server_port=str(port),
-                           sni=sni, cmax=cmax, neg=neg))
+                           sni=sni, cmax=cmax, neg=neg if tshark_neg is None else tshark_neg))
 
 
 def out(name):
@@ -159,6 +162,41 @@ class Capture:
                 raise RuntimeError(f'{self.tool} exited {self.p.returncode}: {self.stderr}')
             if not os.path.exists(self.path) or os.path.getsize(self.path) < 100:
                 raise RuntimeError(f'capture {self.path} is empty')
+        return False
+
+
+class NetNs:
+    """A throwaway network namespace that this process enters (setns on the main
+    thread, so every tool it starts runs there) and leaves: its own loopback and
+    its own per-namespace sysctls, the host's left untouched."""
+
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, name, sysctls=()):
+        self.name, self.sysctls = name, sysctls
+        self.libc = ctypes.CDLL(None, use_errno=True)
+
+    def setns(self, fd):
+        if self.libc.setns(fd, self.CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f'setns into {self.name}')
+
+    def __enter__(self):
+        subprocess.run(['ip', 'netns', 'add', self.name], check=True)
+        self.home = os.open('/proc/self/ns/net', os.O_RDONLY)
+        fd = os.open(f'/run/netns/{self.name}', os.O_RDONLY)
+        try:
+            self.setns(fd)
+        finally:
+            os.close(fd)
+        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+        for k, v in self.sysctls:
+            subprocess.run(['sysctl', '-q', '-w', f'{k}={v}'], check=True)
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.setns(self.home)
+        os.close(self.home)
+        subprocess.run(['ip', 'netns', 'del', self.name], check=True)
         return False
 
 
@@ -444,11 +482,17 @@ def memorybio_client(port, sni, mode):
     mode 'records' : ClientHello handshake message re-framed into 4 TLS records
                      (first one carries 2 bytes, i.e. a partial handshake header),
                      all records sent with a single send().
+    mode 'fastopen': the ClientHello rides on the SYN (TCP Fast Open, sendto
+                     with MSG_FASTOPEN; needs tcp_fastopen enabled without cookies).
     """
     ctx = py_client_ctx()
     inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(inc, outb, server_hostname=sni)
-    sock = socket.create_connection(('127.0.0.1', port), timeout=10)
+    if mode == 'fastopen':
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(10)
+    else:
+        sock = socket.create_connection(('127.0.0.1', port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         obj.do_handshake()
@@ -457,7 +501,10 @@ def memorybio_client(port, sni, mode):
     ch = outb.read()
     rlen = int.from_bytes(ch[3:5], 'big')
     assert ch[0] == 22 and len(ch) == 5 + rlen and ch[5] == 1, 'unexpected ClientHello framing'
-    if mode == 'segments':
+    if mode == 'fastopen':
+        if sock.sendto(ch, socket.MSG_FASTOPEN, ('127.0.0.1', port)) != len(ch):
+            raise RuntimeError('the ClientHello did not fit on the SYN')
+    elif mode == 'segments':
         cuts = [0, 3, 90, 200, len(ch)]
         for a, b in zip(cuts, cuts[1:]):
             sock.sendall(ch[a:b])
@@ -517,6 +564,36 @@ def split():
     expect('split-segments-reordered.pcap', 'split-segments.example.test', 'TLS1.3', 'TLS1.3')
     edit_frames(out('split-segments.pcap'), out('split-segments-retransmit.pcap'), ('--dup', f'{seg[1]},{seg[2]}'))
     expect('split-segments-retransmit.pcap', 'split-segments.example.test', 'TLS1.3', 'TLS1.3')
+
+
+@scenario
+def fastopen():
+    # TCP Fast Open in a throwaway network namespace (tcp_fastopen 0x607:
+    # client and server, no cookie needed, on every listener): the Python
+    # MemoryBIO client's ClientHello rides on the SYN to s_server (TLS 1.3).
+    # Then offline, a server that answers the SYN twice with different initial
+    # sequence numbers: a copy of the SYN-ACK with the ISN moved is inserted
+    # after the real one, and the server's data (and the client's ACKs) follow
+    # either the second SYN-ACK or the first.
+    c = certs()['default']
+    f = 'tfo-tls13.pcap'
+    with NetNs('tlsready-samples-tfo', [('net.ipv4.tcp_fastopen', '0x607')]):
+        with Capture(out(f), 'tcp port 443'):
+            srv = s_server(443, c)
+            v = memorybio_client(443, 'tfo.example.test', 'fastopen')
+            srv.wait()
+    assert v == 'TLSv1.3', v
+    syn = subprocess.run(['tshark', '-r', out(f), '-n', '-Y', 'tcp.flags.syn == 1 && tcp.flags.ack == 0',
+                          '-T', 'fields', '-e', 'tcp.len'], check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout.split()
+    if not syn or int(syn[0]) == 0:
+        raise RuntimeError(f'the SYN carried no data (lengths {syn})')
+    expect(f, 'tfo.example.test', 'TLS1.3', 'TLS1.3')
+    pcaprewrite('synack', out(f), out('tfo-second-synack.pcap'), '--isn-delta', '0x5a5a1234', '--follow', 'second')
+    expect('tfo-second-synack.pcap', 'tfo.example.test', 'TLS1.3', 'TLS1.3')
+    pcaprewrite('synack', out(f), out('tfo-stale-synack.pcap'), '--isn-delta', '0x5a5a1234', '--follow', 'first')
+    # tshark follows the later SYN-ACK and finds no ServerHello
+    expect('tfo-stale-synack.pcap', 'tfo.example.test', 'TLS1.3', 'TLS1.3', tshark_neg='')
 
 
 @scenario

@@ -40,6 +40,14 @@ Sub-commands
       acknowledgements of them) move back by as many bytes.  For a draft
       code, the value 0x0304 in the ClientHello's supported_versions becomes
       V (same length), so the client offered what the server chose.
+
+  synack IN OUT --isn-delta D --follow first|second
+      Answer the SYN of the first connection twice: a copy of its SYN-ACK
+      with the initial sequence number moved by D is inserted right after the
+      real one.  --follow second: every later server sequence number and
+      client acknowledgement moves by D too, so the data follows the second
+      SYN-ACK.  --follow first: nothing else changes, the data follows the
+      first SYN-ACK and the second one is stale.
 """
 import argparse
 import ipaddress
@@ -357,6 +365,32 @@ def client_hello_offer(rec, version):
     raise SystemExit('ClientHello without supported_versions')
 
 
+def cmd_synack(args):
+    delta = int(args.isn_delta, 0)
+    endian, header, linktype, pkts = read_pcap(args.input)
+    segs = tcp_frames(pkts, linktype, args.input)
+    at = next((i for i, (_, s) in enumerate(segs) if s and s.flags & 0x12 == 0x12), None)
+    if at is None:
+        raise SystemExit(f'{args.input}: no SYN-ACK')
+    pkt, sa = segs[at]
+    server, client = sa.sport, sa.dport
+    copy = [pkt[0], pkt[1], pkt[2], bytearray(pkt[3])]
+    second = Seg(copy[3])
+    second.seq = second.seq + delta
+    second.refresh()
+    if args.follow == 'second':
+        for p, s in segs[at + 1:]:
+            if s is None or {s.sport, s.dport} != {server, client}:
+                continue
+            if s.sport == server:
+                s.seq = s.seq + delta
+            elif s.flags & 0x10:
+                s.ack = s.ack + delta
+            s.refresh()
+    pkts.insert(at + 1, copy)
+    write_pcap(args.output, endian, header, pkts)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -378,8 +412,14 @@ def main():
     d.add_argument('input')
     d.add_argument('output')
     d.add_argument('--version', required=True)
+    sa = sub.add_parser('synack')
+    sa.add_argument('input')
+    sa.add_argument('output')
+    sa.add_argument('--isn-delta', required=True)
+    sa.add_argument('--follow', choices=('first', 'second'), required=True)
     args = ap.parse_args()
-    {'addr': cmd_addr, 'vlan': cmd_vlan, 'frames': cmd_frames, 'draft13': cmd_draft13}[args.cmd](args)
+    {'addr': cmd_addr, 'vlan': cmd_vlan, 'frames': cmd_frames, 'draft13': cmd_draft13,
+     'synack': cmd_synack}[args.cmd](args)
 
 
 if __name__ == '__main__':

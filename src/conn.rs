@@ -333,8 +333,9 @@ pub struct Connection {
     pub rst: bool,
     /// Handshake facts.
     pub facts: Facts,
-    /// SYN sequence numbers, kept until the first payload allocates `dirs`.
-    isn: [Option<u32>; 2],
+    /// SYN sequence numbers per side (the last two different ones, older
+    /// first), kept until the first payload allocates `dirs`.
+    isn: [[Option<u32>; 2]; 2],
     /// Reassembly and parsing state, allocated at the first payload byte.
     dirs: Option<Box<[Dir; 2]>>,
     /// Parsing is over (row reported or nothing to report); later packets
@@ -358,7 +359,7 @@ impl Connection {
             fin: [false; 2],
             rst: false,
             facts: Facts::default(),
-            isn: [None; 2],
+            isn: [[None; 2]; 2],
             dirs: None,
             done: false,
             midstream: false,
@@ -385,22 +386,35 @@ impl Connection {
             }
             match self.dirs.as_mut() {
                 Some(d) => d[side].reasm.syn(seg.seq),
-                None => self.isn[side] = Some(seg.seq),
+                None => {
+                    let seen = &mut self.isn[side];
+                    if seen[1] != Some(seg.seq) {
+                        *seen = [seen[1], Some(seg.seq)];
+                    }
+                }
             }
         }
+        // The acknowledgement tells the other direction where its data is.
+        let acked = (seg.flags & flags::ACK != 0).then_some(seg.ack);
         if seg.payload.is_empty() && seg.wire_len == 0 {
+            if let (Some(ack), Some(d)) = (acked, self.dirs.as_mut()) {
+                d[1 - side].reasm.acked(ack);
+            }
             return;
         }
         let isn = self.isn;
         let dirs = self.dirs.get_or_insert_with(|| {
             let mut d = pool.take();
             for (dir, isn) in d.iter_mut().zip(isn) {
-                if let Some(isn) = isn {
+                for isn in isn.into_iter().flatten() {
                     dir.reasm.syn(isn);
                 }
             }
             d
         });
+        if let Some(ack) = acked {
+            dirs[1 - side].reasm.acked(ack);
+        }
         let Dir { reasm, eng } = &mut dirs[side];
         if eng.mode == Mode::Off {
             return;
@@ -513,5 +527,65 @@ impl Connection {
             .or(self.syn_side)
             .or_else(|| self.facts.mail.as_ref().and_then(|m| m.client_side()))
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn seg(from_client: bool, seq: u32, ack: u32, fl: u8, payload: &[u8]) -> Segment<'_> {
+        let (c, s) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let (src, dst, sport, dport) = if from_client {
+            (c, s, 40000, 443)
+        } else {
+            (s, c, 443, 40000)
+        };
+        Segment {
+            src,
+            dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            flags: fl,
+            payload,
+            wire_len: payload.len() as u32,
+        }
+    }
+
+    /// Two SYN-ACKs with different numbers before any payload: both are
+    /// kept until the first payload, and the client's acknowledgement on it
+    /// settles the server's start (here the earlier SYN-ACK's).
+    #[test]
+    fn client_ack_settles_which_syn_ack_the_server_follows() {
+        let eps = [
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 443),
+        ];
+        let mut pool = Pool::default();
+        for (acked, start) in [(5001, 5001), (900_001, 900_001)] {
+            let mut c = Connection::new(eps, 0);
+            c.segment(0, &seg(true, 100, 0, flags::SYN, b""), 0, &mut pool);
+            c.segment(
+                1,
+                &seg(false, 5000, 101, flags::SYN | flags::ACK, b""),
+                0,
+                &mut pool,
+            );
+            c.segment(
+                1,
+                &seg(false, 900_000, 101, flags::SYN | flags::ACK, b""),
+                0,
+                &mut pool,
+            );
+            c.segment(0, &seg(true, 101, acked, flags::ACK, b"\x16"), 0, &mut pool);
+            let dirs = c.dirs.as_ref().unwrap();
+            assert_eq!(dirs[1].reasm.next_seq(), Some(start), "acked {acked}");
+        }
     }
 }

@@ -68,6 +68,15 @@ const TSHARK_WRONG: &[(&str, &str, &str, &str)] = &[
         "Unknown",
         "TLS_AES_256_GCM_SHA384",
     ),
+    // Two SYN-ACKs with different ISNs, the server's data following the
+    // first: tshark follows the later one and finds no ServerHello.
+    ("tfo-stale-synack.pcap", "negotiated_version", "", "TLS1.3"),
+    (
+        "tfo-stale-synack.pcap",
+        "cipher",
+        "",
+        "TLS_AES_256_GCM_SHA384",
+    ),
 ];
 
 /// Every sample's rows equal tshark's, field by field, with no extra rows
@@ -188,6 +197,37 @@ fn tls13_pre_draft22_server_hello_layout() {
         assert_eq!(r["negotiated_version"], version, "{f}");
         assert_eq!(r["cipher"], "TLS_AES_256_GCM_SHA384", "{f}");
         assert_eq!(r["status"], "established", "{f}");
+    }
+}
+
+/// TCP Fast Open (the ClientHello on the SYN), and a server answering that
+/// SYN twice with different initial sequence numbers: the ISN the server's
+/// data follows is the stream's, whether it came in the second SYN-ACK or the
+/// first (the second then stale).
+#[test]
+fn fast_open_and_two_syn_acks() {
+    for f in [
+        "tfo-tls13.pcap",
+        "tfo-second-synack.pcap",
+        "tfo-stale-synack.pcap",
+    ] {
+        let r = one(f);
+        let got = (
+            r["status"].as_str(),
+            r["negotiated_version"].as_str(),
+            r["cipher"].as_str(),
+            r["sni"].as_str(),
+        );
+        assert_eq!(
+            got,
+            (
+                "established",
+                "TLS1.3",
+                "TLS_AES_256_GCM_SHA384",
+                "tfo.example.test"
+            ),
+            "{f}"
+        );
     }
 }
 
