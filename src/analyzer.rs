@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 
 use crate::conn::{Connection, Pool, Side};
 use crate::decode::{self, LinkType, Segment, Skip, flags};
+use crate::flow::defrag::{Datagram, Defrag, DefragLimits};
 use crate::m365::Endpoints;
 use crate::pipeline::{DoneFilter, flow_hash};
 use crate::record::ConnRecord;
@@ -56,8 +57,16 @@ pub struct Stats {
     pub tcp_packets: u64,
     /// Frames that were not TCP.
     pub not_tcp: u64,
-    /// IP fragments skipped.
+    /// IP fragments (reassembled by `flow::defrag`).
     pub fragments: u64,
+    /// IP datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Fragmented datagrams dropped incomplete (timed out, or at the end).
+    pub frag_incomplete: u64,
+    /// Fragmented datagrams dropped over a bound (size, count, bytes).
+    pub frag_over_limit: u64,
+    /// Fragmented datagrams dropped as invalid (inconsistent, cut short).
+    pub frag_invalid: u64,
     /// Frames too short or malformed to decode.
     pub malformed: u64,
     /// Connections tracked.
@@ -82,6 +91,10 @@ impl Stats {
             tcp_packets,
             not_tcp,
             fragments,
+            reassembled,
+            frag_incomplete,
+            frag_over_limit,
+            frag_invalid,
             malformed,
             connections,
             evicted_idle,
@@ -94,6 +107,10 @@ impl Stats {
         self.tcp_packets += tcp_packets;
         self.not_tcp += not_tcp;
         self.fragments += fragments;
+        self.reassembled += reassembled;
+        self.frag_incomplete += frag_incomplete;
+        self.frag_over_limit += frag_over_limit;
+        self.frag_invalid += frag_invalid;
         self.malformed += malformed;
         self.connections += connections;
         self.evicted_idle += evicted_idle;
@@ -187,6 +204,14 @@ pub struct Analyzer<'s> {
     held: Option<Vec<Held>>,
     /// Overrun mode: only connections already tracked are followed.
     overrun: bool,
+    /// IP datagrams being reassembled.
+    defrag: Defrag,
+}
+
+/// IP protocols whose fragments are reassembled: TCP, and what may carry
+/// a tunnel (UDP, GRE, IP in IP, IPv6 extension headers).
+fn may_carry_tcp(proto: u8) -> bool {
+    matches!(proto, 0 | 4 | 6 | 17 | 41 | 43 | 47 | 51 | 60)
 }
 
 /// A segment with no payload and no SYN, FIN or RST.
@@ -237,6 +262,7 @@ impl<'s> Analyzer<'s> {
             frame_index: 0,
             held: None,
             overrun: false,
+            defrag: Defrag::new(DefragLimits::default()),
         }
     }
 
@@ -299,11 +325,14 @@ impl<'s> Analyzer<'s> {
     /// frame is analysed only if it belongs to a connection followed.
     pub fn overrun_frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
         self.advance(ts);
-        if let Ok(seg) = decode::decode(link, frame)
-            && !self.table.is_empty()
-            && !bare_ack(&seg)
-        {
-            let _ = self.segment(&seg, ts);
+        match decode::decode(link, frame) {
+            Ok(seg) if !self.table.is_empty() && !bare_ack(&seg) => {
+                let _ = self.segment(&seg, ts);
+            }
+            Err(Skip::Fragment) => {
+                let _ = self.fragment(link, ts, frame);
+            }
+            _ => {}
         }
     }
 
@@ -358,6 +387,10 @@ impl<'s> Analyzer<'s> {
             if self.now >= self.next_sweep {
                 if self.next_sweep != i64::MIN {
                     self.sweep_idle();
+                    if !self.defrag.is_empty() {
+                        self.defrag.expire(self.now);
+                        self.count_defrag();
+                    }
                 }
                 let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
                 self.next_sweep = (self.now.div_euclid(every) + 1).saturating_mul(every);
@@ -407,7 +440,7 @@ impl<'s> Analyzer<'s> {
             }
             Err(Skip::Fragment) => {
                 self.stats.fragments += 1;
-                return false;
+                return self.fragment(link, ts, frame);
             }
             Err(Skip::Malformed) => {
                 self.stats.malformed += 1;
@@ -421,6 +454,65 @@ impl<'s> Analyzer<'s> {
             return false;
         }
         self.segment(&seg, ts)
+    }
+
+    /// An IP fragment: on to the reassembly; a datagram it completes is
+    /// decoded and analysed as a frame would be. True while the datagram
+    /// may carry TCP (its frames are worth saving) or when it completes a
+    /// followed connection's segment.
+    fn fragment(&mut self, link: LinkType, ts: i64, frame: &[u8]) -> bool {
+        let Some(f) = decode::fragment(link, frame).filter(|f| may_carry_tcp(f.proto)) else {
+            return false;
+        };
+        let done = self.defrag.add(&f, ts);
+        self.count_defrag();
+        match done {
+            Some(d) => self.datagram(d, ts, 0),
+            None => self.defrag.is_pending(&f),
+        }
+    }
+
+    /// A reassembled datagram; `depth` counts reassemblies inside
+    /// reassembled datagrams (fragmented tunnels in fragmented tunnels).
+    fn datagram(&mut self, d: Datagram, ts: i64, depth: u8) -> bool {
+        let followed = match decode::datagram(d.proto, d.src, d.dst, &d.data) {
+            Ok(seg) => {
+                self.stats.tcp_packets += 1;
+                if bare_ack(&seg) || self.overrun && self.table.is_empty() {
+                    false
+                } else {
+                    self.segment(&seg, ts)
+                }
+            }
+            Err(Skip::Fragment) if depth < 2 => {
+                self.stats.fragments += 1;
+                let inner = decode::datagram_fragment(d.proto, d.src, d.dst, &d.data)
+                    .and_then(|f| self.defrag.add(&f, ts));
+                self.count_defrag();
+                match inner {
+                    Some(i) => self.datagram(i, ts, depth + 1),
+                    None => false,
+                }
+            }
+            Err(Skip::NotTcp) => {
+                self.stats.not_tcp += 1;
+                false
+            }
+            Err(_) => {
+                self.stats.malformed += 1;
+                false
+            }
+        };
+        self.defrag.recycle(d);
+        followed
+    }
+
+    fn count_defrag(&mut self) {
+        let c = self.defrag.take_counts();
+        self.stats.reassembled += c.reassembled;
+        self.stats.frag_incomplete += c.incomplete;
+        self.stats.frag_over_limit += c.over_limit;
+        self.stats.frag_invalid += c.invalid;
     }
 
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
@@ -585,6 +677,8 @@ impl<'s> Analyzer<'s> {
 
     /// End of input: every connection still open is reported as it stands.
     pub fn finish(&mut self) {
+        self.defrag.finish();
+        self.count_defrag();
         let gone = self.remove_where(|_| true);
         for (k, c) in gone {
             self.retire(k, c);

@@ -38,3 +38,18 @@ pub mod starttls;
 pub mod summary;
 pub mod tally;
 pub mod tls;
+
+/// Pure parsers of what frames carry (issue #12 moves `decode` here too).
+pub mod wire {
+    pub mod encap;
+    pub mod ieee80211;
+    pub mod nflog;
+    pub mod ppi;
+    pub mod radiotap;
+    pub mod tunnel;
+}
+
+/// Flow state (issue #12 moves the flow table here too).
+pub mod flow {
+    pub mod defrag;
+}
