@@ -10,6 +10,7 @@
 //! datagram's first fragment. Every datagram dropped is counted, by
 //! reason ([`DefragCounts`]).
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use etherparse::IpFragOffset;
@@ -97,6 +98,10 @@ struct Pending {
 /// Datagrams in progress.
 pub struct Defrag {
     pending: FxHashMap<Key, Pending>,
+    /// Datagrams in the order they started (entries of datagrams since
+    /// completed or dropped are skipped when met): the oldest is dropped
+    /// first, without a walk of the table.
+    order: VecDeque<(Key, i64)>,
     bytes: usize,
     limits: DefragLimits,
     counts: DefragCounts,
@@ -110,6 +115,7 @@ impl Defrag {
     pub fn new(limits: DefragLimits) -> Self {
         Defrag {
             pending: FxHashMap::default(),
+            order: VecDeque::new(),
             bytes: 0,
             limits,
             counts: DefragCounts::default(),
@@ -160,6 +166,7 @@ impl Defrag {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let data = self.spare.pop().unwrap_or_default();
+                self.order.push_back((key, ts));
                 v.insert(Pending {
                     buf: IpDefragBuf::new(IpNumber(f.proto), data, Vec::new()),
                     first_ts: ts,
@@ -183,6 +190,7 @@ impl Defrag {
         }
         let done = self.pending.remove(&key)?;
         self.bytes -= done.bytes.min(self.bytes);
+        self.prune_order();
         self.counts.reassembled += 1;
         Some(Datagram {
             src: f.src,
@@ -213,12 +221,14 @@ impl Defrag {
         });
         self.bytes -= freed.min(self.bytes);
         self.counts.incomplete += (before - self.pending.len()) as u64;
+        self.prune_order();
     }
 
     /// The input ended: every datagram still in progress is dropped incomplete.
     pub fn finish(&mut self) {
         self.counts.incomplete += self.pending.len() as u64;
         self.pending.clear();
+        self.order.clear();
         self.bytes = 0;
     }
 
@@ -253,6 +263,7 @@ impl Defrag {
     }
 
     fn drop_pending(&mut self, key: &Key) {
+        self.prune_order();
         if let Some(p) = self.pending.remove(key) {
             self.bytes -= p.bytes.min(self.bytes);
             let (data, _) = p.buf.take_bufs();
@@ -265,19 +276,35 @@ impl Defrag {
     /// Drops the oldest datagram other than `keep`, counted over the limit;
     /// false when there is none.
     fn drop_oldest(&mut self, keep: &Key) -> bool {
-        let oldest = self
-            .pending
-            .iter()
-            .filter(|(k, _)| *k != keep)
-            .min_by_key(|(_, p)| p.first_ts)
-            .map(|(k, _)| *k);
-        match oldest {
-            Some(k) => {
-                self.drop_pending(&k);
-                self.counts.over_limit += 1;
-                true
+        let mut kept = None;
+        let mut dropped = false;
+        while let Some((k, t)) = self.order.pop_front() {
+            let live = self.pending.get(&k).is_some_and(|p| p.first_ts == t);
+            if !live {
+                continue;
             }
-            None => false,
+            if k == *keep {
+                kept = Some((k, t));
+                continue;
+            }
+            self.drop_pending(&k);
+            self.counts.over_limit += 1;
+            dropped = true;
+            break;
+        }
+        if let Some(e) = kept {
+            self.order.push_front(e);
+        }
+        dropped
+    }
+
+    /// Forgets the order entries of datagrams no longer in progress, when
+    /// they outnumber the live ones.
+    fn prune_order(&mut self) {
+        if self.order.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.order
+                .retain(|(k, t)| pending.get(k).is_some_and(|p| p.first_ts == *t));
         }
     }
 }
@@ -368,6 +395,81 @@ mod tests {
         assert!(d.bytes() <= 100, "{}", d.bytes());
         assert_eq!(d.len(), 1);
         assert_eq!(d.take_counts().over_limit, 4);
+    }
+
+    fn sample(name: &str) -> (crate::decode::LinkType, Vec<Vec<u8>>) {
+        let path = format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let mut cap = pcap::Capture::from_file(&path).unwrap();
+        let link = crate::decode::LinkType::from_dlt(cap.get_datalink().0).unwrap();
+        let mut frames = Vec::new();
+        while let Ok(p) = cap.next_packet() {
+            frames.push(p.data.to_vec());
+        }
+        (link, frames)
+    }
+
+    /// The datagrams the fragments of a sample make, in completion order.
+    fn reassemble(name: &str) -> (Vec<Datagram>, DefragCounts) {
+        let (link, frames) = sample(name);
+        let mut d = Defrag::new(DefragLimits::default());
+        let mut out = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            if let Some(frag) = crate::decode::fragment(link, f) {
+                out.extend(d.add(&frag, i as i64));
+            }
+        }
+        d.finish();
+        (out, d.take_counts())
+    }
+
+    /// Fragments made by the kernel of a router, in order, then reversed with
+    /// exact duplicates: the same three datagrams, the first the ClientHello.
+    #[test]
+    fn real_ipv4_fragments_in_and_out_of_order() {
+        let (inorder, c) = reassemble("ipv4-fragments.pcap");
+        assert_eq!(inorder.len(), 3);
+        assert_eq!((c.reassembled, c.dropped()), (3, 0));
+        let (reordered, c) = reassemble("ipv4-fragments-reordered.pcap");
+        assert_eq!((c.reassembled, c.dropped()), (3, 0));
+        assert_eq!(reordered, inorder);
+        let hello = &inorder[0].data;
+        let sni = b"frag.example.test";
+        assert!(hello.windows(sni.len()).any(|w| w == sni));
+        // TCP header, then a handshake record.
+        let off = usize::from(hello[12] >> 4) * 4;
+        assert_eq!(&hello[off..off + 2], &[0x16, 0x03]);
+    }
+
+    /// IPv6 fragments of m365-ipv6.pcap's segments, last first: the
+    /// original segments, byte for byte.
+    #[test]
+    fn ipv6_fragments_give_the_original_segments() {
+        let (datagrams, c) = reassemble("ipv6-fragments.pcap");
+        assert_eq!(c.dropped(), 0);
+        let (_, frames) = sample("m365-ipv6.pcap");
+        let want: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| f[14 + 40..].to_vec())
+            .filter(|tcp| tcp.len() > 64)
+            .collect();
+        assert!(want.len() >= 3);
+        let got: Vec<Vec<u8>> = datagrams.into_iter().map(|d| d.data).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A flood of first fragments that never complete stays within the
+    /// bounds, every datagram dropped counted.
+    #[test]
+    fn flood_of_incomplete_datagrams() {
+        let mut d = Defrag::new(DefragLimits::default());
+        let data = bytes(1480, 7);
+        for id in 0..20_000u32 {
+            d.add(&frag(id, 0, true, &data), i64::from(id) * 1000);
+            assert!(d.len() <= 1024);
+            assert!(d.bytes() <= 4 << 20);
+        }
+        let c = d.take_counts();
+        assert_eq!(c.over_limit + d.len() as u64, 20_000);
     }
 
     #[test]
