@@ -5,7 +5,9 @@
 //!
 //! 1. [`source`]: capture files (pcap, pcapng, gzip, stdin, directories) via libpcap;
 //!    [`capture`]: live capture.
-//! 2. [`decode`]: link, IP and TCP headers of a frame.
+//! 2. [`decode`]: link, IP and TCP headers of a frame; [`wire`]: the parsers of
+//!    what frames carry (802.11, radiotap, PPI, NFLOG, tunnels and shim headers);
+//!    [`flow::defrag`]: IP fragment reassembly.
 //! 3. [`reassembly`]: per-direction TCP byte streams.
 //! 4. [`tls`] and [`starttls`]: handshake facts, and the plaintext mail dialogue before STARTTLS.
 //! 5. [`conn`]: one connection's state; [`analyzer`]: the flow table driving it all;
