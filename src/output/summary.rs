@@ -155,6 +155,18 @@ impl Summary {
             writeln!(out, "negotiated: {}", mix.join(", "))?;
         }
         writeln!(out, "below TLS 1.2: {} connections", self.below)?;
+        if stats.fragments > 0 {
+            let dropped = stats.frag_incomplete + stats.frag_over_limit + stats.frag_invalid;
+            writeln!(
+                out,
+                "IP fragments: {}, {} datagrams reassembled, {dropped} dropped ({} incomplete, {} over limits, {} invalid)",
+                stats.fragments,
+                stats.reassembled,
+                stats.frag_incomplete,
+                stats.frag_over_limit,
+                stats.frag_invalid
+            )?;
+        }
         if stats.evicted_full > 0 || stats.evicted_idle > 0 {
             writeln!(
                 out,
