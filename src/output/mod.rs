@@ -246,4 +246,8 @@ impl Sink for Outputs {
     fn interim_report(&self, stats: &Stats) {
         self.print_summary(stats);
     }
+
+    fn endpoints_replaced(&mut self, description: &str) {
+        self.summary.m365_data = description.to_string();
+    }
 }

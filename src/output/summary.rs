@@ -27,6 +27,9 @@ pub struct Summary {
     pub below: u64,
     /// The per-client tally.
     pub tally: Tally,
+    /// Which Microsoft 365 endpoint data the run uses (e.g. `built-in
+    /// 2026073100 (Worldwide)`); no line when empty.
+    pub m365_data: String,
     scope: Scope,
 }
 
@@ -38,6 +41,7 @@ impl Summary {
             connections: 0,
             below: 0,
             tally: Tally::new(scope),
+            m365_data: String::new(),
             scope,
         }
     }
@@ -161,6 +165,9 @@ impl Summary {
                 "evicted: {} idle, {} when the flow table was full",
                 stats.evicted_idle, stats.evicted_full
             )?;
+        }
+        if !self.m365_data.is_empty() {
+            writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
         }
         let what = match self.scope {
             Scope::M365 => "Microsoft 365",
