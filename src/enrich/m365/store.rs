@@ -31,6 +31,7 @@ pub const DATA_DIR_ENV: &str = "TLSREADY_DATA_DIR";
 const FORMAT: u32 = 1;
 
 /// Name of the ClientRequestId file.
+#[cfg(feature = "update")]
 const CLIENT_ID_FILE: &str = "client-request-id";
 
 /// Errors of the data directory.
@@ -369,6 +370,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "update")]
     fn client_request_id_is_stable() {
         let t = tempfile::tempdir().unwrap();
         let dir = DataDir::at(t.path().join("d"));
