@@ -12,7 +12,7 @@
 //! assertion fails. The other tests use loopback with a filter on a port of
 //! their own.
 
-use crate::util::{bin, tlsready};
+use crate::util::{bin, empty_data_dir, tlsready};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -254,7 +254,8 @@ fn make_net(g: &mut Guard) -> Net {
 
 fn in_netns(ns: &str, program: &str) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
+    c.args(["netns", "exec", ns, program])
+        .env("TLSREADY_DATA_DIR", empty_data_dir());
     c
 }
 

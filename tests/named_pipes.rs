@@ -2,7 +2,7 @@
 //! read once, like standard input, plain or gzip, with the same rows as the
 //! file itself.
 
-use crate::util::{bin, sample, tlsready};
+use crate::util::{bin, empty_data_dir, sample, tlsready};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -65,6 +65,7 @@ fn process_substitution_plain_and_gzip() {
     for name in ["openssl-tls12.pcap", "openssl-tls12.pcap.gz"] {
         let csv = dir.path().join(format!("{name}.csv"));
         let out = Command::new("bash")
+            .env("TLSREADY_DATA_DIR", empty_data_dir())
             .arg("-c")
             .arg(r#""$0" analyze <(cat "$1") --connections "$2" --quiet"#)
             .arg(bin())

@@ -7,6 +7,8 @@ mod util;
 
 mod broken_captures;
 mod corpus;
+#[cfg(feature = "update")]
+mod endpoints_update;
 mod hostile_input;
 mod html_report;
 mod live_capture;

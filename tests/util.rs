@@ -7,14 +7,32 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A command running the `tlsready` binary under test.
+/// A command running the `tlsready` binary under test, with an empty data
+/// directory (see [`empty_data_dir`]).
 pub fn tlsready() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tlsready"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tlsready"));
+    c.env("TLSREADY_DATA_DIR", empty_data_dir());
+    c
 }
 
-/// The path of the binary under test.
+/// The path of the binary under test (a command running it through another
+/// program sets `TLSREADY_DATA_DIR` to [`empty_data_dir`] itself).
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tlsready")
+}
+
+/// An empty data directory (`TLSREADY_DATA_DIR`) for the binary under
+/// test: every run uses the built-in endpoint data, whatever the home
+/// directory holds (`endpoints update` tests use data directories of their
+/// own). Made once under cargo's temporary directory for tests; no run
+/// writes to it.
+pub fn empty_data_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir");
+        std::fs::create_dir_all(&d).expect("create the empty data directory");
+        d
+    })
 }
 
 /// A file of `samples/`.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use tlsready::enrich::m365::instance::Instance;
 use tlsready::enrich::tally::Scope;
 use tlsready::flow::table::Limits;
 
@@ -15,7 +16,8 @@ use tlsready::flow::table::Limits;
     long_about = "tlsready reads packet captures (or sniffs an interface), reassembles TCP, parses TLS \
 ClientHello and ServerHello messages (also after SMTP/IMAP/POP3 STARTTLS), recognises Microsoft 365 \
 endpoints, and reports which clients negotiate or can only offer TLS below 1.2.\n\n\
-Exit status: 0 success; 1 fatal error (output not writable, bad endpoints file); \
+Exit status: 0 success; 1 fatal error (output not writable, bad endpoints file, \
+`endpoints update` failed); \
 2 command-line error; 3 an input was missing, not a capture, or truncated (results from \
 everything readable are still written); 4 with --fail-on-legacy, some client will break \
 (takes precedence over 3)."
@@ -33,7 +35,8 @@ pub enum Command {
     Capture(CaptureArgs),
     /// List the interfaces libpcap can capture on.
     Interfaces,
-    /// Show the Microsoft 365 endpoint data, or look up a name or address.
+    /// Show the Microsoft 365 endpoint data, look up a name or address, or
+    /// update the data from Microsoft's endpoints web service.
     Endpoints(EndpointsArgs),
 }
 
@@ -63,6 +66,9 @@ pub struct CaptureArgs {
     /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// How often the stored endpoint update is looked at (default 10 s; for tests).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
+    pub data_check_every: Option<std::time::Duration>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -87,9 +93,14 @@ pub struct OutputArgs {
     /// Exit with status 4 when some client will break (for scheduled checks).
     #[arg(long)]
     pub fail_on_legacy: bool,
-    /// Replace the built-in Microsoft 365 endpoint list with FILE (endpoints web-service JSON).
+    /// Use FILE as the Microsoft 365 endpoint list (endpoints web-service JSON, or a
+    /// file stored by `endpoints update`), instead of the stored update or the built-in copy.
     #[arg(long, value_name = "FILE")]
     pub endpoints: Option<PathBuf>,
+    /// Microsoft 365 instance whose endpoint data is used (its stored update; the
+    /// built-in copy is Worldwide).
+    #[arg(long, value_enum, default_value_t = Instance::Worldwide)]
+    pub instance: Instance,
     /// Most connections tracked at once; the longest-idle are evicted beyond it.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
     pub max_flows: usize,
@@ -121,9 +132,12 @@ pub struct AnalyzeArgs {
 
 #[derive(Args)]
 pub struct EndpointsArgs {
-    /// Use FILE instead of the built-in endpoint list.
+    /// Use FILE instead of the stored update or the built-in endpoint list.
     #[arg(long, value_name = "FILE")]
     pub endpoints: Option<PathBuf>,
+    /// Microsoft 365 instance.
+    #[arg(long, value_enum, default_value_t = Instance::Worldwide, global = true)]
+    pub instance: Instance,
     #[command(subcommand)]
     pub action: Option<EndpointsAction>,
 }
@@ -135,6 +149,25 @@ pub enum EndpointsAction {
         /// Host name or IPv4/IPv6 address.
         query: String,
     },
+    /// Download the instance's endpoint list from Microsoft's web service when it is
+    /// newer than the data in use, and store it for every later run.
+    #[cfg(feature = "update")]
+    Update(UpdateArgs),
+}
+
+#[cfg(feature = "update")]
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Base URL of the endpoints web service (plain http only to a loopback address).
+    #[arg(long = "url", value_name = "BASE", default_value = tlsready::enrich::m365::update::DEFAULT_BASE)]
+    pub base: String,
+    /// Trust the certificate authorities in this PEM file instead of the built-in
+    /// (Mozilla) roots, e.g. a TLS-inspecting proxy's.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time allowed for each request (e.g. `30s`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: std::time::Duration,
 }
 
 /// Threads by default: the CPU count, 2 to 8.

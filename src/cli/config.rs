@@ -9,6 +9,9 @@ use clap::CommandFactory;
 
 use super::args::{Cli, OutputArgs};
 use tlsready::enrich::m365::Endpoints;
+use tlsready::enrich::m365::instance::{Instance, today};
+use tlsready::enrich::m365::select::{self, DataInfo};
+use tlsready::enrich::m365::store::DataDir;
 use tlsready::enrich::tally::Scope;
 use tlsready::flow::table::Limits;
 use tlsready::output::report_data::ReportContext;
@@ -25,16 +28,29 @@ pub struct OutputConfig {
     pub quiet: bool,
     /// Microsoft 365 endpoint data.
     pub endpoints: Arc<Endpoints>,
+    /// Which data it is.
+    pub data: DataInfo,
+    /// The data directory, when there is one (a capture watches it).
+    pub data_dir: Option<DataDir>,
     /// Flow-table limits.
     pub limits: Limits,
 }
 
-/// The built-in endpoint data, or `path`'s.
-pub fn load_endpoints(path: Option<&PathBuf>) -> Result<Endpoints, String> {
-    match path {
-        None => Ok(Endpoints::embedded()),
-        Some(p) => Endpoints::from_path(p).map_err(|e| e.to_string()),
+/// The endpoint data for a run (see `enrich::m365::select`), its
+/// description, and the data directory; warnings (a stored update passed
+/// over, data more than 60 days old) go to standard error.
+pub fn load_endpoints(
+    path: Option<&PathBuf>,
+    instance: Instance,
+) -> Result<(Endpoints, DataInfo, Option<DataDir>), String> {
+    let (sel, dir) = select::select_for_run(path.map(PathBuf::as_path), instance)?;
+    for n in &sel.notes {
+        eprintln!("tlsready: {n}");
     }
+    if let Some(w) = sel.info.age_warning(today()) {
+        eprintln!("tlsready: {w}");
+    }
+    Ok((sel.endpoints, sel.info, dir))
 }
 
 impl OutputArgs {
@@ -96,14 +112,16 @@ impl OutputArgs {
         }
     }
 
-    /// Loads the endpoint data.
+    /// Loads the endpoint data (its warnings on standard error).
     pub fn resolve(&self) -> Result<OutputConfig, String> {
-        let endpoints = Arc::new(load_endpoints(self.endpoints.as_ref())?);
+        let (endpoints, data, data_dir) = load_endpoints(self.endpoints.as_ref(), self.instance)?;
         Ok(OutputConfig {
             scope: self.scope,
             fail_on_legacy: self.fail_on_legacy,
             quiet: self.quiet,
-            endpoints,
+            endpoints: Arc::new(endpoints),
+            data,
+            data_dir,
             limits: self.limits(),
         })
     }

@@ -20,14 +20,18 @@ use clap::Parser;
 use self::args::{AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs};
 use self::config::load_endpoints;
 use self::progress::Bar;
+use tlsready::enrich::m365::instance::today;
+use tlsready::enrich::m365::select::{Origin, Watch};
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
+use tlsready::run::rows::Replacement;
 use tlsready::run::{self, LiveSettings, Outcome};
 
 /// Exit status: success.
 const EXIT_OK: u8 = 0;
-/// Exit status: a fatal error (cannot write output, bad endpoints file...).
+/// Exit status: a fatal error (cannot write output, bad endpoints file,
+/// `endpoints update` failed...).
 const EXIT_FATAL: u8 = 1;
 /// Exit status: an input capture is missing, unreadable, not a capture or
 /// truncated; results from everything readable were still written.
@@ -64,10 +68,13 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
+    // Command-line errors first, then the data (and its warnings).
+    let paths = a.out.paths();
     let cfg = a.out.resolve()?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
-    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, false)?;
+    let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
+    outputs.summary.m365_data = cfg.data.describe();
     outputs.html = html;
     let mut input_failed = false;
     let inputs = match source::expand(&a.paths) {
@@ -106,7 +113,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
 }
 
 fn run_capture(a: CaptureArgs) -> Result<u8, String> {
-    let cfg = a.out.resolve()?;
+    let paths = a.out.paths();
     let opts = CaptureOptions {
         interface: a.interface.clone(),
         filter: a.filter.join(" "),
@@ -118,6 +125,17 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     };
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
+    // The data (and its warnings) once the capture could start.
+    let cfg = a.out.resolve()?;
+    // A newer stored update (`endpoints update` run meanwhile) is taken up.
+    let mut watch = Watch::new(&cfg.data, a.out.instance, cfg.data_dir.clone()).map(|w| {
+        match a.data_check_every {
+            Some(d) => w.every(d),
+            None => w,
+        }
+    });
+    let mut info = cfg.data.clone();
+    let mut age_warned = info.age_warning(today()).is_some();
     let source = if opts.filter.is_empty() {
         opts.interface.clone()
     } else {
@@ -126,7 +144,8 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let html = a
         .out
         .html("interface", vec![source], &cfg.endpoints, a.report_every)?;
-    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, true)?;
+    let mut outputs = Outputs::open(&paths, cfg.scope, true)?;
+    outputs.summary.m365_data = info.describe();
     outputs.html = html;
     eprintln!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
@@ -155,10 +174,39 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                     table.stats.rows,
                     cs.dropped
                 ));
+                let mut replacement = None;
+                if let Some(w) = watch.as_mut()
+                    && let Some(res) = w.poll(&info)
+                {
+                    match res {
+                        Ok(sel) => {
+                            bar.0.suspend(|| {
+                                eprintln!(
+                                    "tlsready: Microsoft 365 endpoint data replaced: now {}, was {}",
+                                    sel.info.describe(),
+                                    info.describe()
+                                )
+                            });
+                            info = sel.info;
+                            age_warned = false;
+                            replacement = Some(Replacement {
+                                endpoints: Arc::new(sel.endpoints),
+                                description: info.describe(),
+                            });
+                        }
+                        Err(e) => bar.0.suspend(|| eprintln!("tlsready: {e}")),
+                    }
+                }
+                // Data that grows old during a long capture is warned about once.
+                if !age_warned && let Some(w) = info.age_warning(today()) {
+                    age_warned = true;
+                    bar.0.suspend(|| eprintln!("tlsready: {w}"));
+                }
                 if report_every.is_some_and(|d| last_report.elapsed() >= d) {
                     last_report = Instant::now();
                     bar.0.suspend(|| table.interim_report());
                 }
+                replacement
             },
         },
     );
@@ -195,17 +243,55 @@ fn run_interfaces() -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+#[cfg(feature = "update")]
+fn run_update(
+    instance: tlsready::enrich::m365::instance::Instance,
+    u: args::UpdateArgs,
+) -> Result<u8, String> {
+    use tlsready::enrich::m365::{store::DataDir, update};
+    let fail = |e: String| format!("endpoints update failed: {e}; the data in use is unchanged");
+    let dir = DataDir::locate().map_err(|e| fail(e.to_string()))?;
+    let opts = update::UpdateOptions {
+        instance,
+        base: u.base,
+        ca_file: u.ca_file,
+        timeout: u.timeout,
+    };
+    let outcome = update::update(&opts, &dir).map_err(|e| fail(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{outcome}").map_err(|e| e.to_string())?;
+    Ok(EXIT_OK)
+}
+
 fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
-    let ep = load_endpoints(a.endpoints.as_ref())?;
+    #[cfg(feature = "update")]
+    if let Some(EndpointsAction::Update(u)) = a.action {
+        if a.endpoints.is_some() {
+            return Err(
+                "endpoints update: --endpoints FILE is for using data, not updating it".into(),
+            );
+        }
+        return run_update(a.instance, u);
+    }
+    let (ep, info, _) = load_endpoints(a.endpoints.as_ref(), a.instance)?;
     let mut out = std::io::stdout().lock();
     let w = |e: std::io::Error| e.to_string();
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
             writeln!(out, "{}", ep.describe_lookup(&query)).map_err(w)?;
         }
+        #[cfg(feature = "update")]
+        Some(EndpointsAction::Update(_)) => {}
         None => {
             let s = ep.stats();
-            writeln!(out, "Microsoft 365 endpoint data version {}", ep.version()).map_err(w)?;
+            let age = info
+                .age_days(today())
+                .map(|d| format!(", {d} days old"))
+                .unwrap_or_default();
+            writeln!(out, "Microsoft 365 endpoint data: {}{age}", info.describe()).map_err(w)?;
+            if let Origin::Stored(p) = &info.origin {
+                writeln!(out, "stored in {}", p.display()).map_err(w)?;
+            }
             writeln!(
                 out,
                 "{} endpoint sets ({} optional Common or shared-infrastructure sets not matched), \

@@ -124,6 +124,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
             .unwrap_or_default(),
         status,
         m365,
+        m365_data: Arc::clone(endpoints.data_label()),
         client_helo: mail.and_then(|m| m.client_helo.clone()).unwrap_or_default(),
         server_banner: banner,
         cert_names: Arc::clone(&f.cert_names),

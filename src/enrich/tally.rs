@@ -516,6 +516,7 @@ mod tests {
                 service: Some(Service::Exchange),
                 ..Default::default()
             },
+            m365_data: std::sync::Arc::from("built-in:2026073100"),
             client_helo: String::new(),
             server_banner: String::new(),
             cert_names: std::sync::Arc::from([]),

@@ -34,6 +34,10 @@ pub trait Finished {
 
     /// An interim report of everything so far (long live captures).
     fn interim(&self, _stats: &Stats) {}
+
+    /// A live capture's pause about once a second: a chance to take up
+    /// changed settings (newer endpoint data).
+    fn tick(&mut self) {}
 }
 
 /// Limits of the flow table.
@@ -232,6 +236,11 @@ impl<'o> FlowTable<'o> {
     #[inline]
     pub fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// A live capture's pause (see [`Finished::tick`]).
+    pub fn tick(&mut self) {
+        self.out.tick();
     }
 
     /// Asks for an interim report of everything so far.

@@ -149,6 +149,9 @@ pub struct ConnRecord {
     pub status: Status,
     /// Microsoft 365 classification.
     pub m365: Classification,
+    /// Which endpoint data classified it (`Endpoints::data_label`, e.g.
+    /// `built-in:2026073100`; JSON rows only).
+    pub m365_data: Arc<str>,
     /// Name the client gave in EHLO/HELO.
     pub client_helo: String,
     /// Host name in the mail server's greeting.

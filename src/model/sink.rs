@@ -10,4 +10,8 @@ pub trait Sink {
 
     /// Prints an interim report (long live captures); nothing by default.
     fn interim_report(&self, _stats: &Stats) {}
+
+    /// The Microsoft 365 endpoint data was replaced mid-run (live capture):
+    /// `description` says which data classifies the rows from now on.
+    fn endpoints_replaced(&mut self, _description: &str) {}
 }

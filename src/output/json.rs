@@ -1,7 +1,8 @@
 //! JSON lines: one object per connection, made by serde from a view of the
 //! row. Keys are the CSV columns in alphabetical order, without the
 //! spreadsheet quoting; empty values are left out; ports, packets and the
-//! endpoint set id are numbers; `cert_names` is an array.
+//! endpoint set id are numbers; `cert_names` is an array. One key more than
+//! the CSV: `m365_data`, the endpoint data that classified the row.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -45,6 +46,9 @@ pub struct JsonRow<'a> {
     last_ts: String,
     legacy_endpoint: &'static str,
     m365: &'static str,
+    /// The endpoint data that classified the row.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    m365_data: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     m365_endpoint_id: Option<u32>,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -100,6 +104,7 @@ impl<'a> JsonRow<'a> {
             last_ts: rfc3339(r.last_ts),
             legacy_endpoint: yes_no(m.legacy),
             m365: yes_no(m.m365),
+            m365_data: &r.m365_data,
             m365_endpoint_id: m.endpoint_id,
             m365_match: m.matched.to_string(),
             m365_service: m.service.map(|s| s.as_str()),
@@ -191,6 +196,7 @@ mod tests {
                 endpoint_id: Some(10),
                 legacy: false,
             },
+            m365_data: Arc::from("built-in:2026073100"),
             client_helo: "=host\"1".into(),
             server_banner: "mail.example".into(),
             cert_names: Arc::from(["-a".to_string(), "b".to_string()]),
@@ -207,7 +213,7 @@ mod tests {
         let line = json_line(&row()).unwrap();
         assert_eq!(
             line,
-            r#"{"cert_names":["-a","b"],"cipher":"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA","client_helo":"=host\"1","client_ip":"10.0.0.1","client_max_version":"TLS1.2","client_port":50000,"client_version":"TLS1.2","hello_retry":"no","last_ts":"2025-03-04T08:00:00.123456Z","legacy_endpoint":"no","m365":"yes","m365_endpoint_id":10,"m365_match":"banner+ip","m365_service":"Exchange","negotiated_version":"TLS1.0","packets":9,"protocol":"smtp-starttls","server_banner":"mail.example","server_ip":"2603:1026::1","server_port":587,"status":"established","ts":"2025-03-04T08:00:00.000000Z"}"#
+            r#"{"cert_names":["-a","b"],"cipher":"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA","client_helo":"=host\"1","client_ip":"10.0.0.1","client_max_version":"TLS1.2","client_port":50000,"client_version":"TLS1.2","hello_retry":"no","last_ts":"2025-03-04T08:00:00.123456Z","legacy_endpoint":"no","m365":"yes","m365_data":"built-in:2026073100","m365_endpoint_id":10,"m365_match":"banner+ip","m365_service":"Exchange","negotiated_version":"TLS1.0","packets":9,"protocol":"smtp-starttls","server_banner":"mail.example","server_ip":"2603:1026::1","server_port":587,"status":"established","ts":"2025-03-04T08:00:00.000000Z"}"#
         );
     }
 

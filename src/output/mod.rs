@@ -280,4 +280,8 @@ impl Sink for Outputs {
             eprintln!("tlsready: {e}");
         }
     }
+
+    fn endpoints_replaced(&mut self, description: &str) {
+        self.summary.m365_data = description.to_string();
+    }
 }

@@ -29,6 +29,9 @@ pub struct Summary {
     pub tally: Tally,
     /// Connections in scope per time bucket, and the time span.
     pub timeline: crate::model::timeline::Timeline,
+    /// Which Microsoft 365 endpoint data the run uses (e.g. `built-in
+    /// 2026073100 (Worldwide)`); no line when empty.
+    pub m365_data: String,
     scope: Scope,
 }
 
@@ -41,6 +44,7 @@ impl Summary {
             below: 0,
             tally: Tally::new(scope),
             timeline: Default::default(),
+            m365_data: String::new(),
             scope,
         }
     }
@@ -180,6 +184,9 @@ impl Summary {
                 "evicted: {} idle, {} when the flow table was full",
                 stats.evicted_idle, stats.evicted_full
             )?;
+        }
+        if !self.m365_data.is_empty() {
+            writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
         }
         let what = match self.scope {
             Scope::M365 => "Microsoft 365",

@@ -26,7 +26,7 @@ use std::time::Duration;
 use self::analysis::Analysis;
 use self::driver::{Driver, Stop};
 use self::progress::Progress;
-use self::rows::Rows;
+use self::rows::{Replacement, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::live::{CaptureError, CaptureStats, Live};
@@ -102,8 +102,9 @@ pub struct LiveSettings<'a> {
     /// Set by signals.
     pub stop: &'a AtomicBool,
     /// Called about once a second with the table and the capture's counts
-    /// (status line, periodic reports).
-    pub tick: &'a mut dyn FnMut(&FlowTable<'_>, &CaptureStats),
+    /// (status line, periodic reports); returns newer endpoint data to
+    /// classify the rows from now on, if any.
+    pub tick: &'a mut dyn FnMut(&FlowTable<'_>, &CaptureStats) -> Option<Replacement>,
 }
 
 /// How a live capture ended.
@@ -126,7 +127,8 @@ pub fn capture(
     outputs: &mut Outputs,
     ls: LiveSettings<'_>,
 ) -> LiveOutcome {
-    let mut rows = Rows::new(endpoints, outputs);
+    let next = std::cell::Cell::new(None);
+    let mut rows = Rows::new(endpoints, outputs).replaceable(&next);
     let mut table = FlowTable::new(limits, &mut rows);
     let mut driver = Driver::new(&progress::NoProgress)
         .stop_on(ls.stop)
@@ -145,7 +147,10 @@ pub fn capture(
             break;
         }
         let counts = live.tick();
-        (ls.tick)(&table, &counts);
+        if let Some(r) = (ls.tick)(&table, &counts) {
+            next.set(Some(r));
+            table.tick();
+        }
     }
     let (capture, error) = live.finish();
     table.finish();

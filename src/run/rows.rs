@@ -3,6 +3,7 @@
 //! mode, rows of connections first seen mid-stream are held back instead,
 //! as the chunk before may own them (see [`super::chunked`]).
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
@@ -27,12 +28,23 @@ pub struct Held {
     pub rec: ConnRecord,
 }
 
+/// Endpoint data that classifies a live capture's rows from now on (a
+/// newer stored update taken up), and its description for the sink.
+pub struct Replacement {
+    /// The data.
+    pub endpoints: Arc<Endpoints>,
+    /// What the summary says of it.
+    pub description: String,
+}
+
 /// Builds rows and writes them to a sink; keeps the first write error.
 pub struct Rows<'s> {
     endpoints: Arc<Endpoints>,
     sink: &'s mut dyn Sink,
     held: Option<Vec<Held>>,
     error: Option<io::Error>,
+    /// Where a replacement of the endpoint data waits for the next tick.
+    next: Option<&'s Cell<Option<Replacement>>>,
 }
 
 impl<'s> Rows<'s> {
@@ -43,7 +55,15 @@ impl<'s> Rows<'s> {
             sink,
             held: None,
             error: None,
+            next: None,
         }
+    }
+
+    /// Live capture: the endpoint data put in `slot` replaces the rows'
+    /// at the next [`Finished::tick`].
+    pub fn replaceable(mut self, slot: &'s Cell<Option<Replacement>>) -> Self {
+        self.next = Some(slot);
+        self
     }
 
     /// Chunk mode, for a chunk that does not start the capture: rows of
@@ -92,5 +112,12 @@ impl Finished for Rows<'_> {
 
     fn interim(&self, stats: &Stats) {
         self.sink.interim_report(stats);
+    }
+
+    fn tick(&mut self) {
+        if let Some(r) = self.next.and_then(Cell::take) {
+            self.endpoints = r.endpoints;
+            self.sink.endpoints_replaced(&r.description);
+        }
     }
 }

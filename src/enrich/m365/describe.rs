@@ -24,7 +24,7 @@ impl Endpoints {
                 Some((prefix, sets)) => {
                     out.push_str(&format!(
                         "{ip}: Microsoft 365 address (data {})\n",
-                        self.version
+                        self.data
                     ));
                     for (n, set) in sets.iter().enumerate() {
                         let lead = if n == 0 { "match" } else { "also" };
@@ -36,7 +36,7 @@ impl Endpoints {
                 }
                 None => out.push_str(&format!(
                     "{ip}: not in any Microsoft 365 prefix (data {})\n",
-                    self.version
+                    self.data
                 )),
             }
             return out;
@@ -51,7 +51,7 @@ impl Endpoints {
         if candidates.is_empty() {
             out.push_str(&format!(
                 "{normal}: matches no Microsoft 365 URL pattern (data {})\n",
-                self.version
+                self.data
             ));
             if let Some(m) = self
                 .left_out
@@ -69,7 +69,7 @@ impl Endpoints {
         }
         out.push_str(&format!(
             "{normal}: Microsoft 365 name (data {})\n",
-            self.version
+            self.data
         ));
         for (n, m) in candidates
             .iter()

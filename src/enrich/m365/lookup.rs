@@ -32,6 +32,8 @@ pub struct Endpoints {
     ipv6: PrefixTable,
     /// Distinguishes instances in the per-thread name cache.
     cache_id: u64,
+    /// Which data this is, as the rows name it (see [`Endpoints::data_label`]).
+    pub(super) data: std::sync::Arc<str>,
 }
 
 /// Names looked up lately, per thread and per [`Endpoints`] instance: the
@@ -90,6 +92,19 @@ impl Endpoints {
     /// [`Endpoints::from_json`].
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Which data this is, as the JSON rows name it (`m365_data`): the label
+    /// given to [`Endpoints::from_json`] unless replaced with
+    /// [`Endpoints::with_data_label`] (e.g. `built-in:2026073100`).
+    pub fn data_label(&self) -> &std::sync::Arc<str> {
+        &self.data
+    }
+
+    /// The same data under another [`Endpoints::data_label`].
+    pub fn with_data_label(mut self, label: &str) -> Endpoints {
+        self.data = std::sync::Arc::from(label);
+        self
     }
 
     /// Counts of sets, patterns and prefixes.
@@ -244,6 +259,7 @@ impl Endpoints {
         };
         Endpoints {
             version: label.to_string(),
+            data: std::sync::Arc::from(label),
             stats,
             names,
             left_out,

@@ -65,12 +65,31 @@
 //! The opt-in legacy endpoints [`LEGACY_PATTERNS`] are not in the feed; they are
 //! always recognised (also with a user-supplied file), as service
 //! `Service::Exchange`, without an endpoint set id and with `legacy = true`.
+//!
+//! # Keeping the data current
+//!
+//! * [`instance`]: the cloud instances and the web service's data versions;
+//! * [`store`]: the per-user data directory, the stored updates and the
+//!   installation's ClientRequestId;
+//! * [`select`]: which data a run uses (an explicit file, the stored update,
+//!   the built-in copy), its label, the age warning, and the re-reading of
+//!   the stored data by a long capture;
+//! * `proxy`: the proxy settings of the environment, as curl reads them, and
+//!   `update`: `tlsready endpoints update` (version check, download,
+//!   validation, atomic store); both with the default cargo feature `update`.
 
 mod describe;
 mod feed;
+pub mod instance;
 mod lookup;
 mod names;
 mod prefixes;
+#[cfg(feature = "update")]
+pub mod proxy;
+pub mod select;
+pub mod store;
+#[cfg(feature = "update")]
+pub mod update;
 
 use std::net::IpAddr;
 
