@@ -40,6 +40,12 @@ pub trait Finished {
     fn tick(&mut self) {}
 }
 
+/// IP protocols whose fragments are reassembled: TCP, and what may carry
+/// a tunnel (UDP, GRE, IP in IP, IPv6 extension headers).
+fn may_carry_tcp(proto: u8) -> bool {
+    matches!(proto, 0 | 4 | 6 | 17 | 41 | 43 | 47 | 51 | 60)
+}
+
 /// Limits of the flow table.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -97,12 +103,6 @@ pub struct FlowTable<'o> {
     failed: bool,
     /// IP datagrams being reassembled.
     defrag: Defrag,
-}
-
-/// IP protocols whose fragments are reassembled: TCP, and what may carry
-/// a tunnel (UDP, GRE, IP in IP, IPv6 extension headers).
-fn may_carry_tcp(proto: u8) -> bool {
-    matches!(proto, 0 | 4 | 6 | 17 | 41 | 43 | 47 | 51 | 60)
 }
 
 impl<'o> FlowTable<'o> {
@@ -303,6 +303,7 @@ impl<'o> FlowTable<'o> {
     /// decoded and analysed as a frame would be. True while the datagram
     /// may carry TCP (its frames are worth saving) or when it completes a
     /// followed connection's segment.
+    #[inline(never)]
     fn fragment(&mut self, link: LinkType, ts: i64, frame: &[u8]) -> bool {
         let Some(f) = decode::fragment(link, frame).filter(|f| may_carry_tcp(f.proto)) else {
             return false;

@@ -51,7 +51,7 @@ pub enum SourceError {
     NotCapture(String, String),
     /// A link type we do not decode.
     #[error(
-        "{0}: unsupported link type {1} ({2}); supported: Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback"
+        "{0}: unsupported link type {1} ({2}); supported: Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback, 802.11, radiotap, PPI, NFLOG"
     )]
     LinkType(String, i32, String),
     /// A directory given on the command line holds no capture file.

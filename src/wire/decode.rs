@@ -221,10 +221,13 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
         if ip.is_fragmenting_payload() {
             return Some(Err(Skip::Fragment));
         }
-        let hl = usize::from(ip.ihl()) * 4;
         if ip.protocol() != etherparse::IpNumber::TCP {
-            return not_tcp_or_tunnel(ip.protocol(), rest.get(hl..));
+            if may_tunnel(ip.protocol(), rest.get(usize::from(ip.ihl()) * 4..)) {
+                return None;
+            }
+            return Some(Err(Skip::NotTcp));
         }
+        let hl = usize::from(ip.ihl()) * 4;
         let total = usize::from(ip.total_len());
         // total_len 0: segmentation offload, the capture holds the truth.
         let end = if total == 0 {
@@ -283,28 +286,19 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
     }))
 }
 
-/// Over IPv4 in the fast path: a protocol that may carry a tunnel (GRE,
-/// IP in IP, UDP to the VXLAN or GENEVE port) goes on to the general path
-/// (`None`); anything else is not TCP.
-fn not_tcp_or_tunnel(
-    proto: etherparse::IpNumber,
-    payload: Option<&[u8]>,
-) -> Option<Result<Segment<'_>, Skip>> {
+/// Over IPv4 in the fast path: true for a protocol that may carry a tunnel
+/// (GRE, IP in IP, UDP to the VXLAN or GENEVE port), which the general path
+/// then follows; anything else is not TCP.
+#[inline]
+fn may_tunnel(proto: etherparse::IpNumber, payload: Option<&[u8]>) -> bool {
     use etherparse::IpNumber;
     match proto {
-        IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 => None,
-        IpNumber::UDP => match payload.and_then(|p| p.get(2..4)) {
-            Some(&[a, b])
-                if matches!(
-                    u16::from_be_bytes([a, b]),
-                    tunnel::VXLAN_PORT | tunnel::GENEVE_PORT
-                ) =>
-            {
-                None
-            }
-            _ => Some(Err(Skip::NotTcp)),
-        },
-        _ => Some(Err(Skip::NotTcp)),
+        IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 => true,
+        IpNumber::UDP => matches!(
+            payload.and_then(|p| p.get(2..4)),
+            Some(&[a, b]) if matches!(u16::from_be_bytes([a, b]), tunnel::VXLAN_PORT | tunnel::GENEVE_PORT)
+        ),
+        _ => false,
     }
 }
 
