@@ -76,6 +76,18 @@ impl OutputArgs {
         }
     }
 
+    /// Checks that the HTML report, if asked for, can be written (before
+    /// anything else is done, so that this error comes alone).
+    pub fn check_html(&self) -> Result<(), String> {
+        let Some(path) = &self.html else {
+            return Ok(());
+        };
+        if path.as_os_str() == "-" {
+            return Err("--html needs a file name (the page is replaced atomically)".into());
+        }
+        HtmlReport::check(path)
+    }
+
     /// The HTML report of the run, if asked for; checks now that it can
     /// be written.
     pub fn html(
@@ -88,10 +100,7 @@ impl OutputArgs {
         let Some(path) = &self.html else {
             return Ok(None);
         };
-        if path.as_os_str() == "-" {
-            return Err("--html needs a file name (the page is replaced atomically)".into());
-        }
-        HtmlReport::check(path)?;
+        self.check_html()?;
         Ok(Some(HtmlReport {
             path: path.clone(),
             context: ReportContext {

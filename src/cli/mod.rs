@@ -70,6 +70,7 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     // Command-line errors first, then the data (and its warnings).
     let paths = a.out.paths();
+    a.out.check_html()?;
     let cfg = a.out.resolve()?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
@@ -114,6 +115,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
 
 fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let paths = a.out.paths();
+    a.out.check_html()?;
     let opts = CaptureOptions {
         interface: a.interface.clone(),
         filter: a.filter.join(" "),
