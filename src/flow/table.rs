@@ -33,6 +33,15 @@ pub trait Finished {
 
     /// An interim report of everything so far (long live captures).
     fn interim(&self, _stats: &Stats) {}
+
+    /// Chunk mode: a connection handed over to the next chunk with nothing
+    /// to report yet (see [`FlowTable::release_stalled`]), flushed. Its row,
+    /// if any, is due only if no later chunk reports the connection.
+    fn deferred(&mut self, _key: &FlowKey, _conn: &Connection) {}
+
+    /// A connection whose analysis ended earlier (see [`Connection::done`])
+    /// leaves the table, its packets all counted.
+    fn left(&mut self, _key: &FlowKey, _conn: &Connection) {}
 }
 
 /// Limits of the flow table.
@@ -134,7 +143,15 @@ impl<'o> FlowTable<'o> {
                 (*k, o)
             })
             .collect();
-        self.table.retain(|_, c| !c.done);
+        let done: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, c)| c.done)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &done {
+            self.forget(k);
+        }
         self.overrun = true;
         owned
     }
@@ -143,13 +160,20 @@ impl<'o> FlowTable<'o> {
     /// yet and no packet since `quiet`, and the others with no packet since
     /// `stalled` (capture times). The former are handed to the next chunk,
     /// which reports them if a hello comes later (their keys are returned);
-    /// the others are reported now, as they stand, as at their close.
+    /// what they hold is flushed and handed to [`Finished::deferred`] (a
+    /// hello cut by the end of the input: the row due if no later chunk
+    /// sees the connection again). The others are reported now, as they
+    /// stand, as at their close.
     pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
         let gone =
             self.remove_where(|c| c.last_ts < stalled || c.last_ts < quiet && c.nothing_yet());
         let mut handed = Vec::new();
-        for (k, c) in gone {
+        for (k, mut c) in gone {
             if c.nothing_yet() {
+                if !c.done {
+                    c.flush();
+                    self.out.deferred(&k, &c);
+                }
                 handed.push(k);
             } else {
                 self.retire(k, c);
@@ -357,7 +381,11 @@ impl<'o> FlowTable<'o> {
         if let Some(f) = &self.filter {
             f.remove(key.tag());
         }
-        self.table.remove(key)
+        let c = self.table.remove(key)?;
+        if c.done {
+            self.out.left(key, &c);
+        }
+        Some(c)
     }
 
     /// Ends a connection that leaves the table: reports it if unreported.
