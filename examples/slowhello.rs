@@ -26,7 +26,20 @@ fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], seq: u32, flags: u8, payload: &
     let mut f = vec![0u8; 12];
     f.extend_from_slice(&[0x08, 0x00]);
     let total = (20 + 20 + payload.len()) as u16;
-    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
     f.extend_from_slice(&src);
     f.extend_from_slice(&dst);
     f.extend_from_slice(&sport.to_be_bytes());
@@ -92,7 +105,12 @@ fn main() -> std::io::Result<()> {
         w.write_all(&(f.len() as u32).to_le_bytes())?;
         w.write_all(f)
     };
-    let client = |i: u64| ([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 1024 + (i % 60_000) as u16);
+    let client = |i: u64| {
+        (
+            [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+            1024 + (i % 60_000) as u16,
+        )
+    };
     let isn = 1000u32;
     let mut first = 0;
     while first < n {

@@ -10,6 +10,7 @@
 //! - [`done_filter`]: connections done, shared with a reader thread.
 
 pub mod assembler;
+pub mod budget;
 pub mod conn;
 pub mod done_filter;
 pub mod key;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::budget::{self, Budget, CONN_COST};
 use super::conn::{Connection, Pool};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
@@ -51,6 +52,8 @@ pub struct Limits {
     pub max_flows: usize,
     /// A connection with no packet for this long (capture time, µs) is closed.
     pub idle_timeout_us: i64,
+    /// The memory budget of the run (bytes, see [`crate::flow::budget`]).
+    pub memcap: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +61,7 @@ impl Default for Limits {
         Limits {
             max_flows: 200_000,
             idle_timeout_us: 300 * 1_000_000,
+            memcap: budget::DEFAULT_MEMCAP,
         }
     }
 }
@@ -97,6 +101,29 @@ pub struct FlowTable<'o> {
     frame_index: u64,
     /// Overrun mode: only connections already tracked are followed.
     overrun: bool,
+    /// The run's memory budget (shared by the tables of a chunked run).
+    budget: Arc<Budget>,
+    /// Bytes this table has charged to the budget.
+    charged: usize,
+    /// A charge made the budget exceeded: shed (see [`FlowTable::relieve`]).
+    pressure: bool,
+    /// Shedding found too little to free: not tried again until this
+    /// table's charge exceeds this.
+    relief_after: usize,
+}
+
+/// Brings `conn`'s charge to the budget up to date; true when the budget
+/// is now exceeded.
+#[inline]
+fn recharge(budget: &Budget, total: &mut usize, conn: &mut Connection) -> bool {
+    let cost = CONN_COST + budget::steps(conn.memory());
+    if cost == conn.charged {
+        return false;
+    }
+    *total = *total + cost - conn.charged;
+    let over = budget.recharge(conn.charged, cost);
+    conn.charged = cost;
+    over
 }
 
 impl<'o> FlowTable<'o> {
@@ -115,7 +142,18 @@ impl<'o> FlowTable<'o> {
             frames: 0,
             frame_index: 0,
             overrun: false,
+            budget: Arc::new(Budget::new(limits.memcap)),
+            charged: 0,
+            pressure: false,
+            relief_after: 0,
         }
+    }
+
+    /// Charges buffered memory to `budget` (shared with other tables of
+    /// the run) rather than to a budget of the table's own.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Shares done connections with a reader thread through `filter`;
@@ -191,6 +229,9 @@ impl<'o> FlowTable<'o> {
             && !bare_ack(&seg)
         {
             let _ = self.segment(&seg, ts);
+            if self.pressure {
+                self.relieve();
+            }
         }
     }
 
@@ -289,7 +330,11 @@ impl<'o> FlowTable<'o> {
             // these too).
             return false;
         }
-        self.segment(&seg, ts)
+        let following = self.segment(&seg, ts);
+        if self.pressure {
+            self.relieve();
+        }
+        following
     }
 
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
@@ -335,10 +380,14 @@ impl<'o> FlowTable<'o> {
                     c.midstream = !pure_syn;
                     c
                 })
+                // (Charged with its first segment below.)
             }
         };
         let following = !conn.done;
         conn.segment(side, seg, ts, &mut self.pool);
+        if recharge(&self.budget, &mut self.charged, conn) {
+            self.pressure = true;
+        }
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
         if conn.done {
             if closed || self.overrun {
@@ -351,6 +400,7 @@ impl<'o> FlowTable<'o> {
                 conn.flush();
             }
             conn.release(&mut self.pool);
+            recharge(&self.budget, &mut self.charged, conn);
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
@@ -382,6 +432,8 @@ impl<'o> FlowTable<'o> {
             f.remove(key.tag());
         }
         let c = self.table.remove(key)?;
+        self.budget.recharge(c.charged, 0);
+        self.charged -= c.charged;
         if c.done {
             self.out.left(key, &c);
         }
@@ -435,14 +487,89 @@ impl<'o> FlowTable<'o> {
 
     /// The table is full: evict the longest-idle tenth.
     fn evict_for_room(&mut self) {
+        let n = self.evict_idle_tenth();
+        self.stats.evicted_full += n;
+    }
+
+    /// Evicts the longest-idle tenth of the table; returns how many.
+    fn evict_idle_tenth(&mut self) -> u64 {
         let mut idle: Vec<i64> = self.table.values().map(|c| c.last_ts).collect();
         let n = (idle.len() / 10).max(1);
         let (_, cut, _) = idle.select_nth_unstable(n - 1);
         let cut = *cut;
         let gone = self.remove_where(|c| c.last_ts <= cut);
-        self.stats.evicted_full += gone.len() as u64;
+        let n = gone.len() as u64;
         for (k, c) in gone {
             self.retire(k, c);
+        }
+        n
+    }
+
+    /// The memory budget is exceeded: sheds this table's connections that
+    /// hold the most buffered bytes for the longest (buffered bytes times
+    /// the time since their first packet) until the run is back under 7/8
+    /// of the budget. Each is reported as it stands (marked truncated: the
+    /// rest of its handshake is not followed) and its later packets only
+    /// counted; completed facts hold no buffers and are never shed. If
+    /// that is not enough and the table's own memory is a quarter of the
+    /// budget or more, the longest-idle tenth of the table is evicted.
+    fn relieve(&mut self) {
+        self.pressure = false;
+        let excess = self.budget.above(87);
+        if excess == 0 || self.charged < self.relief_after {
+            return;
+        }
+        let now = self.now;
+        let mut heavy: Vec<(u128, FlowKey)> = self
+            .table
+            .iter()
+            .filter(|(_, c)| !c.done && c.charged > CONN_COST)
+            .map(|(k, c)| {
+                let held = (c.charged - CONN_COST) as u128;
+                let age = now.saturating_sub(c.first_ts).max(1) as u128;
+                (held * age, *k)
+            })
+            .collect();
+        heavy.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut freed = 0;
+        for (_, key) in heavy {
+            if freed >= excess {
+                break;
+            }
+            let Some(conn) = self.table.get_mut(&key) else {
+                continue;
+            };
+            let before = conn.charged;
+            self.stats.shed_memcap += 1;
+            self.stats.shed_bytes += conn.memory() as u64;
+            conn.flush();
+            conn.facts.gap_in_handshake = true;
+            conn.release(&mut self.pool);
+            recharge(&self.budget, &mut self.charged, conn);
+            freed += before.saturating_sub(conn.charged);
+            if self.overrun {
+                if let Some(c) = self.forget(&key) {
+                    self.report(&key, &c);
+                }
+            } else if let Some(c) = self.table.get(&key)
+                && self.out.finished(&key, c)
+            {
+                self.stats.rows += 1;
+            }
+        }
+        // The table's own memory is a large part of the budget: evict.
+        if freed < excess && self.table.len().saturating_mul(CONN_COST) >= self.budget.cap() / 4 {
+            let before = self.charged;
+            let n = self.evict_idle_tenth();
+            self.stats.evicted_memcap += n;
+            freed += before.saturating_sub(self.charged);
+        }
+        if freed < excess {
+            // Too little here (other threads hold the rest): try again
+            // once this table holds more.
+            self.relief_after = self.charged + self.budget.cap() / 16;
+        } else {
+            self.relief_after = 0;
         }
     }
 

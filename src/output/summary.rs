@@ -162,6 +162,15 @@ impl Summary {
                 stats.evicted_idle, stats.evicted_full
             )?;
         }
+        if stats.shed_memcap > 0 || stats.evicted_memcap > 0 {
+            writeln!(
+                out,
+                "memory budget (--memcap) reached: {} connections shed ({:.1} MiB buffered, reported truncated), {} evicted",
+                stats.shed_memcap,
+                stats.shed_bytes as f64 / f64::from(1u32 << 20),
+                stats.evicted_memcap
+            )?;
+        }
         let what = match self.scope {
             Scope::M365 => "Microsoft 365",
             Scope::All => "all servers",

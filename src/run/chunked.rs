@@ -37,6 +37,7 @@ use super::driver::{Consumer, Driver};
 use super::progress::{NoProgress, Progress};
 use super::rows::{Continued, Held, Rows};
 use crate::enrich::m365::Endpoints;
+use crate::flow::budget::Budget;
 use crate::flow::key::FlowKey;
 use crate::flow::table::{FlowTable, Limits, Owned};
 use crate::input::frame::{Event, Frame, FrameSource};
@@ -268,6 +269,8 @@ struct Ctx<'a, 'o> {
     /// The run's summary.
     summary: &'a Mutex<Summary>,
     gate: &'a Gate,
+    /// The run's memory budget, shared by the workers' tables.
+    budget: &'a Arc<Budget>,
 }
 
 /// Analyses chunk `i` and its overrun.
@@ -280,6 +283,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         direct,
         summary,
         gate,
+        budget,
     } = *cx;
     let mut done = Done {
         index: i,
@@ -343,7 +347,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             return done;
         }
     };
-    let mut table = FlowTable::new(s.worker_limits(), &mut rows);
+    let mut table = FlowTable::new(s.worker_limits(), &mut rows).with_budget(Arc::clone(budget));
     Driver::new(progress).run(
         &mut src,
         &mut Analysis {
@@ -547,7 +551,9 @@ pub fn run(
     let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
     let direct = Mutex::new(&mut *outputs);
     let gate = Gate::new(chunks.len());
+    let budget = Arc::new(Budget::new(s.limits.memcap));
     let cx = Ctx {
+        budget: &budget,
         chunks,
         s,
         spec,
