@@ -9,6 +9,7 @@ mod broken_captures;
 mod corpus;
 mod hostile_input;
 mod live_capture;
+mod memory_budget;
 mod named_pipes;
 mod parallel;
 mod reassembly_props;
