@@ -530,7 +530,7 @@ impl<'o> FlowTable<'o> {
                 (held * age, *k)
             })
             .collect();
-        heavy.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        heavy.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
         let mut freed = 0;
         for (_, key) in heavy {
             if freed >= excess {
