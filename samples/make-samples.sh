@@ -9,7 +9,8 @@
 #   * installs missing tools with apt-get (openssl, gnutls-bin, curl, tcpdump,
 #     tshark, python3) when run on Debian/Ubuntu;
 #   * creates throwaway self-signed certificates (openssl req) in a temp dir;
-#   * for each scenario, starts tcpdump on `lo` (or `any`; dumpcap for pcapng),
+#   * for each scenario, starts tcpdump on `lo` (or `any`; dumpcap for pcapng;
+#     the Fast Open one in a throwaway network namespace of its own),
 #     waits until it is listening, runs real TLS servers and clients on loopback
 #     only (openssl s_server/s_client, gnutls-serv/cli, curl, Python ssl, the
 #     minimal mail servers in mailserver.py), stops the capture with SIGINT;
@@ -17,7 +18,7 @@
 #     addresses, 802.1Q and QinQ tags) and gzip;
 #   * runs oracle.sh (tshark) to rewrite expected.tsv and checks every row
 #     against what the scenarios intended.
-# Nothing is sent anywhere but 127.0.0.1 / ::1.  Needs root (packet capture,
+# Nothing is sent anywhere but 127.0.0.1 / ::1.  Needs root (packet capture, a network namespace,
 # ports 25/110/143/443/465/587/993/995).  Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,7 +30,7 @@ fi
 
 missing=()
 for tool in openssl:openssl gnutls-cli:gnutls-bin gnutls-serv:gnutls-bin curl:curl \
-            tcpdump:tcpdump tshark:tshark dumpcap:tshark python3:python3; do
+            tcpdump:tcpdump tshark:tshark dumpcap:tshark python3:python3 ip:iproute2 sysctl:procps; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -18,6 +18,7 @@ Microsoft 365 samples are produced offline by pcaprewrite.py.
 """
 import argparse
 import csv
+import ctypes
 import gzip
 import os
 import shutil
@@ -55,10 +56,12 @@ def scenario(fn):
     return fn
 
 
-def expect(file, sni, cmax, neg, client='127.0.0.1', server='127.0.0.1', port=443, n=1):
+def expect(file, sni, cmax, neg, client='127.0.0.1', server='127.0.0.1', port=443, n=1, tshark_neg=None):
+    """Rows a scenario intends. `tshark_neg`: what tshark says instead of `neg`
+    where it is known to be wrong (tests/samples.rs TSHARK_WRONG has the right value)."""
     for _ in range(n):
         EXPECT.append(dict(file=file, client_ip=client, server_ip=server, server_port=str(port),
-                           sni=sni, cmax=cmax, neg=neg))
+                           sni=sni, cmax=cmax, neg=neg if tshark_neg is None else tshark_neg))
 
 
 def out(name):
@@ -162,6 +165,41 @@ class Capture:
         return False
 
 
+class NetNs:
+    """A throwaway network namespace that this process enters (setns on the main
+    thread, so every tool it starts runs there) and leaves: its own loopback and
+    its own per-namespace sysctls, the host's left untouched."""
+
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, name, sysctls=()):
+        self.name, self.sysctls = name, sysctls
+        self.libc = ctypes.CDLL(None, use_errno=True)
+
+    def setns(self, fd):
+        if self.libc.setns(fd, self.CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f'setns into {self.name}')
+
+    def __enter__(self):
+        subprocess.run(['ip', 'netns', 'add', self.name], check=True)
+        self.home = os.open('/proc/self/ns/net', os.O_RDONLY)
+        fd = os.open(f'/run/netns/{self.name}', os.O_RDONLY)
+        try:
+            self.setns(fd)
+        finally:
+            os.close(fd)
+        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+        for k, v in self.sysctls:
+            subprocess.run(['sysctl', '-q', '-w', f'{k}={v}'], check=True)
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.setns(self.home)
+        os.close(self.home)
+        subprocess.run(['ip', 'netns', 'del', self.name], check=True)
+        return False
+
+
 class Server:
     """A server subprocess (openssl s_server, gnutls-serv) with its log in WORK."""
 
@@ -237,6 +275,10 @@ def rewrite(src, dst, *rules):
     for r in rules:
         cmd += ['--rule', r]
     subprocess.run(cmd, check=True)
+
+
+def pcaprewrite(*args):
+    subprocess.run([sys.executable, os.path.join(HERE, 'pcaprewrite.py')] + list(args), check=True)
 
 
 def add_vlan(src, dst, *tags):
@@ -440,11 +482,17 @@ def memorybio_client(port, sni, mode):
     mode 'records' : ClientHello handshake message re-framed into 4 TLS records
                      (first one carries 2 bytes, i.e. a partial handshake header),
                      all records sent with a single send().
+    mode 'fastopen': the ClientHello rides on the SYN (TCP Fast Open, sendto
+                     with MSG_FASTOPEN; needs tcp_fastopen enabled without cookies).
     """
     ctx = py_client_ctx()
     inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(inc, outb, server_hostname=sni)
-    sock = socket.create_connection(('127.0.0.1', port), timeout=10)
+    if mode == 'fastopen':
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(10)
+    else:
+        sock = socket.create_connection(('127.0.0.1', port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         obj.do_handshake()
@@ -453,7 +501,10 @@ def memorybio_client(port, sni, mode):
     ch = outb.read()
     rlen = int.from_bytes(ch[3:5], 'big')
     assert ch[0] == 22 and len(ch) == 5 + rlen and ch[5] == 1, 'unexpected ClientHello framing'
-    if mode == 'segments':
+    if mode == 'fastopen':
+        if sock.sendto(ch, socket.MSG_FASTOPEN, ('127.0.0.1', port)) != len(ch):
+            raise RuntimeError('the ClientHello did not fit on the SYN')
+    elif mode == 'segments':
         cuts = [0, 3, 90, 200, len(ch)]
         for a, b in zip(cuts, cuts[1:]):
             sock.sendall(ch[a:b])
@@ -516,6 +567,36 @@ def split():
 
 
 @scenario
+def fastopen():
+    # TCP Fast Open in a throwaway network namespace (tcp_fastopen 0x607:
+    # client and server, no cookie needed, on every listener): the Python
+    # MemoryBIO client's ClientHello rides on the SYN to s_server (TLS 1.3).
+    # Then offline, a server that answers the SYN twice with different initial
+    # sequence numbers: a copy of the SYN-ACK with the ISN moved is inserted
+    # after the real one, and the server's data (and the client's ACKs) follow
+    # either the second SYN-ACK or the first.
+    c = certs()['default']
+    f = 'tfo-tls13.pcap'
+    with NetNs('tlsready-samples-tfo', [('net.ipv4.tcp_fastopen', '0x607')]):
+        with Capture(out(f), 'tcp port 443'):
+            srv = s_server(443, c)
+            v = memorybio_client(443, 'tfo.example.test', 'fastopen')
+            srv.wait()
+    assert v == 'TLSv1.3', v
+    syn = subprocess.run(['tshark', '-r', out(f), '-n', '-Y', 'tcp.flags.syn == 1 && tcp.flags.ack == 0',
+                          '-T', 'fields', '-e', 'tcp.len'], check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout.split()
+    if not syn or int(syn[0]) == 0:
+        raise RuntimeError(f'the SYN carried no data (lengths {syn})')
+    expect(f, 'tfo.example.test', 'TLS1.3', 'TLS1.3')
+    pcaprewrite('synack', out(f), out('tfo-second-synack.pcap'), '--isn-delta', '0x5a5a1234', '--follow', 'second')
+    expect('tfo-second-synack.pcap', 'tfo.example.test', 'TLS1.3', 'TLS1.3')
+    pcaprewrite('synack', out(f), out('tfo-stale-synack.pcap'), '--isn-delta', '0x5a5a1234', '--follow', 'first')
+    # tshark follows the later SYN-ACK and finds no ServerHello
+    expect('tfo-stale-synack.pcap', 'tfo.example.test', 'TLS1.3', 'TLS1.3', tshark_neg='')
+
+
+@scenario
 def midstream():
     # capture "started late": everything up to and including the ClientHello
     # of openssl-tls12.pcap removed (no SYN, no ClientHello, ServerHello kept)
@@ -535,6 +616,22 @@ def hrr():
     openssl_pair(out(f), 443, c, ['-tls1_3', '-groups', 'X25519'],
                  ['-tls1_3', '-groups', 'P-256:X25519', '-servername', 'hrr.example.test'])
     expect(f, 'hrr.example.test', 'TLS1.3', 'TLS1.3')
+
+
+@scenario
+def tls13_draft_layout():
+    # The ServerHello of openssl-tls13.pcap rewritten offline into the layout of
+    # the TLS 1.3 drafts before 22 (no session id echo, no compression method,
+    # the version in the version field): once with 0x0304 there, once with the
+    # draft-18 code 0x7f12 (the client's supported_versions then offers 0x7f12).
+    # Random, cipher suite and key_share are the real server's bytes.
+    src = out('openssl-tls13.pcap')
+    if not os.path.exists(src):
+        openssl_versions()
+    for f, version, label in (('tls13-draft-layout-0304.pcap', '0x0304', 'TLS1.3'),
+                              ('tls13-draft18-layout.pcap', '0x7f12', 'TLS1.3-draft18')):
+        pcaprewrite('draft13', src, out(f), '--version', version)
+        expect(f, 'tls13.example.test', label, label)
 
 
 # --------------------------------------------------------------------------- link layers / formats
@@ -644,6 +741,27 @@ def mail_implicit():
             s_client(port, '-crlf', '-servername', sni, *args, data=data)
             join()
         expect(f, sni, ver, ver, port=port)
+
+
+@scenario
+def mail_plaintext_answer():
+    # Implicit TLS sent to mail servers that speak plaintext first (configured
+    # for STARTTLS): s_client sends its ClientHello at once, the server sends
+    # its greeting in clear (and answers the hello's bytes as a bad command);
+    # s_client gives up on the greeting, which is no TLS record, without an
+    # alert. No ServerHello.
+    c = certs()['default']
+    for f, proto, port, args, sni, cmax, banner in (
+            ('smtps-plaintext-answer-465.pcap', 'smtp', 465, [], 'smtps.example.test', 'TLS1.3', O365_BANNER),
+            ('imaps-plaintext-answer-993.pcap', 'imap', 993, ['-tls1'] + LEGACY, 'imaps.example.test', 'TLS1.0',
+             'mail.example.test'),
+            ('pop3s-plaintext-answer-995.pcap', 'pop3', 995, ['-tls1_2'], 'pop3s.example.test', 'TLS1.2',
+             'mail.example.test')):
+        with Capture(out(f), f'tcp port {port}'):
+            join = mail_server(proto, port, c, mode='starttls', banner=banner)
+            s_client(port, '-crlf', '-servername', sni, *args, data=b'', ok=False)
+            join()
+        expect(f, sni, cmax, '', port=port)
 
 
 @scenario

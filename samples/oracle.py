@@ -43,7 +43,7 @@ def vname(v):
     if v in VERSIONS:
         return VERSIONS[v]
     if (v >> 8) == 0x7F:  # TLS 1.3 drafts
-        return 'TLS1.3'
+        return 'TLS1.3-draft%d' % (v & 0xFF)
     return '0x%04x' % v
 
 

@@ -25,6 +25,7 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
     }
 
     /// The value remembered for `key`, if any.
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
@@ -34,6 +35,7 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
     }
 
     /// Remembers `value` for `key` (clearing everything first when full).
+    #[inline]
     pub fn put(&mut self, key: K, value: V) {
         if self.map.len() >= self.max {
             self.map.clear();
@@ -47,6 +49,7 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
     }
 
     /// The value for `key`, computed by `make` when not remembered.
+    #[inline]
     pub fn get_or_make(&mut self, key: K, make: impl FnOnce() -> V) -> V {
         if let Some(v) = self.map.get(&key) {
             return v.clone();

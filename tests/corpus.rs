@@ -58,3 +58,35 @@ fn ja4_matches_reference_tool() {
     }
     assert!(checked >= 100, "only {checked} fingerprints checked");
 }
+
+/// A ClientHello answered in text is `plaintext_answer` (an HTTP server's
+/// error page in https-to-http.pcap); one answered with binary bytes that
+/// are no TLS record (tls-1.2-protocol-error.pcap: the server's alert with
+/// its header zeroed) stays `no_server_hello`.
+#[test]
+fn clienthello_answered_by_something_else_than_tls() {
+    let Some(pcaps) = shared("corpus/pcaps") else {
+        return;
+    };
+    for (capture, status) in [
+        ("https-to-http.pcap", "plaintext_answer"),
+        ("tls-1.2-protocol-error.pcap", "no_server_hello"),
+    ] {
+        let out = tlsready()
+            .args(["analyze", "-q", "--connections", "-"])
+            .arg(pcaps.join(capture))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{capture}");
+        let rows: Vec<BTreeMap<String, String>> = csv::Reader::from_reader(&out.stdout[..])
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 1, "{capture}: {rows:?}");
+        assert_eq!(
+            (rows[0]["protocol"].as_str(), rows[0]["status"].as_str()),
+            ("tls", status),
+            "{capture}"
+        );
+    }
+}

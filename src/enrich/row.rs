@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::fingerprint;
 use super::m365::{Endpoints, Query};
-use crate::flow::conn::Connection;
+use crate::flow::conn::{Connection, Opening};
 use crate::model::m365::Service;
 use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::text::escape_name;
@@ -57,10 +57,16 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
     let truncated = f.gap_in_handshake && !f.complete()
         || ch.is_some_and(|h| h.truncated)
         || sh.is_some_and(|h| h.truncated);
+    // The client's stream began with TLS: no STARTTLS was asked for.
+    let implicit_tls = c.opening(cs) == Some(Opening::Tls);
+    let plaintext_answer =
+        implicit_tls && ch.is_some() && sh.is_none() && c.opening(1 - cs) == Some(Opening::Text);
     let status = if let Some(s) = mail_only_status {
         s
     } else if truncated {
         Status::Truncated
+    } else if plaintext_answer {
+        Status::PlaintextAnswer
     } else if f.alert.is_some_and(|a| a.level == 2 || sh.is_none()) {
         Status::Alert
     } else if sh.is_some() && ch.is_none() {
@@ -71,6 +77,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         Status::NoServerHello
     };
     let protocol = match mail {
+        Some(_) if has_hello && implicit_tls => Protocol::Tls,
         Some(m)
             if has_hello
                 || m.starttls != StartTls::NotRequested && m.starttls != StartTls::Refused =>

@@ -5,6 +5,11 @@
 //! byte's sequence number comes from the SYN when it was captured, else from
 //! the first data segment. Out-of-order data waits in a bounded queue; when
 //! the queue is full, or at the end, the hole is skipped and reported.
+//!
+//! When two SYNs (SYN-ACKs) of one direction announce different initial
+//! sequence numbers before any data, both starts are kept until the data or
+//! the peer's acknowledgements show which one the stream follows, as the
+//! receiving TCP stack would have decided.
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
@@ -35,6 +40,10 @@ fn seq_diff(a: u32, b: u32) -> i64 {
 #[derive(Debug, Default, Clone)]
 pub struct Reassembler {
     next: Option<u32>,
+    /// Another possible start, from an earlier SYN with another sequence
+    /// number, while nothing has been received: the first data or
+    /// acknowledgement that fits one of the two starts settles it.
+    other_start: Option<u32>,
     pending: Vec<(u32, Vec<u8>)>,
     pending_bytes: usize,
     /// Bytes delivered so far.
@@ -52,11 +61,45 @@ impl Reassembler {
     }
 
     /// The SYN (or SYN-ACK) of this direction: data starts at `isn + 1`.
+    /// A later SYN with another number, before any data, makes its start
+    /// the likelier one, the earlier start is kept as the other possibility
+    /// (see [`Reassembler::acked`] and [`Reassembler::segment`]).
     pub fn syn(&mut self, isn: u32) {
         if self.delivered == 0 && self.pending.is_empty() {
-            self.next = Some(isn.wrapping_add(1));
+            let start = isn.wrapping_add(1);
+            if self.saw_syn && self.next != Some(start) {
+                self.other_start = self.next;
+            }
+            self.next = Some(start);
             self.saw_syn = true;
         }
+    }
+
+    /// The peer acknowledged this direction up to `ack`: when two starts
+    /// are possible, the one the acknowledgement fits is the stream's.
+    pub fn acked(&mut self, ack: u32) {
+        self.settle(ack);
+    }
+
+    /// Chooses between two possible starts with a sequence number of this
+    /// direction (a data byte, or an acknowledgement): the start at or
+    /// nearest before it, within reach. A number neither start reaches
+    /// tells nothing.
+    fn settle(&mut self, seq: u32) {
+        let (Some(other), Some(next)) = (self.other_start, self.next) else {
+            return;
+        };
+        let reach = |start: u32| {
+            let d = seq_diff(seq, start);
+            (0..i64::from(MAX_AHEAD)).contains(&d).then_some(d)
+        };
+        match (reach(next), reach(other)) {
+            (Some(dn), Some(dother)) if dother < dn => self.next = Some(other),
+            (None, Some(_)) => self.next = Some(other),
+            (None, None) => return,
+            _ => {}
+        }
+        self.other_start = None;
     }
 
     /// Bytes waiting for a hole to fill.
@@ -88,6 +131,9 @@ impl Reassembler {
     ) {
         if data.is_empty() && wire_len == 0 {
             return;
+        }
+        if self.other_start.is_some() {
+            self.settle(seq);
         }
         let next = *self.next.get_or_insert(seq);
         let off = seq_diff(seq, next);
@@ -127,6 +173,10 @@ impl Reassembler {
             while (self.pending_bytes > MAX_PENDING || self.pending.len() > MAX_PENDING_SEGMENTS)
                 && self.skip_hole(out)
             {}
+        }
+        if self.delivered > 0 || !self.pending.is_empty() {
+            // The stream has begun where it has: no other start any more.
+            self.other_start = None;
         }
     }
 
@@ -308,6 +358,42 @@ mod tests {
         while r.skip_hole(&mut |_| {}) {}
         assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
         assert_eq!(r.pending_bytes(), 0);
+    }
+
+    /// Two SYN-ACKs with different numbers: the data settles which start
+    /// the stream follows, whichever SYN-ACK came last.
+    #[test]
+    fn two_syns_data_settles_the_start() {
+        for (first, second, data_at) in [(1000, 50_000, 50_001), (1000, 50_000, 1001)] {
+            let mut r = Reassembler::new();
+            r.syn(first);
+            r.syn(second);
+            let got = run(&mut r, &[(data_at, b"hello"), (data_at + 5, b"!")]);
+            assert_eq!(got, b"hello!", "data at {data_at}");
+            assert_eq!(r.next_seq(), Some(data_at + 6));
+        }
+        // Across the wrap, and the same SYN twice is one start.
+        let mut r = Reassembler::new();
+        r.syn(u32::MAX - 1);
+        r.syn(7);
+        r.syn(7);
+        assert_eq!(run(&mut r, &[(u32::MAX, b"ab"), (1, b"c")]), b"abc");
+    }
+
+    /// The peer's acknowledgement settles the start before any data; a
+    /// number neither start reaches leaves both open.
+    #[test]
+    fn two_syns_acknowledgement_settles_the_start() {
+        let mut r = Reassembler::new();
+        r.syn(1000);
+        r.syn(3_000_000);
+        r.acked(2_000_000_000);
+        r.acked(1001);
+        assert_eq!(r.next_seq(), Some(1001));
+        // Settled: a segment at the other start is no longer taken as the
+        // beginning (it is far ahead of this one).
+        assert_eq!(run(&mut r, &[(3_000_001, b"x")]), b"");
+        assert_eq!(run(&mut r, &[(1001, b"y")]), b"y");
     }
 
     #[test]

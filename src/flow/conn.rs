@@ -32,9 +32,32 @@ enum Mode {
     Off,
 }
 
+/// What a direction's stream began with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A TLS record or SSLv2 hello.
+    Tls,
+    /// Text: a mail greeting, an HTTP answer...
+    Text,
+    /// Anything else (binary, not TLS).
+    Other,
+}
+
+/// Bytes looked at to tell text from binary.
+const TEXT_PROBE: usize = 32;
+
+/// Do the first bytes read as text (printable ASCII, tabs, line ends)?
+fn looks_like_text(b: &[u8]) -> bool {
+    b.iter()
+        .take(TEXT_PROBE)
+        .all(|&x| matches!(x, b' '..=b'~' | b'\t' | b'\r' | b'\n'))
+}
+
 #[derive(Debug, Default)]
 struct Engine {
     mode: Mode,
+    /// What the first bytes were, once told (a gap first leaves it unknown).
+    opening: Option<Opening>,
     tls: HandshakeStream,
     plain: Vec<u8>,
     /// Bytes of `plain` already given to the mail dialogue.
@@ -75,6 +98,7 @@ impl Pool {
         for dir in d.iter_mut() {
             dir.reasm.reset();
             dir.eng.mode = Mode::Detect;
+            dir.eng.opening = None;
             dir.eng.fed = 0;
             dir.eng.plain_seen = 0;
             dir.eng.plain.clear();
@@ -216,6 +240,7 @@ impl Engine {
                         Start::NeedMore => {}
                         Start::Tls | Start::Sslv2 => {
                             let buf = std::mem::take(&mut self.plain);
+                            self.opening = Some(Opening::Tls);
                             self.mode = Mode::Tls;
                             self.tls.feed(&buf, &mut on);
                             if self.tls.finished() {
@@ -223,6 +248,11 @@ impl Engine {
                             }
                         }
                         Start::No => {
+                            self.opening = Some(if looks_like_text(&self.plain) {
+                                Opening::Text
+                            } else {
+                                Opening::Other
+                            });
                             self.mode = Mode::Plain;
                             self.plain_seen = self.plain.len();
                             self.plain_scan(side, facts);
@@ -303,8 +333,9 @@ pub struct Connection {
     pub rst: bool,
     /// Handshake facts.
     pub facts: Facts,
-    /// SYN sequence numbers, kept until the first payload allocates `dirs`.
-    isn: [Option<u32>; 2],
+    /// SYN sequence numbers per side (the last two different ones, older
+    /// first), kept until the first payload allocates `dirs`.
+    isn: [[Option<u32>; 2]; 2],
     /// Reassembly and parsing state, allocated at the first payload byte.
     dirs: Option<Box<[Dir; 2]>>,
     /// Parsing is over (row reported or nothing to report); later packets
@@ -317,6 +348,9 @@ pub struct Connection {
     /// of a split file, perhaps a connection the chunk before owns (see
     /// `crate::run::chunked`).
     pub midstream: bool,
+    /// What each side's stream began with, kept when the stream state is
+    /// released (see [`Connection::opening`]).
+    openings: [Option<Opening>; 2],
 }
 
 impl Connection {
@@ -332,11 +366,12 @@ impl Connection {
             fin: [false; 2],
             rst: false,
             facts: Facts::default(),
-            isn: [None; 2],
+            isn: [[None; 2]; 2],
             dirs: None,
             done: false,
             charged: 0,
             midstream: false,
+            openings: [None; 2],
         }
     }
 
@@ -360,22 +395,35 @@ impl Connection {
             }
             match self.dirs.as_mut() {
                 Some(d) => d[side].reasm.syn(seg.seq),
-                None => self.isn[side] = Some(seg.seq),
+                None => {
+                    let seen = &mut self.isn[side];
+                    if seen[1] != Some(seg.seq) {
+                        *seen = [seen[1], Some(seg.seq)];
+                    }
+                }
             }
         }
+        // The acknowledgement tells the other direction where its data is.
+        let acked = (seg.flags & flags::ACK != 0).then_some(seg.ack);
         if no_data(seg) {
+            if let (Some(ack), Some(d)) = (acked, self.dirs.as_mut()) {
+                d[1 - side].reasm.acked(ack);
+            }
             return;
         }
         let isn = self.isn;
         let dirs = self.dirs.get_or_insert_with(|| {
             let mut d = pool.take();
             for (dir, isn) in d.iter_mut().zip(isn) {
-                if let Some(isn) = isn {
+                for isn in isn.into_iter().flatten() {
                     dir.reasm.syn(isn);
                 }
             }
             d
         });
+        if let Some(ack) = acked {
+            dirs[1 - side].reasm.acked(ack);
+        }
         let Dir { reasm, eng } = &mut dirs[side];
         if eng.mode == Mode::Off {
             return;
@@ -420,6 +468,19 @@ impl Connection {
                     && (off(&d[0]) && silent(&d[1]) || off(&d[1]) && silent(&d[0]));
                 off(&d[0]) && off(&d[1]) || hopeless
             }
+        }
+    }
+
+    /// What `side`'s stream began with, when its beginning was captured
+    /// (its SYN seen, no data lost before the first bytes); `None` otherwise
+    /// or when it sent nothing.
+    pub fn opening(&self, side: Side) -> Option<Opening> {
+        match self.dirs.as_ref() {
+            Some(d) => {
+                let d = d.get(side)?;
+                if d.reasm.saw_syn { d.eng.opening } else { None }
+            }
+            None => *self.openings.get(side)?,
         }
     }
 
@@ -477,6 +538,9 @@ impl Connection {
     /// Frees the reassembly and parsing state (back to `pool`); later
     /// packets are counted only.
     pub fn release(&mut self, pool: &mut Pool) {
+        if self.dirs.is_some() {
+            self.openings = [self.opening(0), self.opening(1)];
+        }
         if let Some(d) = self.dirs.take() {
             pool.give(d);
         }
@@ -614,5 +678,61 @@ mod tests {
         assert!(c.done);
         assert_eq!(c.buffered(), 0);
         assert_eq!(pool.free.len(), 1);
+    }
+
+    use std::net::Ipv4Addr;
+
+    fn seg(from_client: bool, seq: u32, ack: u32, fl: u8, payload: &[u8]) -> Segment<'_> {
+        let (c, s) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let (src, dst, sport, dport) = if from_client {
+            (c, s, 40000, 443)
+        } else {
+            (s, c, 443, 40000)
+        };
+        Segment {
+            src,
+            dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            flags: fl,
+            payload,
+            wire_len: payload.len() as u32,
+        }
+    }
+
+    /// Two SYN-ACKs with different numbers before any payload: both are
+    /// kept until the first payload, and the client's acknowledgement on it
+    /// settles the server's start (here the earlier SYN-ACK's).
+    #[test]
+    fn client_ack_settles_which_syn_ack_the_server_follows() {
+        let eps = [
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 443),
+        ];
+        let mut pool = Pool::default();
+        for (acked, start) in [(5001, 5001), (900_001, 900_001)] {
+            let mut c = Connection::new(eps, 0);
+            c.segment(0, &seg(true, 100, 0, flags::SYN, b""), 0, &mut pool);
+            c.segment(
+                1,
+                &seg(false, 5000, 101, flags::SYN | flags::ACK, b""),
+                0,
+                &mut pool,
+            );
+            c.segment(
+                1,
+                &seg(false, 900_000, 101, flags::SYN | flags::ACK, b""),
+                0,
+                &mut pool,
+            );
+            c.segment(0, &seg(true, 101, acked, flags::ACK, b"\x16"), 0, &mut pool);
+            let dirs = c.dirs.as_ref().unwrap();
+            assert_eq!(dirs[1].reasm.next_seq(), Some(start), "acked {acked}");
+        }
     }
 }

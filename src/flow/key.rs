@@ -103,6 +103,7 @@ mod tests {
             sport,
             dport,
             seq: 1,
+            ack: 0,
             flags: flags::ACK,
             payload: &[],
             wire_len: 0,

@@ -36,6 +36,7 @@ mod tests {
             sport: 1,
             dport: 2,
             seq: 0,
+            ack: 0,
             flags: fl,
             payload,
             wire_len,

@@ -101,6 +101,8 @@ pub struct FlowTable<'o> {
     frame_index: u64,
     /// Overrun mode: only connections already tracked are followed.
     overrun: bool,
+    /// [`Finished::failed`] after the latest report.
+    failed: bool,
     /// The run's memory budget (shared by the tables of a chunked run).
     budget: Arc<Budget>,
     /// Bytes this table has charged to the budget.
@@ -142,6 +144,7 @@ impl<'o> FlowTable<'o> {
             frames: 0,
             frame_index: 0,
             overrun: false,
+            failed: false,
             budget: Arc::new(Budget::new(limits.memcap)),
             charged: 0,
             pressure: false,
@@ -274,8 +277,9 @@ impl<'o> FlowTable<'o> {
     }
 
     /// Reporting failed: analysis should stop.
+    #[inline]
     pub fn failed(&self) -> bool {
-        self.out.failed()
+        self.failed
     }
 
     /// Asks for an interim report of everything so far.
@@ -303,6 +307,7 @@ impl<'o> FlowTable<'o> {
     /// the epoch); `wire_len` is its length on the wire. Returns true when
     /// the frame belongs to a connection whose handshake was still being
     /// followed (the frames worth saving to re-analyse it later).
+    #[inline]
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8], wire_len: u32) -> bool {
         self.frame_index = self.frames;
         self.frames += 1;
@@ -414,6 +419,7 @@ impl<'o> FlowTable<'o> {
                 {
                     self.stats.rows += 1;
                 }
+                self.failed = self.out.failed();
             }
         }
         following
@@ -424,6 +430,7 @@ impl<'o> FlowTable<'o> {
         if self.out.finished(key, conn) {
             self.stats.rows += 1;
         }
+        self.failed = self.out.failed();
     }
 
     /// Removes a connection from the table (and from the done filter).
@@ -551,10 +558,13 @@ impl<'o> FlowTable<'o> {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
                 }
-            } else if let Some(c) = self.table.get(&key)
-                && self.out.finished(&key, c)
-            {
-                self.stats.rows += 1;
+            } else {
+                if let Some(c) = self.table.get(&key)
+                    && self.out.finished(&key, c)
+                {
+                    self.stats.rows += 1;
+                }
+                self.failed = self.out.failed();
             }
         }
         // The table's own memory is a large part of the budget: evict.

@@ -28,6 +28,7 @@ pub struct Opened {
 
 impl Opened {
     /// The next frame, `None` at the end of the file or on a read error.
+    #[inline]
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         let link = self.link;
         self.cap.next_packet().ok().map(|p| Frame {
@@ -139,6 +140,7 @@ impl Files {
 }
 
 impl FrameSource for Files {
+    #[inline]
     fn next(&mut self) -> Event<'_> {
         if self.current.as_ref().is_none_or(|c| c.ended) {
             self.current = None;
@@ -245,6 +247,7 @@ impl ChunkSource {
 }
 
 impl FrameSource for ChunkSource {
+    #[inline]
     fn next(&mut self) -> Event<'_> {
         if self.limit.is_none() {
             self.limit = self.walk.packets_before_end();

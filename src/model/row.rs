@@ -76,6 +76,9 @@ pub enum Status {
     StarttlsRefused,
     /// A mail session without any TLS.
     Plaintext,
+    /// The client began with a ClientHello (implicit TLS) and the server
+    /// answered in plaintext (a mail greeting, an HTTP error page...).
+    PlaintextAnswer,
 }
 
 impl Status {
@@ -89,6 +92,7 @@ impl Status {
             Status::Truncated => "truncated",
             Status::StarttlsRefused => "starttls_refused",
             Status::Plaintext => "plaintext",
+            Status::PlaintextAnswer => "plaintext_answer",
         }
     }
 }

@@ -14,10 +14,12 @@ pub struct Analysis<'t, 'o> {
 }
 
 impl Consumer for Analysis<'_, '_> {
+    #[inline]
     fn frame(&mut self, f: &Frame<'_>) -> bool {
         self.table.frame(f.link, f.ts_us, f.data, f.wire_len)
     }
 
+    #[inline]
     fn dropped(&mut self, d: &Dropped) {
         self.table.skipped(d.frames, d.bytes, d.not_tcp, d.last_ts);
     }
@@ -26,6 +28,7 @@ impl Consumer for Analysis<'_, '_> {
         (self.report)(msg);
     }
 
+    #[inline]
     fn done(&self) -> bool {
         self.table.failed()
     }

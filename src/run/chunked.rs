@@ -411,6 +411,7 @@ struct Rest<'a> {
 }
 
 impl FrameSource for Rest<'_> {
+    #[inline]
     fn next(&mut self) -> Event<'_> {
         if self.over {
             // This file is over: go on with the next one.

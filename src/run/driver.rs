@@ -124,13 +124,26 @@ impl<'a> Driver<'a> {
 
     /// Reads `src` into `dst` until the input ends, `dst` is done, a stop
     /// is requested or a tick is due.
-    pub fn run(&mut self, src: &mut dyn FrameSource, dst: &mut dyn Consumer) -> Stop {
+    ///
+    /// Generic, so that each configuration's source and consumer are
+    /// compiled into the loop (this runs for every frame); trait objects
+    /// work too.
+    pub fn run<S, C>(&mut self, src: &mut S, dst: &mut C) -> Stop
+    where
+        S: FrameSource + ?Sized,
+        C: Consumer + ?Sized,
+    {
         let saves = src.saves();
+        // Stop requests and ticks are only looked at when configured.
+        let watch = self.stop.is_some()
+            || self.deadline.is_some()
+            || self.max_frames.is_some()
+            || self.tick.is_some();
         let stop = loop {
             if dst.done() {
                 break Stop::Done;
             }
-            if self.stop_requested() {
+            if watch && self.stop_requested() {
                 break Stop::Requested;
             }
             match src.next() {
@@ -153,7 +166,8 @@ impl<'a> Driver<'a> {
                 Event::Idle => std::thread::sleep(IDLE_PAUSE),
                 Event::End => break Stop::End,
             }
-            if let Some(every) = self.tick
+            if watch
+                && let Some(every) = self.tick
                 && self.last_tick.elapsed() >= every
             {
                 self.last_tick = Instant::now();

@@ -74,6 +74,7 @@ impl Batch {
 
     /// Reader side: keep or drop one frame; `passed` frames were passed on
     /// before this batch.
+    #[inline]
     fn offer(&mut self, filter: &DoneFilter, passed: u64, f: &Frame<'_>) {
         match decode::decode(f.link, f.data) {
             Err(Skip::NotTcp) => {
@@ -148,6 +149,7 @@ impl Batcher<'_> {
 }
 
 impl Consumer for Batcher<'_> {
+    #[inline]
     fn frame(&mut self, f: &Frame<'_>) -> bool {
         self.batch.offer(self.filter, self.passed, f);
         if self.batch.full() {
@@ -167,6 +169,7 @@ impl Consumer for Batcher<'_> {
         }
     }
 
+    #[inline]
     fn done(&self) -> bool {
         self.gone
     }
@@ -223,7 +226,12 @@ impl<'r, I: Iterator<Item = Msg>> Batches<'r, I> {
 }
 
 impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
+    #[inline]
     fn next(&mut self) -> Event<'_> {
+        // The common case first: the next frame of the current batch.
+        if self.cur.as_ref().is_some_and(|b| self.pos < b.frames.len()) {
+            return self.frame();
+        }
         loop {
             match &self.cur {
                 Some(b) if self.pos < b.frames.len() || !self.counted => break,
@@ -246,19 +254,33 @@ impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
         let Some(b) = self.cur.as_ref() else {
             return Event::End;
         };
-        if let Some(&(ts_us, end, wire_len, link)) = b.frames.get(self.pos) {
-            let data = b.data.get(self.start..end).unwrap_or_default();
-            self.pos += 1;
-            self.start = end;
-            return Event::Frame(Frame {
-                link,
-                ts_us,
-                data,
-                wire_len,
-            });
+        if self.pos < b.frames.len() {
+            return self.frame();
         }
         self.counted = true;
         Event::Dropped(b.dropped)
+    }
+}
+
+impl<I> Batches<'_, I> {
+    /// The next frame of the current batch.
+    #[inline]
+    fn frame(&mut self) -> Event<'_> {
+        let Some(b) = self.cur.as_ref() else {
+            return Event::End;
+        };
+        let Some(&(ts_us, end, wire_len, link)) = b.frames.get(self.pos) else {
+            return Event::End;
+        };
+        let data = b.data.get(self.start..end).unwrap_or_default();
+        self.pos += 1;
+        self.start = end;
+        Event::Frame(Frame {
+            link,
+            ts_us,
+            data,
+            wire_len,
+        })
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Segment<'a> {
     pub dport: u16,
     /// Sequence number.
     pub seq: u32,
+    /// Acknowledgement number (meaningful with the ACK flag).
+    pub ack: u32,
     /// TCP flags (see [`flags`]).
     pub flags: u8,
     /// Payload bytes captured.
@@ -229,6 +231,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
         sport: tcp.source_port(),
         dport: tcp.destination_port(),
         seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
         flags: tcp.slice().get(13).copied().unwrap_or(0),
         payload,
         wire_len: stated.max(captured),
@@ -279,6 +282,7 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         sport: tcp.source_port(),
         dport: tcp.destination_port(),
         seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
         flags: bits,
         payload,
         wire_len,

@@ -169,8 +169,18 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
     Some(ch)
 }
 
-/// Parses a ServerHello body. Handles TLS 1.3 drafts before draft 22, whose
-/// ServerHello has no session id and no compression method.
+/// Does a ServerHello with this version field use the layout of the TLS 1.3
+/// drafts before draft 22 (version, random, cipher suite, extensions: no
+/// session id echo, no compression method)? Up to draft 21 the version
+/// field carried the TLS 1.3 version itself, as a draft code `0x7fNN` or as
+/// `0x0304`; from draft 22 on (and in RFC 8446) it is frozen at `0x0303` and
+/// the version travels in `supported_versions`, with the TLS 1.2 layout.
+fn pre_draft22_layout(version: u16) -> bool {
+    version == 0x0304 || (version >> 8 == 0x7f && (version & 0xff) < 22)
+}
+
+/// Parses a ServerHello body, in the layout its version field implies (see
+/// [`pre_draft22_layout`]).
 pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
     let mut sh = ServerHello::default();
     let mut r = Rd(body);
@@ -179,7 +189,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
     if major != 3 && major != 0x7f {
         return None;
     }
-    let draft = major == 0x7f && (sh.legacy_version & 0xff) < 22;
+    let draft = pre_draft22_layout(sh.legacy_version);
     let done = (|| {
         let random = r.take(32)?;
         sh.is_hrr = random == HRR_RANDOM;
@@ -241,5 +251,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!((old.max_version(), old.best_version()), (0x0301, 0x0301));
+    }
+
+    /// Up to draft 21 the ServerHello has no session id echo and no
+    /// compression method; the version field (0x0304 or 0x7fNN) says so.
+    /// From draft 22 on the TLS 1.2 layout is back.
+    #[test]
+    fn server_hello_layout_follows_the_version_field() {
+        let key_share = [0, 0x33, 0, 4, 0, 0x1d, 0, 0];
+        for v in [[3, 4], [0x7f, 0x10], [0x7f, 0x15]] {
+            let mut sh = v.to_vec();
+            sh.extend_from_slice(&[7; 32]);
+            sh.extend_from_slice(&[0x13, 0x02, 0, key_share.len() as u8]);
+            sh.extend_from_slice(&key_share);
+            let parsed = parse_server_hello(&sh).unwrap();
+            assert_eq!(parsed.cipher, 0x1302, "{v:?}");
+            assert_eq!(parsed.extensions, [0x33], "{v:?}");
+            assert!(!parsed.truncated, "{v:?}");
+        }
+        // Draft 22: session id echo and compression method, as in RFC 8446.
+        let mut sh = vec![0x7f, 0x16];
+        sh.extend_from_slice(&[7; 32]);
+        sh.extend_from_slice(&[1, 9, 0x13, 0x03, 0, 0, 0]);
+        let parsed = parse_server_hello(&sh).unwrap();
+        assert_eq!((parsed.cipher, parsed.truncated), (0x1303, false));
     }
 }
