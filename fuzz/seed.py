@@ -98,7 +98,9 @@ def pcap_frames(path):
     else:
         return None
     link = struct.unpack(e + "I", raw[20:24])[0] & 0xffff
-    idx = {1: 0, 101: 1, 12: 1, 0: 2, 108: 3, 113: 4, 276: 5}.get(link)
+    # Index into LINKS in fuzz_targets/capture.rs.
+    idx = {1: 0, 101: 1, 12: 1, 228: 1, 229: 1, 0: 2, 108: 3, 113: 4, 276: 5,
+           105: 6, 127: 7, 192: 8, 239: 9}.get(link)
     if idx is None:
         return None
     out = bytearray([0xf4])

@@ -74,10 +74,12 @@ def work(name):
 
 # --------------------------------------------------------------------------- helpers
 
-def listening(port):
-    """True if something listens on TCP `port` (IPv4 or IPv6), from /proc/net."""
+def listening(port, pid=None):
+    """True if something listens on TCP `port` (IPv4 or IPv6), from /proc/net
+    (of process `pid`'s network namespace when given)."""
     want = ':%04X' % port
-    for f in ('/proc/net/tcp', '/proc/net/tcp6'):
+    base = f'/proc/{pid}/net' if pid else '/proc/net'
+    for f in (base + '/tcp', base + '/tcp6'):
         try:
             with open(f) as fh:
                 next(fh)
@@ -90,10 +92,10 @@ def listening(port):
     return False
 
 
-def wait_listen(port, proc=None, timeout=10):
+def wait_listen(port, proc=None, timeout=10, netns=False):
     end = time.time() + timeout
     while time.time() < end:
-        if listening(port):
+        if listening(port, proc.pid if netns else None):
             return
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f'server for port {port} exited early (rc={proc.returncode})')
@@ -113,8 +115,9 @@ def ensure_free(*ports):
 class Capture:
     """tcpdump (classic pcap) or dumpcap (pcapng) on an interface, one file."""
 
-    def __init__(self, path, bpf, iface='lo', linktype=None, tool='tcpdump'):
+    def __init__(self, path, bpf, iface='lo', linktype=None, tool='tcpdump', ns=None):
         self.path, self.bpf, self.iface, self.linktype, self.tool = path, bpf, iface, linktype, tool
+        self.ns = ns
 
     def __enter__(self):
         if os.path.exists(self.path):
@@ -124,11 +127,14 @@ class Capture:
                    '-w', self.path]
             if self.linktype:
                 cmd += ['-y', self.linktype]
-            cmd.append(self.bpf)
+            if self.bpf:
+                cmd.append(self.bpf)
             ready = 'listening on'
         else:
             cmd = ['dumpcap', '-i', self.iface, '-s', '0', '-f', self.bpf, '-w', self.path]
             ready = 'Capturing on'
+        if self.ns:
+            cmd = ['ip', 'netns', 'exec', self.ns] + cmd
         self.stderr = []
         self.ready = threading.Event()
         self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -203,15 +209,18 @@ class NetNs:
 class Server:
     """A server subprocess (openssl s_server, gnutls-serv) with its log in WORK."""
 
-    def __init__(self, cmd, port, name):
-        ensure_free(port)
+    def __init__(self, cmd, port, name, ns=None):
+        if ns:
+            cmd = ['ip', 'netns', 'exec', ns] + cmd  # `ip netns exec` execs: same pid
+        else:
+            ensure_free(port)
         self.cmd, self.port, self.name = cmd, port, name
         self.logf = open(work(f'{name}.log'), 'ab')
         self.logf.write(('\n$ ' + ' '.join(cmd) + '\n').encode())
         self.logf.flush()
         # stdin stays open: s_server treats EOF on stdin as "shut down"
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
-        wait_listen(port, self.p)
+        wait_listen(port, self.p, netns=bool(ns))
 
     def wait(self, timeout=10, kill=False):
         """Wait for exit (s_server -naccept); with kill=True terminate it instead."""
@@ -231,11 +240,11 @@ class Server:
             self.logf.close()
 
 
-def s_server(port, cert, *args, naccept=1, host='127.0.0.1', www=False):
+def s_server(port, cert, *args, naccept=1, host='127.0.0.1', www=False, ns=None):
     accept = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
     cmd = ['openssl', 's_server', '-accept', accept, '-cert', cert + '.crt', '-key', cert + '.key',
            '-naccept', str(naccept)] + (['-www'] if www else []) + list(args)
-    return Server(cmd, port, f's_server-{port}')
+    return Server(cmd, port, f's_server-{port}', ns=ns)
 
 
 def run_client(cmd, data=b'', ok=True, name='client', timeout=20):
@@ -248,9 +257,10 @@ def run_client(cmd, data=b'', ok=True, name='client', timeout=20):
     return r.stdout.decode('latin-1')
 
 
-def s_client(port, *args, host='127.0.0.1', data=b'hello from s_client\n', ok=True):
+def s_client(port, *args, host='127.0.0.1', data=b'hello from s_client\n', ok=True, ns=None):
     connect = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
-    return run_client(['openssl', 's_client', '-connect', connect] + list(args), data, ok, 's_client')
+    pre = ['ip', 'netns', 'exec', ns] if ns else []
+    return run_client(pre + ['openssl', 's_client', '-connect', connect] + list(args), data, ok, 's_client')
 
 
 def openssl_pair(pcap, port, cert, srv_args, cli_args, naccept=1, ok=True, **cap):
@@ -878,6 +888,166 @@ def clients_mixed():
         cmax = {'-tls1': 'TLS1.0', '-no_tls1_3': 'TLS1.2', '-tls1_3': 'TLS1.3'}[args[0]]
         neg = 'TLS1.0' if p == 14433 else cmax
         expect(f, 'outlook.office365.com', cmax, neg, client=cli, server=srv)
+
+
+# --------------------------------------------------------------------------- tunnels, wireless, fragments
+
+def sh(*cmd, data=None):
+    r = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    LOG.write('$ ' + ' '.join(cmd) + '\n' + r.stdout.decode('latin-1'))
+    if r.returncode != 0:
+        raise RuntimeError(f'failed (rc={r.returncode}): {" ".join(cmd)}: {r.stdout.decode("latin-1")}')
+
+
+class Netns:
+    """Network namespaces (`tlsr-NAME`, loopback up), deleted on exit."""
+
+    def __init__(self, *names):
+        self.names = [f'tlsr-{n}' for n in names]
+
+    def __enter__(self):
+        for n in self.names:
+            subprocess.run(['ip', 'netns', 'del', n], stderr=subprocess.DEVNULL)
+            sh('ip', 'netns', 'add', n)
+            sh('ip', '-n', n, 'link', 'set', 'lo', 'up')
+            # No IPv6 autoconfiguration chatter on the links.
+            sh('ip', 'netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1')
+            sh('ip', 'netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1')
+        return self.names
+
+    def __exit__(self, et, ev, tb):
+        for n in self.names:
+            subprocess.run(['ip', 'netns', 'del', n], stderr=subprocess.DEVNULL)
+        return False
+
+
+def veth(ns_a, name_a, addr_a, ns_b, name_b, addr_b, mtu=None):
+    sh('ip', 'link', 'add', name_a, 'netns', ns_a, 'type', 'veth', 'peer', 'name', name_b, 'netns', ns_b)
+    for ns, name, addr in ((ns_a, name_a, addr_a), (ns_b, name_b, addr_b)):
+        sh('ip', '-n', ns, 'addr', 'add', addr, 'dev', name)
+        if mtu:
+            sh('ip', '-n', ns, 'link', 'set', name, 'mtu', str(mtu))
+        sh('ip', '-n', ns, 'link', 'set', name, 'up')
+
+
+@scenario
+def nflog():
+    """tcpdump -i nflog:7 on the packets an nftables `log group 7` rule logs."""
+    c = certs()['default']
+    f = 'nflog.pcap'
+    with Netns('nflog') as (n,):
+        sh('ip', 'netns', 'exec', n, 'nft', '-f', '-', data=(
+            b'table inet tlsready {\n chain out {\n  type filter hook output priority 0;\n'
+            b'  tcp dport 443 log group 7\n  tcp sport 443 log group 7\n }\n}\n'))
+        with Capture(out(f), '', iface='nflog:7', ns=n):
+            srv = s_server(443, c, '-tls1_2', ns=n)
+            s_client(443, '-servername', 'nflog.example.test', ns=n)
+            srv.wait()
+    expect(f, 'nflog.example.test', 'TLS1.3', 'TLS1.2')
+
+
+@scenario
+def vxlan():
+    """The kernel's VXLAN (id 42, UDP 4789) between two namespaces; tcpdump on the underlay."""
+    c = certs()['default']
+    f = 'vxlan.pcap'
+    with Netns('vxa', 'vxb') as (a, b):
+        veth(a, 'under-a', '192.0.2.1/24', b, 'under-b', '192.0.2.2/24')
+        for ns, dev, local, remote, addr in ((a, 'under-a', '192.0.2.1', '192.0.2.2', '10.42.0.1/24'),
+                                             (b, 'under-b', '192.0.2.2', '192.0.2.1', '10.42.0.2/24')):
+            sh('ip', '-n', ns, 'link', 'add', 'vxlan42', 'type', 'vxlan', 'id', '42', 'dstport', '4789',
+               'local', local, 'remote', remote, 'dev', dev)
+            sh('ip', '-n', ns, 'addr', 'add', addr, 'dev', 'vxlan42')
+            sh('ip', '-n', ns, 'link', 'set', 'vxlan42', 'up')
+        with Capture(out(f), 'udp port 4789', iface='under-a', ns=a):
+            srv = s_server(443, c, '-tls1_2', host='10.42.0.2', ns=b)
+            s_client(443, '-servername', 'vxlan.example.test', host='10.42.0.2', ns=a)
+            srv.wait()
+    expect(f, 'vxlan.example.test', 'TLS1.3', 'TLS1.2', client='10.42.0.1', server='10.42.0.2')
+
+
+def fragment_groups(pcap):
+    """Frame numbers of the IPv4 fragments in `pcap`, grouped by datagram."""
+    r = subprocess.run(['tshark', '-r', pcap, '-n', '-o', 'ip.defragment:FALSE', '-Y',
+                        'ip.flags.mf == 1 || ip.frag_offset > 0', '-T', 'fields', '-e', 'frame.number',
+                        '-e', 'ip.id'], check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    groups = {}
+    for line in r.stdout.splitlines():
+        n, ident = line.split('\t')
+        groups.setdefault(ident, []).append(int(n))
+    return list(groups.values())
+
+
+@scenario
+def fragments():
+    """Client and server with MTU 1500, a 256-byte MTU link between two routers
+    in between, path MTU discovery off at both ends (no DF bit): the first
+    router fragments the ClientHello, the second the server's flight."""
+    c = certs()['default']
+    f = 'ipv4-fragments.pcap'
+    with Netns('fc', 'fr1', 'fr2', 'fs') as (fc, r1, r2, fs):
+        veth(fc, 'c0', '10.1.0.1/24', r1, 'r1a', '10.1.0.254/24')
+        veth(r1, 'r1b', '10.2.0.1/24', r2, 'r2a', '10.2.0.2/24', mtu=256)
+        veth(r2, 'r2b', '10.3.0.254/24', fs, 's0', '10.3.0.1/24')
+        sh('ip', '-n', fc, 'route', 'add', 'default', 'via', '10.1.0.254')
+        sh('ip', '-n', fs, 'route', 'add', 'default', 'via', '10.3.0.254')
+        sh('ip', '-n', r1, 'route', 'add', '10.3.0.0/24', 'via', '10.2.0.2')
+        sh('ip', '-n', r2, 'route', 'add', '10.1.0.0/24', 'via', '10.2.0.1')
+        for ns in (r1, r2):
+            sh('ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+        for ns in (fc, fs):
+            sh('ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_no_pmtu_disc=1')
+        with Capture(out(f), 'host 10.1.0.1', iface='r2a', ns=r2):
+            srv = s_server(443, c, '-tls1_2', host='10.3.0.1', ns=fs)
+            s_client(443, '-servername', 'frag.example.test', host='10.3.0.1', ns=fc)
+            srv.wait()
+    groups = fragment_groups(out(f))
+    if len(groups) < 2 or not all(len(g) >= 2 for g in groups):
+        raise RuntimeError(f'{f}: expected fragmented datagrams, got {groups}')
+    expect(f, 'frag.example.test', 'TLS1.3', 'TLS1.2', client='10.1.0.1', server='10.3.0.1')
+    # Every datagram's fragments in reverse order; before each datagram is
+    # whole, one of its fragments comes twice (an exact overlap).
+    ops = []
+    for g in groups:
+        ops += [('--swap', f'{g[i]},{g[-1 - i]}') for i in range(len(g) // 2)]
+        ops.append(('--dup', f'{g[0]},{g[0]}'))
+    r = 'ipv4-fragments-reordered.pcap'
+    edit_frames(out(f), out(r), *ops)
+    expect(r, 'frag.example.test', 'TLS1.3', 'TLS1.2', client='10.1.0.1', server='10.3.0.1')
+
+
+# (kind, source sample, output, sni, client max, negotiated, client, server)
+ENCAP = [
+    ('wifi', 'openssl-tls12.pcap', 'wifi-80211.pcap', 'tls12.example.test', 'TLS1.2', 'TLS1.2', None, None),
+    ('radiotap', 'openssl-tls13.pcap', 'wifi-radiotap.pcap', 'tls13.example.test', 'TLS1.3', 'TLS1.3', None, None),
+    ('ppi', 'gnutls-tls12.pcap', 'wifi-ppi.pcap', 'gnutls.example.test', 'TLS1.2', 'TLS1.2', None, None),
+    ('geneve', 'python-tls12.pcap', 'geneve.pcap', 'python.example.test', 'TLS1.3', 'TLS1.2', None, None),
+    ('gre', 'openssl-tls11.pcap', 'gre.pcap', 'tls11.example.test', 'TLS1.1', 'TLS1.1', None, None),
+    ('erspan1', 'openssl-tls10.pcap', 'erspan1.pcap', 'tls10.example.test', 'TLS1.0', 'TLS1.0', None, None),
+    ('erspan2', 'curl-tls13.pcap', 'erspan2.pcap', 'curl.example.test', 'TLS1.3', 'TLS1.3', None, None),
+    ('erspan3', 'openssl-tls13-client-tls10-server.pcap', 'erspan3.pcap', 'fallback13.example.test', 'TLS1.3',
+     'TLS1.0', None, None),
+    ('mpls', 'm365-sni-tls12.pcap', 'mpls.pcap', 'outlook.office365.com', 'TLS1.2', 'TLS1.2', '10.20.0.1',
+     '52.96.10.20'),
+    ('pppoe', 'ipv6.pcap', 'pppoe-ipv6.pcap', 'ipv6.example.test', 'TLS1.2', 'TLS1.2', '::1', '::1'),
+    ('nested', 'openssl-tls13-hrr.pcap', 'nested-tunnels.pcap', 'hrr.example.test', 'TLS1.3', 'TLS1.3', None, None),
+    ('raw', 'openssl-tls12-client-tls10-server.pcap', 'raw-ipv4.pcap', 'fallback12.example.test', 'TLS1.2',
+     'TLS1.0', None, None),
+    ('raw', 'ipv6.pcap', 'raw-ipv6.pcap', 'ipv6.example.test', 'TLS1.2', 'TLS1.2', '::1', '::1'),
+    ('frag6', 'm365-ipv6.pcap', 'ipv6-fragments.pcap', 'outlook.office.com', 'TLS1.2', 'TLS1.2', 'fd20:20::7',
+     '2603:1006::10'),
+    ('fcs', 'split-segments.pcap', 'eth-fcs.pcap', 'split-segments.example.test', 'TLS1.3', 'TLS1.3', None, None),
+]
+
+
+@scenario
+def encap():
+    """Frames of the samples above wrapped offline by encap.py (scapy)."""
+    for kind, src, dst, sni, cmax, neg, cli, srv in ENCAP:
+        if not os.path.exists(out(src)):
+            raise RuntimeError(f'{src} is missing: run its scenario first')
+        subprocess.run([sys.executable, os.path.join(HERE, 'encap.py'), kind, out(src), out(dst)], check=True)
+        expect(dst, sni, cmax, neg, client=cli or '127.0.0.1', server=srv or '127.0.0.1')
 
 
 # --------------------------------------------------------------------------- check

@@ -6,6 +6,7 @@
 Columns: file client_ip client_port server_ip server_port sni client_max_version
 negotiated_version cipher alpn
 
+* addresses are those of the innermost IP header (tunnels, mirrored traffic);
 * client = sender of the ClientHello (or receiver of the ServerHello if no
   ClientHello was seen);
 * client_max_version = highest non-GREASE value of the ClientHello
@@ -56,6 +57,21 @@ def first_show(elem, name):
     return f[0].get('show') if f else None
 
 
+def innermost_ip(pkt):
+    """Addresses of the last IPv4/IPv6 layer before TCP: inside tunnels
+    (VXLAN, GRE, ERSPAN...) the connection is the innermost one."""
+    ip = None
+    for proto in pkt.findall('proto'):
+        name = proto.get('name')
+        if name == 'tcp':
+            break
+        if name in ('ip', 'ipv6'):
+            ip = proto
+    if ip is None:
+        return None, None
+    return first_show(ip, ip.get('name') + '.src'), first_show(ip, ip.get('name') + '.dst')
+
+
 def tshark(path):
     cmd = ['tshark', '-r', path, '-n', '-Y', 'tls.handshake.type == 1 || tls.handshake.type == 2', '-T', 'pdml']
     for p in PREFS:
@@ -71,8 +87,7 @@ def tshark(path):
 def analyse(path, name):
     conns = {}  # tcp.stream -> dict
     for pkt in tshark(path).iter('packet'):
-        src = first_show(pkt, 'ip.src') or first_show(pkt, 'ipv6.src')
-        dst = first_show(pkt, 'ip.dst') or first_show(pkt, 'ipv6.dst')
+        src, dst = innermost_ip(pkt)
         sport, dport = first_show(pkt, 'tcp.srcport'), first_show(pkt, 'tcp.dstport')
         stream = int(first_show(pkt, 'tcp.stream'))
         c = conns.setdefault(stream, {'ch': None, 'sh': None, 'frame': int(first_show(pkt, 'frame.number'))})

@@ -7,6 +7,12 @@ if ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! command -v tcpdump >/dev/null || !
   || ! command -v ip >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev tcpdump openssl iproute2 >/dev/null
 fi
+# Headless Chromium and pdftotext for the browser tests of the HTML report
+# (tests/html_report.rs; they skip, saying why, only when these cannot be installed).
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
+    || echo "test.sh: cannot install chromium/poppler-utils: the browser tests will skip" >&2
+fi
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 cargo build --release

@@ -15,7 +15,7 @@
 //! 5. [`enrich`]: facts to rows: JA4/JA3, Microsoft 365 recognition, and
 //!    the per-client tally;
 //! 6. [`output`]: connections CSV, JSON lines, clients CSV, terminal
-//!    summary, spooling of parts.
+//!    summary, spooling of parts, the HTML report.
 //!
 //! Two leaves serve them all: [`model`] (the row, counters, the sink
 //! trait, versions) and [`text`] (numbers, timestamps, safe cells,

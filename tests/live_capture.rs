@@ -630,3 +630,109 @@ fn capture_errors_are_one_clear_line() {
     );
     assert!(!err.contains("panicked"), "stderr: {err}");
 }
+
+#[test]
+fn live_html_report_is_rewritten_atomically_at_each_report() {
+    use std::os::unix::fs::MetadataExt;
+    require_prerequisites();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut g = Guard::default();
+    let net = make_net(&mut g);
+    let (cert, key_pem) = make_cert(d);
+    let server = g.spawn(
+        in_netns(&net.server, "openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("{SERVER_IP}:{PORT}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key_pem)
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
+    );
+    wait_until("openssl s_server to listen", || {
+        g.proc(server).stdout.text().contains("ACCEPT")
+    });
+    let pages = d.join("www");
+    std::fs::create_dir(&pages).expect("mkdir");
+    let page = pages.join("report.html");
+    let cap = g.spawn(
+        in_netns(&net.client, bin())
+            .args(["capture", "-i", &net.client_if, "--scope", "all", "--quiet"])
+            .args(["--report-every", "1s", "--html"])
+            .arg(&page)
+            .arg(format!("tcp port {PORT}")),
+    );
+    wait_until("the \"capturing on\" line", || {
+        g.proc(cap).stderr.text().contains("capturing on")
+    });
+
+    // A reader (a browser, a web server) reads the page all the time: it
+    // always finds a whole page, never a half-written one.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, page) = (Arc::clone(&stop), page.clone());
+        thread::spawn(move || {
+            // Inodes are reused once freed: count changes, not distinct ones.
+            let (mut reads, mut changes, mut inode) = (0u32, 0u32, None);
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(text) = std::fs::read_to_string(&page) {
+                    assert!(
+                        text.starts_with("<!DOCTYPE html>") && text.ends_with("</html>"),
+                        "a partial page: {} bytes",
+                        text.len()
+                    );
+                    reads += 1;
+                }
+                if let Ok(m) = std::fs::metadata(&page) {
+                    if inode.is_some_and(|i| i != m.ino()) {
+                        changes += 1;
+                    }
+                    inode = Some(m.ino());
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            (reads, changes)
+        })
+    };
+
+    handshake(&mut g, &net, "-tls1", "legacy.example");
+    wait_until("the TLS 1.0 client in the live page", || {
+        read(&page).contains("legacy.example")
+    });
+    let live = read(&page);
+    // Reloads at the report interval, at most every 5 s.
+    assert!(live.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    assert!(live.contains("Capture in progress"));
+    assert!(live.contains("data-count=\"will-break\">1<"), "{live}");
+    handshake(&mut g, &net, "-tls1_2", "modern.example");
+    wait_until("the TLS 1.2 client in the live page", || {
+        read(&page).contains("modern.example")
+    });
+    assert!(g.running(cap), "{}", g.proc(cap).stderr.text());
+    g.signal(cap, "TERM");
+    let st = g.wait(cap, TIMEOUT);
+    assert_eq!(st.code(), Some(0), "{}", g.proc(cap).stderr.text());
+    stop.store(true, Ordering::Relaxed);
+    let (reads, changes) = reader.join().expect("reader");
+    assert!(reads > 10, "{reads} reads");
+    assert!(
+        changes >= 2,
+        "the page was replaced (renamed over) {changes} times"
+    );
+
+    // The final page: no reload, both clients, and no temporary file left.
+    let last = read(&page);
+    assert!(!last.contains("http-equiv=\"refresh\""));
+    assert!(!last.contains("Capture in progress"));
+    assert!(last.contains("legacy.example") && last.contains("modern.example"));
+    assert!(last.contains(&format!("<code>{} (filter", net.client_if)));
+    let names: Vec<String> = std::fs::read_dir(&pages)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.html"]);
+    let mode = std::fs::metadata(&page).expect("page").mode() & 0o777;
+    assert_eq!(mode, 0o644, "readable by a web server");
+}

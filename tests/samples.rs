@@ -159,6 +159,56 @@ fn link_layers_and_segmentation() {
     }
 }
 
+/// Samples whose frames samples/encap.py wrapped in 802.11, tunnels, IPv6
+/// fragments, FCS trailers...: the whole row of the source sample, every
+/// column (timestamps, fingerprints, packet counts included).
+#[test]
+fn encapsulated_samples_give_their_sources_rows() {
+    for (wrapped, source) in [
+        ("wifi-80211.pcap", "openssl-tls12.pcap"),
+        ("wifi-radiotap.pcap", "openssl-tls13.pcap"),
+        ("wifi-ppi.pcap", "gnutls-tls12.pcap"),
+        ("geneve.pcap", "python-tls12.pcap"),
+        ("gre.pcap", "openssl-tls11.pcap"),
+        ("erspan1.pcap", "openssl-tls10.pcap"),
+        ("erspan2.pcap", "curl-tls13.pcap"),
+        ("erspan3.pcap", "openssl-tls13-client-tls10-server.pcap"),
+        ("mpls.pcap", "m365-sni-tls12.pcap"),
+        ("pppoe-ipv6.pcap", "ipv6.pcap"),
+        ("nested-tunnels.pcap", "openssl-tls13-hrr.pcap"),
+        ("raw-ipv4.pcap", "openssl-tls12-client-tls10-server.pcap"),
+        ("raw-ipv6.pcap", "ipv6.pcap"),
+        ("ipv6-fragments.pcap", "m365-ipv6.pcap"),
+        ("eth-fcs.pcap", "split-segments.pcap"),
+    ] {
+        assert_eq!(one(wrapped), one(source), "{wrapped}");
+    }
+}
+
+/// A ClientHello and a server flight carried in IPv4 fragments (made by a
+/// router in a network namespace), in order and reversed with duplicates:
+/// the same row, and the summary counts the fragments.
+#[test]
+fn ipv4_fragments_are_reassembled() {
+    let (rows, summary, code) = analyze(&["samples/ipv4-fragments.pcap"], &["--threads", "1"]);
+    assert_eq!((rows.len(), code), (1, 0));
+    assert_eq!(rows[0]["sni"], "frag.example.test");
+    assert_eq!(rows[0]["status"], "established");
+    assert!(
+        summary.contains("IP fragments: 10, 3 datagrams reassembled, 0 dropped"),
+        "{summary}"
+    );
+    let (again, summary, _) = analyze(&["samples/ipv4-fragments-reordered.pcap"], &[]);
+    assert_eq!(again, rows);
+    assert!(
+        summary.contains("IP fragments: 13, 3 datagrams reassembled, 0 dropped"),
+        "{summary}"
+    );
+    // Without fragments, no such line.
+    let (_, summary, _) = analyze(&["samples/openssl-tls12.pcap"], &[]);
+    assert!(!summary.contains("IP fragments"), "{summary}");
+}
+
 #[test]
 fn statuses() {
     let r = one("openssl-tls10-client-tls12min-server-fail.pcap");

@@ -8,6 +8,7 @@ mod util;
 mod broken_captures;
 mod corpus;
 mod hostile_input;
+mod html_report;
 mod live_capture;
 mod memory_budget;
 mod named_pipes;

@@ -4,8 +4,11 @@
 //! a temporary file and read by the driver (`run::driver::Driver` over
 //! `input::offline::Files`) into a flow table, as the command line does.
 //! Input whose first byte is 0xf0 or above is a list of frames given to
-//! `FlowTable::frame` directly,
-//! each record being: link type byte, time step byte, 16-bit length, bytes.
+//! `FlowTable::frame` directly, each record being: link type byte (an index
+//! into `LINKS`: Ethernet, raw IP, null, loop, cooked v1/v2, 802.11,
+//! radiotap, PPI, NFLOG), time step byte, 16-bit length, bytes. Tunnels,
+//! shim headers and IP fragments (reassembled across frames) are reached
+//! through any of them.
 //! The low nibble of the first byte sets the flow-table size, so eviction
 //! is exercised; the table must never grow past it. Capture files are also
 //! cut into chunks and analysed on threads, as `analyze` does.
@@ -31,13 +34,17 @@ use tlsready::run::progress::NoProgress;
 use tlsready::run::rows::Rows;
 use tlsready::wire::decode::LinkType;
 
-const LINKS: [LinkType; 6] = [
+const LINKS: [LinkType; 10] = [
     LinkType::Ethernet,
     LinkType::Raw,
     LinkType::Null,
     LinkType::Loop,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
+    LinkType::Ppi,
+    LinkType::Nflog,
 ];
 
 /// Discards rows, after formatting them as every output would.
@@ -122,7 +129,7 @@ fn frames(ctl: u8, mut data: &[u8]) {
     let mut ts: i64 = 1_700_000_000_000_000;
     let mut n = 0u64;
     while data.len() >= 4 {
-        let link = LINKS[usize::from(data[0] % 6)];
+        let link = LINKS[usize::from(data[0]) % LINKS.len()];
         let extra = u32::from(data[0] >> 3) * 41;
         if data[1] == 0xff {
             // Clock jumps, backwards too, and far.

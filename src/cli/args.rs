@@ -78,6 +78,9 @@ pub struct OutputArgs {
     /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub clients: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page to FILE (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
     #[arg(long, value_enum, default_value_t = Scope::M365)]
     pub scope: Scope,

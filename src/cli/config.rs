@@ -1,5 +1,6 @@
 //! From the command line's options to what a run uses: endpoint data
-//! loaded, output paths checked, flow-table limits.
+//! loaded, output paths checked, flow-table limits, the HTML report's
+//! run facts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use super::args::{Cli, OutputArgs};
 use tlsready::enrich::m365::Endpoints;
 use tlsready::enrich::tally::Scope;
 use tlsready::flow::table::Limits;
-use tlsready::output::OutputPaths;
+use tlsready::output::report_data::ReportContext;
+use tlsready::output::{HtmlReport, OutputPaths};
 
 /// The output side of a run, resolved (the paths are checked apart, see
 /// [`OutputArgs::paths`], as `capture` opens the interface first).
@@ -56,6 +58,34 @@ impl OutputArgs {
             json: self.json.clone(),
             clients: self.clients.clone(),
         }
+    }
+
+    /// The HTML report of the run, if asked for; checks now that it can
+    /// be written.
+    pub fn html(
+        &self,
+        source_kind: &str,
+        sources: Vec<String>,
+        endpoints: &Endpoints,
+        refresh: Option<std::time::Duration>,
+    ) -> Result<Option<HtmlReport>, String> {
+        let Some(path) = &self.html else {
+            return Ok(None);
+        };
+        if path.as_os_str() == "-" {
+            return Err("--html needs a file name (the page is replaced atomically)".into());
+        }
+        HtmlReport::check(path)?;
+        Ok(Some(HtmlReport {
+            path: path.clone(),
+            context: ReportContext {
+                source_kind: source_kind.into(),
+                sources,
+                endpoints: endpoints.version().to_string(),
+                clients_csv: self.clients.as_ref().map(|p| p.display().to_string()),
+                refresh_secs: refresh.map(|d| d.as_secs().max(1)),
+            },
+        }))
     }
 
     fn limits(&self) -> Limits {

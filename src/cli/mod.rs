@@ -56,6 +56,7 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
         return Err(format!("cannot write output: {e}"));
     }
     finish?;
+    outputs.write_html(&outcome.stats, false)?;
     if !quiet {
         outputs.print_summary(&outcome.stats);
     }
@@ -64,7 +65,10 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
 
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let cfg = a.out.resolve()?;
+    let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
+    let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, false)?;
+    outputs.html = html;
     let mut input_failed = false;
     let inputs = match source::expand(&a.paths) {
         Ok(i) => i,
@@ -114,7 +118,16 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     };
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
+    let source = if opts.filter.is_empty() {
+        opts.interface.clone()
+    } else {
+        format!("{} (filter \"{}\")", opts.interface, opts.filter)
+    };
+    let html = a
+        .out
+        .html("interface", vec![source], &cfg.endpoints, a.report_every)?;
     let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, true)?;
+    outputs.html = html;
     eprintln!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
         opts.interface,

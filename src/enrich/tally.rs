@@ -31,6 +31,13 @@ pub enum Scope {
     All,
 }
 
+impl Scope {
+    /// The connection is tallied in this scope.
+    pub fn covers(self, r: &ConnRecord) -> bool {
+        self == Scope::All || r.m365.m365
+    }
+}
+
 /// Readiness of a client for a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verdict {
@@ -368,7 +375,7 @@ impl Tally {
 
     /// Adds a connection (ignored when out of scope).
     pub fn add(&mut self, r: &ConnRecord) {
-        if self.scope == Scope::M365 && !r.m365.m365 {
+        if !self.scope.covers(r) {
             return;
         }
         let service = r.m365.service.map_or("", |s| s.as_str());

@@ -7,11 +7,13 @@
 //! - [`conn`]: one connection's state and facts (TLS, mail dialogue);
 //! - [`table`]: the flow table, with its limits, handing finished
 //!   connections on;
+//! - [`defrag`]: IPv4/IPv6 fragment reassembly, bounded;
 //! - [`done_filter`]: connections done, shared with a reader thread.
 
 pub mod assembler;
 pub mod budget;
 pub mod conn;
+pub mod defrag;
 pub mod done_filter;
 pub mod key;
 pub mod segment;

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::budget::{self, Budget, CONN_COST};
 use super::conn::{Connection, Pool};
+use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
 use super::segment::{bare_ack, may_open, pure_syn};
@@ -103,6 +104,8 @@ pub struct FlowTable<'o> {
     overrun: bool,
     /// [`Finished::failed`] after the latest report.
     failed: bool,
+    /// IP datagrams being reassembled.
+    defrag: Defrag,
     /// The run's memory budget (shared by the tables of a chunked run).
     budget: Arc<Budget>,
     /// Bytes this table has charged to the budget.
@@ -128,6 +131,12 @@ fn recharge(budget: &Budget, total: &mut usize, conn: &mut Connection) -> bool {
     over
 }
 
+/// IP protocols whose fragments are reassembled: TCP, and what may carry
+/// a tunnel (UDP, GRE, IP in IP, IPv6 extension headers).
+fn may_carry_tcp(proto: u8) -> bool {
+    matches!(proto, 0 | 4 | 6 | 17 | 41 | 43 | 47 | 51 | 60)
+}
+
 impl<'o> FlowTable<'o> {
     /// A new table handing finished connections to `out`.
     pub fn new(limits: Limits, out: &'o mut dyn Finished) -> Self {
@@ -145,6 +154,7 @@ impl<'o> FlowTable<'o> {
             frame_index: 0,
             overrun: false,
             failed: false,
+            defrag: Defrag::new(DefragLimits::default()),
             budget: Arc::new(Budget::new(limits.memcap)),
             charged: 0,
             pressure: false,
@@ -227,14 +237,17 @@ impl<'o> FlowTable<'o> {
     /// frame is analysed only if it belongs to a connection followed.
     pub fn overrun_frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
         self.advance(ts);
-        if let Ok(seg) = decode::decode(link, frame)
-            && !self.table.is_empty()
-            && !bare_ack(&seg)
-        {
-            let _ = self.segment(&seg, ts);
-            if self.pressure {
-                self.relieve();
+        match decode::decode(link, frame) {
+            Ok(seg) if !self.table.is_empty() && !bare_ack(&seg) => {
+                let _ = self.segment(&seg, ts);
+                if self.pressure {
+                    self.relieve();
+                }
             }
+            Err(Skip::Fragment) => {
+                let _ = self.fragment(link, ts, frame);
+            }
+            _ => {}
         }
     }
 
@@ -269,6 +282,10 @@ impl<'o> FlowTable<'o> {
             if self.now >= self.next_sweep {
                 if self.next_sweep != i64::MIN {
                     self.sweep_idle();
+                    if !self.defrag.is_empty() {
+                        self.defrag.expire(self.now);
+                        self.count_defrag();
+                    }
                 }
                 let every = (self.limits.idle_timeout_us / 10).max(1_000_000);
                 self.next_sweep = (self.now.div_euclid(every) + 1).saturating_mul(every);
@@ -322,7 +339,7 @@ impl<'o> FlowTable<'o> {
             }
             Err(Skip::Fragment) => {
                 self.stats.fragments += 1;
-                return false;
+                return self.fragment(link, ts, frame);
             }
             Err(Skip::Malformed) => {
                 self.stats.malformed += 1;
@@ -340,6 +357,65 @@ impl<'o> FlowTable<'o> {
             self.relieve();
         }
         following
+    }
+
+    /// An IP fragment: on to the reassembly; a datagram it completes is
+    /// decoded and analysed as a frame would be. True while the datagram
+    /// may carry TCP (its frames are worth saving) or when it completes a
+    /// followed connection's segment.
+    fn fragment(&mut self, link: LinkType, ts: i64, frame: &[u8]) -> bool {
+        let Some(f) = decode::fragment(link, frame).filter(|f| may_carry_tcp(f.proto)) else {
+            return false;
+        };
+        let done = self.defrag.add(&f, ts);
+        self.count_defrag();
+        match done {
+            Some(d) => self.datagram(d, ts, 0),
+            None => self.defrag.is_pending(&f),
+        }
+    }
+
+    /// A reassembled datagram; `depth` counts reassemblies inside
+    /// reassembled datagrams (fragmented tunnels in fragmented tunnels).
+    fn datagram(&mut self, d: Datagram, ts: i64, depth: u8) -> bool {
+        let followed = match decode::datagram(d.proto, d.src, d.dst, &d.data) {
+            Ok(seg) => {
+                self.stats.tcp_packets += 1;
+                if bare_ack(&seg) || self.overrun && self.table.is_empty() {
+                    false
+                } else {
+                    self.segment(&seg, ts)
+                }
+            }
+            Err(Skip::Fragment) if depth < 2 => {
+                self.stats.fragments += 1;
+                let inner = decode::datagram_fragment(d.proto, d.src, d.dst, &d.data)
+                    .and_then(|f| self.defrag.add(&f, ts));
+                self.count_defrag();
+                match inner {
+                    Some(i) => self.datagram(i, ts, depth + 1),
+                    None => false,
+                }
+            }
+            Err(Skip::NotTcp) => {
+                self.stats.not_tcp += 1;
+                false
+            }
+            Err(_) => {
+                self.stats.malformed += 1;
+                false
+            }
+        };
+        self.defrag.recycle(d);
+        followed
+    }
+
+    fn count_defrag(&mut self) {
+        let c = self.defrag.take_counts();
+        self.stats.reassembled += c.reassembled;
+        self.stats.frag_incomplete += c.incomplete;
+        self.stats.frag_over_limit += c.over_limit;
+        self.stats.frag_invalid += c.invalid;
     }
 
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
@@ -585,6 +661,8 @@ impl<'o> FlowTable<'o> {
 
     /// End of input: every connection still open is reported as it stands.
     pub fn finish(&mut self) {
+        self.defrag.finish();
+        self.count_defrag();
         let gone = self.remove_where(|_| true);
         for (k, c) in gone {
             self.retire(k, c);

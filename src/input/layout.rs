@@ -89,7 +89,7 @@ pub(super) struct Record {
 
 impl Layout {
     /// The layout of a file starting with `b` (its first bytes, up to
-    /// [`HEAD_MAX`]); `None` for other formats (or a pcapng file whose
+    /// `HEAD_MAX`); `None` for other formats (or a pcapng file whose
     /// head does not fit, or holds several sections).
     pub fn parse(b: &[u8]) -> Option<Layout> {
         let magic = b.get(..4)?;
@@ -219,7 +219,7 @@ impl Layout {
 
     /// Finds the first record boundary in `b` (bytes of the file from
     /// offset `base`; the file is `file_len` long): an offset from which
-    /// [`CHAIN`] plausible records follow (classic pcap: each within an
+    /// `CHAIN` plausible records follow (classic pcap: each within an
     /// hour of the first), or plausible records up to exactly the end of
     /// the file.
     pub fn find_record(&self, b: &[u8], base: u64, file_len: u64) -> Option<u64> {

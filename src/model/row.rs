@@ -95,6 +95,21 @@ impl Status {
             Status::PlaintextAnswer => "plaintext_answer",
         }
     }
+
+    /// The status a column spells, if any.
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Established,
+            Status::NoServerHello,
+            Status::NoClientHello,
+            Status::Alert,
+            Status::Truncated,
+            Status::StarttlsRefused,
+            Status::Plaintext,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
 /// One report row: a TCP connection that carried a hello, or a mail
@@ -166,5 +181,27 @@ impl ConnRecord {
             || self
                 .client_best_version
                 .is_some_and(|v| !TlsVersion(v).at_least_tls12())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_read_back() {
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(
+            Status::parse("no_client_hello"),
+            Some(Status::NoClientHello)
+        );
+        assert_eq!(
+            Status::parse("starttls_refused"),
+            Some(Status::StarttlsRefused)
+        );
+        assert_eq!(Status::parse("nope"), None);
+        assert_eq!(Protocol::parse("smtps"), None);
     }
 }

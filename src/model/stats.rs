@@ -11,8 +11,16 @@ pub struct Stats {
     pub tcp_packets: u64,
     /// Frames that were not TCP.
     pub not_tcp: u64,
-    /// IP fragments skipped.
+    /// IP fragments (reassembled by `flow::defrag`).
     pub fragments: u64,
+    /// IP datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Fragmented datagrams dropped incomplete (timed out, or at the end).
+    pub frag_incomplete: u64,
+    /// Fragmented datagrams dropped over a bound (size, count, bytes).
+    pub frag_over_limit: u64,
+    /// Fragmented datagrams dropped as invalid (inconsistent, cut short).
+    pub frag_invalid: u64,
     /// Frames too short or malformed to decode.
     pub malformed: u64,
     /// Connections tracked.
@@ -45,6 +53,10 @@ impl Stats {
             tcp_packets,
             not_tcp,
             fragments,
+            reassembled,
+            frag_incomplete,
+            frag_over_limit,
+            frag_invalid,
             malformed,
             connections,
             evicted_idle,
@@ -60,6 +72,10 @@ impl Stats {
         self.tcp_packets += tcp_packets;
         self.not_tcp += not_tcp;
         self.fragments += fragments;
+        self.reassembled += reassembled;
+        self.frag_incomplete += frag_incomplete;
+        self.frag_over_limit += frag_over_limit;
+        self.frag_invalid += frag_invalid;
         self.malformed += malformed;
         self.connections += connections;
         self.evicted_idle += evicted_idle;

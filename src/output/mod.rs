@@ -5,13 +5,22 @@
 //! - [`summary`]: counts and the terminal report;
 //! - [`clients`]: the clients CSV (the tally and verdicts);
 //! - [`spool`]: parts of a run written by other threads, appended in order;
+//! - the HTML report: [`report_data`] (what the page shows, as plain
+//!   data), [`html`] (the page, with maud), [`html_table`] (the clients
+//!   table), [`svg`] (the charts), [`html_report`] (from the summary to
+//!   the file, replaced atomically);
 //! - [`Outputs`] (here): every output of a run, as one [`Sink`].
 
 pub mod clients;
 pub mod csv;
+pub mod html;
+pub mod html_report;
+pub mod html_table;
 pub mod json;
+pub mod report_data;
 pub mod spool;
 pub mod summary;
+pub mod svg;
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -36,6 +45,10 @@ pub struct OutputPaths {
     pub clients: Option<PathBuf>,
 }
 
+/// The HTML report of a run (`--html`), written at the end and at each
+/// interim report.
+pub type HtmlReport = html_report::HtmlReport;
+
 /// Every output of a run.
 pub struct Outputs {
     csv: Option<CsvSink>,
@@ -51,6 +64,8 @@ pub struct Outputs {
     /// Second handles on the connections CSV and JSON files (not standard
     /// output), for appending spooled parts.
     files: [Option<std::fs::File>; 2],
+    /// The HTML report, when asked for.
+    pub html: Option<HtmlReport>,
 }
 
 fn is_stdout(p: &Option<PathBuf>) -> bool {
@@ -108,6 +123,7 @@ impl Outputs {
                 || is_stdout(&paths.clients),
             spooled: [None, None],
             files,
+            html: None,
         })
     }
 
@@ -171,6 +187,20 @@ impl Outputs {
         let _ = res;
     }
 
+    /// Writes the HTML report, if asked for; `live` while a capture runs
+    /// (the page then reloads itself).
+    pub fn write_html(&self, stats: &Stats, live: bool) -> Result<(), String> {
+        match &self.html {
+            Some(h) if live => h.write(&self.summary, Some(stats)),
+            Some(h) => {
+                let mut done = h.clone();
+                done.context.refresh_secs = None;
+                done.write(&self.summary, Some(stats))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
         self.summary.tally.clients_with(Verdict::WillBreak)
@@ -218,6 +248,7 @@ impl SpoolSpec {
             summary_to_stderr: false,
             spooled,
             files: [None, None],
+            html: None,
         })
     }
 }
@@ -245,5 +276,8 @@ impl Sink for Outputs {
 
     fn interim_report(&self, stats: &Stats) {
         self.print_summary(stats);
+        if let Err(e) = self.write_html(stats, true) {
+            eprintln!("tlsready: {e}");
+        }
     }
 }

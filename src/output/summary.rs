@@ -27,6 +27,8 @@ pub struct Summary {
     pub below: u64,
     /// The per-client tally.
     pub tally: Tally,
+    /// Connections in scope per time bucket, and the time span.
+    pub timeline: crate::model::timeline::Timeline,
     scope: Scope,
 }
 
@@ -38,6 +40,7 @@ impl Summary {
             connections: 0,
             below: 0,
             tally: Tally::new(scope),
+            timeline: Default::default(),
             scope,
         }
     }
@@ -55,6 +58,7 @@ impl Summary {
             *self.by_version.entry(k.clone()).or_default() += v;
         }
         self.tally.merge(&o.tally);
+        self.timeline.merge(&o.timeline);
     }
 }
 
@@ -69,9 +73,12 @@ impl Sink for Summary {
                 self.by_version.insert(v.to_string(), 1);
             }
         }
-        if rec.below_tls12() {
+        let below = rec.below_tls12();
+        if below {
             self.below += 1;
         }
+        let counted = self.scope.covers(rec).then_some(below);
+        self.timeline.add(rec.ts, rec.last_ts, counted);
         self.tally.add(rec);
         Ok(())
     }
@@ -155,6 +162,18 @@ impl Summary {
             writeln!(out, "negotiated: {}", mix.join(", "))?;
         }
         writeln!(out, "below TLS 1.2: {} connections", self.below)?;
+        if stats.fragments > 0 {
+            let dropped = stats.frag_incomplete + stats.frag_over_limit + stats.frag_invalid;
+            writeln!(
+                out,
+                "IP fragments: {}, {} datagrams reassembled, {dropped} dropped ({} incomplete, {} over limits, {} invalid)",
+                stats.fragments,
+                stats.reassembled,
+                stats.frag_incomplete,
+                stats.frag_over_limit,
+                stats.frag_invalid
+            )?;
+        }
         if stats.evicted_full > 0 || stats.evicted_idle > 0 {
             writeln!(
                 out,

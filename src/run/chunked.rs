@@ -20,7 +20,7 @@
 //! those one reader would write; only their order differs near chunk
 //! boundaries.
 //!
-//! Threads wait for each other on a condition variable ([`Gate`]): a
+//! Threads wait for each other on a condition variable (`Gate`): a
 //! worker for its turn (at most a few chunks ahead of the join) and for the
 //! chunks before it to reach their ends.
 

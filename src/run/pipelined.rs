@@ -2,7 +2,7 @@
 //! turns on one).
 //!
 //! The reader side runs the driver over the input files into a
-//! [`Batcher`]: it decodes each frame's headers and drops at once what
+//! `Batcher`: it decodes each frame's headers and drops at once what
 //! analysis does not need: non-TCP frames, bare ACKs, and frames of
 //! connections whose handshake facts are complete (known through the shared
 //! [`DoneFilter`]; FIN/RST/SYN frames always pass, so connections still

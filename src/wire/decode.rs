@@ -1,14 +1,22 @@
 //! Link, IP and TCP decoding: a captured frame in, a [`Segment`] out.
 //!
 //! Link layers: Ethernet II (802.1Q / 802.1ad tags, stacked), Linux cooked
-//! capture v1 and v2, raw IPv4/IPv6 and BSD null/loopback. IP and TCP are
-//! decoded by `etherparse` in its lax mode, so a frame cut short by the snap
-//! length still yields the payload bytes that were captured. Checksums are
-//! never verified (checksum offload makes them wrong in most captures).
+//! capture v1 and v2, raw IPv4/IPv6 and BSD null/loopback, 802.11, radiotap,
+//! PPI and NFLOG. The common case (Ethernet or raw IP, at most one VLAN tag,
+//! IPv4 or IPv6, TCP) is decoded first, on its own; everything else, tunnels
+//! and shim headers included, goes through [`crate::wire::encap`]. IP and TCP
+//! are decoded by `etherparse` in its lax mode, so a frame cut short by the
+//! snap length still yields the payload bytes that were captured. Checksums
+//! are never verified (checksum offload makes them wrong in most captures).
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{EtherType, TcpSlice};
+
+use crate::wire::encap::{self, Found, IpTcp};
+use crate::wire::tunnel;
+
+pub use crate::wire::encap::Fragment;
 
 /// Link-layer header types we decode (libpcap DLT / LINKTYPE values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +33,14 @@ pub enum LinkType {
     LinuxSll,
     /// Linux cooked capture v2.
     LinuxSll2,
+    /// IEEE 802.11 without a radio header (105).
+    Ieee80211,
+    /// 802.11 after a radiotap header (127).
+    Radiotap,
+    /// A PPI header, then the frame of the link type it names (192).
+    Ppi,
+    /// Linux netfilter NFLOG (239).
+    Nflog,
 }
 
 impl LinkType {
@@ -34,8 +50,12 @@ impl LinkType {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
             12 | 14 | 101 | 228 | 229 => LinkType::Raw,
+            105 => LinkType::Ieee80211,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,
+            127 => LinkType::Radiotap,
+            192 => LinkType::Ppi,
+            239 => LinkType::Nflog,
             276 => LinkType::LinuxSll2,
             _ => return None,
         })
@@ -83,7 +103,7 @@ pub struct Segment<'a> {
 pub enum Skip {
     /// Not IP, or IP but not TCP (UDP, ICMP, ARP...).
     NotTcp,
-    /// A non-first IP fragment or a fragmented datagram.
+    /// An IP fragment (see [`fragment`]: the flow table reassembles them).
     Fragment,
     /// Headers cut short or malformed.
     Malformed,
@@ -103,19 +123,39 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
     if let Some(r) = fast(link, frame) {
         return r;
     }
-    let sliced = match link {
-        LinkType::Ethernet => {
-            // Fast reject before etherparse: ether type must be IP or a VLAN tag.
-            let et = frame.get(12..14).ok_or(Skip::Malformed)?;
-            match u16::from_be_bytes([et[0], et[1]]) {
-                0x0800 | 0x86dd | 0x8100 | 0x88a8 | 0x9100 => {}
-                _ => return Err(Skip::NotTcp),
-            }
-            LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::Malformed)?
-        }
-        LinkType::Raw => LaxSlicedPacket::from_ip(frame).map_err(|_| Skip::Malformed)?,
+    segment(general(link, frame))
+}
+
+/// The IP fragment a frame carries (for frames [`decode`] answered with
+/// [`Skip::Fragment`]).
+pub fn fragment(link: LinkType, frame: &[u8]) -> Option<Fragment<'_>> {
+    match general(link, frame) {
+        Found::Fragment(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// Decodes a reassembled IP datagram's payload of protocol `proto`.
+pub fn datagram(proto: u8, src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    segment(encap::datagram(proto, src, dst, data))
+}
+
+/// The IP fragment a reassembled datagram carries inside a tunnel.
+pub fn datagram_fragment(proto: u8, src: IpAddr, dst: IpAddr, data: &[u8]) -> Option<Fragment<'_>> {
+    match encap::datagram(proto, src, dst, data) {
+        Found::Fragment(f) => Some(f),
+        _ => None,
+    }
+}
+
+fn general(link: LinkType, frame: &[u8]) -> Found<'_> {
+    match link {
+        LinkType::Ethernet => encap::ethernet(frame),
+        LinkType::Raw => encap::ip(frame),
         LinkType::Null | LinkType::Loop => {
-            let h = frame.get(..4).ok_or(Skip::Malformed)?;
+            let Some(h) = frame.get(..4) else {
+                return Found::Malformed;
+            };
             let raw = [h[0], h[1], h[2], h[3]];
             let af = if link == LinkType::Loop {
                 u32::from_be_bytes(raw)
@@ -128,28 +168,33 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
                     u32::from_be_bytes(raw)
                 }
             };
-            let et = ether_type_of_family(af).ok_or(Skip::NotTcp)?;
-            LaxSlicedPacket::from_ether_type(et, &frame[4..])
+            match ether_type_of_family(af) {
+                Some(et) => encap::ether_type(et.0, &frame[4..]),
+                None => Found::NotTcp,
+            }
         }
         LinkType::LinuxSll => {
             // 16-byte header; protocol (ether type) at offset 14.
-            let p = frame.get(14..16).ok_or(Skip::Malformed)?;
-            let et = EtherType(u16::from_be_bytes([p[0], p[1]]));
-            LaxSlicedPacket::from_ether_type(et, &frame[16..])
+            match frame.get(14..16) {
+                Some(p) => encap::ether_type(u16::from_be_bytes([p[0], p[1]]), &frame[16..]),
+                None => Found::Malformed,
+            }
         }
         LinkType::LinuxSll2 => {
             // 20-byte header; protocol (ether type) at offset 0.
             if frame.len() < 20 {
-                return Err(Skip::Malformed);
+                return Found::Malformed;
             }
-            let et = EtherType(u16::from_be_bytes([frame[0], frame[1]]));
-            LaxSlicedPacket::from_ether_type(et, &frame[20..])
+            encap::ether_type(u16::from_be_bytes([frame[0], frame[1]]), &frame[20..])
         }
-    };
-    segment_of(&sliced)
+        LinkType::Ieee80211 => encap::ieee80211(frame, false),
+        LinkType::Radiotap => encap::radiotap(frame),
+        LinkType::Ppi => encap::ppi(frame),
+        LinkType::Nflog => encap::nflog(frame),
+    }
 }
 
-/// The common case without building a full `LaxSlicedPacket`: Ethernet
+/// The common case, on its own and first: Ethernet
 /// (at most one VLAN tag), IPv4 or IPv6 without extension headers, TCP.
 /// `None` hands anything else to the general path.
 fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
@@ -176,10 +221,10 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
         if ip.is_fragmenting_payload() {
             return Some(Err(Skip::Fragment));
         }
-        if ip.protocol() != etherparse::IpNumber::TCP {
-            return Some(Err(Skip::NotTcp));
-        }
         let hl = usize::from(ip.ihl()) * 4;
+        if ip.protocol() != etherparse::IpNumber::TCP {
+            return not_tcp_or_tunnel(ip.protocol(), rest.get(hl..));
+        }
         let total = usize::from(ip.total_len());
         // total_len 0: segmentation offload, the capture holds the truth.
         let end = if total == 0 {
@@ -238,47 +283,57 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
     }))
 }
 
-fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
-    let net = p.net.as_ref().ok_or(Skip::NotTcp)?;
-    let (src, dst, ip_payload) = match net {
-        LaxNetSlice::Ipv4(v4) => (
-            IpAddr::V4(v4.header().source_addr()),
-            IpAddr::V4(v4.header().destination_addr()),
-            v4.payload(),
-        ),
-        LaxNetSlice::Ipv6(v6) => (
-            IpAddr::V6(v6.header().source_addr()),
-            IpAddr::V6(v6.header().destination_addr()),
-            v6.payload(),
-        ),
-        LaxNetSlice::Arp(_) => return Err(Skip::NotTcp),
-    };
-    if ip_payload.fragmented {
-        return Err(Skip::Fragment);
+/// Over IPv4 in the fast path: a protocol that may carry a tunnel (GRE,
+/// IP in IP, UDP to the VXLAN or GENEVE port) goes on to the general path
+/// (`None`); anything else is not TCP.
+fn not_tcp_or_tunnel(
+    proto: etherparse::IpNumber,
+    payload: Option<&[u8]>,
+) -> Option<Result<Segment<'_>, Skip>> {
+    use etherparse::IpNumber;
+    match proto {
+        IpNumber::GRE | IpNumber::IPV4 | IpNumber::IPV6 => None,
+        IpNumber::UDP => match payload.and_then(|p| p.get(2..4)) {
+            Some(&[a, b])
+                if matches!(
+                    u16::from_be_bytes([a, b]),
+                    tunnel::VXLAN_PORT | tunnel::GENEVE_PORT
+                ) =>
+            {
+                None
+            }
+            _ => Some(Err(Skip::NotTcp)),
+        },
+        _ => Some(Err(Skip::NotTcp)),
     }
-    if ip_payload.ip_number != etherparse::IpNumber::TCP {
-        return Err(Skip::NotTcp);
+}
+
+fn segment(found: Found<'_>) -> Result<Segment<'_>, Skip> {
+    match found {
+        Found::Tcp(t) => tcp_segment(t),
+        Found::Fragment(_) => Err(Skip::Fragment),
+        Found::NotTcp => Err(Skip::NotTcp),
+        Found::Malformed => Err(Skip::Malformed),
     }
-    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
-        return Err(Skip::Malformed);
-    };
+}
+
+fn tcp_segment(t: IpTcp<'_>) -> Result<Segment<'_>, Skip> {
+    let tcp = TcpSlice::from_slice(t.payload).map_err(|_| Skip::Malformed)?;
     let hdr_len = u32::from(tcp.data_offset()) * 4;
     let payload = tcp.payload();
     let captured = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     // The IP header says how long the segment was on the wire; a zero length
     // (TCP segmentation offload) or a lie shorter than the capture is ignored.
-    let stated = stated_ip_payload_len(net)
-        .unwrap_or(0)
-        .saturating_sub(hdr_len);
-    let wire_len = if ip_payload.incomplete {
+    let stated = t.stated.saturating_sub(hdr_len);
+    let wire_len = if t.incomplete {
         stated.max(captured)
     } else {
         captured
     };
     let bits = tcp.slice().get(13).copied().unwrap_or(0);
     Ok(Segment {
-        src,
-        dst,
+        src: t.src,
+        dst: t.dst,
         sport: tcp.source_port(),
         dport: tcp.destination_port(),
         seq: tcp.sequence_number(),
@@ -287,21 +342,6 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         payload,
         wire_len,
     })
-}
-
-fn stated_ip_payload_len(net: &LaxNetSlice<'_>) -> Option<u32> {
-    match net {
-        LaxNetSlice::Ipv4(v4) => {
-            let h = v4.header();
-            Some(u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4))
-        }
-        LaxNetSlice::Ipv6(v6) => {
-            // Payload length minus extension headers already consumed.
-            let ext = v6.extensions().slice().len();
-            Some(u32::from(v6.header().payload_length()).saturating_sub(ext as u32))
-        }
-        LaxNetSlice::Arp(_) => None,
-    }
 }
 
 #[cfg(test)]
