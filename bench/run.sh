@@ -21,6 +21,11 @@
 #                all     main + two                                     [MODE, default all]
 #                data    only generate the corpora (s1 + truth, s2) and exit
 #                profile perf record (cpu-clock sampling) of one tlsready run; top 10 symbols
+#                memcap  unfinished handshakes (issue 20): examples/slowhello.rs captures of
+#                        MEMCAP_NS connections (default "20000 200000"), in order and out of
+#                        order; peak RSS, wall time and rows with --threads 1 and the default
+#                        threads, default --memcap (target: peak RSS < 320 MiB). 200,000
+#                        connections take ~13 GB of disk per capture; not part of "all"
 #   --no-score   skip score.py                                           [SCORE=0]
 #   --no-build   use the binaries already in target/release             [BUILD=0]
 #   DATA_DIR     where corpora live       [default lab/perf/data, ignored by git]
@@ -67,7 +72,7 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$MODE" in main|two|all|profile|data) ;; *) echo "run.sh: bad mode $MODE" >&2; exit 2 ;; esac
+case "$MODE" in main|two|all|profile|data|memcap) ;; *) echo "run.sh: bad mode $MODE" >&2; exit 2 ;; esac
 [[ "$SIZE" =~ ^[0-9]+$ && "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 ]] || { echo "run.sh: bad --size/--runs" >&2; exit 2; }
 
 BIN=$ROOT/target/release/tlsready
@@ -113,6 +118,7 @@ if [ "$MODE" = data ]; then BUILD=0; fi
 if [ "$BUILD" = 1 ]; then
   say "build: cargo build --release --bin tlsready --example pcap_floor"
   cargo build --release --quiet --bin tlsready --example pcap_floor
+  if [ "$MODE" = memcap ]; then cargo build --release --quiet --example slowhello; fi
 fi
 if [ "$MODE" != data ] && { [ ! -x "$BIN" ] || [ ! -x "$FLOOR" ]; }; then
   say "run.sh: binaries missing (drop --no-build)"; exit 1
@@ -290,6 +296,29 @@ run_profile() {
   fi
 }
 
+# ---- memcap: unfinished handshakes ------------------------------------------------------
+run_memcap() {
+  local slow=$ROOT/target/release/examples/slowhello n kind f t label rows
+  [ -x "$slow" ] || { say "run.sh: $slow missing (drop --no-build)"; exit 1; }
+  for n in ${MEMCAP_NS:-20000 200000}; do
+    for kind in inorder ooo; do
+      f=$DATA_DIR/slowhello-$kind-$n.pcap
+      if [ ! -s "$f" ]; then
+        say "memcap: writing $f"
+        "$slow" "$f.tmp" "$n" $([ "$kind" = ooo ] && echo --ooo) && mv "$f.tmp" "$f"
+      fi
+      for t in 1 default; do
+        label=memcap-$kind-$n-t$t
+        timed "$label" "$BIN" analyze "$f" $([ "$t" = 1 ] && echo --threads 1) \
+          --connections "$OUT/$label.csv"
+        rows=$(( $(wc -l < "$OUT/$label.csv") - 1 ))
+        SUMMARY+=("memcap $kind $n conns, threads $t: peak RSS $(mib "$RSS") MiB, $WALL s, $rows rows; $(grep -o 'memory budget.*' "$OUT/$label.log" || echo 'no shedding')")
+        say "${SUMMARY[-1]}"
+      done
+    done
+  done
+}
+
 # ---- run -------------------------------------------------------------------------------
 say "tlsready bench: size $SIZE MiB, $RUNS runs, mode $MODE, rev $REV, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 case "$MODE" in
@@ -298,6 +327,7 @@ case "$MODE" in
   all) run_main; run_two ;;
   profile) run_profile; exit 0 ;;
   data) gen 1 "$F1" "$T1"; gen 2 "$F2"; exit 0 ;;
+  memcap) run_memcap ;;
 esac
 
 echo ""

@@ -12,6 +12,7 @@ mod endpoints_update;
 mod hostile_input;
 mod html_report;
 mod live_capture;
+mod memory_budget;
 mod named_pipes;
 mod parallel;
 mod reassembly_props;

@@ -104,6 +104,12 @@ pub struct OutputArgs {
     /// Most connections tracked at once; the longest-idle are evicted beyond it.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
     pub max_flows: usize,
+    /// Memory budget for everything buffered (out-of-order segments, partial hellos,
+    /// plaintext, mail dialogues) and the flow table, shared by all threads (e.g. 512M, 2G,
+    /// 256MiB, or bytes); when reached, the connections holding the most for the longest are
+    /// reported as truncated and no longer followed.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tlsready::flow::budget::parse_size)]
+    pub memcap: usize,
     /// Close connections idle this many seconds (capture time).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub idle_timeout: u64,

@@ -107,6 +107,13 @@ impl Reassembler {
         self.pending_bytes
     }
 
+    /// Memory held by the out-of-order queue (segments and their slots).
+    pub fn memory(&self) -> usize {
+        self.pending_bytes
+            + self.pending.len() * 32
+            + self.pending.capacity() * std::mem::size_of::<(u32, Vec<u8>)>()
+    }
+
     /// Sequence number of the next byte expected, once known.
     pub fn next_seq(&self) -> Option<u32> {
         self.next

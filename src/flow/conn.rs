@@ -341,6 +341,9 @@ pub struct Connection {
     /// Parsing is over (row reported or nothing to report); later packets
     /// are only counted.
     pub done: bool,
+    /// Bytes charged to the run's memory budget for it (see
+    /// [`crate::flow::budget`]).
+    pub charged: usize,
     /// First seen without its SYN (mid-stream): in a chunk after the first
     /// of a split file, perhaps a connection the chunk before owns (see
     /// `crate::run::chunked`).
@@ -366,6 +369,7 @@ impl Connection {
             isn: [[None; 2]; 2],
             dirs: None,
             done: false,
+            charged: 0,
             midstream: false,
             openings: [None; 2],
         }
@@ -495,6 +499,17 @@ impl Connection {
                 .map(|x| x.reasm.pending_bytes() + x.eng.tls.buffered() + x.eng.plain.len())
                 .sum()
         })
+    }
+
+    /// Memory its buffers and parsing state hold (for the memory budget).
+    pub fn memory(&self) -> usize {
+        let dirs = self.dirs.as_ref().map_or(0, |d| {
+            std::mem::size_of::<[Dir; 2]>()
+                + d.iter()
+                    .map(|x| x.reasm.memory() + x.eng.tls.capacity() + x.eng.plain.capacity())
+                    .sum::<usize>()
+        });
+        dirs + self.facts.mail.as_ref().map_or(0, |m| m.memory())
     }
 
     /// End of the connection (close, eviction or end of input): skips any

@@ -11,6 +11,7 @@
 //! - [`done_filter`]: connections done, shared with a reader thread.
 
 pub mod assembler;
+pub mod budget;
 pub mod conn;
 pub mod defrag;
 pub mod done_filter;

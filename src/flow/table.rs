@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::budget::{self, Budget, CONN_COST};
 use super::conn::{Connection, Pool};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
@@ -35,6 +36,15 @@ pub trait Finished {
     /// An interim report of everything so far (long live captures).
     fn interim(&self, _stats: &Stats) {}
 
+    /// Chunk mode: a connection handed over to the next chunk with nothing
+    /// to report yet (see [`FlowTable::release_stalled`]), flushed. Its row,
+    /// if any, is due only if no later chunk reports the connection.
+    fn deferred(&mut self, _key: &FlowKey, _conn: &Connection) {}
+
+    /// A connection whose analysis ended earlier (see [`Connection::done`])
+    /// leaves the table, its packets all counted.
+    fn left(&mut self, _key: &FlowKey, _conn: &Connection) {}
+
     /// A live capture's pause about once a second: a chance to take up
     /// changed settings (newer endpoint data).
     fn tick(&mut self) {}
@@ -53,6 +63,8 @@ pub struct Limits {
     pub max_flows: usize,
     /// A connection with no packet for this long (capture time, µs) is closed.
     pub idle_timeout_us: i64,
+    /// The memory budget of the run (bytes, see [`crate::flow::budget`]).
+    pub memcap: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +72,7 @@ impl Default for Limits {
         Limits {
             max_flows: 200_000,
             idle_timeout_us: 300 * 1_000_000,
+            memcap: budget::DEFAULT_MEMCAP,
         }
     }
 }
@@ -103,6 +116,29 @@ pub struct FlowTable<'o> {
     failed: bool,
     /// IP datagrams being reassembled.
     defrag: Defrag,
+    /// The run's memory budget (shared by the tables of a chunked run).
+    budget: Arc<Budget>,
+    /// Bytes this table has charged to the budget.
+    charged: usize,
+    /// A charge made the budget exceeded: shed (see [`FlowTable::relieve`]).
+    pressure: bool,
+    /// Shedding found too little to free: not tried again until this
+    /// table's charge exceeds this.
+    relief_after: usize,
+}
+
+/// Brings `conn`'s charge to the budget up to date; true when the budget
+/// is now exceeded.
+#[inline]
+fn recharge(budget: &Budget, total: &mut usize, conn: &mut Connection) -> bool {
+    let cost = CONN_COST + budget::steps(conn.memory());
+    if cost == conn.charged {
+        return false;
+    }
+    *total = *total + cost - conn.charged;
+    let over = budget.recharge(conn.charged, cost);
+    conn.charged = cost;
+    over
 }
 
 impl<'o> FlowTable<'o> {
@@ -123,7 +159,18 @@ impl<'o> FlowTable<'o> {
             overrun: false,
             failed: false,
             defrag: Defrag::new(DefragLimits::default()),
+            budget: Arc::new(Budget::new(limits.memcap)),
+            charged: 0,
+            pressure: false,
+            relief_after: 0,
         }
+    }
+
+    /// Charges buffered memory to `budget` (shared with other tables of
+    /// the run) rather than to a budget of the table's own.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Shares done connections with a reader thread through `filter`;
@@ -151,7 +198,15 @@ impl<'o> FlowTable<'o> {
                 (*k, o)
             })
             .collect();
-        self.table.retain(|_, c| !c.done);
+        let done: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, c)| c.done)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &done {
+            self.forget(k);
+        }
         self.overrun = true;
         owned
     }
@@ -160,13 +215,20 @@ impl<'o> FlowTable<'o> {
     /// yet and no packet since `quiet`, and the others with no packet since
     /// `stalled` (capture times). The former are handed to the next chunk,
     /// which reports them if a hello comes later (their keys are returned);
-    /// the others are reported now, as they stand, as at their close.
+    /// what they hold is flushed and handed to [`Finished::deferred`] (a
+    /// hello cut by the end of the input: the row due if no later chunk
+    /// sees the connection again). The others are reported now, as they
+    /// stand, as at their close.
     pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
         let gone =
             self.remove_where(|c| c.last_ts < stalled || c.last_ts < quiet && c.nothing_yet());
         let mut handed = Vec::new();
-        for (k, c) in gone {
+        for (k, mut c) in gone {
             if c.nothing_yet() {
+                if !c.done {
+                    c.flush();
+                    self.out.deferred(&k, &c);
+                }
                 handed.push(k);
             } else {
                 self.retire(k, c);
@@ -182,6 +244,9 @@ impl<'o> FlowTable<'o> {
         match decode::decode(link, frame) {
             Ok(seg) if !self.table.is_empty() && !bare_ack(&seg) => {
                 let _ = self.segment(&seg, ts);
+                if self.pressure {
+                    self.relieve();
+                }
             }
             Err(Skip::Fragment) => {
                 let _ = self.fragment(link, ts, frame);
@@ -296,7 +361,11 @@ impl<'o> FlowTable<'o> {
             // these too).
             return false;
         }
-        self.segment(&seg, ts)
+        let following = self.segment(&seg, ts);
+        if self.pressure {
+            self.relieve();
+        }
+        following
     }
 
     /// An IP fragment: on to the reassembly; a datagram it completes is
@@ -402,10 +471,14 @@ impl<'o> FlowTable<'o> {
                     c.midstream = !pure_syn;
                     c
                 })
+                // (Charged with its first segment below.)
             }
         };
         let following = !conn.done;
         conn.segment(side, seg, ts, &mut self.pool);
+        if recharge(&self.budget, &mut self.charged, conn) {
+            self.pressure = true;
+        }
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
         if conn.done {
             if closed || self.overrun {
@@ -418,6 +491,7 @@ impl<'o> FlowTable<'o> {
                 conn.flush();
             }
             conn.release(&mut self.pool);
+            recharge(&self.budget, &mut self.charged, conn);
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
@@ -450,7 +524,13 @@ impl<'o> FlowTable<'o> {
         if let Some(f) = &self.filter {
             f.remove(key.tag());
         }
-        self.table.remove(key)
+        let c = self.table.remove(key)?;
+        self.budget.recharge(c.charged, 0);
+        self.charged -= c.charged;
+        if c.done {
+            self.out.left(key, &c);
+        }
+        Some(c)
     }
 
     /// Ends a connection that leaves the table: reports it if unreported.
@@ -500,14 +580,92 @@ impl<'o> FlowTable<'o> {
 
     /// The table is full: evict the longest-idle tenth.
     fn evict_for_room(&mut self) {
+        let n = self.evict_idle_tenth();
+        self.stats.evicted_full += n;
+    }
+
+    /// Evicts the longest-idle tenth of the table; returns how many.
+    fn evict_idle_tenth(&mut self) -> u64 {
         let mut idle: Vec<i64> = self.table.values().map(|c| c.last_ts).collect();
         let n = (idle.len() / 10).max(1);
         let (_, cut, _) = idle.select_nth_unstable(n - 1);
         let cut = *cut;
         let gone = self.remove_where(|c| c.last_ts <= cut);
-        self.stats.evicted_full += gone.len() as u64;
+        let n = gone.len() as u64;
         for (k, c) in gone {
             self.retire(k, c);
+        }
+        n
+    }
+
+    /// The memory budget is exceeded: sheds this table's connections that
+    /// hold the most buffered bytes for the longest (buffered bytes times
+    /// the time since their first packet) until the run is back under 7/8
+    /// of the budget. Each is reported as it stands (marked truncated: the
+    /// rest of its handshake is not followed) and its later packets only
+    /// counted; completed facts hold no buffers and are never shed. If
+    /// that is not enough and the table's own memory is a quarter of the
+    /// budget or more, the longest-idle tenth of the table is evicted.
+    fn relieve(&mut self) {
+        self.pressure = false;
+        let excess = self.budget.above(87);
+        if excess == 0 || self.charged < self.relief_after {
+            return;
+        }
+        let now = self.now;
+        let mut heavy: Vec<(u128, FlowKey)> = self
+            .table
+            .iter()
+            .filter(|(_, c)| !c.done && c.charged > CONN_COST)
+            .map(|(k, c)| {
+                let held = (c.charged - CONN_COST) as u128;
+                let age = now.saturating_sub(c.first_ts).max(1) as u128;
+                (held * age, *k)
+            })
+            .collect();
+        heavy.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
+        let mut freed = 0;
+        for (_, key) in heavy {
+            if freed >= excess {
+                break;
+            }
+            let Some(conn) = self.table.get_mut(&key) else {
+                continue;
+            };
+            let before = conn.charged;
+            self.stats.shed_memcap += 1;
+            self.stats.shed_bytes += conn.memory() as u64;
+            conn.flush();
+            conn.facts.gap_in_handshake = true;
+            conn.release(&mut self.pool);
+            recharge(&self.budget, &mut self.charged, conn);
+            freed += before.saturating_sub(conn.charged);
+            if self.overrun {
+                if let Some(c) = self.forget(&key) {
+                    self.report(&key, &c);
+                }
+            } else {
+                if let Some(c) = self.table.get(&key)
+                    && self.out.finished(&key, c)
+                {
+                    self.stats.rows += 1;
+                }
+                self.failed = self.out.failed();
+            }
+        }
+        // The table's own memory is a large part of the budget: evict.
+        if freed < excess && self.table.len().saturating_mul(CONN_COST) >= self.budget.cap() / 4 {
+            let before = self.charged;
+            let n = self.evict_idle_tenth();
+            self.stats.evicted_memcap += n;
+            freed += before.saturating_sub(self.charged);
+        }
+        if freed < excess {
+            // Too little here (other threads hold the rest): try again
+            // once this table holds more.
+            self.relief_after = self.charged + self.budget.cap() / 16;
+        } else {
+            self.relief_after = 0;
         }
     }
 

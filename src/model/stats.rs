@@ -31,6 +31,14 @@ pub struct Stats {
     pub evicted_full: u64,
     /// Rows written.
     pub rows: u64,
+    /// Connections shed when the memory budget (`--memcap`) was reached:
+    /// reported as they stood, not followed further.
+    pub shed_memcap: u64,
+    /// Bytes those connections held.
+    pub shed_bytes: u64,
+    /// Connections evicted (longest idle) when shedding buffers was not
+    /// enough to stay within the memory budget.
+    pub evicted_memcap: u64,
     /// Frames the reader thread dropped without analysis (not TCP, bare
     /// ACKs, connections already reported).
     pub early_dropped: u64,
@@ -54,6 +62,9 @@ impl Stats {
             evicted_idle,
             evicted_full,
             rows,
+            shed_memcap,
+            shed_bytes,
+            evicted_memcap,
             early_dropped,
         } = *o;
         self.packets += packets;
@@ -70,6 +81,9 @@ impl Stats {
         self.evicted_idle += evicted_idle;
         self.evicted_full += evicted_full;
         self.rows += rows;
+        self.shed_memcap += shed_memcap;
+        self.shed_bytes += shed_bytes;
+        self.evicted_memcap += evicted_memcap;
         self.early_dropped += early_dropped;
     }
 }

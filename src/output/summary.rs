@@ -188,6 +188,15 @@ impl Summary {
         if !self.m365_data.is_empty() {
             writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
         }
+        if stats.shed_memcap > 0 || stats.evicted_memcap > 0 {
+            writeln!(
+                out,
+                "memory budget (--memcap) reached: {} connections shed ({:.1} MiB buffered, reported truncated), {} evicted",
+                stats.shed_memcap,
+                stats.shed_bytes as f64 / f64::from(1u32 << 20),
+                stats.evicted_memcap
+            )?;
+        }
         let what = match self.scope {
             Scope::M365 => "Microsoft 365",
             Scope::All => "all servers",

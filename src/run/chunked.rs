@@ -35,8 +35,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::analysis::Analysis;
 use super::driver::{Consumer, Driver};
 use super::progress::{NoProgress, Progress};
-use super::rows::{Held, Rows};
+use super::rows::{Continued, Held, Rows};
 use crate::enrich::m365::Endpoints;
+use crate::flow::budget::Budget;
 use crate::flow::key::FlowKey;
 use crate::flow::table::{FlowTable, Limits, Owned};
 use crate::input::frame::{Event, Frame, FrameSource};
@@ -144,6 +145,11 @@ struct Done {
     index: usize,
     outputs: Option<Outputs>,
     held: Vec<Held>,
+    /// Rows of the connections handed off, due unless a later chunk
+    /// reports them.
+    deferred: Vec<Held>,
+    /// Connections first seen mid-stream with nothing to report.
+    continued: Vec<Continued>,
     /// Connections tracked at the end of the chunk, with their latest
     /// packet time.
     owned: FxHashMap<FlowKey, Owned>,
@@ -263,6 +269,8 @@ struct Ctx<'a, 'o> {
     /// The run's summary.
     summary: &'a Mutex<Summary>,
     gate: &'a Gate,
+    /// The run's memory budget, shared by the workers' tables.
+    budget: &'a Arc<Budget>,
 }
 
 /// Analyses chunk `i` and its overrun.
@@ -275,11 +283,14 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         direct,
         summary,
         gate,
+        budget,
     } = *cx;
     let mut done = Done {
         index: i,
         outputs: None,
         held: Vec::new(),
+        deferred: Vec::new(),
+        continued: Vec::new(),
         owned: FxHashMap::default(),
         handed_off: FxHashSet::default(),
         stats: Stats::default(),
@@ -336,7 +347,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             return done;
         }
     };
-    let mut table = FlowTable::new(s.worker_limits(), &mut rows);
+    let mut table = FlowTable::new(s.worker_limits(), &mut rows).with_budget(Arc::clone(budget));
     Driver::new(progress).run(
         &mut src,
         &mut Analysis {
@@ -360,6 +371,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     drop(table);
     done.write_error = rows.take_error();
     done.held = rows.take_held();
+    done.deferred = rows.take_deferred();
+    done.continued = rows.take_continued();
     drop(rows);
     // Counts made while the run's summary was busy.
     done.summary = shared.map(|s| s.local);
@@ -529,6 +542,8 @@ pub fn run(
         stats: Stats::default(),
         owned: FxHashMap::default(),
         handed_off: FxHashSet::default(),
+        deferred: FxHashMap::default(),
+        deferred_seq: 0,
         skip_rest_of: None,
         file_packets: 0,
         write_error: None,
@@ -537,7 +552,9 @@ pub fn run(
     let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
     let direct = Mutex::new(&mut *outputs);
     let gate = Gate::new(chunks.len());
+    let budget = Arc::new(Budget::new(s.limits.memcap));
     let cx = Ctx {
+        budget: &budget,
         chunks,
         s,
         spec,
@@ -592,6 +609,20 @@ pub fn run(
                 break;
             }
         }
+        // The input ended: connections handed over and seen by no later
+        // chunk are reported as they stood (as one reader reports every
+        // connection still open at the end).
+        let mut rows = lock(&direct);
+        let mut sink = Shared {
+            rows: &mut rows,
+            summary: &summary,
+            local: Summary::new(scope),
+        };
+        join.write_deferred(&mut sink, |_| true);
+        let local = sink.local;
+        if local.connections > 0 {
+            lock(&summary).merge(&local);
+        }
     });
     outputs.summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     (join.stats, join.write_error)
@@ -632,6 +663,11 @@ struct Join {
     owned: FxHashMap<FlowKey, Owned>,
     /// Of those, the ones handed over unreported.
     handed_off: FxHashSet<FlowKey>,
+    /// Rows of connections handed over (with the order they came in): due
+    /// unless a later chunk reports the connection, written once it is no
+    /// longer handed over or at the end.
+    deferred: FxHashMap<FlowKey, (u64, ConnRecord)>,
+    deferred_seq: u64,
     /// A worker read the rest of this file: its later chunks are void.
     skip_rest_of: Option<PathBuf>,
     /// Records of the current file joined so far (for error messages).
@@ -660,9 +696,11 @@ impl Join {
         for mut h in d.held {
             if let Some(o) = self.owned.get(&h.key) {
                 if self.handed_off.contains(&h.key) {
-                    // Started in the chunk before, data only in this one.
+                    // Started in the chunk before, data only in this one:
+                    // this row replaces the one due for the chunk before.
                     h.rec.ts = o.first_ts;
                     h.rec.packets += o.packets;
+                    self.deferred.remove(&h.key);
                 } else if h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us {
                     // The chunk before reported it (or had nothing to report).
                     continue;
@@ -672,6 +710,37 @@ impl Join {
             if let Err(e) = outputs.record(&h.rec) {
                 self.write_error.get_or_insert(e);
             }
+        }
+        for c in &d.continued {
+            // The rest of a connection handed over, with nothing more to
+            // report: its packets count into the row due.
+            // (The row counts the packets the chunk before followed past
+            // its end too: this chunk's packets add to those up to its end.)
+            if self.handed_off.contains(&c.key)
+                && let Some(o) = self.owned.get(&c.key)
+                && let Some((_, rec)) = self.deferred.get_mut(&c.key)
+            {
+                rec.packets = rec.packets.max(o.packets + c.packets);
+                rec.last_ts = rec.last_ts.max(c.last_ts);
+            }
+        }
+        for h in d.deferred {
+            if let Some(o) = self.owned.get(&h.key) {
+                if self.handed_off.contains(&h.key) {
+                    // Handed over twice: the first chunk's row stands (it
+                    // saw the connection's start), with this chunk's packets.
+                    if let Some((_, rec)) = self.deferred.get_mut(&h.key) {
+                        rec.packets = rec.packets.max(o.packets + h.rec.packets);
+                        rec.last_ts = rec.last_ts.max(h.rec.last_ts);
+                        continue;
+                    }
+                } else if h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us {
+                    // The chunk before reported it.
+                    continue;
+                }
+            }
+            self.deferred_seq += 1;
+            self.deferred.insert(h.key, (self.deferred_seq, h.rec));
         }
         if let Some(part) = d.outputs.as_mut() {
             if let Err(e) = outputs.rows.absorb(part) {
@@ -709,11 +778,35 @@ impl Join {
             let owned = &self.owned;
             self.handed_off.retain(|k| owned.contains_key(k));
         }
+        // Handed over, and idle since: no later chunk can report it.
+        let handed = std::mem::take(&mut self.handed_off);
+        self.write_deferred(outputs, |k| !handed.contains(k));
+        self.handed_off = handed;
         if let Some(local) = d.summary.as_ref().filter(|l| l.connections > 0) {
             lock(outputs.summary).merge(local);
         }
         if d.voids_rest {
             self.skip_rest_of = Some(c.path.clone());
+        }
+    }
+
+    /// Writes the deferred rows of the connections `due` says, in the
+    /// order they came.
+    fn write_deferred(&mut self, outputs: &mut Shared<'_>, due: impl Fn(&FlowKey) -> bool) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let keys: Vec<FlowKey> = self.deferred.keys().filter(|k| due(k)).copied().collect();
+        let mut rows: Vec<(u64, ConnRecord)> = keys
+            .iter()
+            .filter_map(|k| self.deferred.remove(k))
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        for (_, rec) in rows {
+            self.stats.rows += 1;
+            if let Err(e) = outputs.record(&rec) {
+                self.write_error.get_or_insert(e);
+            }
         }
     }
 }

@@ -37,11 +37,29 @@ pub struct Replacement {
     pub description: String,
 }
 
+/// A connection first seen mid-stream in a chunk, with nothing to report:
+/// its packets count into the row of the connection the chunk before
+/// handed over, if it is that one.
+#[derive(Debug, Clone, Copy)]
+pub struct Continued {
+    /// The connection's canonical key.
+    pub key: FlowKey,
+    /// Packets counted in this chunk.
+    pub packets: u64,
+    /// Its latest packet.
+    pub last_ts: i64,
+}
+
 /// Builds rows and writes them to a sink; keeps the first write error.
 pub struct Rows<'s> {
     endpoints: Arc<Endpoints>,
     sink: &'s mut dyn Sink,
     held: Option<Vec<Held>>,
+    /// Rows of connections handed over to the next chunk (chunk mode).
+    deferred: Vec<Held>,
+    /// Connections first seen mid-stream with nothing to report (chunk
+    /// mode): perhaps the rest of one the chunk before handed over.
+    continued: Vec<Continued>,
     error: Option<io::Error>,
     /// Where a replacement of the endpoint data waits for the next tick.
     next: Option<&'s Cell<Option<Replacement>>>,
@@ -54,6 +72,8 @@ impl<'s> Rows<'s> {
             endpoints,
             sink,
             held: None,
+            deferred: Vec::new(),
+            continued: Vec::new(),
             error: None,
             next: None,
         }
@@ -80,6 +100,28 @@ impl<'s> Rows<'s> {
         self.held.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Rows of connections handed over to the next chunk unreported: each
+    /// is due unless a later chunk reports its connection.
+    pub fn take_deferred(&mut self) -> Vec<Held> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    /// Connections first seen mid-stream with nothing to report.
+    pub fn take_continued(&mut self) -> Vec<Continued> {
+        std::mem::take(&mut self.continued)
+    }
+
+    /// Chunk mode: remembers a mid-stream connection with no row.
+    fn continued(&mut self, key: &FlowKey, conn: &Connection) {
+        if conn.midstream && self.held.is_some() && self.continued.len() < MAX_HELD {
+            self.continued.push(Continued {
+                key: *key,
+                packets: conn.packets,
+                last_ts: conn.last_ts,
+            });
+        }
+    }
+
     /// The first error the sink returned.
     pub fn take_error(&mut self) -> Option<io::Error> {
         self.error.take()
@@ -89,6 +131,7 @@ impl<'s> Rows<'s> {
 impl Finished for Rows<'_> {
     fn finished(&mut self, key: &FlowKey, conn: &Connection) -> bool {
         let Some(rec) = row::build(conn, &self.endpoints) else {
+            self.continued(key, conn);
             return false;
         };
         if conn.midstream
@@ -108,6 +151,19 @@ impl Finished for Rows<'_> {
 
     fn failed(&self) -> bool {
         self.error.is_some()
+    }
+
+    fn left(&mut self, key: &FlowKey, conn: &Connection) {
+        if conn.midstream && self.held.is_some() && row::build(conn, &self.endpoints).is_none() {
+            self.continued(key, conn);
+        }
+    }
+
+    fn deferred(&mut self, key: &FlowKey, conn: &Connection) {
+        match row::build(conn, &self.endpoints) {
+            Some(rec) => self.deferred.push(Held { key: *key, rec }),
+            None => self.continued(key, conn),
+        }
     }
 
     fn interim(&self, stats: &Stats) {

@@ -144,6 +144,13 @@ fn bracketed_host(line: &[u8]) -> Option<String> {
 }
 
 impl Dialogue {
+    /// Memory held, for the run's memory budget.
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.partial.iter().map(Vec::capacity).sum::<usize>()
+            + self.imap_tag.as_ref().map_or(0, Vec::capacity)
+    }
+
     /// Feeds plaintext sent by `side` (0 or 1).
     pub fn text(&mut self, side: usize, data: &[u8]) {
         let side = side & 1;
