@@ -10,6 +10,7 @@ mod corpus;
 mod hostile_input;
 mod live_capture;
 mod named_pipes;
+mod newcomer;
 mod parallel;
 mod reassembly_props;
 mod regressions;

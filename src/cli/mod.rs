@@ -64,7 +64,8 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
 
 fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let cfg = a.out.resolve()?;
-    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, false)?;
+    let named: Vec<_> = a.paths.iter().map(|p| ("an input", Some(p))).collect();
+    let mut outputs = Outputs::open(&a.out.paths(&named), cfg.scope, false)?;
     let mut input_failed = false;
     let inputs = match source::expand(&a.paths) {
         Ok(i) => i,
@@ -112,9 +113,10 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         count: a.count,
         write: a.write.clone(),
     };
+    let paths = a.out.paths(&[("--write", a.write.as_ref())]);
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
-    let mut outputs = Outputs::open(&a.out.paths(), cfg.scope, true)?;
+    let mut outputs = Outputs::open(&paths, cfg.scope, true)?;
     eprintln!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
         opts.interface,
