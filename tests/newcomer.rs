@@ -61,3 +61,77 @@ fn same_output_file_twice_is_refused_before_writing() {
     assert_eq!(read_rows(&d.join("c.csv"), b',').len(), 1);
     assert!(Path::new(&d.join("k.csv")).exists());
 }
+
+/// A classic little-endian pcap of `name` repeated `reps` times, each copy
+/// `gap` seconds after the one before (so its connections are new ones).
+fn repeated_capture(name: &str, reps: u32, gap: u32, out: &Path) {
+    use std::io::Write;
+    let data = std::fs::read(sample(name)).expect("sample");
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut recs = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
+        recs.push(&data[at..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
+    w.write_all(&data[..24]).expect("write");
+    for r in 0..reps {
+        for rec in &recs {
+            let secs = u32::from_le_bytes(rec[..4].try_into().expect("4")) + r * gap;
+            w.write_all(&secs.to_le_bytes()).expect("write");
+            w.write_all(&rec[4..]).expect("write");
+        }
+    }
+    w.flush().expect("flush");
+}
+
+/// SIGINT in the middle of `analyze` of a large file (one thread and
+/// several): reading stops, the connections CSV holds whole rows, the
+/// summary says it was interrupted, exit status 130.
+#[test]
+fn sigint_during_analyze_writes_whole_rows_and_exits_130() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.pcap");
+    // 10 rows per copy; about 1 GB.
+    let reps = 30_000;
+    repeated_capture("clients-mixed.pcap", reps, 1000, &big);
+    for threads in ["1", "2"] {
+        let csv = dir.path().join(format!("conn{threads}.csv"));
+        let child = tlsready()
+            .arg("analyze")
+            .arg(&big)
+            .args(["--threads", threads, "--scope", "all", "--connections"])
+            .arg(&csv)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Wait until rows are being written, then interrupt.
+        let t0 = std::time::Instant::now();
+        while std::fs::metadata(&csv).map_or(0, |m| m.len()) < 100_000 {
+            assert!(t0.elapsed().as_secs() < 60, "no rows written");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: sends a signal to the child we started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().expect("wait");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "threads {threads}: {stderr}");
+        assert!(stdout.starts_with("INTERRUPTED"), "{stdout}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        let text = std::fs::read(&csv).expect("read");
+        assert!(text.ends_with(b"\n"), "the CSV ends mid-row");
+        let rows = crate::util::rows_from(&text, b',');
+        assert!(!rows.is_empty());
+        assert!(
+            (rows.len() as u64) < u64::from(reps) * 10,
+            "threads {threads}: all {} rows written: not interrupted",
+            rows.len()
+        );
+        let cols = rows[0].len();
+        assert!(rows.iter().all(|r| r.len() == cols && !r["client_ip"].is_empty()));
+    }
+}

@@ -34,6 +34,9 @@ const EXIT_FATAL: u8 = 1;
 const EXIT_INPUT: u8 = 3;
 /// Exit status: `--fail-on-legacy` and some client will break.
 const EXIT_LEGACY: u8 = 4;
+/// Exit status: `analyze` was stopped by SIGINT or SIGTERM (128 + 2, as
+/// shells report Ctrl-C); the outputs hold the part read.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// The exit status of a run whose outputs were written: some client will
 /// break with `--fail-on-legacy` (4) takes precedence over an input that
@@ -56,6 +59,7 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
         return Err(format!("cannot write output: {e}"));
     }
     finish?;
+    outputs.summary.interrupted = outcome.interrupted;
     if !quiet {
         outputs.print_summary(&outcome.stats);
     }
@@ -82,8 +86,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
             ok
         }
     };
+    // Ctrl-C or SIGTERM: stop reading, write what was read (a second
+    // signal ends the process at once).
+    let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let bar = Bar::bytes(inputs.iter().filter_map(|i| i.size()).sum());
     let settings = run::Settings {
+        stop: Some(stop),
         endpoints: Arc::clone(&cfg.endpoints),
         limits: cfg.limits,
         threads: a.threads.into(),
@@ -94,7 +102,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         input_failed = true;
     });
     bar.clear();
+    let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet)?;
+    if interrupted {
+        eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
+        return Ok(EXIT_INTERRUPTED);
+    }
     Ok(exit_status(
         input_failed,
         outputs.will_break() > 0,

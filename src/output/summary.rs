@@ -27,6 +27,9 @@ pub struct Summary {
     pub below: u64,
     /// The per-client tally.
     pub tally: Tally,
+    /// A signal stopped the run before its inputs ended (said first in
+    /// the report).
+    pub interrupted: bool,
     scope: Scope,
 }
 
@@ -38,6 +41,7 @@ impl Summary {
             connections: 0,
             below: 0,
             tally: Tally::new(scope),
+            interrupted: false,
             scope,
         }
     }
@@ -141,6 +145,12 @@ impl Summary {
     /// Writes the report: counts, the headline, then the clients that will
     /// break or are at risk, worst first. Fits 80 columns.
     pub fn write_report(&self, out: &mut dyn Write, stats: &Stats, style: Style) -> io::Result<()> {
+        if self.interrupted {
+            writeln!(
+                out,
+                "INTERRUPTED: stopped by a signal; everything below covers only the part read"
+            )?;
+        }
         writeln!(
             out,
             "{} packets ({} passed over), {} TLS connections",

@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::analysis::Analysis;
-use super::driver::{Consumer, Driver};
+use super::driver::{Consumer, Driver, Stop};
 use super::progress::{NoProgress, Progress};
 use super::rows::{Held, Rows};
 use crate::enrich::m365::Endpoints;
@@ -126,9 +126,18 @@ pub struct Settings {
     pub limits: Limits,
     /// Worker threads.
     pub threads: usize,
+    /// Set by a signal: stop reading, finish what was read.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Settings {
+    /// A signal asked the run to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop
+            .as_deref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// A worker's limits: an equal share of `max_flows`, so that the run
     /// as a whole tracks at most `max_flows` connections.
     pub fn worker_limits(&self) -> Limits {
@@ -337,7 +346,11 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         }
     };
     let mut table = FlowTable::new(s.worker_limits(), &mut rows);
-    Driver::new(progress).run(
+    let mut driver = Driver::new(progress);
+    if let Some(f) = s.stop.as_deref() {
+        driver = driver.stop_on(f);
+    }
+    let interrupted = driver.run(
         &mut src,
         &mut Analysis {
             table: &mut table,
@@ -351,7 +364,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     // as by one reader.
     done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
     gate.set_edge(i + 1, !done.voids_rest);
-    if i + 1 < chunks.len() && !failed {
+    let interrupted = interrupted == Stop::Requested;
+    if i + 1 < chunks.len() && !failed && !interrupted {
         done.owned = table.begin_overrun();
         done.handed_off = overrun(&mut table, chunks, i, src.into_rest());
     }
@@ -519,6 +533,7 @@ pub fn run(
         endpoints: Arc::clone(&s.endpoints),
         limits: s.limits,
         threads,
+        stop: s.stop.clone(),
     };
     // Workers run at most this many chunks ahead of the join (each
     // finished chunk holds two open temporary files).
@@ -553,7 +568,8 @@ pub fn run(
             sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= chunks.len() {
+                    // Interrupted: no new chunk is started.
+                    if i >= chunks.len() || cx.s.stopped() {
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);

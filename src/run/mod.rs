@@ -47,6 +47,9 @@ pub struct Settings {
     pub threads: usize,
     /// Smallest chunk a file is cut into, in bytes.
     pub min_chunk: u64,
+    /// Set by a signal (SIGINT, SIGTERM): stop reading, analyse and report
+    /// what was read.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// How a run ended.
@@ -56,6 +59,9 @@ pub struct Outcome {
     pub stats: Stats,
     /// The first error writing rows: the outputs are incomplete.
     pub write_error: Option<io::Error>,
+    /// A signal stopped the run before its inputs ended: the outputs hold
+    /// every connection of the part read.
+    pub interrupted: bool,
 }
 
 /// Analyses capture files into `outputs`. Input errors go to `report`
@@ -79,6 +85,7 @@ pub fn analyze(
                 endpoints: Arc::clone(&s.endpoints),
                 limits: s.limits,
                 threads: s.threads,
+                stop: s.stop.clone(),
             };
             chunked::run(&chunks, &settings, outputs, progress, report)
         }
@@ -86,6 +93,7 @@ pub fn analyze(
         // own, analysis here; with one thread both on this thread.
         None => pipelined::run(
             inputs,
+            s.stop.as_deref(),
             Arc::clone(&s.endpoints),
             s.limits,
             s.threads >= 2,
@@ -94,7 +102,15 @@ pub fn analyze(
             report,
         ),
     };
-    Outcome { stats, write_error }
+    let interrupted = s
+        .stop
+        .as_deref()
+        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+    Outcome {
+        stats,
+        write_error,
+        interrupted,
+    }
 }
 
 /// When a live capture stops, and what it does meanwhile.
@@ -155,6 +171,8 @@ pub fn capture(
         outcome: Outcome {
             stats,
             write_error: rows.take_error(),
+            // A signal is how a capture ends, not an interruption.
+            interrupted: false,
         },
         capture,
         error,

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
 use super::analysis::Analysis;
@@ -176,6 +177,7 @@ impl Consumer for Batcher<'_> {
 /// false; `fresh` supplies empty batches.
 fn read(
     inputs: Vec<Input>,
+    stop: Option<&AtomicBool>,
     filter: &DoneFilter,
     progress: &dyn Progress,
     fresh: &mut dyn FnMut() -> Batch,
@@ -191,7 +193,11 @@ fn read(
         send,
         gone: false,
     };
-    Driver::new(progress).run(&mut Files::new(inputs), &mut batcher);
+    let mut driver = Driver::new(progress);
+    if let Some(f) = stop {
+        driver = driver.stop_on(f);
+    }
+    driver.run(&mut Files::new(inputs), &mut batcher);
     batcher.flush();
 }
 
@@ -265,9 +271,12 @@ impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
 /// Analyses `inputs` as one stream: reading on a thread of its own when
 /// `threaded`, else taking turns with the analysis on this thread. Rows go
 /// to `sink`, input errors to `report`; returns the counters and the first
-/// error writing rows.
+/// error writing rows. Once `stop` is set, no more is read; what was read
+/// is analysed and reported.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     inputs: Vec<Input>,
+    stop: Option<&AtomicBool>,
     endpoints: Arc<Endpoints>,
     limits: Limits,
     threaded: bool,
@@ -293,6 +302,7 @@ pub fn run(
                 let reader = s.spawn(move || {
                     read(
                         inputs,
+                        stop,
                         filter,
                         progress,
                         &mut || {
@@ -316,6 +326,7 @@ pub fn run(
             let spare: RefCell<Vec<Batch>> = RefCell::new(Vec::new());
             read(
                 inputs,
+                stop,
                 &filter,
                 progress,
                 &mut || {
@@ -365,6 +376,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, err) = run(
             inputs,
+            None,
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             threaded,
