@@ -135,3 +135,31 @@ fn sigint_during_analyze_writes_whole_rows_and_exits_130() {
         assert!(rows.iter().all(|r| r.len() == cols && !r["client_ip"].is_empty()));
     }
 }
+
+/// A run whose inputs all failed says that nothing was analysed, not
+/// "0 clients will break".
+#[test]
+fn all_inputs_failed_says_nothing_was_analysed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a capture\n".repeat(10)).expect("write");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let missing = dir.path().join("missing.pcap");
+    for args in [vec![&missing], vec![&text], vec![&empty], vec![&missing, &text]] {
+        let out = tlsready().arg("analyze").args(&args).output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(stdout.contains("Nothing was analysed"), "{args:?}: {stdout}");
+        assert!(!stdout.contains("will break"), "{args:?}: {stdout}");
+    }
+    // One good input among bad ones: the report as usual.
+    let out = tlsready()
+        .arg("analyze")
+        .arg(&missing)
+        .arg(sample("openssl-tls10.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("will break"));
+}

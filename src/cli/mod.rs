@@ -53,13 +53,21 @@ fn exit_status(input_failed: bool, will_break: bool, fail_on_legacy: bool) -> u8
 
 /// Completes the output files (even after a write error elsewhere, so that
 /// everything gathered is written), then prints the summary.
-fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result<(), String> {
+/// `nothing_read`: every input failed (with no packet read, the report
+/// says so rather than giving counts of zero).
+fn write_outputs(
+    outputs: &mut Outputs,
+    outcome: Outcome,
+    quiet: bool,
+    nothing_read: bool,
+) -> Result<(), String> {
     let finish = outputs.finish();
     if let Some(e) = outcome.write_error {
         return Err(format!("cannot write output: {e}"));
     }
     finish?;
     outputs.summary.interrupted = outcome.interrupted;
+    outputs.summary.nothing_read = nothing_read && outcome.stats.packets == 0;
     if !quiet {
         outputs.print_summary(&outcome.stats);
     }
@@ -103,7 +111,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     });
     bar.clear();
     let interrupted = outcome.interrupted;
-    write_outputs(&mut outputs, outcome, cfg.quiet)?;
+    write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {
         eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
         return Ok(EXIT_INTERRUPTED);
@@ -165,7 +173,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         },
     );
     bar.clear();
-    write_outputs(&mut outputs, ended.outcome, cfg.quiet)?;
+    write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
     eprintln!(
         "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",

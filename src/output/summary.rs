@@ -30,6 +30,8 @@ pub struct Summary {
     /// A signal stopped the run before its inputs ended (said first in
     /// the report).
     pub interrupted: bool,
+    /// Every input failed: nothing was read, so there is no verdict to give.
+    pub nothing_read: bool,
     scope: Scope,
 }
 
@@ -42,6 +44,7 @@ impl Summary {
             below: 0,
             tally: Tally::new(scope),
             interrupted: false,
+            nothing_read: false,
             scope,
         }
     }
@@ -150,6 +153,13 @@ impl Summary {
                 out,
                 "INTERRUPTED: stopped by a signal; everything below covers only the part read"
             )?;
+        }
+        if self.nothing_read {
+            return writeln!(
+                out,
+                "Nothing was analysed: no input could be read (see the errors above), \
+                 so there is no verdict."
+            );
         }
         writeln!(
             out,
