@@ -132,7 +132,10 @@ fn sigint_during_analyze_writes_whole_rows_and_exits_130() {
             rows.len()
         );
         let cols = rows[0].len();
-        assert!(rows.iter().all(|r| r.len() == cols && !r["client_ip"].is_empty()));
+        assert!(
+            rows.iter()
+                .all(|r| r.len() == cols && !r["client_ip"].is_empty())
+        );
     }
 }
 
@@ -146,11 +149,19 @@ fn all_inputs_failed_says_nothing_was_analysed() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     let missing = dir.path().join("missing.pcap");
-    for args in [vec![&missing], vec![&text], vec![&empty], vec![&missing, &text]] {
+    for args in [
+        vec![&missing],
+        vec![&text],
+        vec![&empty],
+        vec![&missing, &text],
+    ] {
         let out = tlsready().arg("analyze").args(&args).output().expect("run");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
-        assert!(stdout.contains("Nothing was analysed"), "{args:?}: {stdout}");
+        assert!(
+            stdout.contains("Nothing was analysed"),
+            "{args:?}: {stdout}"
+        );
         assert!(!stdout.contains("will break"), "{args:?}: {stdout}");
     }
     // One good input among bad ones: the report as usual.
@@ -162,4 +173,41 @@ fn all_inputs_failed_says_nothing_was_analysed() {
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("will break"));
+}
+
+/// The first line of the report: "N packets (M passed over), ...".
+fn packets_line(args: &[&std::ffi::OsStr]) -> String {
+    let out = tlsready().args(args).output().expect("run");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// "Passed over" counts the frames with no TCP segment, the same with one
+/// thread, several, and chunks of any size.
+#[test]
+fn passed_over_does_not_depend_on_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("rep.pcap");
+    repeated_capture("clients-mixed.pcap", 50, 1000, &big);
+    for f in [sample("vlan.pcap"), sample("clients-mixed.pcap"), big] {
+        let one = packets_line(&[
+            "analyze".as_ref(),
+            f.as_os_str(),
+            "--threads".as_ref(),
+            "1".as_ref(),
+        ]);
+        let two = packets_line(&[
+            "analyze".as_ref(),
+            f.as_os_str(),
+            "--threads".as_ref(),
+            "2".as_ref(),
+            "--min-chunk".as_ref(),
+            "4096".as_ref(),
+        ]);
+        assert!(one.contains("passed over"), "{one}");
+        assert_eq!(one, two, "{}", f.display());
+    }
 }

@@ -61,7 +61,11 @@ impl OutputArgs {
         ]
         .into_iter()
         .filter_map(|(o, p)| p.as_deref().map(|p| (o, p)))
-        .chain(others.iter().filter_map(|(o, p)| p.map(|p| (*o, p.as_path()))))
+        .chain(
+            others
+                .iter()
+                .filter_map(|(o, p)| p.map(|p| (*o, p.as_path()))),
+        )
         .filter(|(_, p)| p.as_os_str() != "-")
         .collect();
         while let Some((o, p)) = named.pop() {

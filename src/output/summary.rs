@@ -164,7 +164,9 @@ impl Summary {
         writeln!(
             out,
             "{} packets ({} passed over), {} TLS connections",
-            stats.packets, stats.early_dropped, self.connections
+            stats.packets,
+            stats.passed_over(),
+            self.connections
         )?;
         let mix: Vec<String> = self
             .by_version
