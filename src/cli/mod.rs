@@ -173,15 +173,24 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         },
     );
     bar.clear();
+    let analysed = ended.outcome.stats.packets;
     write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
     eprintln!(
-        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",
+        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}{}",
         cs.received,
         cs.dropped,
         cs.if_dropped,
         if opts.write.is_some() {
             format!(", {} saved", cs.saved)
+        } else {
+            String::new()
+        },
+        if is_loopback(&opts.interface) {
+            format!(
+                " (on loopback the kernel hands each packet over twice, as sent and as \
+                 received, and libpcap counts both; {analysed} packets analysed, each once)"
+            )
         } else {
             String::new()
         }
@@ -194,6 +203,12 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
+}
+
+/// Whether libpcap lists `name` as a loopback device.
+fn is_loopback(name: &str) -> bool {
+    pcap::Device::list()
+        .is_ok_and(|l| l.iter().any(|d| d.name == name && d.flags.is_loopback()))
 }
 
 fn run_interfaces() -> Result<u8, String> {
