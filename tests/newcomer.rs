@@ -211,3 +211,93 @@ fn passed_over_does_not_depend_on_threads() {
         assert_eq!(one, two, "{}", f.display());
     }
 }
+
+/// `name` rewritten to IPv6 (Ethernet, IPv4 -> IPv6): the client becomes
+/// `client`, the side with source port `server_port` `server`.
+fn to_ipv6(name: &str, server_port: u16, client: [u8; 16], server: [u8; 16], out: &Path) {
+    let data = std::fs::read(sample(name)).expect("sample");
+    assert_eq!(&data[20..24], &[1, 0, 0, 0], "Ethernet");
+    let mut w = data[..24].to_vec();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
+        let frame = &data[at + 16..at + 16 + caplen];
+        at += 16 + caplen;
+        if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+        let l4 = &frame[14 + ihl..(14 + total).min(frame.len())];
+        let sport = u16::from_be_bytes([l4[0], l4[1]]);
+        let (src, dst) = if sport == server_port {
+            (server, client)
+        } else {
+            (client, server)
+        };
+        let mut f = frame[..12].to_vec();
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(l4);
+        w.extend_from_slice(&data[at - 16 - caplen..at - 16 - caplen + 8]);
+        w.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        w.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        w.extend_from_slice(&f);
+    }
+    std::fs::write(out, w).expect("write");
+}
+
+/// The terminal report keeps long IPv6 addresses and names whole when
+/// standard output is not a terminal (and addresses always).
+#[test]
+fn report_never_cuts_long_ipv6_addresses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client: std::net::Ipv6Addr = "2001:db8:85a3:1234:5678:9abc:def0:1234"
+        .parse()
+        .expect("ip");
+    let mail: std::net::Ipv6Addr = "2001:db8:85a3:1234:5678:9abc:def0:5678"
+        .parse()
+        .expect("ip");
+    let server: std::net::Ipv6Addr = "2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa"
+        .parse()
+        .expect("ip");
+    let a = dir.path().join("tls10-v6.pcap");
+    let b = dir.path().join("smtp-v6.pcap");
+    to_ipv6(
+        "openssl-tls10.pcap",
+        443,
+        client.octets(),
+        server.octets(),
+        &a,
+    );
+    to_ipv6(
+        "smtp-starttls-tls10-587.pcap",
+        587,
+        mail.octets(),
+        server.octets(),
+        &b,
+    );
+    let out = tlsready()
+        .args(["analyze", "--scope", "all"])
+        .arg(&a)
+        .arg(&b)
+        .env("COLUMNS", "40")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for whole in [
+        "2001:db8:85a3:1234:5678:9abc:def0:1234",
+        "2001:db8:85a3:1234:5678:9abc:def0:5678 printer01.corp.example",
+        "tls10.example.test",
+        "587/smtp-starttls",
+        "TLS1.0×1",
+    ] {
+        assert!(stdout.contains(whole), "{whole} missing or cut:\n{stdout}");
+    }
+    assert!(!stdout.contains('~'), "something was cut:\n{stdout}");
+    assert!(stdout.contains("VERSIONS: connections per negotiated version"));
+}

@@ -239,7 +239,7 @@ fn per_client_tally_and_verdicts() {
     // 10.30.0.1 only ever offers TLS 1.0: --fail-on-legacy exits 4.
     assert_eq!(code, 4, "{summary}");
     assert!(
-        summary.contains("Microsoft 365: 1 clients will break (Exchange 1)"),
+        summary.contains("Microsoft 365: 1 client will break; per service: Exchange 1"),
         "{summary}"
     );
     assert!(summary.contains("will-break 10.30.0.1"), "{summary}");

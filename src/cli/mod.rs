@@ -207,8 +207,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
 
 /// Whether libpcap lists `name` as a loopback device.
 fn is_loopback(name: &str) -> bool {
-    pcap::Device::list()
-        .is_ok_and(|l| l.iter().any(|d| d.name == name && d.flags.is_loopback()))
+    pcap::Device::list().is_ok_and(|l| l.iter().any(|d| d.name == name && d.flags.is_loopback()))
 }
 
 fn run_interfaces() -> Result<u8, String> {

@@ -421,6 +421,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, _) = run(
             inputs,
+            None,
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             true,
