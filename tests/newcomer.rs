@@ -301,3 +301,89 @@ fn report_never_cuts_long_ipv6_addresses() {
     assert!(!stdout.contains('~'), "something was cut:\n{stdout}");
     assert!(stdout.contains("VERSIONS: connections per negotiated version"));
 }
+
+/// `analyze -f 'tcp port 587' samples/` gives only the SMTP submission
+/// rows, with one thread and several; a bad expression is one clear line.
+#[test]
+fn read_filter_keeps_only_matching_packets() {
+    for threads in ["1", "2"] {
+        let out = tlsready()
+            .args(["analyze", "-f", "tcp port 587", "--scope", "all"])
+            .arg(sample(""))
+            .args(["--threads", threads, "--min-chunk", "4096"])
+            .args(["--connections", "-", "-q"])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = crate::util::rows_from(&out.stdout, b',');
+        assert_eq!(rows.len(), 2, "threads {threads}: {rows:?}");
+        assert!(
+            rows.iter()
+                .all(|r| r["server_port"] == "587" && r["protocol"] == "smtp-starttls")
+        );
+    }
+    let out = tlsready()
+        .args(["analyze", "--filter", "tcp port", "-q"])
+        .arg(sample("openssl-tls10.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tlsready: bad filter \"tcp port\""),
+        "{err}"
+    );
+}
+
+/// tcpdump's habits: `tlsready FILE` and `-r FILE` analyse FILE.
+#[test]
+fn a_path_or_dash_r_means_analyze() {
+    let f = sample("openssl-tls10.pcap");
+    for args in [vec![f.as_os_str()], vec!["-r".as_ref(), f.as_os_str()]] {
+        let out = tlsready()
+            .args(&args)
+            .args(["--connections", "-", "-q"])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 1);
+    }
+    let out = tlsready()
+        .args(["analyze", "-r"])
+        .arg(&f)
+        .args(["-r"])
+        .arg(sample("openssl-tls12.pcap"))
+        .args(["--connections", "-", "-q"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 2);
+}
+
+/// One duration syntax for every option: `--idle-timeout 5m` as
+/// `--duration 5m`; a bare number is seconds.
+#[test]
+fn idle_timeout_takes_durations() {
+    for t in ["5m", "300", "90s", "1h 30m"] {
+        let st = tlsready()
+            .args(["analyze", "-q", "--idle-timeout", t])
+            .arg(sample("openssl-tls10.pcap"))
+            .status()
+            .expect("run");
+        assert!(st.success(), "{t}");
+    }
+    let out = tlsready()
+        .args(["analyze", "-q", "--idle-timeout", "5 parsecs"])
+        .arg(sample("openssl-tls10.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -91,8 +91,7 @@ impl OutputArgs {
     fn limits(&self) -> Limits {
         Limits {
             max_flows: self.max_flows.max(1),
-            idle_timeout_us: i64::try_from(self.idle_timeout.saturating_mul(1_000_000))
-                .unwrap_or(i64::MAX),
+            idle_timeout_us: i64::try_from(self.idle_timeout.as_micros()).unwrap_or(i64::MAX),
         }
     }
 

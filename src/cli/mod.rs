@@ -20,6 +20,7 @@ use clap::Parser;
 use self::args::{AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs};
 use self::config::load_endpoints;
 use self::progress::Bar;
+use tlsready::input::filter::FrameFilter;
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
@@ -74,7 +75,13 @@ fn write_outputs(
     Ok(())
 }
 
-fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
+fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
+    // `-r FILE` (tcpdump's habit) is one more input.
+    a.paths.append(&mut a.read);
+    if let Some(e) = &a.filter {
+        // A clear error now, before any output is created.
+        FrameFilter::new(e)?;
+    }
     let cfg = a.out.resolve()?;
     let named: Vec<_> = a.paths.iter().map(|p| ("an input", Some(p))).collect();
     let mut outputs = Outputs::open(&a.out.paths(&named), cfg.scope, false)?;
@@ -99,7 +106,10 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let bar = Bar::bytes(inputs.iter().filter_map(|i| i.size()).sum());
     let settings = run::Settings {
-        stop: Some(stop),
+        control: run::ReadControl {
+            stop: Some(stop),
+            filter: a.filter.clone(),
+        },
         endpoints: Arc::clone(&cfg.endpoints),
         limits: cfg.limits,
         threads: a.threads.into(),
@@ -245,9 +255,26 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+/// tcpdump's habits: `tlsready -r FILE ...` and `tlsready FILE ...` (an
+/// existing path where the command should be) mean `tlsready analyze`.
+fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let s = first.to_string_lossy().into_owned();
+    let command = ["analyze", "capture", "interfaces", "endpoints", "help"].contains(&s.as_str());
+    if s == "-r" || s == "--read" {
+        args.insert(1, "analyze".into());
+    } else if !command && !s.starts_with('-') && std::path::Path::new(first).exists() {
+        eprintln!("tlsready: reading {s} as `tlsready analyze {s}`");
+        args.insert(1, "analyze".into());
+    }
+    args
+}
+
 /// Parses the command line, runs the command, and says how it ended.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_command(std::env::args_os().collect()));
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),

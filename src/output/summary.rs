@@ -488,7 +488,7 @@ mod tests {
         let mut s = Summary::new(Scope::All);
         let (stats, err) = pipelined::run(
             vec![Input::File(path)],
-            None,
+            &crate::run::driver::ReadControl::default(),
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             false,

@@ -33,12 +33,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::analysis::Analysis;
-use super::driver::{Consumer, Driver, Stop};
+use super::driver::{Consumer, Driver, ReadControl, Stop};
 use super::progress::{NoProgress, Progress};
 use super::rows::{Held, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::key::FlowKey;
 use crate::flow::table::{FlowTable, Limits, Owned};
+use crate::input::filter::FrameFilter;
 use crate::input::frame::{Event, Frame, FrameSource};
 use crate::input::layout::{self, Layout};
 use crate::input::offline::{self, ChunkSource, Opened};
@@ -126,18 +127,11 @@ pub struct Settings {
     pub limits: Limits,
     /// Worker threads.
     pub threads: usize,
-    /// Set by a signal: stop reading, finish what was read.
-    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Signals and the read filter.
+    pub control: ReadControl,
 }
 
 impl Settings {
-    /// A signal asked the run to stop.
-    pub fn stopped(&self) -> bool {
-        self.stop
-            .as_deref()
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
     /// A worker's limits: an equal share of `max_flows`, so that the run
     /// as a whole tracks at most `max_flows` connections.
     pub fn worker_limits(&self) -> Limits {
@@ -346,17 +340,16 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         }
     };
     let mut table = FlowTable::new(s.worker_limits(), &mut rows);
-    let mut driver = Driver::new(progress);
-    if let Some(f) = s.stop.as_deref() {
-        driver = driver.stop_on(f);
-    }
-    let interrupted = driver.run(
-        &mut src,
-        &mut Analysis {
-            table: &mut table,
-            report: &mut |_| {},
-        },
-    );
+    let filter = s.control.compile();
+    let interrupted = Driver::new(progress)
+        .controlled(&s.control, filter.as_ref())
+        .run(
+            &mut src,
+            &mut Analysis {
+                table: &mut table,
+                report: &mut |_| {},
+            },
+        );
     let failed = table.failed();
     done.packets = src.packets;
     done.error = src.error.take().map(ChunkError::Read);
@@ -367,7 +360,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     let interrupted = interrupted == Stop::Requested;
     if i + 1 < chunks.len() && !failed && !interrupted {
         done.owned = table.begin_overrun();
-        done.handed_off = overrun(&mut table, chunks, i, src.into_rest());
+        done.handed_off = overrun(&mut table, chunks, i, src.into_rest(), filter.as_ref());
     }
     table.finish();
     done.stats = table.stats;
@@ -493,6 +486,7 @@ fn overrun(
     chunks: &[Chunk],
     i: usize,
     reader: Option<Opened>,
+    filter: Option<&FrameFilter>,
 ) -> FxHashSet<FlowKey> {
     let boundary = table.now();
     let mut rest = Rest {
@@ -508,7 +502,9 @@ fn overrun(
         handed: FxHashSet::default(),
         out_of_time: false,
     };
-    Driver::new(&NoProgress).run(&mut rest, &mut follow);
+    Driver::new(&NoProgress)
+        .controlled(&ReadControl::default(), filter)
+        .run(&mut rest, &mut follow);
     let mut handed = follow.handed;
     handed.extend(table.release_stalled(i64::MAX, i64::MAX));
     handed
@@ -533,7 +529,7 @@ pub fn run(
         endpoints: Arc::clone(&s.endpoints),
         limits: s.limits,
         threads,
-        stop: s.stop.clone(),
+        control: s.control.clone(),
     };
     // Workers run at most this many chunks ahead of the join (each
     // finished chunk holds two open temporary files).
@@ -569,7 +565,7 @@ pub fn run(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     // Interrupted: no new chunk is started.
-                    if i >= chunks.len() || cx.s.stopped() {
+                    if i >= chunks.len() || cx.s.control.stopped() {
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);

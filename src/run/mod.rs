@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use self::analysis::Analysis;
+pub use self::driver::ReadControl;
 use self::driver::{Driver, Stop};
 use self::progress::Progress;
 use self::rows::Rows;
@@ -47,9 +48,9 @@ pub struct Settings {
     pub threads: usize,
     /// Smallest chunk a file is cut into, in bytes.
     pub min_chunk: u64,
-    /// Set by a signal (SIGINT, SIGTERM): stop reading, analyse and report
-    /// what was read.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// A stop flag set by signals (SIGINT, SIGTERM: stop reading, analyse
+    /// and report what was read), and the read filter.
+    pub control: ReadControl,
 }
 
 /// How a run ended.
@@ -85,7 +86,7 @@ pub fn analyze(
                 endpoints: Arc::clone(&s.endpoints),
                 limits: s.limits,
                 threads: s.threads,
-                stop: s.stop.clone(),
+                control: s.control.clone(),
             };
             chunked::run(&chunks, &settings, outputs, progress, report)
         }
@@ -93,7 +94,7 @@ pub fn analyze(
         // own, analysis here; with one thread both on this thread.
         None => pipelined::run(
             inputs,
-            s.stop.as_deref(),
+            &s.control,
             Arc::clone(&s.endpoints),
             s.limits,
             s.threads >= 2,
@@ -102,10 +103,7 @@ pub fn analyze(
             report,
         ),
     };
-    let interrupted = s
-        .stop
-        .as_deref()
-        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+    let interrupted = s.control.stopped();
     Outcome {
         stats,
         write_error,

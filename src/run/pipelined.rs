@@ -13,11 +13,10 @@
 use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
 use super::analysis::Analysis;
-use super::driver::{Consumer, Driver};
+use super::driver::{Consumer, Driver, ReadControl};
 use super::progress::{NoProgress, Progress};
 use super::rows::Rows;
 use crate::enrich::m365::Endpoints;
@@ -177,7 +176,7 @@ impl Consumer for Batcher<'_> {
 /// false; `fresh` supplies empty batches.
 fn read(
     inputs: Vec<Input>,
-    stop: Option<&AtomicBool>,
+    control: &ReadControl,
     filter: &DoneFilter,
     progress: &dyn Progress,
     fresh: &mut dyn FnMut() -> Batch,
@@ -193,11 +192,10 @@ fn read(
         send,
         gone: false,
     };
-    let mut driver = Driver::new(progress);
-    if let Some(f) = stop {
-        driver = driver.stop_on(f);
-    }
-    driver.run(&mut Files::new(inputs), &mut batcher);
+    let filter = control.compile();
+    Driver::new(progress)
+        .controlled(control, filter.as_ref())
+        .run(&mut Files::new(inputs), &mut batcher);
     batcher.flush();
 }
 
@@ -271,12 +269,12 @@ impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
 /// Analyses `inputs` as one stream: reading on a thread of its own when
 /// `threaded`, else taking turns with the analysis on this thread. Rows go
 /// to `sink`, input errors to `report`; returns the counters and the first
-/// error writing rows. Once `stop` is set, no more is read; what was read
-/// is analysed and reported.
+/// error writing rows. Once `control`'s stop is set, no more is read; what
+/// was read is analysed and reported.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     inputs: Vec<Input>,
-    stop: Option<&AtomicBool>,
+    control: &ReadControl,
     endpoints: Arc<Endpoints>,
     limits: Limits,
     threaded: bool,
@@ -302,7 +300,7 @@ pub fn run(
                 let reader = s.spawn(move || {
                     read(
                         inputs,
-                        stop,
+                        control,
                         filter,
                         progress,
                         &mut || {
@@ -326,7 +324,7 @@ pub fn run(
             let spare: RefCell<Vec<Batch>> = RefCell::new(Vec::new());
             read(
                 inputs,
-                stop,
+                control,
                 &filter,
                 progress,
                 &mut || {
@@ -376,7 +374,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, err) = run(
             inputs,
-            None,
+            &ReadControl::default(),
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             threaded,
@@ -421,7 +419,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, _) = run(
             inputs,
-            None,
+            &ReadControl::default(),
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             true,
