@@ -387,3 +387,49 @@ fn idle_timeout_takes_durations() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--report-every` blocks start with their time and period (loopback,
+/// a port nothing uses; needs root, as the live capture tests).
+#[test]
+fn report_every_blocks_are_labelled() {
+    let out = tlsready()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--duration",
+            "3s",
+            "--report-every",
+            "1s",
+        ])
+        .arg("tcp port 1")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let headings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("--- report at "))
+        .collect();
+    assert!(!headings.is_empty(), "{stdout}");
+    assert!(headings[0].contains(", every 1s: the "), "{}", headings[0]);
+    assert!(
+        headings[0].contains(" since the capture began at "),
+        "{}",
+        headings[0]
+    );
+    // Each heading is followed by a report.
+    let after = stdout.split("--- report at ").nth(1).unwrap_or_default();
+    assert!(
+        after
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains(" packets ("),
+        "{stdout}"
+    );
+}

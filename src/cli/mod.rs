@@ -13,7 +13,9 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tlsready::text::rfc3339;
 
 use clap::Parser;
 
@@ -160,6 +162,10 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let bar = Bar::spinner();
     let report_every = a.report_every;
     let mut last_report = Instant::now();
+    let (began, began_us) = (Instant::now(), now_us());
+    let summary_to_stderr = [&paths.connections, &paths.json, &paths.clients]
+        .iter()
+        .any(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"));
     let ended = run::capture(
         &mut capture,
         Arc::clone(&cfg.endpoints),
@@ -175,9 +181,23 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                     table.stats.rows,
                     cs.dropped
                 ));
-                if report_every.is_some_and(|d| last_report.elapsed() >= d) {
+                if let Some(every) = report_every.filter(|d| last_report.elapsed() >= *d) {
                     last_report = Instant::now();
-                    bar.0.suspend(|| table.interim_report());
+                    let heading = format!(
+                        "--- report at {}, every {}: the {} since the capture began at {} ---",
+                        rfc3339(now_us()),
+                        humantime::format_duration(every),
+                        humantime::format_duration(Duration::from_secs(began.elapsed().as_secs())),
+                        rfc3339(began_us),
+                    );
+                    bar.0.suspend(|| {
+                        if summary_to_stderr {
+                            eprintln!("{heading}");
+                        } else {
+                            println!("{heading}");
+                        }
+                        table.interim_report();
+                    });
                 }
             },
         },
@@ -213,6 +233,13 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
+}
+
+/// The time now, µs since the Unix epoch.
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Whether libpcap lists `name` as a loopback device.
