@@ -433,3 +433,51 @@ fn report_every_blocks_are_labelled() {
         "{stdout}"
     );
 }
+
+/// `endpoints lookup` takes a URL or a CIDR block; exit 0 on a match, 1
+/// on none.
+#[test]
+fn endpoints_lookup_takes_urls_and_cidr_and_exits_on_match() {
+    for (q, code) in [
+        ("https://outlook.office365.com/owa", 0),
+        ("52.96.0.0/14", 0),
+        ("outlook.office365.com", 0),
+        ("https://www.example.com/x", 1),
+        ("192.0.2.0/24", 1),
+        ("192.0.2.1", 1),
+    ] {
+        let out = tlsready()
+            .args(["endpoints", "lookup", q])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(code), "{q}");
+        assert!(!out.stdout.is_empty(), "{q}");
+    }
+}
+
+/// `interfaces`: a header, aligned columns, devices that carry no TCP/IP
+/// left out with a note (listed with --all).
+#[test]
+fn interfaces_have_a_header_and_aligned_columns() {
+    let out = tlsready().arg("interfaces").output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let head = lines.next().unwrap_or_default();
+    assert!(head.starts_with("INTERFACE "), "{text}");
+    let col = head.find("STATE").expect("STATE column");
+    for l in lines.filter(|l| !l.starts_with('(') && l.len() > col) {
+        // The state column starts at the same place on every line.
+        assert!(l[..col].ends_with("  "), "misaligned: {l:?}\n{text}");
+    }
+    assert!(!text.lines().any(|l| l.starts_with("dbus")), "{text}");
+    let all = tlsready()
+        .args(["interfaces", "--all"])
+        .output()
+        .expect("run");
+    assert!(all.status.success());
+}

@@ -31,8 +31,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Sniff an interface (libpcap) and report while running; stop with Ctrl-C or SIGTERM.
     Capture(CaptureArgs),
-    /// List the interfaces libpcap can capture on.
-    Interfaces,
+    /// List the interfaces libpcap can capture on (with a header; devices
+    /// that carry no TCP/IP, such as D-Bus or Bluetooth, only with --all).
+    Interfaces(InterfacesArgs),
     /// Show the Microsoft 365 endpoint data, or look up a name or address.
     Endpoints(EndpointsArgs),
 }
@@ -125,6 +126,13 @@ pub struct AnalyzeArgs {
 }
 
 #[derive(Args)]
+pub struct InterfacesArgs {
+    /// Also list devices that carry no TCP/IP traffic (D-Bus, Bluetooth, USB...).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args)]
 pub struct EndpointsArgs {
     /// Use FILE instead of the built-in endpoint list.
     #[arg(long, value_name = "FILE")]
@@ -135,9 +143,11 @@ pub struct EndpointsArgs {
 
 #[derive(Subcommand)]
 pub enum EndpointsAction {
-    /// Say which endpoint set matches a host name or an IP address, and why.
+    /// Say which endpoint set matches a host name, an IP address, a URL or
+    /// a CIDR block, and why; exit status 0 on a match, 1 on none.
     Lookup {
-        /// Host name or IPv4/IPv6 address.
+        /// Host name, IPv4/IPv6 address, URL (`https://host/path`) or CIDR
+        /// block (`52.96.0.0/14`).
         query: String,
     },
 }

@@ -26,6 +26,7 @@ use tlsready::input::filter::FrameFilter;
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
+use tlsready::output::summary::count;
 use tlsready::run::{self, LiveSettings, Outcome};
 
 /// Exit status: success.
@@ -247,11 +248,46 @@ fn is_loopback(name: &str) -> bool {
     pcap::Device::list().is_ok_and(|l| l.iter().any(|d| d.name == name && d.flags.is_loopback()))
 }
 
-fn run_interfaces() -> Result<u8, String> {
-    let lines = live::list_interfaces().map_err(|e| e.to_string())?;
+fn run_interfaces(all: bool) -> Result<u8, String> {
+    let list = live::list_interfaces().map_err(|e| e.to_string())?;
+    let (shown, hidden): (Vec<_>, Vec<_>) = list.into_iter().partition(|i| all || i.carries_ip);
     let mut out = std::io::stdout().lock();
-    for l in lines {
-        writeln!(out, "{l}").map_err(|e| e.to_string())?;
+    let w = |e: std::io::Error| e.to_string();
+    let width = |f: &dyn Fn(&live::Interface) -> usize, min: usize| {
+        shown.iter().map(f).max().unwrap_or(0).max(min)
+    };
+    let nw = width(&|i| i.name.chars().count(), 9);
+    let sw = width(&|i| i.state.chars().count(), 5);
+    let aw = width(&|i| i.addresses.chars().count(), 9);
+    let line = |n: &str, s: &str, a: &str, d: &str| {
+        format!("{n:<nw$}  {s:<sw$}  {a:<aw$}  {d}")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line("INTERFACE", "STATE", "ADDRESSES", "DESCRIPTION")
+    )
+    .map_err(w)?;
+    for i in &shown {
+        let mut desc = i.description.clone();
+        if !i.carries_ip {
+            desc = format!("{desc} (carries no TCP/IP: nothing to analyse)")
+                .trim()
+                .to_string();
+        }
+        writeln!(out, "{}", line(&i.name, &i.state, &i.addresses, &desc)).map_err(w)?;
+    }
+    if !hidden.is_empty() {
+        let names: Vec<&str> = hidden.iter().map(|i| i.name.as_str()).collect();
+        writeln!(
+            out,
+            "({} not listed, as they carry no TCP/IP traffic: {}; --all lists them)",
+            count(names.len() as u64, "device"),
+            names.join(", ")
+        )
+        .map_err(w)?;
     }
     Ok(EXIT_OK)
 }
@@ -262,7 +298,10 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     let w = |e: std::io::Error| e.to_string();
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
-            writeln!(out, "{}", ep.describe_lookup(&query)).map_err(w)?;
+            // Exit 0 on a match, 1 on none (for scripts).
+            let (text, matched) = ep.lookup(&query);
+            write!(out, "{text}").map_err(w)?;
+            return Ok(if matched { EXIT_OK } else { EXIT_FATAL });
         }
         None => {
             let s = ep.stats();
@@ -305,7 +344,7 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),
-        Command::Interfaces => run_interfaces(),
+        Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
     };
     match res {
