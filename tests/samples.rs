@@ -136,7 +136,7 @@ fn statuses() {
         (r["status"].as_str(), r["negotiated_version"].as_str()),
         ("alert", "")
     );
-    assert_eq!(r["alert"], "2:70"); // fatal protocol_version
+    assert_eq!(r["alert"], "fatal: protocol_version");
     let r = one("midstream-no-clienthello.pcap");
     assert_eq!(r["status"], "no_client_hello");
     assert_eq!(r["client_max_version"], "");
