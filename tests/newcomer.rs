@@ -481,3 +481,53 @@ fn interfaces_have_a_header_and_aligned_columns() {
         .expect("run");
     assert!(all.status.success());
 }
+
+/// Below-TLS-1.2 traffic to other servers only: a hint that `--scope all`
+/// lists it. The clients CSV has the server ports and protocols (at the
+/// end) and `legacy_endpoint_connections` (a count).
+#[test]
+fn scope_hint_and_clients_csv_ports_and_protocols() {
+    let out = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Microsoft 365: 0 distinct clients will break"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "1 connection below TLS 1.2 went to servers outside Microsoft 365: `--scope all` lists them"
+        ),
+        "{stdout}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clients = dir.path().join("clients.csv");
+    let st = tlsready()
+        .arg("analyze")
+        .arg(sample("m365-legacy-smtp.pcap"))
+        .arg(sample("clients-mixed.pcap"))
+        .arg("--clients")
+        .arg(&clients)
+        .arg("-q")
+        .status()
+        .expect("run");
+    assert!(st.success());
+    let text = std::fs::read_to_string(&clients).expect("read");
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    assert_eq!(header[header.len() - 2..], ["server_ports", "protocols"]);
+    assert!(header.contains(&"legacy_endpoint_connections"));
+    assert!(!header.contains(&"legacy_endpoint"));
+    let rows = read_rows(&clients, b',');
+    assert!(
+        rows.iter()
+            .any(|r| r["server_ports"] == "587" && r["protocols"] == "smtp-starttls"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["server_ports"] == "443" && r["protocols"] == "tls")
+    );
+}
