@@ -479,7 +479,7 @@ fn newer_version_is_downloaded_and_used_by_the_next_run() {
         "{summary}"
     );
     assert!(
-        summary.contains("Microsoft 365: 1 clients will break (Exchange 1)"),
+        summary.contains("Microsoft 365: 1 client will break; per service: Exchange 1\n"),
         "{summary}"
     );
     assert_eq!(stderr, "", "a recent version is not warned about");

@@ -262,15 +262,15 @@ fn samples_page_numbers_equal_the_clients_csv_and_the_summary() {
     let scope = "Microsoft 365:";
     assert_eq!(
         number_after(page, "data-count=\"will-break\""),
-        summary_number(&run.stdout, scope, "clients will break")
+        summary_number(&run.stdout, scope, "distinct clients will break")
     );
     assert_eq!(
         number_after(page, "data-count=\"at-risk\""),
-        summary_number(&run.stdout, scope, "clients at risk")
+        summary_number(&run.stdout, scope, "distinct clients at risk")
     );
     assert_eq!(
         number_after(page, "data-count=\"ready\""),
-        summary_number(&run.stdout, scope, "ready")
+        summary_number(&run.stdout, scope, "distinct clients ready")
     );
     assert_eq!(
         number_after(page, "id=\"f-connections\""),

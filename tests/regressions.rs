@@ -562,9 +562,12 @@ fn done_connection_with_traffic_is_not_idle() {
             r.stdout
         );
     }
-    // With one thread the 20 data frames were dropped early, at the filter.
-    let (_, over) = summary_counts(&one.stdout);
-    assert!(over >= 20, "{}", one.stdout);
+    // "Passed over" counts frames with no TCP segment (issue 14): none
+    // here, with one thread (where the 20 data frames are dropped early, at
+    // the filter) as with two. The early drop itself is checked by the
+    // pipelined unit tests.
+    assert_eq!(summary_counts(&one.stdout).1, 0, "{}", one.stdout);
+    assert_eq!(summary_counts(&two.stdout).1, 0, "{}", two.stdout);
 }
 
 /// Two outputs on standard output is a command-line error.
@@ -615,15 +618,10 @@ fn long_plaintext_connection_is_passed_over() {
     let total = u64::try_from(pkts.len()).unwrap();
     let (one, two) = run_both(&pkts, &[]);
     assert!(one.rows.is_empty(), "{:?}", one.rows);
-    let (packets, over) = summary_counts(&one.stdout);
-    assert_eq!(packets, total, "{}", one.stdout);
-    assert!(
-        over >= 200,
-        "--threads 1: only {over} of {packets} packets passed over:\n{}",
-        one.stdout
-    );
-    let (packets2, _) = summary_counts(&two.stdout);
-    assert_eq!(packets2, total, "{}", two.stdout);
+    // Every frame is counted; "passed over" is the frames with no TCP
+    // segment (issue 14), none here, whatever the threads.
+    assert_eq!(summary_counts(&one.stdout), (total, 0), "{}", one.stdout);
+    assert_eq!(summary_counts(&two.stdout), (total, 0), "{}", two.stdout);
 }
 
 /// The SMTP dialogue of cases 7 and 8 up to the STARTTLS answer.

@@ -216,7 +216,7 @@ fn statuses() {
         (r["status"].as_str(), r["negotiated_version"].as_str()),
         ("alert", "")
     );
-    assert_eq!(r["alert"], "2:70"); // fatal protocol_version
+    assert_eq!(r["alert"], "fatal: protocol_version");
     let r = one("midstream-no-clienthello.pcap");
     assert_eq!(r["status"], "no_client_hello");
     assert_eq!(r["client_max_version"], "");
@@ -429,7 +429,7 @@ fn per_client_tally_and_verdicts() {
     // 10.30.0.1 only ever offers TLS 1.0: --fail-on-legacy exits 4.
     assert_eq!(code, 4, "{summary}");
     assert!(
-        summary.contains("Microsoft 365: 1 clients will break (Exchange 1)"),
+        summary.contains("Microsoft 365: 1 client will break; per service: Exchange 1"),
         "{summary}"
     );
     assert!(summary.contains("will-break 10.30.0.1"), "{summary}");

@@ -14,6 +14,7 @@ mod html_report;
 mod live_capture;
 mod memory_budget;
 mod named_pipes;
+mod newcomer;
 mod parallel;
 mod reassembly_props;
 mod regressions;

@@ -33,8 +33,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Sniff an interface (libpcap) and report while running; stop with Ctrl-C or SIGTERM.
     Capture(CaptureArgs),
-    /// List the interfaces libpcap can capture on.
-    Interfaces,
+    /// List the interfaces libpcap can capture on (with a header; devices
+    /// that carry no TCP/IP, such as D-Bus or Bluetooth, only with --all).
+    Interfaces(InterfacesArgs),
     /// Show the Microsoft 365 endpoint data, look up a name or address, or
     /// update the data from Microsoft's endpoints web service.
     Endpoints(EndpointsArgs),
@@ -55,13 +56,13 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "BYTES", default_value_t = tlsready::input::live::DEFAULT_SNAPLEN)]
     pub snaplen: i32,
     /// Stop after this long (e.g. `90s`, `10m`, `1h`).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: Option<std::time::Duration>,
     /// Stop after this many packets.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Print the tally every DURATION (e.g. `10m`) while running.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub report_every: Option<std::time::Duration>,
     /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -110,9 +111,10 @@ pub struct OutputArgs {
     /// reported as truncated and no longer followed.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tlsready::flow::budget::parse_size)]
     pub memcap: usize,
-    /// Close connections idle this many seconds (capture time).
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    pub idle_timeout: u64,
+    /// Close connections idle this long, in capture time (e.g. `300`,
+    /// `90s`, `5m`; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub idle_timeout: std::time::Duration,
     /// No summary on standard output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -121,8 +123,15 @@ pub struct OutputArgs {
 #[derive(Args)]
 pub struct AnalyzeArgs {
     /// Capture files or directories; several are one stream of traffic (rotated captures).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required_unless_present = "read")]
     pub paths: Vec<PathBuf>,
+    /// A capture to read, as tcpdump's `-r` (the same as giving it as a PATH).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Vec<PathBuf>,
+    /// Analyse only the packets matching this BPF filter, as tcpdump and
+    /// `capture` take it (e.g. `-f 'tcp port 587'`).
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Threads (default: the CPU count, 2 to 8). With 2 or more, pcap and pcapng files are cut
     /// into chunks analysed at once, with the same rows as one thread (--max-flows is shared
     /// out among the threads); gzip files and streams are read on one thread and analysed on
@@ -134,6 +143,13 @@ pub struct AnalyzeArgs {
     pub min_chunk: u64,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+#[derive(Args)]
+pub struct InterfacesArgs {
+    /// Also list devices that carry no TCP/IP traffic (D-Bus, Bluetooth, USB...).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Args)]
@@ -150,9 +166,11 @@ pub struct EndpointsArgs {
 
 #[derive(Subcommand)]
 pub enum EndpointsAction {
-    /// Say which endpoint set matches a host name or an IP address, and why.
+    /// Say which endpoint set matches a host name, an IP address, a URL or
+    /// a CIDR block, and why; exit status 0 on a match, 1 on none.
     Lookup {
-        /// Host name or IPv4/IPv6 address.
+        /// Host name, IPv4/IPv6 address, URL (`https://host/path`) or CIDR
+        /// block (`52.96.0.0/14`).
         query: String,
     },
     /// Download the instance's endpoint list from Microsoft's web service when it is
@@ -179,4 +197,14 @@ pub struct UpdateArgs {
 /// Threads by default: the CPU count, 2 to 8.
 pub fn default_threads() -> u16 {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8) as u16)
+}
+
+/// A duration, the same syntax for every option: a number of seconds
+/// (`300`) or a number with units (`90s`, `5m`, `1h 30m`, `2days`).
+pub fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("{e} (use e.g. `300`, `90s`, `5m` or `1h`)"))
 }

@@ -2,7 +2,8 @@
 //! loaded, output paths checked, flow-table limits, the HTML report's
 //! run facts.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::CommandFactory;
@@ -54,9 +55,11 @@ pub fn load_endpoints(
 }
 
 impl OutputArgs {
-    /// The output paths; at most one may be standard output (else clap's
-    /// usage error, exit status 2).
-    pub fn paths(&self) -> OutputPaths {
+    /// The output paths; at most one may be standard output, and no two
+    /// (nor `others`, e.g. `capture -w`) may name the same file, also
+    /// through hard or symbolic links (else clap's usage error, exit
+    /// status 2, before anything is written).
+    pub fn paths(&self, others: &[(&str, Option<&PathBuf>)]) -> OutputPaths {
         let stdout = [&self.connections, &self.json, &self.clients]
             .iter()
             .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
@@ -68,6 +71,34 @@ impl OutputArgs {
                     "only one of --connections, --json, --clients can be `-` (standard output)",
                 )
                 .exit();
+        }
+        let mut named: Vec<(&str, &Path)> = [
+            ("--connections", &self.connections),
+            ("--json", &self.json),
+            ("--clients", &self.clients),
+            ("--html", &self.html),
+        ]
+        .into_iter()
+        .filter_map(|(o, p)| p.as_deref().map(|p| (o, p)))
+        .chain(
+            others
+                .iter()
+                .filter_map(|(o, p)| p.map(|p| (*o, p.as_path()))),
+        )
+        .filter(|(_, p)| p.as_os_str() != "-")
+        .collect();
+        while let Some((o, p)) = named.pop() {
+            if let Some((o2, _)) = named.iter().find(|(_, q)| same_file(p, q)) {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "{o2} and {o} name the same file ({}); each output needs its own",
+                            p.display()
+                        ),
+                    )
+                    .exit();
+            }
         }
         OutputPaths {
             connections: self.connections.clone(),
@@ -117,8 +148,7 @@ impl OutputArgs {
         Limits {
             max_flows: self.max_flows.max(1),
             memcap: self.memcap,
-            idle_timeout_us: i64::try_from(self.idle_timeout.saturating_mul(1_000_000))
-                .unwrap_or(i64::MAX),
+            idle_timeout_us: i64::try_from(self.idle_timeout.as_micros()).unwrap_or(i64::MAX),
         }
     }
 
@@ -134,5 +164,26 @@ impl OutputArgs {
             data_dir,
             limits: self.limits(),
         })
+    }
+}
+
+/// Whether `a` and `b` are the same file: the same device and inode when
+/// both exist (hard and symbolic links), else the same canonical folder
+/// and name.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
+    let canon = |p: &Path| -> Option<PathBuf> {
+        let name = p.file_name()?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(name))
+    };
+    match (canon(a), canon(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }

@@ -13,7 +13,9 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tlsready::text::rfc3339;
 
 use clap::Parser;
 
@@ -22,9 +24,11 @@ use self::config::load_endpoints;
 use self::progress::Bar;
 use tlsready::enrich::m365::instance::today;
 use tlsready::enrich::m365::select::{Origin, Watch};
+use tlsready::input::filter::FrameFilter;
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
+use tlsready::output::summary::count;
 use tlsready::run::rows::Replacement;
 use tlsready::run::{self, LiveSettings, Outcome};
 
@@ -38,6 +42,9 @@ const EXIT_FATAL: u8 = 1;
 const EXIT_INPUT: u8 = 3;
 /// Exit status: `--fail-on-legacy` and some client will break.
 const EXIT_LEGACY: u8 = 4;
+/// Exit status: `analyze` was stopped by SIGINT or SIGTERM (128 + 2, as
+/// shells report Ctrl-C); the outputs hold the part read.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// The exit status of a run whose outputs were written: some client will
 /// break with `--fail-on-legacy` (4) takes precedence over an input that
@@ -54,12 +61,21 @@ fn exit_status(input_failed: bool, will_break: bool, fail_on_legacy: bool) -> u8
 
 /// Completes the output files (even after a write error elsewhere, so that
 /// everything gathered is written), then prints the summary.
-fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result<(), String> {
+/// `nothing_read`: every input failed (with no packet read, the report
+/// says so rather than giving counts of zero).
+fn write_outputs(
+    outputs: &mut Outputs,
+    outcome: Outcome,
+    quiet: bool,
+    nothing_read: bool,
+) -> Result<(), String> {
     let finish = outputs.finish();
     if let Some(e) = outcome.write_error {
         return Err(format!("cannot write output: {e}"));
     }
     finish?;
+    outputs.summary.interrupted = outcome.interrupted;
+    outputs.summary.nothing_read = nothing_read && outcome.stats.packets == 0;
     outputs.write_html(&outcome.stats, false)?;
     if !quiet {
         outputs.print_summary(&outcome.stats);
@@ -67,10 +83,17 @@ fn write_outputs(outputs: &mut Outputs, outcome: Outcome, quiet: bool) -> Result
     Ok(())
 }
 
-fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
+fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
+    // `-r FILE` (tcpdump's habit) is one more input.
+    a.paths.append(&mut a.read);
     // Command-line errors first, then the data (and its warnings).
-    let paths = a.out.paths();
+    let named: Vec<_> = a.paths.iter().map(|p| ("an input", Some(p))).collect();
+    let paths = a.out.paths(&named);
     a.out.check_html()?;
+    if let Some(e) = &a.filter {
+        // A clear error now, before any output is created.
+        FrameFilter::new(e)?;
+    }
     let cfg = a.out.resolve()?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
@@ -93,8 +116,15 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
             ok
         }
     };
+    // Ctrl-C or SIGTERM: stop reading, write what was read (a second
+    // signal ends the process at once).
+    let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let bar = Bar::bytes(inputs.iter().filter_map(|i| i.size()).sum());
     let settings = run::Settings {
+        control: run::ReadControl {
+            stop: Some(stop),
+            filter: a.filter.clone(),
+        },
         endpoints: Arc::clone(&cfg.endpoints),
         limits: cfg.limits,
         threads: a.threads.into(),
@@ -105,7 +135,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
         input_failed = true;
     });
     bar.clear();
-    write_outputs(&mut outputs, outcome, cfg.quiet)?;
+    let interrupted = outcome.interrupted;
+    write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
+    if interrupted {
+        eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
+        return Ok(EXIT_INTERRUPTED);
+    }
     Ok(exit_status(
         input_failed,
         outputs.will_break() > 0,
@@ -114,8 +149,6 @@ fn run_analyze(a: AnalyzeArgs) -> Result<u8, String> {
 }
 
 fn run_capture(a: CaptureArgs) -> Result<u8, String> {
-    let paths = a.out.paths();
-    a.out.check_html()?;
     let opts = CaptureOptions {
         interface: a.interface.clone(),
         filter: a.filter.join(" "),
@@ -125,6 +158,8 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         count: a.count,
         write: a.write.clone(),
     };
+    let paths = a.out.paths(&[("--write", a.write.as_ref())]);
+    a.out.check_html()?;
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
     // The data (and its warnings) once the capture could start.
@@ -161,6 +196,10 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let bar = Bar::spinner();
     let report_every = a.report_every;
     let mut last_report = Instant::now();
+    let (began, began_us) = (Instant::now(), now_us());
+    let summary_to_stderr = [&paths.connections, &paths.json, &paths.clients]
+        .iter()
+        .any(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"));
     let ended = run::capture(
         &mut capture,
         Arc::clone(&cfg.endpoints),
@@ -204,24 +243,47 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                     age_warned = true;
                     bar.0.suspend(|| eprintln!("tlsready: {w}"));
                 }
-                if report_every.is_some_and(|d| last_report.elapsed() >= d) {
+                if let Some(every) = report_every.filter(|d| last_report.elapsed() >= *d) {
                     last_report = Instant::now();
-                    bar.0.suspend(|| table.interim_report());
+                    let heading = format!(
+                        "--- report at {}, every {}: the {} since the capture began at {} ---",
+                        rfc3339(now_us()),
+                        humantime::format_duration(every),
+                        humantime::format_duration(Duration::from_secs(began.elapsed().as_secs())),
+                        rfc3339(began_us),
+                    );
+                    bar.0.suspend(|| {
+                        if summary_to_stderr {
+                            eprintln!("{heading}");
+                        } else {
+                            println!("{heading}");
+                        }
+                        table.interim_report();
+                    });
                 }
                 replacement
             },
         },
     );
     bar.clear();
-    write_outputs(&mut outputs, ended.outcome, cfg.quiet)?;
+    let analysed = ended.outcome.stats.packets;
+    write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
     eprintln!(
-        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}",
+        "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}{}",
         cs.received,
         cs.dropped,
         cs.if_dropped,
         if opts.write.is_some() {
             format!(", {} saved", cs.saved)
+        } else {
+            String::new()
+        },
+        if is_loopback(&opts.interface) {
+            format!(
+                " (on loopback the kernel hands each packet over twice, as sent and as \
+                 received, and libpcap counts both; {analysed} packets analysed, each once)"
+            )
         } else {
             String::new()
         }
@@ -236,11 +298,58 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     ))
 }
 
-fn run_interfaces() -> Result<u8, String> {
-    let lines = live::list_interfaces().map_err(|e| e.to_string())?;
+/// The time now, µs since the Unix epoch.
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Whether libpcap lists `name` as a loopback device.
+fn is_loopback(name: &str) -> bool {
+    pcap::Device::list().is_ok_and(|l| l.iter().any(|d| d.name == name && d.flags.is_loopback()))
+}
+
+fn run_interfaces(all: bool) -> Result<u8, String> {
+    let list = live::list_interfaces().map_err(|e| e.to_string())?;
+    let (shown, hidden): (Vec<_>, Vec<_>) = list.into_iter().partition(|i| all || i.carries_ip);
     let mut out = std::io::stdout().lock();
-    for l in lines {
-        writeln!(out, "{l}").map_err(|e| e.to_string())?;
+    let w = |e: std::io::Error| e.to_string();
+    let width = |f: &dyn Fn(&live::Interface) -> usize, min: usize| {
+        shown.iter().map(f).max().unwrap_or(0).max(min)
+    };
+    let nw = width(&|i| i.name.chars().count(), 9);
+    let sw = width(&|i| i.state.chars().count(), 5);
+    let aw = width(&|i| i.addresses.chars().count(), 9);
+    let line = |n: &str, s: &str, a: &str, d: &str| {
+        format!("{n:<nw$}  {s:<sw$}  {a:<aw$}  {d}")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line("INTERFACE", "STATE", "ADDRESSES", "DESCRIPTION")
+    )
+    .map_err(w)?;
+    for i in &shown {
+        let mut desc = i.description.clone();
+        if !i.carries_ip {
+            desc = format!("{desc} (carries no TCP/IP: nothing to analyse)")
+                .trim()
+                .to_string();
+        }
+        writeln!(out, "{}", line(&i.name, &i.state, &i.addresses, &desc)).map_err(w)?;
+    }
+    if !hidden.is_empty() {
+        let names: Vec<&str> = hidden.iter().map(|i| i.name.as_str()).collect();
+        writeln!(
+            out,
+            "({} not listed, as they carry no TCP/IP traffic: {}; --all lists them)",
+            count(names.len() as u64, "device"),
+            names.join(", ")
+        )
+        .map_err(w)?;
     }
     Ok(EXIT_OK)
 }
@@ -280,7 +389,10 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     let w = |e: std::io::Error| e.to_string();
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
-            writeln!(out, "{}", ep.describe_lookup(&query)).map_err(w)?;
+            // Exit 0 on a match, 1 on none (for scripts).
+            let (text, matched) = ep.lookup(&query);
+            write!(out, "{text}").map_err(w)?;
+            return Ok(if matched { EXIT_OK } else { EXIT_FATAL });
         }
         #[cfg(feature = "update")]
         Some(EndpointsAction::Update(_)) => {}
@@ -309,13 +421,30 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+/// tcpdump's habits: `tlsready -r FILE ...` and `tlsready FILE ...` (an
+/// existing path where the command should be) mean `tlsready analyze`.
+fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let s = first.to_string_lossy().into_owned();
+    let command = ["analyze", "capture", "interfaces", "endpoints", "help"].contains(&s.as_str());
+    if s == "-r" || s == "--read" {
+        args.insert(1, "analyze".into());
+    } else if !command && !s.starts_with('-') && std::path::Path::new(first).exists() {
+        eprintln!("tlsready: reading {s} as `tlsready analyze {s}`");
+        args.insert(1, "analyze".into());
+    }
+    args
+}
+
 /// Parses the command line, runs the command, and says how it ended.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_command(std::env::args_os().collect()));
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),
-        Command::Interfaces => run_interfaces(),
+        Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
     };
     match res {

@@ -132,15 +132,55 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         ja3,
         alert: f
             .alert
-            .map(|a| format!("{}:{}", a.level, a.description))
+            .map(|a| alert_cell(a.level, a.description))
             .unwrap_or_default(),
         hello_retry: f.hello_retry,
         packets: c.packets,
     })
 }
 
+/// An alert as the `alert` cell spells it, with the names of the TLS
+/// registry as tshark shows them: `fatal: protocol_version`,
+/// `warning: close_notify`; numbers where the value has no name
+/// (`fatal: 250`, `3: handshake_failure`).
+pub fn alert_cell(level: u8, description: u8) -> String {
+    let level = match level {
+        1 => "warning".to_string(),
+        2 => "fatal".to_string(),
+        n => n.to_string(),
+    };
+    let name = tls_parser::TlsAlertDescription(description).to_string();
+    let desc = if name.starts_with("TlsAlertDescription") || name.is_empty() {
+        description.to_string()
+    } else if name == "CertUnobtainable" {
+        "certificate_unobtainable".to_string()
+    } else {
+        // CamelCase -> the registry's snake_case.
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    };
+    format!("{level}: {desc}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn alerts_are_named_as_tshark_names_them() {
+        use super::alert_cell;
+        assert_eq!(alert_cell(2, 70), "fatal: protocol_version");
+        assert_eq!(alert_cell(1, 0), "warning: close_notify");
+        assert_eq!(alert_cell(2, 40), "fatal: handshake_failure");
+        assert_eq!(alert_cell(2, 20), "fatal: bad_record_mac");
+        assert_eq!(alert_cell(2, 250), "fatal: 250");
+        assert_eq!(alert_cell(3, 112), "3: unrecognized_name");
+    }
+
     use super::*;
     use crate::flow::key::FlowKey;
     use crate::flow::table::{Finished, FlowTable, Limits};

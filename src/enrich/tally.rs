@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::model::row::{ConnRecord, Status};
+use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::model::version::TlsVersion;
 
 /// Most distinct fingerprints kept per row.
@@ -118,6 +118,34 @@ pub struct Entry {
     ja3: Vec<u32>,
     /// How the server was recognised as Microsoft 365 (interned, union).
     m365_match: Vec<u32>,
+    /// Server ports, ascending (at most [`MAX_FINGERPRINTS`], the lowest).
+    ports: Vec<u16>,
+    /// Protocols seen, one bit per [`Protocol::ALL`] index.
+    protocols: u8,
+}
+
+impl Entry {
+    /// Server ports, ascending (at most [`MAX_FINGERPRINTS`], the lowest).
+    pub fn server_ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Protocols seen, in [`Protocol::ALL`] order.
+    pub fn protocols(&self) -> Vec<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.protocols & (1 << i) != 0)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    fn add_port(&mut self, port: u16) {
+        if let Err(at) = self.ports.binary_search(&port) {
+            self.ports.insert(at, port);
+            self.ports.truncate(MAX_FINGERPRINTS);
+        }
+    }
 }
 
 /// Strings kept once: names and fingerprints repeat across many rows.
@@ -226,6 +254,10 @@ impl Entry {
         if r.m365.legacy {
             self.legacy_endpoint += 1;
         }
+        self.add_port(r.server_port);
+        if let Some(i) = Protocol::ALL.iter().position(|p| *p == r.protocol) {
+            self.protocols |= 1 << i;
+        }
         for (set, v) in [(&mut self.ja4, &r.ja4), (&mut self.ja3, &r.ja3)] {
             if !v.is_empty() {
                 let id = names.id(v);
@@ -256,6 +288,10 @@ impl Entry {
         self.legacy_handshakes += o.legacy_handshakes;
         self.modern_handshakes += o.modern_handshakes;
         self.legacy_endpoint += o.legacy_endpoint;
+        for &p in &o.ports {
+            self.add_port(p);
+        }
+        self.protocols |= o.protocols;
         if let Some(v) = o.lowest {
             self.lowest = Some(min_by_rank(self.lowest, v));
         }

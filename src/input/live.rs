@@ -255,8 +255,27 @@ pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// One line per interface: name, state, addresses, description.
-pub fn list_interfaces() -> Result<Vec<String>, CaptureError> {
+/// An interface as `tlsready interfaces` lists it.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// Name to give `capture -i`.
+    pub name: String,
+    /// `up,running,loopback`...
+    pub state: String,
+    /// Its addresses.
+    pub addresses: String,
+    /// libpcap's description.
+    pub description: String,
+    /// False for devices that carry no TCP/IP traffic (D-Bus, Bluetooth,
+    /// USB, netfilter queues): capturing there finds nothing to analyse.
+    pub carries_ip: bool,
+}
+
+/// Devices libpcap lists that carry no TCP/IP traffic, by name prefix.
+const NOT_IP: [&str; 6] = ["dbus", "bluetooth", "usbmon", "nflog", "nfqueue", "can"];
+
+/// The interfaces libpcap can open, in its order.
+pub fn list_interfaces() -> Result<Vec<Interface>, CaptureError> {
     let devs =
         pcap::Device::list().map_err(|e| CaptureError::Pcap("interfaces".into(), e.to_string()))?;
     Ok(devs
@@ -273,15 +292,13 @@ pub fn list_interfaces() -> Result<Vec<String>, CaptureError> {
                 state.push("loopback");
             }
             let addrs: Vec<String> = d.addresses.iter().map(|a| a.addr.to_string()).collect();
-            format!(
-                "{:<16} {:<22} {:<40} {}",
-                d.name,
-                state.join(","),
-                addrs.join(" "),
-                d.desc.unwrap_or_default()
-            )
-            .trim_end()
-            .to_string()
+            Interface {
+                carries_ip: !NOT_IP.iter().any(|p| d.name.starts_with(p)),
+                name: d.name,
+                state: state.join(","),
+                addresses: addrs.join(" "),
+                description: d.desc.unwrap_or_default(),
+            }
         })
         .collect())
 }

@@ -12,6 +12,7 @@
 //!   (the one piece of FFI).
 
 pub mod cookie;
+pub mod filter;
 pub mod frame;
 pub mod layout;
 pub mod live;

@@ -45,6 +45,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Frames "passed over": those that carry no TCP segment to analyse
+    /// (not TCP over IP, IP fragments, frames too short or malformed to
+    /// decode). The same count however the run reads (threads, chunks,
+    /// live); frames dropped early for speed (bare ACKs, connections
+    /// already reported) were still looked at and are not in it.
+    pub fn passed_over(&self) -> u64 {
+        self.not_tcp + self.fragments + self.malformed
+    }
+
     /// Adds the counts of another part of the same run.
     pub fn add(&mut self, o: &Stats) {
         let Stats {

@@ -28,7 +28,7 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             "other_version",
             "no_server_hello",
             "plaintext",
-            "legacy_endpoint",
+            "legacy_endpoint_connections",
             "lowest_version",
             "highest_version",
             "client_max_offered",
@@ -37,6 +37,8 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             "ja4",
             "ja3",
             "m365_match",
+            "server_ports",
+            "protocols",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -66,6 +68,16 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             r.ja4.join(" "),
             r.ja3.join(" "),
             r.m365_match.join(" "),
+            e.server_ports()
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            e.protocols()
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         ]);
         w.write_record(&rec).map_err(io::Error::other)?;
     }

@@ -68,6 +68,11 @@ pub struct Outputs {
     pub html: Option<HtmlReport>,
 }
 
+/// The terminal's width in columns, if it says.
+fn term_width(t: &console::Term) -> Option<usize> {
+    t.size_checked().map(|(_, cols)| usize::from(cols))
+}
+
 fn is_stdout(p: &Option<PathBuf>) -> bool {
     p.as_ref().is_some_and(|p| p.as_os_str() == "-")
 }
@@ -176,11 +181,11 @@ impl Outputs {
     pub fn print_summary(&self, stats: &Stats) {
         let res = if self.summary_to_stderr {
             let e = io::stderr();
-            let style = Style::detect(e.is_terminal());
+            let style = Style::detect(e.is_terminal(), term_width(&console::Term::stderr()));
             self.summary.write_report(&mut e.lock(), stats, style)
         } else {
             let o = io::stdout();
-            let style = Style::detect(o.is_terminal());
+            let style = Style::detect(o.is_terminal(), term_width(&console::Term::stdout()));
             self.summary.write_report(&mut o.lock(), stats, style)
         };
         // A closed pipe (`| head`) is not an error worth reporting.

@@ -4,7 +4,7 @@
 //! feeds the [`Tally`]; it keeps no per-connection state, so it stays small
 //! on captures of any size. The clients CSV is [`super::clients`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use crate::enrich::tally::{Entry, Scope, Tally, VERSION_COLUMNS, Verdict};
@@ -32,6 +32,14 @@ pub struct Summary {
     /// Which Microsoft 365 endpoint data the run uses (e.g. `built-in
     /// 2026073100 (Worldwide)`); no line when empty.
     pub m365_data: String,
+    /// A signal stopped the run before its inputs ended (said first in
+    /// the report).
+    pub interrupted: bool,
+    /// Every input failed: nothing was read, so there is no verdict to give.
+    pub nothing_read: bool,
+    /// Connections below TLS 1.2 to servers outside the scope (for the
+    /// hint to widen it).
+    pub below_elsewhere: u64,
     scope: Scope,
 }
 
@@ -45,6 +53,9 @@ impl Summary {
             tally: Tally::new(scope),
             timeline: Default::default(),
             m365_data: String::new(),
+            interrupted: false,
+            nothing_read: false,
+            below_elsewhere: 0,
             scope,
         }
     }
@@ -58,6 +69,7 @@ impl Summary {
     pub fn merge(&mut self, o: &Summary) {
         self.connections += o.connections;
         self.below += o.below;
+        self.below_elsewhere += o.below_elsewhere;
         for (k, v) in &o.by_version {
             *self.by_version.entry(k.clone()).or_default() += v;
         }
@@ -80,6 +92,9 @@ impl Sink for Summary {
         let below = rec.below_tls12();
         if below {
             self.below += 1;
+            if self.scope == Scope::M365 && !rec.m365.m365 {
+                self.below_elsewhere += 1;
+            }
         }
         let counted = self.scope.covers(rec).then_some(below);
         self.timeline.add(rec.ts, rec.last_ts, counted);
@@ -88,19 +103,24 @@ impl Sink for Summary {
     }
 }
 
-/// Terminal colours, when wanted.
+/// How the report is shown: colours, and the width to fit.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     /// Use ANSI colours.
     pub color: bool,
+    /// The terminal's width in columns; `None` (not a terminal): nothing
+    /// is cut.
+    pub width: Option<usize>,
 }
 
 impl Style {
-    /// Colours only on a terminal and when `NO_COLOR` is unset or empty.
-    pub fn detect(is_terminal: bool) -> Style {
+    /// Colours only on a terminal and when `NO_COLOR` is unset or empty;
+    /// the width of the terminal (`None` when not one).
+    pub fn detect(is_terminal: bool, width: Option<usize>) -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
             color: is_terminal && !no_color,
+            width: if is_terminal { width } else { None },
         }
     }
 
@@ -129,33 +149,157 @@ fn fit(s: &str, n: usize) -> String {
     }
 }
 
-fn version_mix(e: &Entry) -> String {
+/// The legend of the VERSIONS column.
+pub const VERSIONS_LEGEND: &str = "VERSIONS: connections per negotiated version (TLS1.0×3); \
+no answer = no ServerHello (refused or failed); plaintext = mail without TLS";
+
+/// A row's connections as people read them: `TLS1.0×1 TLS1.2×4 no answer×3`.
+pub fn version_mix(e: &Entry) -> String {
     let mut parts = Vec::new();
-    for ((name, _), n) in VERSION_COLUMNS.iter().zip(e.by_version) {
+    for ((_, v), n) in VERSION_COLUMNS.iter().zip(e.by_version) {
         if n > 0 {
-            parts.push(format!(
-                "{}:{n}",
-                name.trim_start_matches("tls").replace("ssl", "s")
-            ));
+            parts.push(format!("{}×{n}", TlsVersion(*v).name()));
         }
     }
     if e.other_version > 0 {
-        parts.push(format!("?:{}", e.other_version));
+        parts.push(format!("other×{}", e.other_version));
     }
-    if e.no_server_hello > 0 {
-        parts.push(format!("fail:{}", e.no_server_hello));
+    // Plaintext sessions have no ServerHello either: counted apart.
+    let no_answer = e.no_server_hello.saturating_sub(e.plaintext);
+    if no_answer > 0 {
+        parts.push(format!("no answer×{no_answer}"));
+    }
+    if e.plaintext > 0 {
+        parts.push(format!("plaintext×{}", e.plaintext));
     }
     parts.join(" ")
 }
 
+/// `1 connection`, `2 connections`.
+pub fn count(n: impl Into<u64>, what: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// What needs doing about a row, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Finding {
+    /// Connections that work today below TLS 1.2.
+    Legacy,
+    /// Mail in plaintext (or STARTTLS refused).
+    Plaintext,
+    /// The opt-in legacy endpoint.
+    LegacyEndpoint,
+    /// Handshakes that already fail (no answer).
+    Failing,
+    /// Nothing wrong in this row (the client's verdict comes from others).
+    Nothing,
+}
+
+impl Finding {
+    fn of(e: &Entry) -> Finding {
+        let legacy: u64 = e.by_version.iter().take(4).sum();
+        if legacy > 0 {
+            Finding::Legacy
+        } else if e.plaintext > 0 {
+            Finding::Plaintext
+        } else if e.legacy_endpoint > 0 {
+            Finding::LegacyEndpoint
+        } else if e.no_server_hello > 0 {
+            Finding::Failing
+        } else {
+            Finding::Nothing
+        }
+    }
+
+    /// What was found, and what to do.
+    fn advice(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Finding::Legacy => (
+                "TLS below 1.2 today",
+                "enable TLS 1.2 on the client (OS or application setting) or update it",
+            ),
+            Finding::Plaintext => (
+                "mail sent in plaintext or STARTTLS refused",
+                "configure the client for STARTTLS or implicit TLS with TLS 1.2",
+            ),
+            Finding::LegacyEndpoint => (
+                "opt-in legacy endpoint",
+                "stop using it: point the client at the standard endpoint, with TLS 1.2",
+            ),
+            Finding::Failing => (
+                "handshakes with no answer (already failing)",
+                "enable TLS 1.2 on the client or update it",
+            ),
+            Finding::Nothing => return None,
+        })
+    }
+}
+
+/// A server port with the protocol it carried: `587/smtp-starttls`.
+fn port_cell(e: &Entry) -> String {
+    let ports: Vec<String> = e.server_ports().iter().map(u16::to_string).collect();
+    let protos: Vec<&str> = e.protocols().iter().map(|p| p.as_str()).collect();
+    let proto = match protos.as_slice() {
+        ["tls"] => "tls".to_string(),
+        _ => protos.join("+"),
+    };
+    format!("{}/{proto}", ports.join(","))
+}
+
+/// Widths of the name columns (client's EHLO name, server name) so that
+/// a line fits `width`: names are cut only when the terminal is too
+/// narrow, and never below 12 characters; addresses are never cut.
+fn name_widths(fixed: usize, helo: usize, server: usize, width: Option<usize>) -> (usize, usize) {
+    let Some(width) = width else {
+        return (helo, server);
+    };
+    let room = width.saturating_sub(fixed);
+    if helo + server <= room {
+        return (helo, server);
+    }
+    // Cut the longer first, down to 12 characters each.
+    let (mut h, mut s) = (helo, server);
+    while h + s > room && (h > 12 || s > 12) {
+        if s >= h && s > 12 {
+            s -= 1;
+        } else if h > 12 {
+            h -= 1;
+        } else {
+            s -= 1;
+        }
+    }
+    (h, s)
+}
+
 impl Summary {
     /// Writes the report: counts, the headline, then the clients that will
-    /// break or are at risk, worst first. Fits 80 columns.
+    /// break or are at risk, what needs action first, a legend and advice.
+    /// Fits the terminal's width (`style.width`); addresses are never cut.
     pub fn write_report(&self, out: &mut dyn Write, stats: &Stats, style: Style) -> io::Result<()> {
+        if self.interrupted {
+            writeln!(
+                out,
+                "INTERRUPTED: stopped by a signal; everything below covers only the part read"
+            )?;
+        }
+        if self.nothing_read {
+            return writeln!(
+                out,
+                "Nothing was analysed: no input could be read (see the errors above), \
+                 so there is no verdict."
+            );
+        }
         writeln!(
             out,
-            "{} packets ({} passed over), {} TLS connections",
-            stats.packets, stats.early_dropped, self.connections
+            "{} ({} passed over), {}",
+            count(stats.packets, "packet"),
+            stats.passed_over(),
+            count(self.connections, "TLS connection")
         )?;
         let mix: Vec<String> = self
             .by_version
@@ -165,7 +309,7 @@ impl Summary {
         if !mix.is_empty() {
             writeln!(out, "negotiated: {}", mix.join(", "))?;
         }
-        writeln!(out, "below TLS 1.2: {} connections", self.below)?;
+        writeln!(out, "below TLS 1.2: {}", count(self.below, "connection"))?;
         if stats.fragments > 0 {
             let dropped = stats.frag_incomplete + stats.frag_over_limit + stats.frag_invalid;
             writeln!(
@@ -211,24 +355,49 @@ impl Summary {
             if parts.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", parts.join(", "))
+                format!("; per service: {}", parts.join(", "))
+            }
+        };
+        let clients = |n: usize| {
+            if n == 1 {
+                "1 client".to_string()
+            } else {
+                format!("{n} distinct clients")
             }
         };
         writeln!(out)?;
         writeln!(
             out,
-            "{what}: {} clients will break{}",
-            self.tally.clients_with(Verdict::WillBreak),
+            "{what}: {} will break{}",
+            clients(self.tally.clients_with(Verdict::WillBreak)),
             per(Verdict::WillBreak)
         )?;
         writeln!(
             out,
-            "{what}: {} clients at risk{}, {} ready",
-            self.tally.clients_with(Verdict::AtRisk),
+            "{what}: {} at risk{}",
+            clients(self.tally.clients_with(Verdict::AtRisk)),
             per(Verdict::AtRisk),
-            self.tally.clients_with(Verdict::Ready)
         )?;
-        let rows: Vec<_> = self
+        writeln!(
+            out,
+            "{what}: {} ready",
+            clients(self.tally.clients_with(Verdict::Ready)),
+        )?;
+        if !head.is_empty() {
+            writeln!(
+                out,
+                "(a client is counted once in a total, and once per service it uses: \
+                 the services can add up to more)"
+            )?;
+        }
+        if self.below_elsewhere > 0 {
+            writeln!(
+                out,
+                "{} below TLS 1.2 went to servers outside Microsoft 365: `--scope all` lists them",
+                count(self.below_elsewhere, "connection")
+            )?;
+        }
+        let mut rows: Vec<_> = self
             .tally
             .rows()
             .into_iter()
@@ -237,30 +406,74 @@ impl Summary {
         if rows.is_empty() {
             return Ok(());
         }
+        // What needs action first: the worst verdict, then connections
+        // that work today below TLS 1.2, then the busiest.
+        rows.sort_by(|a, b| {
+            (
+                a.verdict,
+                Finding::of(a.entry),
+                std::cmp::Reverse(a.entry.connections),
+            )
+                .cmp(&(
+                    b.verdict,
+                    Finding::of(b.entry),
+                    std::cmp::Reverse(b.entry.connections),
+                ))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        let listed = &rows[..rows.len().min(MAX_LISTED)];
+        let cells: Vec<[String; 5]> = listed
+            .iter()
+            .map(|r| {
+                [
+                    r.key.client_ip.to_string(),
+                    r.key.client_helo.clone(),
+                    if r.key.service.is_empty() {
+                        "-".to_string()
+                    } else {
+                        r.key.service.clone()
+                    },
+                    r.key.server_name.clone(),
+                    port_cell(r.entry),
+                ]
+            })
+            .collect();
+        let w = |i: usize, min: usize| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(min)
+        };
+        let (ip_w, helo_w, svc_w, server_w, port_w) = (w(0, 6), w(1, 0), w(2, 7), w(3, 6), w(4, 4));
+        let mixes: Vec<String> = listed.iter().map(|r| version_mix(r.entry)).collect();
+        let mix_w = mixes.iter().map(|m| m.chars().count()).max().unwrap_or(0);
+        // VERDICT, address, service, port, versions and the spaces between.
+        let fixed = 10 + 1 + ip_w + 1 + svc_w + 1 + port_w + 1 + mix_w + 2;
+        let (helo_w, server_w) = name_widths(fixed, helo_w, server_w, style.width);
+        let client_w = ip_w + if helo_w > 0 { 1 + helo_w } else { 0 };
         writeln!(out)?;
         writeln!(
             out,
-            "VERDICT    CLIENT                 SERVICE    SERVER                 VERSIONS"
+            "{:<10} {:<client_w$} {:<svc_w$} {:<server_w$} {:<port_w$} VERSIONS",
+            "VERDICT", "CLIENT", "SERVICE", "SERVER", "PORT"
         )?;
-        for r in rows.iter().take(MAX_LISTED) {
-            let client = if r.key.client_helo.is_empty() {
-                r.key.client_ip.to_string()
+        for ((r, c), mix) in listed.iter().zip(&cells).zip(&mixes) {
+            let client = if helo_w > 0 {
+                format!("{:<ip_w$} {}", c[0], fit(&c[1], helo_w))
             } else {
-                format!("{} {}", r.key.client_ip, r.key.client_helo)
-            };
-            let service = if r.key.service.is_empty() {
-                "-"
-            } else {
-                &r.key.service
+                c[0].clone()
             };
             writeln!(
                 out,
-                "{} {:<22} {:<10} {:<22} {}",
+                "{} {:<client_w$} {:<svc_w$} {:<server_w$} {:<port_w$} {}",
                 style.verdict(r.verdict),
-                fit(&client, 22),
-                fit(service, 10),
-                fit(&r.key.server_name, 22),
-                fit(&version_mix(r.entry), 11)
+                client,
+                c[2],
+                fit(&c[3], server_w),
+                c[4],
+                mix
             )?;
         }
         if rows.len() > MAX_LISTED {
@@ -270,6 +483,91 @@ impl Summary {
                 rows.len() - MAX_LISTED
             )?;
         }
+        writeln!(out, "{VERSIONS_LEGEND}")?;
+        // One line of advice per kind of finding.
+        let mut kinds: BTreeMap<Finding, BTreeSet<(std::net::IpAddr, &str)>> = BTreeMap::new();
+        for r in &rows {
+            kinds
+                .entry(Finding::of(r.entry))
+                .or_default()
+                .insert((r.key.client_ip, r.key.client_helo.as_str()));
+        }
+        writeln!(out)?;
+        for (k, who) in kinds {
+            if let Some((found, todo)) = k.advice() {
+                writeln!(
+                    out,
+                    "{found} ({}): {todo}",
+                    count(who.len() as u64, "client")
+                )?;
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::m365::Endpoints;
+    use crate::flow::table::Limits;
+    use crate::input::source::Input;
+    use crate::run::pipelined;
+    use crate::run::progress::NoProgress;
+    use std::sync::Arc;
+
+    fn report(name: &str, width: Option<usize>) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples")
+            .join(name);
+        let mut s = Summary::new(Scope::All);
+        let (stats, err) = pipelined::run(
+            vec![Input::File(path)],
+            &crate::run::driver::ReadControl::default(),
+            Arc::new(Endpoints::embedded()),
+            Limits::default(),
+            false,
+            &mut s,
+            &NoProgress,
+            &mut |e| panic!("{e}"),
+        );
+        assert!(err.is_none());
+        let mut out = Vec::new();
+        let style = Style {
+            color: false,
+            width,
+        };
+        s.write_report(&mut out, &stats, style).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn names_are_cut_only_when_the_terminal_is_too_narrow() {
+        let f = "smtp-starttls-tls10-587.pcap";
+        let line = |r: &str| {
+            r.lines()
+                .find(|l| l.starts_with("will-break"))
+                .unwrap_or_default()
+                .to_string()
+        };
+        // Not a terminal, or a wide one: whole.
+        for w in [None, Some(200)] {
+            let l = line(&report(f, w));
+            assert!(l.contains("127.0.0.1 printer01.corp.example "), "{l}");
+            assert!(!l.contains('~'), "{l}");
+        }
+        // Narrow: the EHLO name is cut, the address never.
+        let l = line(&report(f, Some(70)));
+        assert!(l.contains("127.0.0.1 printer01.c~ "), "{l}");
+        assert!(l.contains("587/smtp-starttls TLS1.0×1"), "{l}");
+    }
+
+    #[test]
+    fn counts_are_spelled_for_one_and_many() {
+        let r = report("openssl-tls10.pcap", None);
+        assert!(r.contains(", 1 TLS connection\n"), "{r}");
+        assert!(r.contains("below TLS 1.2: 1 connection\n"), "{r}");
+        assert!(r.contains("all servers: 1 client will break"), "{r}");
+        assert_eq!(count(2u64, "connection"), "2 connections");
     }
 }

@@ -33,13 +33,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::analysis::Analysis;
-use super::driver::{Consumer, Driver};
+use super::driver::{Consumer, Driver, ReadControl, Stop};
 use super::progress::{NoProgress, Progress};
 use super::rows::{Continued, Held, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::budget::Budget;
 use crate::flow::key::FlowKey;
 use crate::flow::table::{FlowTable, Limits, Owned};
+use crate::input::filter::FrameFilter;
 use crate::input::frame::{Event, Frame, FrameSource};
 use crate::input::layout::{self, Layout};
 use crate::input::offline::{self, ChunkSource, Opened};
@@ -127,6 +128,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Worker threads.
     pub threads: usize,
+    /// Signals and the read filter.
+    pub control: ReadControl,
 }
 
 impl Settings {
@@ -348,13 +351,16 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         }
     };
     let mut table = FlowTable::new(s.worker_limits(), &mut rows).with_budget(Arc::clone(budget));
-    Driver::new(progress).run(
-        &mut src,
-        &mut Analysis {
-            table: &mut table,
-            report: &mut |_| {},
-        },
-    );
+    let filter = s.control.compile();
+    let interrupted = Driver::new(progress)
+        .controlled(&s.control, filter.as_ref())
+        .run(
+            &mut src,
+            &mut Analysis {
+                table: &mut table,
+                report: &mut |_| {},
+            },
+        );
     let failed = table.failed();
     done.packets = src.packets;
     done.error = src.error.take().map(ChunkError::Read);
@@ -362,9 +368,10 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     // as by one reader.
     done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
     gate.set_edge(i + 1, !done.voids_rest);
-    if i + 1 < chunks.len() && !failed {
+    let interrupted = interrupted == Stop::Requested;
+    if i + 1 < chunks.len() && !failed && !interrupted {
         done.owned = table.begin_overrun();
-        done.handed_off = overrun(&mut table, chunks, i, src.into_rest());
+        done.handed_off = overrun(&mut table, chunks, i, src.into_rest(), filter.as_ref());
     }
     table.finish();
     done.stats = table.stats;
@@ -493,6 +500,7 @@ fn overrun(
     chunks: &[Chunk],
     i: usize,
     reader: Option<Opened>,
+    filter: Option<&FrameFilter>,
 ) -> FxHashSet<FlowKey> {
     let boundary = table.now();
     let mut rest = Rest {
@@ -508,7 +516,9 @@ fn overrun(
         handed: FxHashSet::default(),
         out_of_time: false,
     };
-    Driver::new(&NoProgress).run(&mut rest, &mut follow);
+    Driver::new(&NoProgress)
+        .controlled(&ReadControl::default(), filter)
+        .run(&mut rest, &mut follow);
     let mut handed = follow.handed;
     handed.extend(table.release_stalled(i64::MAX, i64::MAX));
     handed
@@ -533,6 +543,7 @@ pub fn run(
         endpoints: Arc::clone(&s.endpoints),
         limits: s.limits,
         threads,
+        control: s.control.clone(),
     };
     // Workers run at most this many chunks ahead of the join (each
     // finished chunk holds two open temporary files).
@@ -571,7 +582,8 @@ pub fn run(
             sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= chunks.len() {
+                    // Interrupted: no new chunk is started.
+                    if i >= chunks.len() || cx.s.control.stopped() {
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);

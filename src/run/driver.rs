@@ -8,7 +8,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::progress::Progress;
+use crate::input::filter::FrameFilter;
 use crate::input::frame::{Dropped, Event, Frame, FrameSource};
+
+/// What limits reading, besides the inputs' ends: a stop flag set by
+/// signals, and a read filter (a BPF expression, compiled by each
+/// reading thread, see [`FrameFilter`]).
+#[derive(Clone, Default)]
+pub struct ReadControl {
+    /// Set by a signal: stop reading.
+    pub stop: Option<std::sync::Arc<AtomicBool>>,
+    /// Only frames matching this BPF expression are analysed (the others
+    /// are not counted, as libpcap's filter would drop them).
+    pub filter: Option<String>,
+}
+
+impl ReadControl {
+    /// Whether a stop was asked for.
+    pub fn stopped(&self) -> bool {
+        self.stop
+            .as_deref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// This thread's compiled filter (checked by the command line first;
+    /// an expression that does not compile here filters nothing out).
+    pub fn compile(&self) -> Option<FrameFilter> {
+        self.filter
+            .as_deref()
+            .and_then(|e| FrameFilter::new(e).ok())
+    }
+}
 
 /// What takes the frames: the flow table, or a reader thread's batcher.
 pub trait Consumer {
@@ -55,6 +85,7 @@ const IDLE_PAUSE: Duration = Duration::from_millis(5);
 pub struct Driver<'a> {
     progress: &'a dyn Progress,
     stop: Option<&'a AtomicBool>,
+    filter: Option<&'a FrameFilter>,
     deadline: Option<Instant>,
     max_frames: Option<u64>,
     tick: Option<Duration>,
@@ -70,6 +101,7 @@ impl<'a> Driver<'a> {
         Driver {
             progress,
             stop: None,
+            filter: None,
             deadline: None,
             max_frames: None,
             tick: None,
@@ -82,6 +114,14 @@ impl<'a> Driver<'a> {
     /// Also stops when `flag` is set (signals).
     pub fn stop_on(mut self, flag: &'a AtomicBool) -> Self {
         self.stop = Some(flag);
+        self
+    }
+
+    /// Stops when `c`'s flag is set, and reads only frames matching
+    /// `filter` (compiled from `c`'s expression by the caller's thread).
+    pub fn controlled(mut self, c: &'a ReadControl, filter: Option<&'a FrameFilter>) -> Self {
+        self.stop = c.stop.as_deref();
+        self.filter = filter;
         self
     }
 
@@ -147,6 +187,10 @@ impl<'a> Driver<'a> {
                 break Stop::Requested;
             }
             match src.next() {
+                Event::Frame(f) if self.filter.is_some_and(|p| !p.matches(&f)) => {
+                    // Filtered out: read (progress), not counted.
+                    self.unreported += RECORD_HEADER + f.data.len() as u64;
+                }
                 Event::Frame(f) => {
                     self.frames += 1;
                     // About the bytes read (record headers vary).

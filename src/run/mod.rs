@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use self::analysis::Analysis;
+pub use self::driver::ReadControl;
 use self::driver::{Driver, Stop};
 use self::progress::Progress;
 use self::rows::{Replacement, Rows};
@@ -47,6 +48,9 @@ pub struct Settings {
     pub threads: usize,
     /// Smallest chunk a file is cut into, in bytes.
     pub min_chunk: u64,
+    /// A stop flag set by signals (SIGINT, SIGTERM: stop reading, analyse
+    /// and report what was read), and the read filter.
+    pub control: ReadControl,
 }
 
 /// How a run ended.
@@ -56,6 +60,9 @@ pub struct Outcome {
     pub stats: Stats,
     /// The first error writing rows: the outputs are incomplete.
     pub write_error: Option<io::Error>,
+    /// A signal stopped the run before its inputs ended: the outputs hold
+    /// every connection of the part read.
+    pub interrupted: bool,
 }
 
 /// Analyses capture files into `outputs`. Input errors go to `report`
@@ -79,6 +86,7 @@ pub fn analyze(
                 endpoints: Arc::clone(&s.endpoints),
                 limits: s.limits,
                 threads: s.threads,
+                control: s.control.clone(),
             };
             chunked::run(&chunks, &settings, outputs, progress, report)
         }
@@ -86,6 +94,7 @@ pub fn analyze(
         // own, analysis here; with one thread both on this thread.
         None => pipelined::run(
             inputs,
+            &s.control,
             Arc::clone(&s.endpoints),
             s.limits,
             s.threads >= 2,
@@ -94,7 +103,12 @@ pub fn analyze(
             report,
         ),
     };
-    Outcome { stats, write_error }
+    let interrupted = s.control.stopped();
+    Outcome {
+        stats,
+        write_error,
+        interrupted,
+    }
 }
 
 /// When a live capture stops, and what it does meanwhile.
@@ -160,6 +174,8 @@ pub fn capture(
         outcome: Outcome {
             stats,
             write_error: rows.take_error(),
+            // A signal is how a capture ends, not an interruption.
+            interrupted: false,
         },
         capture,
         error,

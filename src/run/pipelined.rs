@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use super::analysis::Analysis;
-use super::driver::{Consumer, Driver};
+use super::driver::{Consumer, Driver, ReadControl};
 use super::progress::{NoProgress, Progress};
 use super::rows::Rows;
 use crate::enrich::m365::Endpoints;
@@ -179,6 +179,7 @@ impl Consumer for Batcher<'_> {
 /// false; `fresh` supplies empty batches.
 fn read(
     inputs: Vec<Input>,
+    control: &ReadControl,
     filter: &DoneFilter,
     progress: &dyn Progress,
     fresh: &mut dyn FnMut() -> Batch,
@@ -194,7 +195,10 @@ fn read(
         send,
         gone: false,
     };
-    Driver::new(progress).run(&mut Files::new(inputs), &mut batcher);
+    let filter = control.compile();
+    Driver::new(progress)
+        .controlled(control, filter.as_ref())
+        .run(&mut Files::new(inputs), &mut batcher);
     batcher.flush();
 }
 
@@ -287,9 +291,12 @@ impl<I> Batches<'_, I> {
 /// Analyses `inputs` as one stream: reading on a thread of its own when
 /// `threaded`, else taking turns with the analysis on this thread. Rows go
 /// to `sink`, input errors to `report`; returns the counters and the first
-/// error writing rows.
+/// error writing rows. Once `control`'s stop is set, no more is read; what
+/// was read is analysed and reported.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     inputs: Vec<Input>,
+    control: &ReadControl,
     endpoints: Arc<Endpoints>,
     limits: Limits,
     threaded: bool,
@@ -315,6 +322,7 @@ pub fn run(
                 let reader = s.spawn(move || {
                     read(
                         inputs,
+                        control,
                         filter,
                         progress,
                         &mut || {
@@ -338,6 +346,7 @@ pub fn run(
             let spare: RefCell<Vec<Batch>> = RefCell::new(Vec::new());
             read(
                 inputs,
+                control,
                 &filter,
                 progress,
                 &mut || {
@@ -387,6 +396,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, err) = run(
             inputs,
+            &ReadControl::default(),
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             threaded,
@@ -431,6 +441,7 @@ mod tests {
         let mut errors = Vec::new();
         let (stats, _) = run(
             inputs,
+            &ReadControl::default(),
             Arc::new(Endpoints::embedded()),
             Limits::default(),
             true,

@@ -7,6 +7,39 @@ use super::Endpoints;
 use super::names::normalize_name;
 
 impl Endpoints {
+    /// `tlsready endpoints lookup QUERY`: the answer, and whether something
+    /// matched. QUERY is a host name, an address, a URL
+    /// (`https://outlook.office365.com/owa`: its host) or a CIDR block
+    /// (`52.96.0.0/14`: it matches when a Microsoft 365 prefix holds its
+    /// first or last address).
+    pub fn lookup(&self, query: &str) -> (String, bool) {
+        let query = query.trim();
+        if let Ok(net) = query.parse::<ipnet::IpNet>() {
+            let mut out = String::new();
+            let mut matched = false;
+            for (what, ip) in [("first", net.network()), ("last", net.broadcast())] {
+                matched |= self.ip_hit(ip).is_some();
+                out.push_str(&format!("{net} ({what} address) -> "));
+                out.push_str(&self.describe_lookup(&ip.to_string()));
+                if net.prefix_len() == net.max_prefix_len() {
+                    break;
+                }
+            }
+            return (out, matched);
+        }
+        let host = url_host(query).unwrap_or(query);
+        let text = self.describe_lookup(host);
+        let unbracketed = host
+            .strip_prefix('[')
+            .and_then(|q| q.strip_suffix(']'))
+            .unwrap_or(host);
+        let matched = match unbracketed.parse::<IpAddr>() {
+            Ok(ip) => self.ip_hit(ip).is_some(),
+            Err(_) => normalize_name(host).is_some() && !self.names.candidates(host).is_empty(),
+        };
+        (text, matched)
+    }
+
     /// Human-readable answer for `tlsready endpoints lookup <name|address>`.
     ///
     /// An IP address (optionally in brackets) is matched against the prefixes,
@@ -88,5 +121,43 @@ impl Endpoints {
             ));
         }
         out
+    }
+}
+
+/// The host of a URL (`scheme://[user@]host[:port][/path]`), if `q` is one.
+fn url_host(q: &str) -> Option<&str> {
+    let (_, rest) = q.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.starts_with('[') {
+        // [v6]:port
+        return host.find(']').map(|end| &host[..=end]);
+    }
+    Some(host.split(':').next().unwrap_or(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_cidr_blocks_are_looked_up() {
+        let e = Endpoints::embedded();
+        let (t, m) = e.lookup("https://outlook.office365.com/owa");
+        assert!(
+            m && t.starts_with("outlook.office365.com: Microsoft 365 name"),
+            "{t}"
+        );
+        let (_, m) = e.lookup("https://user@OUTLOOK.office365.com:443/owa?x=1");
+        assert!(m);
+        let (t, m) = e.lookup("52.96.0.0/14");
+        assert!(m && t.contains("Microsoft 365 address"), "{t}");
+        let (_, m) = e.lookup("192.0.2.0/24");
+        assert!(!m);
+        let (_, m) = e.lookup("https://www.example.com/");
+        assert!(!m);
+        let (_, m) = e.lookup("http://[2a01:111:f400::1]:80/x");
+        assert!(m);
+        assert_eq!(url_host("https://[::1]:8443/"), Some("[::1]"));
     }
 }
