@@ -112,6 +112,7 @@ fn chunked(path: &PathBuf) {
         endpoints: endpoints(),
         limits: Limits::default(),
         threads: 3,
+        control: Default::default(),
     };
     let (stats, err) = chunked::run(&chunks, &settings, &mut outputs, &NoProgress, &mut |_| {});
     assert!(err.is_none());
@@ -122,6 +123,7 @@ fn frames(ctl: u8, mut data: &[u8]) {
     let limits = Limits {
         max_flows: usize::from(ctl & 0x0f) + 1,
         idle_timeout_us: 2_000_000,
+        ..Limits::default()
     };
     let mut sink = Discard(0);
     let mut rows = Rows::new(endpoints(), &mut sink);
