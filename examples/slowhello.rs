@@ -11,7 +11,9 @@
 //!
 //! usage: slowhello OUT.pcap N [--ooo]
 
-use std::io::{BufWriter, Write};
+#[path = "common/pcap.rs"]
+mod pcap;
+use pcap::{Pcap, frame};
 
 /// Bytes of the handshake message announced (never completed).
 const HS_LEN: usize = 61_440;
@@ -21,35 +23,6 @@ const RECORDS: usize = 4;
 const MSS: usize = 1460;
 /// Connections open at once.
 const ROUND: u64 = 1_000;
-
-fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = (20 + 20 + payload.len()) as u16;
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&443u16.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&0u32.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
-}
 
 /// The client's byte stream: a ClientHello header announcing `HS_LEN`
 /// bytes of body, then filler, the first `HS_LEN` bytes of the message
@@ -78,11 +51,7 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let ooo = args.iter().any(|a| a == "--ooo");
-    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    // Classic pcap header: microseconds, snaplen 65535, Ethernet.
-    w.write_all(&[
-        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
-    ])?;
+    let mut w = Pcap::create(out)?;
     let records = stream();
     // The four records (61,460 bytes; the message's last 4 bytes are
     // never sent); out of order, all but the first segment.
@@ -97,13 +66,7 @@ fn main() -> std::io::Result<()> {
     let mut ts: u64 = 0;
     let mut write = |f: &[u8]| -> std::io::Result<()> {
         ts += 1_000;
-        let sec = (1_700_000_000 + ts / 1_000_000) as u32;
-        let usec = (ts % 1_000_000) as u32;
-        w.write_all(&sec.to_le_bytes())?;
-        w.write_all(&usec.to_le_bytes())?;
-        w.write_all(&(f.len() as u32).to_le_bytes())?;
-        w.write_all(&(f.len() as u32).to_le_bytes())?;
-        w.write_all(f)
+        w.write(ts, f)
     };
     let client = |i: u64| {
         (
@@ -117,16 +80,16 @@ fn main() -> std::io::Result<()> {
         let last = (first + ROUND).min(n);
         for i in first..last {
             let (c, p) = client(i);
-            write(&frame(c, p, server, isn, 0x02, &[]))?;
+            write(&frame(c, p, server, 443, isn, 0x02, &[]))?;
         }
         for (off, data) in &segments {
             for i in first..last {
                 let (c, p) = client(i);
                 let seq = isn + 1 + *off as u32;
-                write(&frame(c, p, server, seq, 0x18, data))?;
+                write(&frame(c, p, server, 443, seq, 0x18, data))?;
             }
         }
         first = last;
     }
-    w.flush()
+    w.finish()
 }
