@@ -66,32 +66,11 @@ fn write_capture(dir: &Path, n: u32, per: usize, records: usize, ooo: bool) -> P
     path
 }
 
-/// Runs `analyze` on `path` with `extra`; returns the sorted connection
-/// rows (header included) and standard output.
+/// Runs `analyze` on `path` with `extra` (the chunk tests' helper);
+/// returns the sorted connection rows (header included) and standard output.
 fn analyze(path: &Path, extra: &[&str]) -> (Vec<String>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = dir.path().join("c.csv");
-    let o = tlsready()
-        .arg("analyze")
-        .arg(path)
-        .arg("--connections")
-        .arg(&conn)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{extra:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut rows: Vec<String> = std::fs::read_to_string(&conn)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    rows.sort();
-    (rows, String::from_utf8_lossy(&o.stdout).into_owned())
+    let run = crate::parallel::analyze(&[path.to_path_buf()], extra);
+    (run.rows, run.stdout)
 }
 
 #[test]

@@ -12,15 +12,15 @@ use crate::util::{python3, shared, tlsready};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Run {
-    rows: Vec<String>,
-    clients: Vec<String>,
-    stdout: String,
+pub(crate) struct Run {
+    pub(crate) rows: Vec<String>,
+    pub(crate) clients: Vec<String>,
+    pub(crate) stdout: String,
 }
 
 /// Runs `analyze` on `paths` with `extra` arguments; returns the sorted
 /// connection rows, the clients CSV rows and standard output.
-fn analyze(paths: &[PathBuf], extra: &[&str]) -> Run {
+pub(crate) fn analyze(paths: &[PathBuf], extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (conn, clients) = (dir.path().join("c.csv"), dir.path().join("k.csv"));
     let o = tlsready()
