@@ -9,6 +9,7 @@ mod broken_captures;
 mod corpus;
 #[cfg(feature = "update")]
 mod endpoints_update;
+mod formats;
 mod hostile_input;
 mod html_report;
 mod live_capture;

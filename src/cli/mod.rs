@@ -130,9 +130,9 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         threads: a.threads.into(),
         min_chunk: a.min_chunk,
     };
-    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |e| {
-        bar.eprint(&e);
-        input_failed = true;
+    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |p| {
+        bar.eprint(&p.to_string());
+        input_failed |= p.is_error();
     });
     bar.clear();
     let interrupted = outcome.interrupted;

@@ -44,7 +44,7 @@ use crate::input::filter::FrameFilter;
 use crate::input::frame::{Event, Frame, FrameSource};
 use crate::input::layout::{self, Layout};
 use crate::input::offline::{self, ChunkSource, Opened};
-use crate::input::source::{Input, SourceError};
+use crate::input::source::{Input, Problem, SourceError};
 use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
@@ -87,7 +87,7 @@ impl Chunk {
     }
 
     fn open(&self) -> Result<ChunkSource, SourceError> {
-        ChunkSource::open(&self.path, &self.layout, self.start, self.end)
+        ChunkSource::open(&self.path, self.start, self.end)
     }
 }
 
@@ -169,6 +169,8 @@ struct Done {
     voids_rest: bool,
     /// Counts still to add to the run's summary when joining.
     summary: Option<Summary>,
+    /// Warnings of the chunk's reader (skipped interfaces), naming the file.
+    warnings: Vec<String>,
     write_error: Option<io::Error>,
 }
 
@@ -301,6 +303,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         error: None,
         voids_rest: false,
         summary: None,
+        warnings: Vec::new(),
         write_error: None,
     };
     // Whether the next chunk's start is good, for its worker.
@@ -362,8 +365,9 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             },
         );
     let failed = table.failed();
-    done.packets = src.packets;
+    done.packets = src.packets();
     done.error = src.error.take().map(ChunkError::Read);
+    done.warnings = std::mem::take(&mut src.warnings);
     // Also after a read error: what follows a corrupt record is not read,
     // as by one reader.
     done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
@@ -432,7 +436,7 @@ impl FrameSource for Rest<'_> {
             let Some(Ok(o)) = self
                 .chunks
                 .get(j)
-                .map(|c| offline::open_at(&c.path, &c.layout, c.start, c.end).map(|(o, _)| o))
+                .map(|c| offline::open_chunk(&c.path, c.start))
             else {
                 return Event::End;
             };
@@ -533,7 +537,7 @@ pub fn run(
     s: &Settings,
     outputs: &mut Outputs,
     progress: &dyn Progress,
-    report: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(Problem),
 ) -> (Stats, Option<io::Error>) {
     let spec = outputs.spool_spec();
     let next = AtomicUsize::new(0);
@@ -557,6 +561,7 @@ pub fn run(
         deferred_seq: 0,
         skip_rest_of: None,
         file_packets: 0,
+        warned: FxHashSet::default(),
         write_error: None,
     };
     let scope = outputs.summary.scope();
@@ -684,6 +689,8 @@ struct Join {
     skip_rest_of: Option<PathBuf>,
     /// Records of the current file joined so far (for error messages).
     file_packets: u64,
+    /// Warnings given (each chunk of a file may meet the same interface).
+    warned: FxHashSet<String>,
     write_error: Option<io::Error>,
 }
 
@@ -693,7 +700,7 @@ impl Join {
         chunks: &[Chunk],
         mut d: Done,
         outputs: &mut Shared<'_>,
-        report: &mut dyn FnMut(String),
+        report: &mut dyn FnMut(Problem),
     ) {
         let Some(c) = chunks.get(d.index) else { return };
         if c.first_of_file() {
@@ -766,11 +773,16 @@ impl Join {
         }
         self.stats.add(&d.stats);
         let label = c.path.display().to_string();
+        for w in d.warnings {
+            if self.warned.insert(w.clone()) {
+                report(Problem::Warning(w));
+            }
+        }
         match d.error {
-            Some(ChunkError::Open(e)) => report(e.to_string()),
-            Some(ChunkError::Read(msg)) => report(
+            Some(ChunkError::Open(e)) => report(Problem::Error(e.to_string())),
+            Some(ChunkError::Read(msg)) => report(Problem::Error(
                 SourceError::Truncated(label, self.file_packets + d.packets, msg).to_string(),
-            ),
+            )),
             None => {}
         }
         self.file_packets += d.packets;

@@ -31,7 +31,7 @@ use self::rows::{Replacement, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::live::{CaptureError, CaptureStats, Live};
-use crate::input::source::Input;
+use crate::input::source::{Input, Problem};
 use crate::model::stats::Stats;
 use crate::output::Outputs;
 
@@ -72,7 +72,7 @@ pub fn analyze(
     s: &Settings,
     outputs: &mut Outputs,
     progress: &dyn Progress,
-    report: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(Problem),
 ) -> Outcome {
     let chunks = if s.threads >= 2 {
         chunked::plan(&inputs, s.threads, s.min_chunk)
@@ -90,7 +90,7 @@ pub fn analyze(
             };
             chunked::run(&chunks, &settings, outputs, progress, report)
         }
-        // Reading (libpcap, header decode, early drops) on a thread of its
+        // Reading (native reader, header decode, early drops) on a thread of its
         // own, analysis here; with one thread both on this thread.
         None => pipelined::run(
             inputs,

@@ -26,7 +26,7 @@ use crate::flow::segment::{bare_ack, pure_syn};
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::frame::{Dropped, Event, Frame, FrameSource};
 use crate::input::offline::Files;
-use crate::input::source::Input;
+use crate::input::source::{Input, Problem};
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Skip, flags};
@@ -121,6 +121,8 @@ pub enum Msg {
     Batch(Batch),
     /// An input could not be opened or read (already formatted, names it).
     Error(String),
+    /// Part of an input is skipped (already formatted, names it).
+    Warning(String),
 }
 
 /// The reader side's consumer: frames into batches, batches and errors
@@ -166,6 +168,13 @@ impl Consumer for Batcher<'_> {
         self.flush();
         if !self.gone {
             self.gone = !(self.send)(Msg::Error(msg));
+        }
+    }
+
+    fn warning(&mut self, msg: String) {
+        self.flush();
+        if !self.gone {
+            self.gone = !(self.send)(Msg::Warning(msg));
         }
     }
 
@@ -252,6 +261,7 @@ impl<I: Iterator<Item = Msg>> FrameSource for Batches<'_, I> {
                     self.counted = false;
                 }
                 Some(Msg::Error(e)) => return Event::Failed(e),
+                Some(Msg::Warning(w)) => return Event::Warning(w),
                 None => return Event::End,
             }
         }
@@ -302,7 +312,7 @@ pub fn run(
     threaded: bool,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-    report: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(Problem),
 ) -> (Stats, Option<io::Error>) {
     let filter = Arc::new(DoneFilter::default());
     let mut rows = Rows::new(endpoints, sink);
@@ -366,7 +376,9 @@ pub fn run(
         }
     }
     if thread_failed {
-        report("the reading thread failed; results are incomplete".into());
+        report(Problem::Error(
+            "the reading thread failed; results are incomplete".into(),
+        ));
     }
     table.finish();
     let stats = table.stats;
@@ -450,7 +462,11 @@ mod tests {
             &mut |e| errors.push(e),
         );
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].contains("no-such.pcap"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("no-such.pcap"),
+            "{}",
+            errors[0]
+        );
         assert_eq!(stats.rows, 1);
     }
 }
