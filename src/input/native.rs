@@ -191,6 +191,7 @@ impl Reader {
     }
 
     /// True when warnings are waiting.
+    #[inline]
     pub fn has_warnings(&self) -> bool {
         !self.warnings.is_empty()
     }
@@ -294,6 +295,16 @@ impl Reader {
     /// the next record starts at `end` or later).
     #[inline]
     fn locate(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
+        // The common case first: a whole packet record in the buffer.
+        if self.pos < end {
+            let fast = match self.format {
+                Format::Classic(_) => self.classic_fast(),
+                Format::Pcapng(_) => self.epb_fast(),
+            };
+            if fast.is_some() {
+                return Ok(fast);
+            }
+        }
         loop {
             if self.pos >= end {
                 return Ok(None);

@@ -31,10 +31,16 @@ impl Opened {
 
     /// The warning waiting (an interface whose frames are skipped), naming
     /// the input.
+    #[inline]
     fn warning(&mut self) -> Option<String> {
         if !self.reader.has_warnings() {
             return None;
         }
+        self.take_warning()
+    }
+
+    #[cold]
+    fn take_warning(&mut self) -> Option<String> {
         let w = self.reader.next_warning()?;
         Some(format!("{}: {w}", self.label))
     }

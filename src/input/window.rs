@@ -84,6 +84,17 @@ impl Window {
             .and_then(|i| bytes.get(i..)?.get(..len))
             .unwrap_or_default()
     }
+
+    /// The bytes buffered from input offset `at` on (empty when `at` is
+    /// not in the buffer): what a reader can take without a read.
+    #[inline]
+    pub fn buffered_from(&self, at: u64) -> &[u8] {
+        let s = &self.inner;
+        match at.checked_sub(s.base) {
+            Some(i) if i <= s.end as u64 => s.buf.get(i as usize..s.end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
 }
 
 impl StreamBuf {

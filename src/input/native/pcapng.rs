@@ -126,6 +126,49 @@ impl Reader {
         Ok((typ, len))
     }
 
+    /// The next block when it is an enhanced packet block without options,
+    /// of an interface whose frames are read, lying whole in the buffer;
+    /// `None` leaves it to [`Reader::pcapng_block`].
+    #[inline]
+    pub(super) fn epb_fast(&mut self) -> Option<Located> {
+        let Format::Pcapng(n) = &mut self.format else {
+            return None;
+        };
+        let b = self.win.buffered_from(self.pos);
+        let big = n.big_endian;
+        let (h, _) = b.split_first_chunk::<28>()?;
+        let w = |i: usize| word(h, i, big);
+        let (typ, len, caplen) = (w(0), w(4) as usize, w(20));
+        if typ != EPB
+            || len > MAX_BLOCK as usize
+            || (caplen as usize).next_multiple_of(4) + 32 != len
+            || b.len() < len
+            || word(b, len - 4, big) as usize != len
+        {
+            return None;
+        }
+        let if_id = w(8);
+        let iface = n.ifaces.get(if_id as usize)?;
+        if iface.skip.is_some() {
+            return None;
+        }
+        let link = iface.link?;
+        let ts_us = iface.micros((u64::from(w(12)) << 32) | u64::from(w(16)));
+        n.last_ts = ts_us;
+        let at = self.pos + 28;
+        self.pos += len as u64;
+        self.packets += 1;
+        self.head_done = true;
+        Some(Located {
+            at,
+            len: caplen as usize,
+            link,
+            ts_us,
+            wire_len: w(24),
+            iface: if_id,
+        })
+    }
+
     #[inline]
     pub(super) fn pcapng_block(&mut self) -> Result<Step, ReadError> {
         let pos = self.pos;
@@ -364,6 +407,10 @@ impl Iface {
     /// A time in the interface's units as µs since the epoch, saturating.
     #[inline]
     fn micros(&self, t: u64) -> i64 {
+        if self.units == 1_000_000 && self.offset_s == 0 {
+            // The common case: µs already.
+            return i64::try_from(t).unwrap_or(i64::MAX);
+        }
         let us = if self.units == 1_000_000 {
             i128::from(t)
         } else {
