@@ -146,12 +146,16 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
                     }
                 }
                 0x000d => {
-                    if let Some(TlsExtension::SignatureAlgorithms(v)) = typed_extension(t, b) {
+                    if let Ok((_, TlsExtension::SignatureAlgorithms(v))) =
+                        tls_parser::parse_tls_extension_signature_algorithms_content(b)
+                    {
                         ch.signature_algorithms = v;
                     }
                 }
                 0x000a => {
-                    if let Some(TlsExtension::EllipticCurves(v)) = typed_extension(t, b) {
+                    if let Ok((_, TlsExtension::EllipticCurves(v))) =
+                        tls_parser::parse_tls_extension_elliptic_curves_content(b)
+                    {
                         ch.supported_groups = v.iter().map(|g| g.0).collect();
                     }
                 }
