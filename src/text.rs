@@ -39,30 +39,35 @@ pub fn rfc3339(ts_us: i64) -> String {
 }
 
 /// Appends [`rfc3339`] of `ts_us` to `out` (nothing when out of range).
-/// The date comes from `time` by day number; the time of day is plain
-/// arithmetic (a row has two timestamps: this runs once per cell).
+/// The date comes from `time` by day number (remembered for the last day
+/// seen on this thread: a row has two timestamps, rows come in time
+/// order); the time of day is plain arithmetic.
 pub fn push_time(out: &mut String, ts_us: i64) {
     const DAY_US: i64 = 86_400_000_000;
-    /// Julian day number of 1970-01-01.
-    const UNIX_EPOCH_JD: i64 = 2_440_588;
+    thread_local! {
+        /// The last day number formatted, and its `YYYY-MM-DDT`.
+        static LAST_DAY: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
     let day = ts_us.div_euclid(DAY_US);
     let in_day = ts_us.rem_euclid(DAY_US);
-    let Some(date) = i32::try_from(day + UNIX_EPOCH_JD)
-        .ok()
-        .and_then(|jd| time::Date::from_julian_day(jd).ok())
-    else {
+    let known = LAST_DAY.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != day {
+            let mut date = String::with_capacity(11);
+            if !push_date(&mut date, day) {
+                return false;
+            }
+            *last = (day, date);
+        }
+        out.push_str(&last.1);
+        true
+    });
+    if !known {
         return;
-    };
-    let (y, mo, d) = date.to_calendar_date();
-    let y = u64::try_from(y).unwrap_or(0);
+    }
     let secs = in_day / 1_000_000;
     let field = |n: i64| u64::try_from(n).unwrap_or(0);
-    push_num(out, y, 4);
-    out.push('-');
-    push_num(out, u64::from(u8::from(mo)), 2);
-    out.push('-');
-    push_num(out, u64::from(d), 2);
-    out.push('T');
     push_num(out, field(secs / 3600), 2);
     out.push(':');
     push_num(out, field(secs / 60 % 60), 2);
@@ -72,6 +77,27 @@ pub fn push_time(out: &mut String, ts_us: i64) {
     out.push('.');
     push_num(out, field(in_day % 1_000_000), 6);
     out.push('Z');
+}
+
+/// Appends `YYYY-MM-DDT` of a day number since 1970-01-01; false when out of
+/// `time`'s range.
+fn push_date(out: &mut String, day: i64) -> bool {
+    /// Julian day number of 1970-01-01.
+    const UNIX_EPOCH_JD: i64 = 2_440_588;
+    let Some(date) = i32::try_from(day.saturating_add(UNIX_EPOCH_JD))
+        .ok()
+        .and_then(|jd| time::Date::from_julian_day(jd).ok())
+    else {
+        return false;
+    };
+    let (y, mo, d) = date.to_calendar_date();
+    push_num(out, u64::try_from(y).unwrap_or(0), 4);
+    out.push('-');
+    push_num(out, u64::from(u8::from(mo)), 2);
+    out.push('-');
+    push_num(out, u64::from(d), 2);
+    out.push('T');
+    true
 }
 
 /// Makes a text cell safe for spreadsheets: a value a spreadsheet would run

@@ -126,7 +126,7 @@ pub fn find_hello_start(b: &[u8]) -> Option<(usize, bool)> {
     let mut i = 0;
     while let Some(p) = b
         .get(i..)
-        .and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE))
+        .and_then(|s| memchr::memchr(CT_HANDSHAKE, s))
     {
         let at = i + p;
         let rest = b.get(at..).unwrap_or_default();
