@@ -148,11 +148,7 @@ pub fn open_output(path: &Path) -> io::Result<Out> {
 /// two to the same bytes.
 pub fn push_field(line: &mut Vec<u8>, cell: &str) {
     let b = cell.as_bytes();
-    // No early exit, so the compiler can test many bytes at once.
-    let special = b.iter().fold(0u8, |any, &c| {
-        any | u8::from(c == b'"') | u8::from(c == b',') | u8::from(c == b'\r') | u8::from(c == b'\n')
-    });
-    if special == 0 {
+    if !needs_quotes(b) {
         line.extend_from_slice(b);
         return;
     }
@@ -164,6 +160,14 @@ pub fn push_field(line: &mut Vec<u8>, cell: &str) {
         line.push(c);
     }
     line.push(b'"');
+}
+
+/// Does text hold a byte that makes a CSV field need quotes?
+fn needs_quotes(b: &[u8]) -> bool {
+    // No early exit, so the compiler can test many bytes at once.
+    b.iter().fold(0u8, |any, &c| {
+        any | u8::from(c == b'"') | u8::from(c == b',') | u8::from(c == b'\r') | u8::from(c == b'\n')
+    }) != 0
 }
 
 /// Appends a whole CSV record (cells, commas, CRLF) to `line`.
@@ -181,7 +185,10 @@ pub fn push_record<'a>(line: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a s
 pub struct CsvSink {
     out: Out,
     flush_each: bool,
-    /// The row being made, and a cell buffer; both reused across rows.
+    /// The row's cells back to back, where each ends, the row as written,
+    /// and a cell buffer; all reused across rows.
+    cells: Vec<u8>,
+    ends: Vec<usize>,
     line: Vec<u8>,
     scratch: String,
 }
@@ -206,6 +213,8 @@ impl CsvSink {
         CsvSink {
             out,
             flush_each: false,
+            cells: Vec::with_capacity(1024),
+            ends: Vec::with_capacity(CONNECTION_COLUMNS.len()),
             line: Vec::with_capacity(1024),
             scratch: String::new(),
         }
@@ -224,16 +233,31 @@ impl RowOutput for CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        let (cells, ends) = (&mut self.cells, &mut self.ends);
+        cells.clear();
+        ends.clear();
+        write_cells(rec, &mut self.scratch, &mut |c| {
+            cells.extend_from_slice(c.as_bytes());
+            ends.push(cells.len());
+        });
+        // One scan of the whole row: most rows need no quotes at all.
+        let quotes = needs_quotes(cells);
         let line = &mut self.line;
         line.clear();
-        let mut first = true;
-        write_cells(rec, &mut self.scratch, &mut |c| {
-            if !first {
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            if i > 0 {
                 line.push(b',');
             }
-            first = false;
-            push_field(line, c);
-        });
+            let cell = cells.get(start..end).unwrap_or_default();
+            if quotes {
+                // Cells are whole `str`s, so each slice is valid UTF-8.
+                push_field(line, std::str::from_utf8(cell).unwrap_or_default());
+            } else {
+                line.extend_from_slice(cell);
+            }
+            start = end;
+        }
         line.extend_from_slice(b"\r\n");
         self.out.write_all(line)?;
         if self.flush_each {
@@ -262,6 +286,32 @@ mod tests {
             w.write_record(*row).expect("in memory");
             let theirs = w.into_inner().expect("in memory");
             assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
+
+    /// Whole rows, with and without cells that need quotes, as the `csv`
+    /// crate writes the same cells.
+    #[test]
+    fn rows_as_the_csv_crate_writes_them() {
+        let mut hostile = crate::output::json::tests::row();
+        hostile.sni = "a,b.example".into();
+        hostile.server_banner = "mail\r\nx \"quoted\"".into();
+        let mut plain = crate::output::json::tests::row();
+        plain.client_helo = "host1".into();
+        for rec in [hostile, plain] {
+            let (out, back) = crate::output::spool::temp_part().expect("temp file");
+            let mut sink = CsvSink::new(out, true).expect("header");
+            sink.record(&rec).expect("row");
+            drop(sink);
+            let mut back = back;
+            std::io::Seek::rewind(&mut back).expect("rewind");
+            let mut ours = String::new();
+            std::io::Read::read_to_string(&mut back, &mut ours).expect("read back");
+            let mut w = csv_writer(Vec::new());
+            w.write_record(CONNECTION_COLUMNS).expect("in memory");
+            w.write_record(connection_cells(&rec)).expect("in memory");
+            let theirs = String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8");
+            assert_eq!(ours, theirs);
         }
     }
 }
