@@ -183,7 +183,13 @@ mod tests {
         push_num(&mut s, 7, 3);
         push_num(&mut s, 1234, 1);
         assert_eq!(s, "0071234");
-        for ip in ["0.0.0.0", "10.200.3.41", "255.255.255.255", "::1", "2001:db8::8:800:200c:417a"] {
+        for ip in [
+            "0.0.0.0",
+            "10.200.3.41",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+        ] {
             let mut s = String::new();
             push_ip(&mut s, ip.parse().expect("address"));
             assert_eq!(s, ip);

@@ -166,7 +166,10 @@ pub fn push_field(line: &mut Vec<u8>, cell: &str) {
 fn needs_quotes(b: &[u8]) -> bool {
     // No early exit, so the compiler can test many bytes at once.
     b.iter().fold(0u8, |any, &c| {
-        any | u8::from(c == b'"') | u8::from(c == b',') | u8::from(c == b'\r') | u8::from(c == b'\n')
+        any | u8::from(c == b'"')
+            | u8::from(c == b',')
+            | u8::from(c == b'\r')
+            | u8::from(c == b'\n')
     }) != 0
 }
 
@@ -275,7 +278,17 @@ mod tests {
     #[test]
     fn fields_as_the_csv_crate_writes_them() {
         let rows: &[&[&str]] = &[
-            &["plain", "", "a,b", "say \"hi\"", "line\nbreak", "cr\rx", "\"", ",", "é,ü"],
+            &[
+                "plain",
+                "",
+                "a,b",
+                "say \"hi\"",
+                "line\nbreak",
+                "cr\rx",
+                "\"",
+                ",",
+                "é,ü",
+            ],
             &["", ""],
             &["x", "trailing\r\n", "'=SUM(A1)", " spaced "],
         ];
@@ -285,7 +298,10 @@ mod tests {
             let mut w = csv_writer(Vec::new());
             w.write_record(*row).expect("in memory");
             let theirs = w.into_inner().expect("in memory");
-            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
         }
     }
 

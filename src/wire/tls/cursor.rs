@@ -91,7 +91,9 @@ mod tests {
             raw.extend_from_slice(&u16::try_from(b.len()).unwrap_or(0).to_be_bytes());
             raw.extend_from_slice(b);
             let theirs = match tls_parser::parse_tls_extension(&raw) {
-                Ok((_, TlsExtension::SupportedVersions(v))) => Some(v.iter().map(|x| x.0).collect()),
+                Ok((_, TlsExtension::SupportedVersions(v))) => {
+                    Some(v.iter().map(|x| x.0).collect())
+                }
                 _ => None,
             };
             assert_eq!(versions_vector(b), theirs, "supported_versions {b:?}");

@@ -1,7 +1,6 @@
 //! ClientHello and ServerHello: the facts each carries, parsed from a
 //! handshake message body.
 
-
 use tls_parser::TlsExtension;
 
 use super::cursor::{Rd, u16_list, u16_vector, versions_vector};
