@@ -131,20 +131,40 @@ impl Reader {
     /// `None` leaves it to [`Reader::pcapng_block`].
     #[inline]
     pub(super) fn epb_fast(&mut self) -> Option<Located> {
+        let Format::Pcapng(n) = &self.format else {
+            return None;
+        };
+        // One copy of the code per byte order: each word read is then a
+        // plain load.
+        if n.big_endian {
+            self.epb_fast_in::<true>()
+        } else {
+            self.epb_fast_in::<false>()
+        }
+    }
+
+    #[inline(always)]
+    fn epb_fast_in<const BIG: bool>(&mut self) -> Option<Located> {
         let Format::Pcapng(n) = &mut self.format else {
             return None;
         };
         let b = self.win.buffered_from(self.pos);
-        let big = n.big_endian;
         let (h, _) = b.split_first_chunk::<28>()?;
-        let w = |i: usize| word(h, i, big);
+        let w = |i: usize| word(h, i, BIG);
         let (typ, len, caplen) = (w(0), w(4) as usize, w(20));
         if typ != EPB
             || len > MAX_BLOCK as usize
             || (caplen as usize).next_multiple_of(4) + 32 != len
-            || b.len() < len
-            || word(b, len - 4, big) as usize != len
         {
+            return None;
+        }
+        let trailer = b.get(len - 4..len)?.first_chunk::<4>()?;
+        let trailer = if BIG {
+            u32::from_be_bytes(*trailer)
+        } else {
+            u32::from_le_bytes(*trailer)
+        };
+        if trailer as usize != len {
             return None;
         }
         let if_id = w(8);
@@ -153,7 +173,13 @@ impl Reader {
             return None;
         }
         let link = iface.link?;
-        let ts_us = iface.micros((u64::from(w(12)) << 32) | u64::from(w(16)));
+        let t = (u64::from(w(12)) << 32) | u64::from(w(16));
+        let ts_us = if iface.units == 1_000_000 && iface.offset_s == 0 {
+            // The common case: µs already.
+            i64::try_from(t).unwrap_or(i64::MAX)
+        } else {
+            iface.micros(t)
+        };
         n.last_ts = ts_us;
         let at = self.pos + 28;
         self.pos += len as u64;
