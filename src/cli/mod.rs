@@ -19,7 +19,9 @@ use tlsready::text::rfc3339;
 
 use clap::Parser;
 
-use self::args::{AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs};
+use self::args::{
+    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, TallyArgs,
+};
 use self::config::load_endpoints;
 use self::progress::Bar;
 use tlsready::enrich::m365::instance::today;
@@ -298,6 +300,78 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     ))
 }
 
+fn run_tally(a: TallyArgs) -> Result<u8, String> {
+    let out = a.output_args();
+    // Command-line errors first, then the data (and its warnings).
+    let named: Vec<_> = a
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| ("an input", Some(p)))
+        .collect();
+    let paths = out.paths(&named);
+    out.check_html()?;
+    let cfg = out.resolve()?;
+    let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
+    let html = out.html("connection rows", sources, &cfg.endpoints, None)?;
+    let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
+    outputs.summary.m365_data = cfg.data.describe();
+    outputs.html = html;
+    let mut input_failed = false;
+    let inputs = tlsready::input::rows::expand(&a.paths, &mut |e| {
+        eprintln!("tlsready: {e}");
+        input_failed = true;
+    });
+    let (run, write_err) = tlsready::run::tally_rows::tally_rows(
+        &inputs,
+        &cfg.endpoints,
+        &mut outputs,
+        a.threads.into(),
+        a.block_bytes,
+        &mut |e| eprintln!("tlsready: {e}"),
+    );
+    input_failed |= run.input_problem;
+    let finish = outputs.finish();
+    if let Some(e) = write_err {
+        return Err(format!("cannot write output: {e}"));
+    }
+    finish?;
+    let mut line = format!(
+        "{} from {}",
+        count(run.stats.rows, "connection row"),
+        count(run.files, "file")
+    );
+    if run.stats.passed_over > 0 {
+        line.push_str(&format!(
+            ", {} passed over",
+            count(run.stats.passed_over, "other line")
+        ));
+    }
+    if run.stats.bad > 0 {
+        line.push_str(&format!(
+            ", {} skipped",
+            count(run.stats.bad, "malformed row")
+        ));
+    }
+    if run.not_rows > 0 {
+        line.push_str(&format!(
+            ", {} in directories not connection rows",
+            count(run.not_rows, "file")
+        ));
+    }
+    outputs.summary.rows_line = Some(line);
+    outputs.summary.nothing_read = run.files == 0 && input_failed;
+    outputs.write_html_rows()?;
+    if !cfg.quiet {
+        outputs.print_summary(&Default::default());
+    }
+    Ok(exit_status(
+        input_failed,
+        outputs.will_break() > 0,
+        cfg.fail_on_legacy,
+    ))
+}
+
 /// The time now, µs since the Unix epoch.
 fn now_us() -> i64 {
     std::time::SystemTime::now()
@@ -428,7 +502,15 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         return args;
     };
     let s = first.to_string_lossy().into_owned();
-    let command = ["analyze", "capture", "interfaces", "endpoints", "help"].contains(&s.as_str());
+    let command = [
+        "analyze",
+        "capture",
+        "tally",
+        "interfaces",
+        "endpoints",
+        "help",
+    ]
+    .contains(&s.as_str());
     if s == "-r" || s == "--read" {
         args.insert(1, "analyze".into());
     } else if !command && !s.starts_with('-') && std::path::Path::new(first).exists() {
@@ -444,6 +526,7 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),
+        Command::Tally(a) => run_tally(a),
         Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
     };

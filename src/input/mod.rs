@@ -9,7 +9,9 @@
 //! - [`layout`]: how a pcap or pcapng file's records lie, to cut it into
 //!   chunks (pure);
 //! - [`cookie`]: the `fopencookie` stream libpcap reads a chunk through
-//!   (the one piece of FFI).
+//!   (the one piece of FFI);
+//! - [`rows`]: connection rows read back from files (tlsready's own CSV and
+//!   JSON lines, Zeek `ssl.log`, Suricata `eve.json`), for `tally`.
 
 pub mod cookie;
 pub mod filter;
@@ -17,5 +19,6 @@ pub mod frame;
 pub mod layout;
 pub mod live;
 pub mod offline;
+pub mod rows;
 pub mod source;
 pub mod stream;

@@ -206,6 +206,24 @@ impl Outputs {
         }
     }
 
+    /// Writes the HTML report of a tally of rows read from files (no
+    /// packet counts), if asked for.
+    pub fn write_html_rows(&self) -> Result<(), String> {
+        match &self.html {
+            Some(h) => {
+                let mut done = h.clone();
+                done.context.refresh_secs = None;
+                done.write(&self.summary, None)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Rows are written (connections CSV or JSON lines), not only counted.
+    pub fn writes_rows(&self) -> bool {
+        self.csv.is_some() || self.json.is_some()
+    }
+
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
         self.summary.tally.clients_with(Verdict::WillBreak)
