@@ -648,3 +648,129 @@ fn fail_on_legacy_and_summary() {
     let o = run(&[&"tally", &ready_path, &"--fail-on-legacy", &"-q"]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// Rows read back and written again are the rows `analyze` wrote, byte for
+/// byte (JSON lines to CSV and JSON, CSV to JSON); `tally`'s terminal report
+/// is `analyze`'s after the first line (less the packet-only lines) and its
+/// HTML page is `analyze`'s but for the sources, the packet count and the
+/// time it was made.
+#[test]
+fn rows_written_again_report_and_html_are_analyze_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let html_a = d.join("analyze.html");
+    let (csv, json, _) = analyze(d, &["samples/"], &["--html", html_a.to_str().unwrap()]);
+    let (csv2, json2, json3, html_t) = (
+        d.join("again.csv"),
+        d.join("again.jsonl"),
+        d.join("from-csv.jsonl"),
+        d.join("tally.html"),
+    );
+    let o = run(&[
+        &"tally",
+        &json,
+        &"--connections",
+        &csv2,
+        &"--json",
+        &json2,
+        &"--html",
+        &html_t,
+        &"-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&csv).unwrap(), std::fs::read(&csv2).unwrap());
+    assert_eq!(
+        std::fs::read(&json).unwrap(),
+        std::fs::read(&json2).unwrap()
+    );
+    let o = run(&[&"tally", &csv, &"--json", &json3, &"-q"]);
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read(&json).unwrap(),
+        std::fs::read(&json3).unwrap()
+    );
+    // The page: one element per line, the three lines that differ left out.
+    let page = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).unwrap().replace("><", ">\n<");
+        let mut out = Vec::new();
+        let mut after_made = false;
+        for l in text.lines() {
+            let skip = after_made
+                || l.starts_with("<dd>files: ")
+                || l.starts_with("<dd>connection rows: ")
+                || l.contains("id=\"f-connections\"")
+                || l.contains("Made by tlsready");
+            after_made = l == "<dt>Report made</dt>";
+            if !skip {
+                out.push(l.to_string());
+            }
+        }
+        out
+    };
+    let (a, t) = (page(&html_a), page(&html_t));
+    assert!(a.len() > 500, "{} lines", a.len());
+    for (i, (x, y)) in a.iter().zip(&t).enumerate() {
+        assert_eq!(x, y, "HTML pages differ at line {i}");
+    }
+    assert_eq!(a.len(), t.len());
+    assert!(
+        std::fs::read_to_string(&html_t)
+            .unwrap()
+            .contains("TLS connections, <span id=\"f-below\">"),
+        "no packet count in the tally's page"
+    );
+    // The terminal report.
+    let report = |o: Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("IP fragments:") && !l.starts_with("evicted:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let a = report(run(&[&"analyze", &"samples/"]));
+    let t = report(run(&[&"tally", &json]));
+    assert!(a.len() > 10);
+    assert_eq!(a, t);
+}
+
+/// Rows with columns or keys tlsready does not know (a later version's,
+/// such as issue 15's `client_name`, `client_name_source`, `client_mac` at
+/// the end of the row) still read, and give the same tally.
+#[test]
+fn unknown_columns_and_keys_are_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, json, clients) = analyze(dir.path(), &["samples/"], &[]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut wide = String::new();
+    for (i, l) in text.split_terminator("\r\n").enumerate() {
+        wide.push_str(l);
+        wide.push_str(if i == 0 {
+            ",client_name,client_name_source,client_mac\r\n"
+        } else {
+            ",\"laptop-7, 2nd floor\",dhcp,00:11:22:33:44:55\r\n"
+        });
+    }
+    let wide_csv = dir.path().join("wide.csv");
+    std::fs::write(&wide_csv, wide).unwrap();
+    let mut wide = String::new();
+    for l in std::fs::read_to_string(&json).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.insert("client_name".into(), "laptop-7 \"x\"".into());
+        o.insert("client_mac".into(), "00:11:22:33:44:55".into());
+        o.insert("zz_future".into(), serde_json::json!({"nested": [1, 2]}));
+        o.insert("a_number".into(), serde_json::json!(1.5e3));
+        wide.push_str(&serde_json::to_string(&v).unwrap());
+        wide.push('\n');
+    }
+    let wide_json = dir.path().join("wide.jsonl");
+    std::fs::write(&wide_json, wide).unwrap();
+    for p in [&wide_csv, &wide_json] {
+        for threads in ["1", "2"] {
+            let (got, o) = tally(dir.path(), &[p], &["--threads", threads]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_same(&clients, &got, &p.display().to_string());
+        }
+    }
+}
