@@ -72,6 +72,14 @@ pub struct CaptureArgs {
     /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Close and start the connection files (--connections, --json: then directories)
+    /// every DURATION (e.g. `1h`, `1d`; periods aligned on UTC), each written under a
+    /// temporary name and renamed when complete.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub rotate: Option<std::time::Duration>,
+    /// The sensor's name in rotated file names (default: the host name).
+    #[arg(long, value_name = "NAME", requires = "rotate")]
+    pub sensor: Option<String>,
     /// How often the stored endpoint update is looked at (default 10 s; for tests).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
     pub data_check_every: Option<std::time::Duration>,

@@ -30,6 +30,7 @@ use tlsready::input::filter::FrameFilter;
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
+use tlsready::output::rotate::{RotateSpec, Rotating, host_name};
 use tlsready::output::summary::count;
 use tlsready::run::rows::Replacement;
 use tlsready::run::{self, LiveSettings, Outcome};
@@ -160,8 +161,41 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         count: a.count,
         write: a.write.clone(),
     };
-    let paths = a.out.paths(&[("--write", a.write.as_ref())]);
+    let mut paths = a.out.paths(&[("--write", a.write.as_ref())]);
     a.out.check_html()?;
+    let rotate = match a.rotate {
+        Some(period) => {
+            let dirs = [paths.connections.take(), paths.json.take()];
+            if dirs.iter().flatten().any(|p| p.as_os_str() == "-") {
+                return Err(
+                    "--rotate writes files in directories: --connections and --json cannot be `-`"
+                        .into(),
+                );
+            }
+            if dirs.iter().all(Option::is_none) {
+                return Err(
+                    "--rotate needs --connections DIR or --json DIR (the directories of the files)"
+                        .into(),
+                );
+            }
+            let [csv_dir, json_dir] = dirs;
+            let spec = RotateSpec {
+                csv_dir,
+                json_dir,
+                sensor: a.sensor.clone().unwrap_or_else(host_name),
+                period,
+            };
+            let r = Rotating::new(spec)?;
+            for f in &r.recovered {
+                eprintln!(
+                    "tlsready: completed {} from the rows a stopped capture left",
+                    f.display()
+                );
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
     // The data (and its warnings) once the capture could start.
@@ -186,6 +220,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let mut outputs = Outputs::open(&paths, cfg.scope, true)?;
     outputs.summary.m365_data = info.describe();
     outputs.html = html;
+    outputs.rotate = rotate;
     eprintln!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
         opts.interface,

@@ -166,8 +166,9 @@ pub fn capture(
         let counts = live.tick();
         if let Some(r) = (ls.tick)(&table, &counts) {
             next.set(Some(r));
-            table.tick();
         }
+        // Newer endpoint data taken up, rotated files closed on time.
+        table.tick();
     }
     let (capture, error) = live.finish();
     table.finish();
