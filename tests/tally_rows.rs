@@ -774,3 +774,90 @@ fn unknown_columns_and_keys_are_passed_over() {
         }
     }
 }
+
+/// The endpoint data is chosen as for `analyze`: the stored update of
+/// `--instance` (as `endpoints update` writes it) classifies old rows, they
+/// come out with its `m365_data`, and the report says which data it is; an
+/// instance without stored data is an error (exit 1), as for `analyze`.
+#[test]
+fn stored_update_of_the_instance_is_applied_to_old_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, json, _) = analyze(dir.path(), &["samples/"], &[]);
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("endpoints-usgovgcchigh.json"),
+        r#"{"format":1,"instance":"USGovGCCHigh","version":"2026112800","fetched":"2026-11-28T06:00:00Z","url":"https://endpoints.office.com/endpoints/USGovGCCHigh","endpoints":[{"id":700,"serviceArea":"Exchange","urls":["tls10.example.test"],"required":true}]}"#,
+    )
+    .unwrap();
+    let with_data = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        tlsready()
+            .env("TLSREADY_DATA_DIR", &data)
+            .args(args.iter().map(|a| a.as_ref()))
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("gcc.jsonl");
+    let o = with_data(&[
+        &"tally",
+        &json,
+        &"--instance",
+        &"usgovgcchigh",
+        &"--json",
+        &out,
+        &"--clients",
+        &"-",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let clients = String::from_utf8_lossy(&o.stdout);
+    let rows = crate::util::rows_from(clients.as_bytes(), b',');
+    assert!(!rows.is_empty());
+    // Only the stored data's one name (and the opt-in legacy endpoints,
+    // recognised whatever the data).
+    let ours: Vec<_> = rows
+        .iter()
+        .filter(|r| r["server_name"] == "tls10.example.test")
+        .collect();
+    assert!(!ours.is_empty(), "{clients}");
+    assert!(
+        rows.iter()
+            .all(|r| r["server_name"] == "tls10.example.test"
+                || r["server_name"].contains("-legacy.")),
+        "{clients}"
+    );
+    let report = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        report.contains("Microsoft 365 data: stored 2026112800 (USGovGCCHigh"),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        std::fs::read_to_string(&json).unwrap().lines().count()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(r#""m365_data":"stored:2026112800""#)),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains(r#""m365_endpoint_id":700"#))
+            .count(),
+        ours.iter()
+            .map(|r| r["connections"].parse::<usize>().unwrap())
+            .sum::<usize>()
+    );
+    // No stored data for another instance: an error, nothing tallied.
+    let o = with_data(&[&"tally", &json, &"--instance", &"china", &"-q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("endpoints update --instance"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
