@@ -161,14 +161,15 @@ impl Sink for JsonSink {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
     use crate::model::m365::{Classification, MatchKinds, Service};
     use crate::model::row::{Protocol, Status};
 
-    fn row() -> ConnRecord {
+    /// A row with cells a CSV or spreadsheet must take care with.
+    pub(crate) fn row() -> ConnRecord {
         ConnRecord {
             ts: 1_741_075_200_000_000,
             last_ts: 1_741_075_200_123_456,
