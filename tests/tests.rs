@@ -20,4 +20,5 @@ mod parallel;
 mod reassembly_props;
 mod regressions;
 mod samples;
+mod tally_rows;
 mod truth_small;

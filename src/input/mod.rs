@@ -10,7 +10,9 @@
 //! - [`live`]: an interface sniffed through libpcap;
 //! - [`layout`]: how a pcap or pcapng file's records lie, to cut it into
 //!   chunks (pure);
-//! - [`filter`]: BPF expressions compiled by libpcap, run on each frame.
+//! - [`filter`]: BPF expressions compiled by libpcap, run on each frame;
+//! - [`rows`]: connection rows read back from files (tlsready's own CSV and
+//!   JSON lines, Zeek `ssl.log`, Suricata `eve.json`), for `tally`.
 
 pub mod filter;
 pub mod frame;
@@ -18,5 +20,6 @@ pub mod layout;
 pub mod live;
 pub mod native;
 pub mod offline;
+pub mod rows;
 pub mod source;
 pub mod window;

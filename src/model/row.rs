@@ -106,6 +106,7 @@ impl Status {
             Status::Truncated,
             Status::StarttlsRefused,
             Status::Plaintext,
+            Status::PlaintextAnswer,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -203,6 +204,10 @@ mod tests {
         assert_eq!(
             Status::parse("starttls_refused"),
             Some(Status::StarttlsRefused)
+        );
+        assert_eq!(
+            Status::parse("plaintext_answer"),
+            Some(Status::PlaintextAnswer)
         );
         assert_eq!(Status::parse("nope"), None);
         assert_eq!(Protocol::parse("smtps"), None);

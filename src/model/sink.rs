@@ -14,4 +14,10 @@ pub trait Sink {
     /// The Microsoft 365 endpoint data was replaced mid-run (live capture):
     /// `description` says which data classifies the rows from now on.
     fn endpoints_replaced(&mut self, _description: &str) {}
+
+    /// A live capture's pause, about once a second: a rotating output
+    /// closes the files of a period that has ended.
+    fn tick(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

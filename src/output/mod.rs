@@ -9,6 +9,8 @@
 //!   data), [`html`] (the page, with maud), [`html_table`] (the clients
 //!   table), [`svg`] (the charts), [`html_report`] (from the summary to
 //!   the file, replaced atomically);
+//! - [`rotate`]: connection files closed and started on period boundaries
+//!   (`capture --rotate`);
 //! - [`Outputs`] (here): every output of a run, as one [`Sink`].
 
 pub mod clients;
@@ -18,6 +20,7 @@ pub mod html_report;
 pub mod html_table;
 pub mod json;
 pub mod report_data;
+pub mod rotate;
 pub mod spool;
 pub mod summary;
 pub mod svg;
@@ -66,6 +69,9 @@ pub struct Outputs {
     files: [Option<std::fs::File>; 2],
     /// The HTML report, when asked for.
     pub html: Option<HtmlReport>,
+    /// Rotated connection files (`capture --rotate`), instead of one
+    /// connections CSV and one JSON-lines file.
+    pub rotate: Option<rotate::Rotating>,
 }
 
 /// The terminal's width in columns, if it says.
@@ -129,6 +135,7 @@ impl Outputs {
             spooled: [None, None],
             files,
             html: None,
+            rotate: None,
         })
     }
 
@@ -168,6 +175,10 @@ impl Outputs {
         if let Some(j) = self.json.as_mut() {
             j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
         }
+        if let Some(r) = self.rotate.as_mut() {
+            r.close()
+                .map_err(|e| format!("cannot complete a rotated file: {e}"))?;
+        }
         if let Some(p) = &self.clients {
             let w = open(p)?;
             clients::write_clients_csv(&self.summary.tally, w)
@@ -204,6 +215,24 @@ impl Outputs {
             }
             None => Ok(()),
         }
+    }
+
+    /// Writes the HTML report of a tally of rows read from files (no
+    /// packet counts), if asked for.
+    pub fn write_html_rows(&self) -> Result<(), String> {
+        match &self.html {
+            Some(h) => {
+                let mut done = h.clone();
+                done.context.refresh_secs = None;
+                done.write(&self.summary, None)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Rows are written (connections CSV or JSON lines), not only counted.
+    pub fn writes_rows(&self) -> bool {
+        self.csv.is_some() || self.json.is_some() || self.rotate.is_some()
     }
 
     /// Clients that will break, in scope.
@@ -254,6 +283,7 @@ impl SpoolSpec {
             spooled,
             files: [None, None],
             html: None,
+            rotate: None,
         })
     }
 }
@@ -262,6 +292,9 @@ impl Outputs {
     /// Writes a row to the connections CSV and JSON lines only (not to the
     /// summary).
     pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        if let Some(r) = self.rotate.as_mut() {
+            r.record(rec)?;
+        }
         if let Some(c) = self.csv.as_mut() {
             c.record(rec)?;
         }
@@ -288,5 +321,12 @@ impl Sink for Outputs {
 
     fn endpoints_replaced(&mut self, description: &str) {
         self.summary.m365_data = description.to_string();
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        match self.rotate.as_mut() {
+            Some(r) => r.tick(),
+            None => Ok(()),
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! - live capture, see [`capture`].
 //!
 //! [`rows`] turns finished connections into rows for the outputs;
+//! [`tally_rows`] is `tally`: connection rows read from files into the
+//! outputs, without packets;
 //! [`analysis`] feeds the flow table from the loop; [`progress`] is how
 //! a run reports its progress.
 
@@ -17,6 +19,7 @@ pub mod driver;
 pub mod pipelined;
 pub mod progress;
 pub mod rows;
+pub mod tally_rows;
 
 use std::io;
 use std::sync::Arc;
@@ -163,8 +166,9 @@ pub fn capture(
         let counts = live.tick();
         if let Some(r) = (ls.tick)(&table, &counts) {
             next.set(Some(r));
-            table.tick();
         }
+        // Newer endpoint data taken up, rotated files closed on time.
+        table.tick();
     }
     let (capture, error) = live.finish();
     table.finish();

@@ -175,5 +175,10 @@ impl Finished for Rows<'_> {
             self.endpoints = r.endpoints;
             self.sink.endpoints_replaced(&r.description);
         }
+        if self.error.is_none()
+            && let Err(e) = self.sink.tick()
+        {
+            self.error = Some(e);
+        }
     }
 }
