@@ -280,6 +280,33 @@ pub enum Line {
     TooLong,
 }
 
+/// Calls `each` with every line of `r` that is not blank (without its line
+/// end), its number, and the statistics; a line longer than [`MAX_LINE`]
+/// counts as a bad row and is passed over.
+pub fn each_line(
+    r: &mut dyn BufRead,
+    stats: &mut ReadStats,
+    mut each: impl FnMut(&[u8], u64, &mut ReadStats) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        match next_line(r, &mut buf)? {
+            Line::End => return Ok(()),
+            Line::TooLong => {
+                line_no += 1;
+                stats.bad_row(line_no, "line too long");
+                continue;
+            }
+            Line::Line => line_no += 1,
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        each(&buf, line_no, stats)?;
+    }
+}
+
 /// Reads the next line into `buf` (cleared first), at most [`MAX_LINE`]
 /// bytes of it; the rest of a longer line is skipped.
 pub fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {

@@ -12,7 +12,7 @@ use super::fields::{
     best_from_max, parse_bool, parse_cipher, parse_rfc3339, parse_version, unquote_cell,
 };
 use super::flatjson::{self, Val};
-use super::{CertNames, Emit, Line, ReadStats, next_line, protocol, reset, status};
+use super::{CertNames, Emit, ReadStats, each_line, protocol, reset, status};
 use crate::model::row::ConnRecord;
 
 /// One JSON line as tlsready writes it. Text borrowed when unescaped.
@@ -322,27 +322,13 @@ pub fn read_json(
     stats: &mut ReadStats,
     emit: &mut Emit<'_>,
 ) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
     let mut rec = super::empty_record();
     let mut certs = CertNames::default();
-    let mut line_no = 0u64;
-    loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
-                line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
-            }
-            Line::Line => line_no += 1,
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    each_line(r, stats, |buf, line_no, stats| {
         // One UTF-8 check for the line, not one per string.
-        let Ok(text) = std::str::from_utf8(&buf) else {
+        let Ok(text) = std::str::from_utf8(buf) else {
             stats.bad_row(line_no, "not UTF-8");
-            continue;
+            return Ok(());
         };
         let row = match fast_row(text) {
             Some(row) => row,
@@ -350,7 +336,7 @@ pub fn read_json(
                 Ok(row) => Row::from(row),
                 Err(e) => {
                     stats.bad_row(line_no, e);
-                    continue;
+                    return Ok(());
                 }
             },
         };
@@ -375,7 +361,7 @@ pub fn read_json(
             Ok(p) => p,
             Err(e) => {
                 stats.bad_row(line_no, e);
-                continue;
+                return Ok(());
             }
         };
         rec.client_ip = row.client_ip;
@@ -397,7 +383,7 @@ pub fn read_json(
                 Ok(l) => l,
                 Err(e) => {
                     stats.bad_row(line_no, e);
-                    continue;
+                    return Ok(());
                 }
             },
         };
@@ -405,7 +391,8 @@ pub fn read_json(
         rec.packets = row.packets;
         stats.rows += 1;
         emit(&mut rec)?;
-    }
+        Ok(())
+    })
 }
 
 /// Column positions in a connections CSV.

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::fields::{common_name, escape, parse_rfc3339};
-use super::{CertNames, Emit, Line, ReadStats, ja4_version, next_line, reset};
+use super::{CertNames, Emit, ReadStats, each_line, ja4_version, reset};
 use crate::model::row::{ConnRecord, Status};
 
 #[derive(Deserialize)]
@@ -147,54 +147,40 @@ fn build(e: &Event<'_>, rec: &mut ConnRecord, certs: &mut CertNames) -> Result<(
 
 /// Reads the `tls` events of an eve.json.
 pub fn read_eve(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
     let mut rec = super::empty_record();
     let mut certs = CertNames::default();
-    let mut line_no = 0u64;
-    loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
-                line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
-            }
-            Line::Line => line_no += 1,
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    each_line(r, stats, |buf, line_no, stats| {
         // Most events are not about TLS: look before parsing.
-        if memchr::memmem::find(&buf, b"\"tls\"").is_none() {
+        if memchr::memmem::find(buf, b"\"tls\"").is_none() {
             stats.passed_over += 1;
-            continue;
+            return Ok(());
         }
         #[derive(Deserialize)]
         struct Kind<'a> {
             #[serde(borrow)]
             event_type: Cow<'a, str>,
         }
-        match serde_json::from_slice::<Kind<'_>>(&buf) {
+        match serde_json::from_slice::<Kind<'_>>(buf) {
             Ok(k) if k.event_type == "tls" => {}
             Ok(_) => {
                 stats.passed_over += 1;
-                continue;
+                return Ok(());
             }
             Err(e) => {
                 stats.bad_row(line_no, e);
-                continue;
+                return Ok(());
             }
         }
-        let ev: Event<'_> = match serde_json::from_slice(&buf) {
+        let ev: Event<'_> = match serde_json::from_slice(buf) {
             Ok(e) => e,
             Err(e) => {
                 stats.bad_row(line_no, e);
-                continue;
+                return Ok(());
             }
         };
         if ev.proto.is_some_and(|p| !p.eq_ignore_ascii_case("tcp")) {
             stats.passed_over += 1;
-            continue;
+            return Ok(());
         }
         match build(&ev, &mut rec, &mut certs) {
             Ok(()) => {
@@ -203,7 +189,8 @@ pub fn read_eve(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>)
             }
             Err(e) => stats.bad_row(line_no, e),
         }
-    }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

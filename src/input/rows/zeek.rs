@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::fields::{
     common_name, epoch_from_f64, escape, parse_cipher, parse_epoch, parse_rfc3339,
 };
-use super::{CertNames, Emit, Line, ReadStats, ja4_version, next_line, reset};
+use super::{CertNames, Emit, ReadStats, each_line, ja4_version, reset};
 use crate::enrich::fingerprint::{self, HelloView};
 use crate::model::row::{ConnRecord, Status};
 use crate::wire::tls::is_grease;
@@ -383,35 +383,24 @@ impl Header {
 
 /// Reads a tab-separated ssl.log (several logs one after another too).
 pub fn read_tsv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
     let mut h = Header::default();
     let mut rec = super::empty_record();
     let mut certs = CertNames::default();
-    let mut line_no = 0u64;
-    loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
-                line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
-            }
-            Line::Line => line_no += 1,
-        }
-        let Ok(line) = std::str::from_utf8(&buf) else {
+    each_line(r, stats, |buf, line_no, stats| {
+        let Ok(line) = std::str::from_utf8(buf) else {
             stats.bad_row(line_no, "not UTF-8");
-            continue;
+            return Ok(());
         };
         if line.is_empty() || h.line(line) {
-            continue;
+            return Ok(());
         }
         if !h.ssl {
             stats.passed_over += 1;
-            continue;
+            return Ok(());
         }
         if h.cols.is_empty() {
             stats.bad_row(line_no, "row before the #fields header");
-            continue;
+            return Ok(());
         }
         match h.facts(line).and_then(|f| build(&f, &mut rec, &mut certs)) {
             Ok(true) => {
@@ -421,7 +410,8 @@ pub fn read_tsv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>)
             Ok(false) => stats.passed_over += 1,
             Err(e) => stats.bad_row(line_no, e),
         }
-    }
+        Ok(())
+    })
 }
 
 /// A time as Zeek writes it in JSON: seconds (a number) or ISO 8601.
@@ -485,33 +475,19 @@ pub fn read_json(
     stats: &mut ReadStats,
     emit: &mut Emit<'_>,
 ) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
     let mut rec = super::empty_record();
     let mut certs = CertNames::default();
-    let mut line_no = 0u64;
-    loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
-                line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
-            }
-            Line::Line => line_no += 1,
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let row: JsonRow<'_> = match serde_json::from_slice(&buf) {
+    each_line(r, stats, |buf, line_no, stats| {
+        let row: JsonRow<'_> = match serde_json::from_slice(buf) {
             Ok(r) => r,
             Err(e) => {
                 stats.bad_row(line_no, e);
-                continue;
+                return Ok(());
             }
         };
         if row.path.as_deref().is_some_and(|p| p != "ssl") || row.established.is_none() {
             stats.passed_over += 1;
-            continue;
+            return Ok(());
         }
         let ts = match &row.ts {
             Some(Time::Secs(s)) => epoch_from_f64(*s),
@@ -553,7 +529,7 @@ pub fn read_json(
         };
         if f.ts.is_none() {
             stats.bad_row(line_no, "ts is not a time");
-            continue;
+            return Ok(());
         }
         match build(&f, &mut rec, &mut certs) {
             Ok(true) => {
@@ -563,7 +539,8 @@ pub fn read_json(
             Ok(false) => stats.passed_over += 1,
             Err(e) => stats.bad_row(line_no, e),
         }
-    }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
