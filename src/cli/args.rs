@@ -87,14 +87,9 @@ pub struct CaptureArgs {
     pub out: OutputArgs,
 }
 
-#[derive(Args)]
-pub struct OutputArgs {
-    /// Write one CSV row per TLS connection to FILE (`-` for standard output).
-    #[arg(long, value_name = "FILE")]
-    pub connections: Option<PathBuf>,
-    /// Write one JSON object per connection (JSON lines) to FILE (`-` for standard output).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+/// What `analyze`, `capture` and `tally` report and with which endpoint data.
+#[derive(Args, Clone)]
+pub struct ReportArgs {
     /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub clients: Option<PathBuf>,
@@ -115,6 +110,18 @@ pub struct OutputArgs {
     /// built-in copy is Worldwide).
     #[arg(long, value_enum, default_value_t = Instance::Worldwide)]
     pub instance: Instance,
+}
+
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Write one CSV row per TLS connection to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub connections: Option<PathBuf>,
+    /// Write one JSON object per connection (JSON lines) to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Most connections tracked at once; the longest-idle are evicted beyond it.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
     pub max_flows: usize,
@@ -170,25 +177,8 @@ pub struct TallyArgs {
     /// Write the rows read, Microsoft 365 columns recomputed, as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
-    #[arg(long, value_name = "FILE")]
-    pub clients: Option<PathBuf>,
-    /// Write the report as one self-contained HTML page to FILE (replaced atomically).
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
-    #[arg(long, value_enum, default_value_t = Scope::M365)]
-    pub scope: Scope,
-    /// Exit with status 4 when some client will break (for scheduled checks).
-    #[arg(long)]
-    pub fail_on_legacy: bool,
-    /// Use FILE as the Microsoft 365 endpoint list (endpoints web-service JSON, or a
-    /// file stored by `endpoints update`), instead of the stored update or the built-in copy.
-    #[arg(long, value_name = "FILE")]
-    pub endpoints: Option<PathBuf>,
-    /// Microsoft 365 instance whose endpoint data is used.
-    #[arg(long, value_enum, default_value_t = Instance::Worldwide)]
-    pub instance: Instance,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Threads (default: the CPU count, 2 to 8). With 2 or more, and no rows written back
     /// (--connections, --json), each input in a line format is cut into blocks read at once.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -208,12 +198,7 @@ impl TallyArgs {
         OutputArgs {
             connections: self.connections.clone(),
             json: self.json.clone(),
-            clients: self.clients.clone(),
-            html: self.html.clone(),
-            scope: self.scope,
-            fail_on_legacy: self.fail_on_legacy,
-            endpoints: self.endpoints.clone(),
-            instance: self.instance,
+            report: self.report.clone(),
             max_flows: limits.max_flows,
             memcap: limits.memcap,
             idle_timeout: std::time::Duration::from_micros(

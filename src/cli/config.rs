@@ -59,7 +59,7 @@ impl OutputArgs {
     /// through hard or symbolic links (else clap's usage error, exit
     /// status 2, before anything is written).
     pub fn paths(&self, others: &[(&str, Option<&PathBuf>)]) -> OutputPaths {
-        let stdout = [&self.connections, &self.json, &self.clients]
+        let stdout = [&self.connections, &self.json, &self.report.clients]
             .iter()
             .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
             .count();
@@ -74,8 +74,8 @@ impl OutputArgs {
         let mut named: Vec<(&str, &Path)> = [
             ("--connections", &self.connections),
             ("--json", &self.json),
-            ("--clients", &self.clients),
-            ("--html", &self.html),
+            ("--clients", &self.report.clients),
+            ("--html", &self.report.html),
         ]
         .into_iter()
         .filter_map(|(o, p)| p.as_deref().map(|p| (o, p)))
@@ -102,14 +102,14 @@ impl OutputArgs {
         OutputPaths {
             connections: self.connections.clone(),
             json: self.json.clone(),
-            clients: self.clients.clone(),
+            clients: self.report.clients.clone(),
         }
     }
 
     /// Checks that the HTML report, if asked for, can be written (before
     /// anything else is done, so that this error comes alone).
     pub fn check_html(&self) -> Result<(), String> {
-        let Some(path) = &self.html else {
+        let Some(path) = &self.report.html else {
             return Ok(());
         };
         if path.as_os_str() == "-" {
@@ -127,7 +127,7 @@ impl OutputArgs {
         endpoints: &Endpoints,
         refresh: Option<std::time::Duration>,
     ) -> Result<Option<HtmlReport>, String> {
-        let Some(path) = &self.html else {
+        let Some(path) = &self.report.html else {
             return Ok(None);
         };
         self.check_html()?;
@@ -137,7 +137,11 @@ impl OutputArgs {
                 source_kind: source_kind.into(),
                 sources,
                 endpoints: endpoints.version().to_string(),
-                clients_csv: self.clients.as_ref().map(|p| p.display().to_string()),
+                clients_csv: self
+                    .report
+                    .clients
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
                 refresh_secs: refresh.map(|d| d.as_secs().max(1)),
             },
         }))
@@ -153,10 +157,11 @@ impl OutputArgs {
 
     /// Loads the endpoint data (its warnings on standard error).
     pub fn resolve(&self) -> Result<OutputConfig, String> {
-        let (endpoints, data, data_dir) = load_endpoints(self.endpoints.as_ref(), self.instance)?;
+        let (endpoints, data, data_dir) =
+            load_endpoints(self.report.endpoints.as_ref(), self.report.instance)?;
         Ok(OutputConfig {
-            scope: self.scope,
-            fail_on_legacy: self.fail_on_legacy,
+            scope: self.report.scope,
+            fail_on_legacy: self.report.fail_on_legacy,
             quiet: self.quiet,
             endpoints: Arc::new(endpoints),
             data,

@@ -201,7 +201,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     // The data (and its warnings) once the capture could start.
     let cfg = a.out.resolve()?;
     // A newer stored update (`endpoints update` run meanwhile) is taken up.
-    let mut watch = Watch::new(&cfg.data, a.out.instance, cfg.data_dir.clone()).map(|w| {
+    let mut watch = Watch::new(&cfg.data, a.out.report.instance, cfg.data_dir.clone()).map(|w| {
         match a.data_check_every {
             Some(d) => w.every(d),
             None => w,
