@@ -599,6 +599,24 @@ pub fn ja4_version(ja4: &str) -> Option<u16> {
     })
 }
 
+/// A reader of one format of rows.
+#[cfg(test)]
+pub(crate) type ReadFn = fn(&mut dyn BufRead, &mut ReadStats, &mut Emit<'_>) -> io::Result<()>;
+
+/// Every row `read` gives from `text`, and its statistics (for tests).
+#[cfg(test)]
+pub(crate) fn read_text(read: ReadFn, text: &str) -> (Vec<ConnRecord>, ReadStats) {
+    let mut out = Vec::new();
+    let mut stats = ReadStats::default();
+    let mut r = io::BufReader::new(text.as_bytes());
+    let mut emit = |r: &mut ConnRecord| {
+        out.push(r.clone());
+        Ok(())
+    };
+    read(&mut r, &mut stats, &mut emit).expect("reading from memory");
+    (out, stats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -585,19 +585,7 @@ mod tests {
     use super::*;
 
     fn rows(text: &str, csv: bool) -> (Vec<ConnRecord>, ReadStats) {
-        let mut out = Vec::new();
-        let mut stats = ReadStats::default();
-        let mut r = io::BufReader::new(text.as_bytes());
-        let mut emit = |r: &mut ConnRecord| {
-            out.push(r.clone());
-            Ok(())
-        };
-        if csv {
-            read_csv(&mut r, &mut stats, &mut emit).unwrap();
-        } else {
-            read_json(&mut r, &mut stats, &mut emit).unwrap();
-        }
-        (out, stats)
+        super::super::read_text(if csv { read_csv } else { read_json }, text)
     }
 
     #[test]

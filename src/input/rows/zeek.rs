@@ -548,19 +548,7 @@ mod tests {
     use super::*;
 
     fn read(text: &str, json: bool) -> (Vec<ConnRecord>, ReadStats) {
-        let mut out = Vec::new();
-        let mut stats = ReadStats::default();
-        let mut r = io::BufReader::new(text.as_bytes());
-        let mut emit = |r: &mut ConnRecord| {
-            out.push(r.clone());
-            Ok(())
-        };
-        if json {
-            read_json(&mut r, &mut stats, &mut emit).unwrap();
-        } else {
-            read_tsv(&mut r, &mut stats, &mut emit).unwrap();
-        }
-        (out, stats)
+        super::super::read_text(if json { read_json } else { read_tsv }, text)
     }
 
     const HEAD: &str =
