@@ -259,6 +259,27 @@ fn in_netns(ns: &str, program: &str) -> Command {
     c
 }
 
+/// `openssl s_server` in the server's namespace, listening, with a
+/// certificate made in `dir`; it accepts TLS 1.0 too (SECLEVEL=0 re-enables
+/// SHA-1 suites). It stops with `g`.
+fn tls_server(g: &mut Guard, net: &Net, dir: &Path) {
+    let (cert, key_pem) = make_cert(dir);
+    let server = g.spawn(
+        in_netns(&net.server, "openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("{SERVER_IP}:{PORT}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key_pem)
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
+    );
+    wait_until("openssl s_server to listen", || {
+        g.proc(server).stdout.text().contains("ACCEPT")
+    });
+}
+
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
@@ -362,23 +383,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
     let d = dir.path();
     let mut g = Guard::default();
     let net = make_net(&mut g);
-    let (cert, key_pem) = make_cert(d);
-
-    // The server accepts TLS 1.0 (SECLEVEL=0 re-enables SHA-1 suites).
-    let server = g.spawn(
-        in_netns(&net.server, "openssl")
-            .arg("s_server")
-            .arg("-accept")
-            .arg(format!("{SERVER_IP}:{PORT}"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key_pem)
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
-    );
-    wait_until("openssl s_server to listen", || {
-        g.proc(server).stdout.text().contains("ACCEPT")
-    });
+    tls_server(&mut g, &net, d);
 
     let (conns, clients, json, pcap) = (
         d.join("A.csv"),
@@ -645,21 +650,7 @@ fn live_html_report_is_rewritten_atomically_at_each_report() {
     let d = dir.path();
     let mut g = Guard::default();
     let net = make_net(&mut g);
-    let (cert, key_pem) = make_cert(d);
-    let server = g.spawn(
-        in_netns(&net.server, "openssl")
-            .arg("s_server")
-            .arg("-accept")
-            .arg(format!("{SERVER_IP}:{PORT}"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key_pem)
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
-    );
-    wait_until("openssl s_server to listen", || {
-        g.proc(server).stdout.text().contains("ACCEPT")
-    });
+    tls_server(&mut g, &net, d);
     let pages = d.join("www");
     std::fs::create_dir(&pages).expect("mkdir");
     let page = pages.join("report.html");
@@ -774,21 +765,7 @@ fn rotated_files_survive_sigkill_and_restart() {
     let d = dir.path();
     let mut g = Guard::default();
     let net = make_net(&mut g);
-    let (cert, key_pem) = make_cert(d);
-    let server = g.spawn(
-        in_netns(&net.server, "openssl")
-            .arg("s_server")
-            .arg("-accept")
-            .arg(format!("{SERVER_IP}:{PORT}"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key_pem)
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-www"]),
-    );
-    wait_until("openssl s_server to listen", || {
-        g.proc(server).stdout.text().contains("ACCEPT")
-    });
+    tls_server(&mut g, &net, d);
     let (cdir, jdir) = (d.join("csv"), d.join("json"));
     std::fs::create_dir(&cdir).expect("mkdir");
     std::fs::create_dir(&jdir).expect("mkdir");
