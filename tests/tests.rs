@@ -11,6 +11,7 @@ mod corpus;
 mod endpoints_update;
 mod hostile_input;
 mod html_report;
+mod identity;
 mod live_capture;
 mod memory_budget;
 mod named_pipes;
