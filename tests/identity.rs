@@ -141,12 +141,52 @@ fn zeek_log(path: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// `tlsready hosts --json` on a capture: (address, name, source) of
+/// each row, and the MAC of the rows whose source carries one (DHCP).
+fn hosts_command(capture: &Path) -> BTreeSet<(String, String, String)> {
+    let out = crate::util::tlsready()
+        .arg("hosts")
+        .arg("--json")
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let cell = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (cell("address"), cell("name"), cell("source"))
+        })
+        .collect()
+}
+
+/// What the library learns from a capture fed frame by frame; `tlsready
+/// hosts` on the same capture must list the same addresses, names and
+/// sources (so every agreement with Zeek below holds for the command too).
 fn learn(capture: &str) -> Option<(Identity, Vec<HostRow>)> {
     let dir = shared()?;
     let mut id = Identity::default();
-    let fed = feed(&mut id, &dir.join("captures").join(capture), true);
+    let path = dir.join("captures").join(capture);
+    let fed = feed(&mut id, &path, true);
     assert!(fed.frames > 0, "{capture}");
     let rows = id.host_rows();
+    let lib: BTreeSet<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.addr.to_string(),
+                r.name.clone(),
+                r.source.as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(hosts_command(&path), lib, "tlsready hosts {capture}");
     Some((id, rows))
 }
 
@@ -281,6 +321,21 @@ fn kerberos_over_tcp() {
         .map(String::from)
         .into();
     assert_eq!(got, want);
+    // The command's own stream reading (in-order starts of TCP 88), with
+    // a BPF filter leaving UDP out.
+    let out = crate::util::tlsready()
+        .args(["hosts", "-f", "tcp"])
+        .arg(dir.join("captures/kinit.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let got: BTreeSet<_> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(got, want, "{text}");
 }
 
 #[test]
@@ -355,6 +410,14 @@ fn real_stacks_name_their_clients() {
     .map(|(a, n, s)| (a.to_string(), n.to_string(), s))
     .into();
     assert_eq!(rows, want);
+    let by_command: BTreeSet<_> = want
+        .iter()
+        .map(|(a, n, s)| (a.clone(), n.clone(), s.to_string()))
+        .collect();
+    assert_eq!(
+        hosts_command(Path::new("samples/identity/lan.pcap")),
+        by_command
+    );
 
     // At the time of each TLS connection (130, 144: no SNI; 160: SNI).
     assert_eq!(fed.hellos.len(), 3);

@@ -19,7 +19,9 @@ use tlsready::text::rfc3339;
 
 use clap::Parser;
 
-use self::args::{AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs};
+use self::args::{
+    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs,
+};
 use self::config::load_endpoints;
 use self::progress::Bar;
 use tlsready::enrich::m365::instance::today;
@@ -421,6 +423,64 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+/// `tlsready hosts`: the names pass over the inputs, then one row per
+/// address x name x source. Exit 3 when an input failed (the rows of the
+/// others are still written).
+fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
+    use tlsready::enrich::identity::Identity;
+    use tlsready::enrich::identity::oui::Oui;
+    use tlsready::run::driver::{Driver, ReadControl};
+    use tlsready::run::names::Names;
+    a.paths.append(&mut a.read);
+    if let Some(e) = &a.filter {
+        FrameFilter::new(e)?;
+    }
+    let mut identity = Identity::default();
+    if !a.oui.is_empty() {
+        identity = identity.with_oui(Oui::from_files(&a.oui)?);
+    }
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut input_failed = false;
+    let mut inputs = Vec::new();
+    for p in &a.paths {
+        match source::expand(std::slice::from_ref(p)) {
+            Ok(i) => inputs.extend(i),
+            Err(e) => {
+                eprintln!("tlsready: {e}");
+                input_failed = true;
+            }
+        }
+    }
+    let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let control = ReadControl {
+        stop: Some(stop),
+        filter: a.filter.clone(),
+    };
+    let filter = control.compile();
+    let mut report = |e: String| {
+        eprintln!("tlsready: {e}");
+        input_failed = true;
+    };
+    let mut names = Names::new(&mut identity, &mut report);
+    let mut src = tlsready::input::offline::Files::new(inputs);
+    Driver::new(&tlsready::run::progress::NoProgress)
+        .controlled(&control, filter.as_ref())
+        .run(&mut src, &mut names);
+    drop(names);
+    let written = if a.json {
+        tlsready::output::hosts::write_json(&identity, &mut out)
+    } else {
+        tlsready::output::hosts::write_csv(&identity, &mut out)
+    };
+    written.map_err(|e| format!("cannot write output: {e}"))?;
+    Ok(if input_failed { EXIT_INPUT } else { EXIT_OK })
+}
+
 /// tcpdump's habits: `tlsready -r FILE ...` and `tlsready FILE ...` (an
 /// existing path where the command should be) mean `tlsready analyze`.
 fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
@@ -428,7 +488,15 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         return args;
     };
     let s = first.to_string_lossy().into_owned();
-    let command = ["analyze", "capture", "interfaces", "endpoints", "help"].contains(&s.as_str());
+    let command = [
+        "analyze",
+        "capture",
+        "interfaces",
+        "endpoints",
+        "hosts",
+        "help",
+    ]
+    .contains(&s.as_str());
     if s == "-r" || s == "--read" {
         args.insert(1, "analyze".into());
     } else if !command && !s.starts_with('-') && std::path::Path::new(first).exists() {
@@ -446,6 +514,7 @@ pub fn main() -> ExitCode {
         Command::Capture(a) => run_capture(a),
         Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
+        Command::Hosts(a) => run_hosts(a),
     };
     match res {
         Ok(code) => ExitCode::from(code),

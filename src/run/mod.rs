@@ -7,6 +7,9 @@
 //!   joined in order, see [`chunked`];
 //! - live capture, see [`capture`].
 //!
+//! [`names`] feeds the host identity from the same frames (`tlsready
+//! hosts`).
+//!
 //! [`rows`] turns finished connections into rows for the outputs;
 //! [`analysis`] feeds the flow table from the loop; [`progress`] is how
 //! a run reports its progress.
@@ -14,6 +17,7 @@
 pub mod analysis;
 pub mod chunked;
 pub mod driver;
+pub mod names;
 pub mod pipelined;
 pub mod progress;
 pub mod rows;

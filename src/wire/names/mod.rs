@@ -14,6 +14,7 @@
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
+pub mod frame;
 pub mod http;
 pub mod kerberos;
 pub mod nbns;
