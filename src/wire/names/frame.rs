@@ -112,16 +112,35 @@ mod tests {
 
     #[test]
     fn udp_over_ethernet_and_nothing_else() {
-        // The first frame of samples/identity/lan.pcap is a DHCP DISCOVER.
+        // The frames of samples/identity/lan.pcap (classic pcap, little
+        // endian: a 24-byte file header, 16-byte record headers).
         let cap = std::fs::read("samples/identity/lan.pcap").unwrap();
-        // pcap global header 24 bytes, record header 16.
-        let len = u32::from_le_bytes(cap[32..36].try_into().unwrap()) as usize;
-        let frame = &cap[40..40 + len];
-        let t = transport(LinkType::Ethernet, frame).unwrap();
-        assert_eq!(t.proto, Proto::Udp);
-        assert_eq!((t.sport, t.dport), (68, 67));
-        assert!(t.src_mac.is_some());
-        assert!(transport(LinkType::Ethernet, &frame[..20]).is_none());
-        assert!(transport(LinkType::Nflog, frame).is_none());
+        let mut frames = Vec::new();
+        let mut at = 24;
+        while at + 16 <= cap.len() {
+            let len = u32::from_le_bytes(cap[at + 8..at + 12].try_into().unwrap()) as usize;
+            frames.push(&cap[at + 16..at + 16 + len]);
+            at += 16 + len;
+        }
+        // dhclient's DISCOVER/REQUEST: UDP 68 -> 67 with the client's MAC.
+        let dhcp = frames
+            .iter()
+            .filter_map(|f| transport(LinkType::Ethernet, f))
+            .find(|t| (t.sport, t.dport) == (68, 67))
+            .unwrap();
+        assert_eq!(dhcp.proto, Proto::Udp);
+        assert_eq!(dhcp.src_mac, Some([0x90, 0xb1, 0x1c, 0x20, 0x03, 0x41]));
+        // Kerberos over TCP from the same capture.
+        assert!(
+            frames
+                .iter()
+                .filter_map(|f| transport(LinkType::Ethernet, f))
+                .any(|t| {
+                    matches!(t.proto, Proto::Tcp { .. }) && t.dport == 88 && !t.payload.is_empty()
+                })
+        );
+        // Cut inside the IP header, or a link type not read here.
+        assert!(transport(LinkType::Ethernet, &frames[0][..20]).is_none());
+        assert!(transport(LinkType::Nflog, frames[0]).is_none());
     }
 }
