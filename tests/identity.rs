@@ -525,3 +525,145 @@ fn random_bodies_behind_real_headers_never_panic() {
         }
     }
 }
+
+/// `analyze` on the real-stack sample: every TLS client carries the name
+/// its DHCP exchange gave (the best source it has), its MAC, vendor and OS
+/// hint, in the connections CSV, the JSON lines and the clients CSV; the
+/// same bytes with one thread and with the file cut into chunks (names
+/// learned in one chunk apply to connections in another).
+#[test]
+fn analyze_names_every_client_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |n: &str| dir.path().join(n);
+    for t in ["1", "2", "3"] {
+        let st = crate::util::tlsready()
+            .args([
+                "analyze",
+                "samples/identity/lan.pcap",
+                "-q",
+                "--scope",
+                "all",
+            ])
+            .args(["--threads", t, "--min-chunk", "4096"])
+            .arg("--connections")
+            .arg(out(&format!("c{t}.csv")))
+            .arg("--clients")
+            .arg(out(&format!("k{t}.csv")))
+            .arg("--json")
+            .arg(out(&format!("j{t}.json")))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for (f, ext) in [("c", "csv"), ("k", "csv"), ("j", "json")] {
+        let one = std::fs::read(out(&format!("{f}1.{ext}"))).unwrap();
+        for t in ["2", "3"] {
+            let other = std::fs::read(out(&format!("{f}{t}.{ext}"))).unwrap();
+            assert!(one == other, "{f}{t}.{ext}: differs from one thread's");
+        }
+    }
+    let want = |ip: &str| match ip {
+        "10.197.0.149" => (
+            "BUCHHALTUNG-7",
+            "90:b1:1c:20:03:41",
+            "Dell Inc.",
+            "Windows 7 / Server 2008 R2",
+        ),
+        "10.197.0.128" => (
+            "scanner-3og",
+            "d8:3a:dd:00:03:0f",
+            "Raspberry Pi Trading Ltd",
+            "Linux (BusyBox)",
+        ),
+        other => panic!("unexpected client {other}"),
+    };
+    let conns = crate::util::read_rows(&out("c1.csv"), b',');
+    assert_eq!(conns.len(), 3);
+    for r in &conns {
+        let (name, mac, ..) = want(&r["client_ip"]);
+        assert_eq!(
+            (
+                r["client_name"].as_str(),
+                r["client_name_source"].as_str(),
+                r["client_mac"].as_str()
+            ),
+            (name, "dhcp", mac)
+        );
+    }
+    let json = std::fs::read_to_string(out("j1.json")).unwrap();
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let (name, mac, ..) = want(v["client_ip"].as_str().unwrap());
+        assert_eq!(v["client_name"], name);
+        assert_eq!(v["client_name_source"], "dhcp");
+        assert_eq!(v["client_mac"], mac);
+    }
+    let clients = crate::util::read_rows(&out("k1.csv"), b',');
+    assert_eq!(clients.len(), 2);
+    for r in &clients {
+        let (name, mac, vendor, os) = want(&r["client_ip"]);
+        assert_eq!(r["client_name"], name);
+        assert_eq!(r["client_name_source"], "dhcp");
+        assert_eq!(r["client_mac"], mac);
+        assert_eq!(r["client_vendor"], vendor);
+        assert_eq!(r["client_os_hint"], os);
+    }
+}
+
+/// `--hosts FILE` wins over what the capture teaches, and rows say so;
+/// the mail client's EHLO name is the name of a client nothing else names.
+#[test]
+fn hosts_file_wins_and_ehlo_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts.csv");
+    std::fs::write(
+        &hosts,
+        "ip,name,mac\n10.197.0.149,ACCOUNTING-7,00:11:22:33:44:55\n",
+    )
+    .unwrap();
+    let out = crate::util::tlsready()
+        .args([
+            "analyze",
+            "samples/identity/lan.pcap",
+            "-q",
+            "--scope",
+            "all",
+        ])
+        .arg("--hosts")
+        .arg(&hosts)
+        .args(["--clients", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows = crate::util::rows_from(&out.stdout, b',');
+    let pc = rows
+        .iter()
+        .find(|r| r["client_ip"] == "10.197.0.149")
+        .unwrap();
+    assert_eq!(
+        (
+            pc["client_name"].as_str(),
+            pc["client_name_source"].as_str(),
+            pc["client_mac"].as_str()
+        ),
+        ("ACCOUNTING-7", "hosts", "00:11:22:33:44:55")
+    );
+    let scanner = rows
+        .iter()
+        .find(|r| r["client_ip"] == "10.197.0.128")
+        .unwrap();
+    assert_eq!(scanner["client_name_source"], "dhcp");
+    // A capture with no name traffic: the SMTP client's EHLO name.
+    let out = crate::util::tlsready()
+        .args(["analyze", "-q", "--scope", "all", "--clients", "-"])
+        .arg(crate::util::sample("smtp-starttls-tls10-587.pcap"))
+        .output()
+        .unwrap();
+    let rows = crate::util::rows_from(&out.stdout, b',');
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert!(!r["client_helo"].is_empty(), "{r:?}");
+        assert_eq!(r["client_name"], r["client_helo"]);
+        assert_eq!(r["client_name_source"], "ehlo");
+    }
+}

@@ -164,6 +164,14 @@ pub struct AnalyzeArgs {
     /// another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    /// Names you already have: CSV `ip,name[,mac]` or hosts-file lines (`ip name...`);
+    /// they win over the names the capture teaches, and rows say `hosts`.
+    #[arg(long = "hosts", value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv or oui.txt) for MAC vendors,
+    /// instead of the embedded snapshot.
+    #[arg(long = "oui", value_name = "FILE")]
+    pub oui: Vec<PathBuf>,
     /// Smallest chunk a capture file is cut into, in bytes (for tests).
     #[arg(long, value_name = "BYTES", default_value_t = tlsready::run::chunked::MIN_CHUNK, hide = true)]
     pub min_chunk: u64,

@@ -97,9 +97,12 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         FrameFilter::new(e)?;
     }
     let cfg = a.out.resolve()?;
+    let mut identity = identity(a.hosts.as_deref(), &a.oui)?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
+    // Rows wait for the names the whole capture teaches.
+    outputs.hold_rows();
     outputs.summary.m365_data = cfg.data.describe();
     outputs.html = html;
     let mut input_failed = false;
@@ -137,6 +140,29 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         input_failed = true;
     });
     bar.clear();
+    tlsready::run::names::replay(&outcome.names, &mut identity);
+    let who = |ip, ts| identity.client_name(ip, ts);
+    let released = outputs.release_rows(&|r| {
+        let mut n = who(r.client_ip, r.ts);
+        if !r.client_helo.is_empty() && n.as_ref().is_none_or(|n| n.name.is_empty()) {
+            // The mail client's own greeting, when nothing better is known.
+            let n = n.get_or_insert_default();
+            n.name = r.client_helo.clone();
+            n.source = "ehlo";
+        }
+        n.map(Box::new)
+    });
+    outputs.summary.tally.name_clients(&who);
+    if outputs.held_over {
+        eprintln!(
+            "tlsready: more than {} connection rows: the connection rows were written as they came, without client names (the clients CSV has them)",
+            tlsready::output::MAX_HELD
+        );
+    }
+    let mut outcome = outcome;
+    if let Err(e) = released {
+        outcome.write_error.get_or_insert(e);
+    }
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {
@@ -423,22 +449,33 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+/// The host identity of a run: `--hosts` names, `--oui` vendors.
+fn identity(
+    hosts: Option<&std::path::Path>,
+    oui: &[std::path::PathBuf],
+) -> Result<tlsready::enrich::identity::Identity, String> {
+    use tlsready::enrich::identity::{Identity, hosts_file, oui::Oui};
+    let mut id = Identity::default();
+    if let Some(p) = hosts {
+        id = id.with_known(hosts_file::load(p)?);
+    }
+    if !oui.is_empty() {
+        id = id.with_oui(Oui::from_files(oui)?);
+    }
+    Ok(id)
+}
+
 /// `tlsready hosts`: the names pass over the inputs, then one row per
 /// address x name x source. Exit 3 when an input failed (the rows of the
 /// others are still written).
 fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
-    use tlsready::enrich::identity::Identity;
-    use tlsready::enrich::identity::oui::Oui;
     use tlsready::run::driver::{Driver, ReadControl};
     use tlsready::run::names::Names;
     a.paths.append(&mut a.read);
     if let Some(e) = &a.filter {
         FrameFilter::new(e)?;
     }
-    let mut identity = Identity::default();
-    if !a.oui.is_empty() {
-        identity = identity.with_oui(Oui::from_files(&a.oui)?);
-    }
+    let mut identity = identity(None, &a.oui)?;
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,

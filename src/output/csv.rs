@@ -41,6 +41,9 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "hello_retry",
     "last_ts",
     "packets",
+    "client_name",
+    "client_name_source",
+    "client_mac",
 ];
 
 /// `yes` or `no`.
@@ -126,6 +129,10 @@ pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str))
     cell(buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
     cell(buf, &mut |b| push_time(b, r.last_ts));
     cell(buf, &mut |b| push_num(b, r.packets, 1));
+    let who = r.client.as_deref();
+    cell(buf, &mut |b| safe(b, who.map_or("", |c| &c.name)));
+    cell(buf, &mut |b| b.push_str(who.map_or("", |c| c.source)));
+    cell(buf, &mut |b| b.push_str(who.map_or("", |c| &c.mac)));
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.

@@ -258,6 +258,7 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 4,
+            client: None,
             m365_data: Default::default(),
         }
     }

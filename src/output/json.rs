@@ -32,8 +32,14 @@ pub struct JsonRow<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     client_helo: &'a str,
     client_ip: IpAddr,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_mac: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_max_version: Option<Cow<'static, str>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_name_source: &'static str,
     client_port: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_version: Option<Cow<'static, str>>,
@@ -95,7 +101,10 @@ impl<'a> JsonRow<'a> {
             cipher: r.cipher.map(cipher_name),
             client_helo: &r.client_helo,
             client_ip: r.client_ip,
+            client_mac: r.client.as_deref().map_or("", |c| &c.mac),
             client_max_version: version(r.client_max_version),
+            client_name: r.client.as_deref().map_or("", |c| &c.name),
+            client_name_source: r.client.as_deref().map_or("", |c| c.source),
             client_port: r.client_port,
             client_version: version(r.client_version),
             hello_retry: yes_no(r.hello_retry),
@@ -205,6 +214,7 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 9,
+            client: None,
         }
     }
 

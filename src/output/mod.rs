@@ -32,7 +32,7 @@ use self::json::JsonSink;
 use self::spool::{Out, RowOutput, append_part, temp_part};
 use self::summary::{Style, Summary};
 use crate::enrich::tally::{Scope, Verdict};
-use crate::model::row::ConnRecord;
+use crate::model::row::{ClientName, ConnRecord};
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
 
@@ -68,7 +68,15 @@ pub struct Outputs {
     files: [Option<std::fs::File>; 2],
     /// The HTML report, when asked for.
     pub html: Option<HtmlReport>,
+    /// Rows held until the whole input is read (see [`Outputs::hold_rows`]).
+    held: Option<Vec<ConnRecord>>,
+    /// Holding was asked for, and more rows came than [`MAX_HELD`]: they
+    /// were written as they came, without client names.
+    pub held_over: bool,
 }
+
+/// Rows held at most by [`Outputs::hold_rows`] (about 128 MiB).
+pub const MAX_HELD: usize = 262_144;
 
 /// The terminal's width in columns, if it says.
 fn term_width(t: &console::Term) -> Option<usize> {
@@ -131,7 +139,42 @@ impl Outputs {
             spooled: [None, None],
             files,
             html: None,
+            held: None,
+            held_over: false,
         })
+    }
+
+    /// Holds the connection rows until [`Outputs::release_rows`] (once the
+    /// whole input is read, the client names apply to every row), up to
+    /// [`MAX_HELD`] rows; beyond, every row is written as it comes.
+    pub fn hold_rows(&mut self) {
+        if self.csv.is_some() || self.json.is_some() {
+            self.held = Some(Vec::new());
+        }
+    }
+
+    /// Too many rows to hold: those held are written as they stand, the
+    /// next ones as they come.
+    fn overflow(&mut self) -> io::Result<()> {
+        if let Some(held) = self.held.take() {
+            self.held_over = true;
+            for r in &held {
+                self.write_rows(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rows held, each completed by `name` first.
+    pub fn release_rows(
+        &mut self,
+        name: &dyn Fn(&ConnRecord) -> Option<Box<ClientName>>,
+    ) -> io::Result<()> {
+        for mut r in self.held.take().unwrap_or_default() {
+            r.client = name(&r);
+            self.write_rows(&r)?;
+        }
+        Ok(())
     }
 
     /// What a part of this run writes (see [`SpoolSpec::open`]).
@@ -140,12 +183,20 @@ impl Outputs {
             csv: self.csv.is_some(),
             json: self.json.is_some(),
             scope: self.summary.scope(),
+            hold: self.held.is_some(),
         }
     }
 
     /// Appends the rows of a spooled part (see [`SpoolSpec::open`]); its
     /// counts went to a summary shared by the parts.
     pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
+        if part.held_over {
+            // The part wrote its rows: so does the run from here on.
+            self.overflow()?;
+        }
+        for r in part.held.take().unwrap_or_default() {
+            self.record_rows(&r)?;
+        }
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
         }
@@ -220,6 +271,7 @@ pub struct SpoolSpec {
     csv: bool,
     json: bool,
     scope: Scope,
+    hold: bool,
 }
 
 impl SpoolSpec {
@@ -256,6 +308,8 @@ impl SpoolSpec {
             spooled,
             files: [None, None],
             html: None,
+            held: self.hold.then(Vec::new),
+            held_over: false,
         })
     }
 }
@@ -264,6 +318,17 @@ impl Outputs {
     /// Writes a row to the connections CSV and JSON lines only (not to the
     /// summary).
     pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        if let Some(h) = self.held.as_mut() {
+            if h.len() < MAX_HELD {
+                h.push(rec.clone());
+                return Ok(());
+            }
+            self.overflow()?;
+        }
+        self.write_rows(rec)
+    }
+
+    fn write_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
         if let Some(c) = self.csv.as_mut() {
             c.record(rec)?;
         }

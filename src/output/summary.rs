@@ -530,6 +530,7 @@ mod tests {
             &mut s,
             &NoProgress,
             &mut |e| panic!("{e}"),
+            &mut crate::flow::names::NameLog::default(),
         );
         assert!(err.is_none());
         let mut out = Vec::new();

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::driver::Consumer;
 use crate::enrich::identity::{Datagram, Identity, StreamWant};
+use crate::flow::names::{Logged, NameLog};
 use crate::input::frame::Frame;
 use crate::wire::names::Mac;
 use crate::wire::names::frame::{Proto, transport};
@@ -160,5 +161,25 @@ impl Consumer for Names<'_> {
 
     fn failed(&mut self, msg: String) {
         (self.report)(msg);
+    }
+}
+
+/// Feeds `identity` with what a run's flow tables kept (see
+/// [`crate::flow::names`]), in capture order.
+pub fn replay(log: &NameLog, identity: &mut Identity) {
+    let mut report = |_: String| {};
+    let mut names = Names::new(identity, &mut report);
+    for e in log.entries() {
+        match e {
+            Logged::Frame { ts, link, data } => {
+                names.frame(&Frame {
+                    link: *link,
+                    ts_us: *ts,
+                    data,
+                    wire_len: data.len() as u32,
+                });
+            }
+            Logged::Mac { ts, mac, addr } => names.identity.frame_mac(*ts, *mac, *addr),
+        }
     }
 }

@@ -586,6 +586,23 @@ impl Identity {
         }
     }
 
+    /// [`Identity::client`] as the rows carry it; `None` when nothing is
+    /// known of the address.
+    pub fn client_name(&self, addr: IpAddr, ts: i64) -> Option<crate::model::row::ClientName> {
+        let c = self.client(addr, ts);
+        let n = crate::model::row::ClientName {
+            source: c.name.as_ref().map_or("", |(_, s)| s.as_str()),
+            name: c.name.map(|(n, _)| n).unwrap_or_default(),
+            mac: c
+                .mac
+                .map(|m| super::oui::format_mac(&m))
+                .unwrap_or_default(),
+            vendor: c.vendor,
+            os_hint: c.os_hint.unwrap_or_default(),
+        };
+        (!n.is_empty()).then_some(n)
+    }
+
     /// The name `client` resolved for `server` (else anyone did) at `ts`.
     pub fn server_name(&self, client: IpAddr, server: IpAddr, ts: i64) -> Option<(&str, Resolved)> {
         self.servers.lookup(client, server, ts)
