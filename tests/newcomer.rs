@@ -108,10 +108,21 @@ fn sigint_during_analyze_writes_whole_rows_and_exits_130() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        // Wait until rows are being written, then interrupt.
+        // Wait until a tenth of the file is read (rows are held until the
+        // end, for the client names), then interrupt.
         let t0 = std::time::Instant::now();
-        while std::fs::metadata(&csv).map_or(0, |m| m.len()) < 100_000 {
-            assert!(t0.elapsed().as_secs() < 60, "no rows written");
+        let read = || {
+            std::fs::read_to_string(format!("/proc/{}/io", child.id()))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("rchar: "))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+        };
+        while read() < 100_000_000 {
+            assert!(t0.elapsed().as_secs() < 60, "nothing read");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         // SAFETY: sends a signal to the child we started.
@@ -517,7 +528,18 @@ fn scope_hint_and_clients_csv_ports_and_protocols() {
     assert!(st.success());
     let text = std::fs::read_to_string(&clients).expect("read");
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
-    assert_eq!(header[header.len() - 2..], ["server_ports", "protocols"]);
+    assert_eq!(
+        header[header.len() - 7..],
+        [
+            "server_ports",
+            "protocols",
+            "client_name",
+            "client_name_source",
+            "client_mac",
+            "client_vendor",
+            "client_os_hint"
+        ]
+    );
     assert!(header.contains(&"legacy_endpoint_connections"));
     assert!(!header.contains(&"legacy_endpoint"));
     let rows = read_rows(&clients, b',');
