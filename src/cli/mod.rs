@@ -141,18 +141,34 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     });
     bar.clear();
     tlsready::run::names::replay(&outcome.names, &mut identity);
-    let who = |ip, ts| identity.client_name(ip, ts);
+    // Addresses whose identity does not change over the capture (most)
+    // are looked up once.
+    let memo = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    let who = |ip, ts| {
+        if let Some(n) = memo.borrow().get(&ip) {
+            return Option::clone(n);
+        }
+        let n = identity.client_name(ip, ts).map(Arc::new);
+        if identity.timeless(ip) {
+            memo.borrow_mut().insert(ip, n.clone());
+        }
+        n
+    };
     let released = outputs.release_rows(&|r| {
-        let mut n = who(r.client_ip, r.ts);
+        let n = who(r.client_ip, r.ts);
         if !r.client_helo.is_empty() && n.as_ref().is_none_or(|n| n.name.is_empty()) {
             // The mail client's own greeting, when nothing better is known.
-            let n = n.get_or_insert_default();
-            n.name = r.client_helo.clone();
-            n.source = "ehlo";
+            let mut c = n.as_deref().cloned().unwrap_or_default();
+            c.name = r.client_helo.clone();
+            c.source = "ehlo";
+            return Some(Arc::new(c));
         }
-        n.map(Box::new)
+        n
     });
-    outputs.summary.tally.name_clients(&who);
+    outputs
+        .summary
+        .tally
+        .name_clients(&|ip, ts| who(ip, ts).map(|n| (*n).clone()));
     if outputs.held_over {
         eprintln!(
             "tlsready: more than {} connection rows: the connection rows were written as they came, without client names (the clients CSV has them)",

@@ -53,9 +53,36 @@ pub fn tcp_names(sport: u16, dport: u16) -> bool {
     sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
 }
 
-/// Whether a frame that is not TCP carries name traffic.
+/// Whether a frame that is not TCP carries name traffic. Unicast DNS
+/// answers only when they answer a PTR (or ANY) question: those name
+/// clients; the A/AAAA answers of every lookup (a fifth of the flows of
+/// a busy network) would name servers, which the rows do not use yet.
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
-    transport(link, frame).is_some_and(|t| t.proto == Proto::Udp && udp_names(t.sport, t.dport))
+    transport(link, frame).is_some_and(|t| {
+        t.proto == Proto::Udp
+            && udp_names(t.sport, t.dport)
+            && (t.sport != 53 || names_hosts(t.payload))
+    })
+}
+
+/// A DNS message whose first question asks for a PTR (12) or ANY (255)
+/// record (the question name is read label by label, uncompressed as
+/// questions are).
+fn names_hosts(msg: &[u8]) -> bool {
+    if msg.get(4..6).is_none_or(|q| q == [0, 0]) {
+        return false;
+    }
+    let mut at = 12;
+    while let Some(&len) = msg.get(at) {
+        if len == 0 {
+            return matches!(msg.get(at + 1..at + 3), Some([0, 12] | [0, 255]));
+        }
+        if len & 0xc0 != 0 {
+            return false;
+        }
+        at += 1 + usize::from(len);
+    }
+    false
 }
 
 /// What a table kept, in the order frames came.
@@ -65,6 +92,22 @@ pub struct NameLog {
     bytes: usize,
     /// Frames not kept (over [`MAX_BYTES`]).
     pub dropped: u64,
+    /// Payload bytes kept per TCP direction (the start of a stream is
+    /// what names: a Kerberos record, an HTTP request's headers).
+    streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), usize>,
+}
+
+/// TCP directions whose starts are being kept at once (cleared when full).
+const MAX_STREAMS: usize = 16_384;
+
+/// Bytes of a TCP direction kept: a Kerberos or DNS message (at most
+/// 64 KiB as read), the headers of an HTTP request.
+fn stream_cap(dport: u16) -> usize {
+    if dport == 80 || dport == 8080 {
+        4096
+    } else {
+        65_536
+    }
 }
 
 impl NameLog {
@@ -80,6 +123,33 @@ impl NameLog {
             link,
             data: frame.into(),
         });
+    }
+
+    /// A TCP segment on a name port ([`tcp_names`]): the SYN, and the
+    /// first bytes of each direction.
+    pub fn tcp(
+        &mut self,
+        link: LinkType,
+        ts: i64,
+        frame: &[u8],
+        seg: &crate::wire::decode::Segment<'_>,
+    ) {
+        let dir = (seg.src, seg.sport, seg.dst, seg.dport);
+        let syn = seg.flags & crate::wire::decode::flags::SYN != 0;
+        if !syn && seg.payload.is_empty() {
+            return;
+        }
+        if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
+            self.streams.clear();
+        }
+        let kept = self.streams.entry(dir).or_insert(0);
+        if syn {
+            *kept = 0;
+        } else if *kept >= stream_cap(seg.dport) {
+            return;
+        }
+        *kept += seg.payload.len();
+        self.frame(link, ts, frame);
     }
 
     /// A frame that is not TCP: kept when it carries name traffic.

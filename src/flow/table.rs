@@ -378,8 +378,8 @@ impl<'o> FlowTable<'o> {
         };
         self.stats.tcp_packets += 1;
         if let Some(n) = self.names.as_mut() {
-            if tcp_names(seg.sport, seg.dport) && (!seg.payload.is_empty() || pure_syn(&seg)) {
-                n.frame(link, ts, frame);
+            if tcp_names(seg.sport, seg.dport) {
+                n.tcp(link, ts, frame, &seg);
             } else if pure_syn(&seg) {
                 n.syn(link, ts, frame, seg.src);
             }

@@ -193,7 +193,7 @@ pub struct ConnRecord {
     /// with payload, SYN, FIN or RST (bare ACKs are not analysed).
     pub packets: u64,
     /// Who the client was (set once the whole capture is read).
-    pub client: Option<Box<ClientName>>,
+    pub client: Option<Arc<ClientName>>,
 }
 
 impl ConnRecord {

@@ -8,6 +8,12 @@ pub trait Sink {
     /// One finished connection.
     fn record(&mut self, rec: &ConnRecord) -> std::io::Result<()>;
 
+    /// One finished connection, handed over: a sink that keeps rows takes
+    /// it without a copy.
+    fn record_owned(&mut self, rec: ConnRecord) -> std::io::Result<()> {
+        self.record(&rec)
+    }
+
     /// Prints an interim report (long live captures); nothing by default.
     fn interim_report(&self, _stats: &Stats) {}
 

@@ -168,7 +168,7 @@ impl Outputs {
     /// Writes the rows held, each completed by `name` first.
     pub fn release_rows(
         &mut self,
-        name: &dyn Fn(&ConnRecord) -> Option<Box<ClientName>>,
+        name: &dyn Fn(&ConnRecord) -> Option<std::sync::Arc<ClientName>>,
     ) -> io::Result<()> {
         for mut r in self.held.take().unwrap_or_default() {
             r.client = name(&r);
@@ -195,7 +195,7 @@ impl Outputs {
             self.overflow()?;
         }
         for r in part.held.take().unwrap_or_default() {
-            self.record_rows(&r)?;
+            self.record_rows_owned(r)?;
         }
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
@@ -318,14 +318,22 @@ impl Outputs {
     /// Writes a row to the connections CSV and JSON lines only (not to the
     /// summary).
     pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
+        if self.held.is_some() {
+            return self.record_rows_owned(rec.clone());
+        }
+        self.write_rows(rec)
+    }
+
+    /// [`Outputs::record_rows`], handed the row.
+    pub fn record_rows_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
         if let Some(h) = self.held.as_mut() {
             if h.len() < MAX_HELD {
-                h.push(rec.clone());
+                h.push(rec);
                 return Ok(());
             }
             self.overflow()?;
         }
-        self.write_rows(rec)
+        self.write_rows(&rec)
     }
 
     fn write_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
@@ -344,6 +352,11 @@ impl Sink for Outputs {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
         self.record_rows(rec)?;
         self.summary.record(rec)
+    }
+
+    fn record_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
+        self.summary.record(&rec)?;
+        self.record_rows_owned(rec)
     }
 
     fn interim_report(&self, stats: &Stats) {

@@ -672,6 +672,14 @@ impl Sink for Shared<'_> {
             Err(_) => self.local.record(rec),
         }
     }
+
+    fn record_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
+        match self.summary.try_lock() {
+            Ok(mut s) => s.record(&rec),
+            Err(_) => self.local.record(&rec),
+        }?;
+        self.rows.record_rows_owned(rec)
+    }
 }
 
 /// The join's state between chunks.

@@ -3,7 +3,7 @@
 //! the starts of TCP streams on the Kerberos, DNS and HTTP ports, source
 //! MACs). `tlsready hosts` runs it over its inputs.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use super::driver::Consumer;
@@ -54,7 +54,7 @@ impl<'a> Names<'a> {
         Names {
             identity,
             report,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             streams_dropped: 0,
         }
     }

@@ -94,7 +94,7 @@ impl Batch {
             // done connection neither.
             Ok(seg)
                 if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0
-                    && !tcp_names(seg.sport, seg.dport)
+                    && (seg.payload.is_empty() || !tcp_names(seg.sport, seg.dport))
                     && (bare_ack(&seg)
                         || filter.check_touch(
                             flow_hash(seg.src, seg.sport, seg.dst, seg.dport),

@@ -142,7 +142,7 @@ impl Finished for Rows<'_> {
             return false;
         }
         if self.error.is_none()
-            && let Err(e) = self.sink.record(&rec)
+            && let Err(e) = self.sink.record_owned(rec)
         {
             self.error = Some(e);
         }

@@ -8,7 +8,7 @@
 //! its MAC. A host's own address changes (DHCP, IPv6 privacy addresses)
 //! stay below these counts.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::wire::names::Mac;
@@ -131,6 +131,12 @@ impl MacTable {
     /// Whether `mac` was taken for a router.
     pub fn is_router(&self, mac: &Mac) -> bool {
         self.by_mac.get(mac).is_some_and(|i| i.router)
+    }
+
+    /// Whether [`MacTable::mac_for`] answers the same for `addr` at any
+    /// time (at most one MAC seen with it).
+    pub fn timeless(&self, addr: IpAddr) -> bool {
+        self.by_addr.get(&addr).is_none_or(|v| v.len() <= 1)
     }
 
     /// The MAC that sourced `addr`'s frames nearest `ts`, routers excepted.

@@ -2,7 +2,7 @@
 //! the answers the report asks for (who is this client, at this time;
 //! which name did this client resolve for this server).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -120,8 +120,8 @@ struct Recent<K, V> {
 impl<K: Hash + Eq, V> Recent<K, V> {
     fn new(cap: usize) -> Self {
         Recent {
-            cur: HashMap::new(),
-            prev: HashMap::new(),
+            cur: HashMap::default(),
+            prev: HashMap::default(),
             cap: cap.max(2) / 2,
         }
     }
@@ -144,7 +144,7 @@ pub struct Identity {
     hosts: HostTable,
     macs: MacTable,
     servers: ServerNames,
-    known: HashMap<IpAddr, KnownHost>,
+    known: std::collections::HashMap<IpAddr, KnownHost>,
     dhcp: Recent<Mac, Claims>,
     dhcp6: Recent<Vec<u8>, Claims>,
     oui: Option<Oui>,
@@ -172,18 +172,18 @@ impl Identity {
             hosts: HostTable::new(limits.table),
             macs: MacTable::new(limits.macs),
             servers: ServerNames::new(limits.server_names),
-            known: HashMap::new(),
+            known: std::collections::HashMap::new(),
             dhcp: Recent::new(limits.dhcp_clients),
             dhcp6: Recent::new(limits.dhcp_clients),
             oui: None,
-            learned: HashMap::new(),
+            learned: HashMap::default(),
             undecoded: 0,
             asked: rustc_hash::FxHashMap::default(),
         }
     }
 
     /// Names the user gave (`--hosts`): they win over learned ones.
-    pub fn with_known(mut self, known: HashMap<IpAddr, KnownHost>) -> Self {
+    pub fn with_known(mut self, known: std::collections::HashMap<IpAddr, KnownHost>) -> Self {
         self.known = known;
         self
     }
@@ -584,6 +584,12 @@ impl Identity {
                 .unwrap_or_default(),
             os_hint: held.and_then(|h| h.os).map(|o| o.os.clone()),
         }
+    }
+
+    /// Whether [`Identity::client`] answers the same for `addr` at any time
+    /// (then a caller may keep the answer for every row of the address).
+    pub fn timeless(&self, addr: IpAddr) -> bool {
+        self.hosts.timeless(addr) && self.macs.timeless(addr)
     }
 
     /// [`Identity::client`] as the rows carry it; `None` when nothing is

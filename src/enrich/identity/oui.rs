@@ -2,7 +2,7 @@
 //! (`data/oui/oui.tsv`, see `data/oui/SOURCE.md`), or files the user
 //! passes (`--oui FILE`) in the formats the IEEE publishes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 

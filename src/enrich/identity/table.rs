@@ -14,7 +14,7 @@
 //! it): a name learned later in the capture still names the address
 //! earlier, unless another device's tenancy lies between.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use super::Source;
@@ -161,7 +161,7 @@ impl HostTable {
     /// An empty table with these bounds.
     pub fn new(limits: Limits) -> Self {
         HostTable {
-            hosts: HashMap::new(),
+            hosts: HashMap::default(),
             names: 0,
             limits,
             stats: TableStats::default(),
@@ -271,6 +271,17 @@ impl HostTable {
         if same && t.end.is_none_or(|e| e > ts) {
             t.end = Some(ts);
         }
+    }
+
+    /// Whether [`HostTable::lookup`] answers the same for `addr` at any
+    /// time: at most one tenancy, never ended, with at most one name.
+    pub fn timeless(&self, addr: IpAddr) -> bool {
+        self.hosts.get(&addr).is_none_or(|h| {
+            h.tenancies.len() <= 1
+                && h.tenancies
+                    .iter()
+                    .all(|t| t.end.is_none() && t.names.len() <= 1)
+        })
     }
 
     /// Who held `addr` at `ts`.
