@@ -141,6 +141,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     });
     bar.clear();
     tlsready::run::names::replay(&outcome.names, &mut identity);
+    outputs.summary.host_names = identity.stats().summary_line(outcome.names.dropped);
     // Addresses whose identity does not change over the capture (most)
     // are looked up once.
     let memo = std::cell::RefCell::new(rustc_hash::FxHashMap::default());

@@ -32,6 +32,9 @@ pub struct Summary {
     /// Which Microsoft 365 endpoint data the run uses (e.g. `built-in
     /// 2026073100 (Worldwide)`); no line when empty.
     pub m365_data: String,
+    /// What the host identity learned and what its bounds dropped; no line
+    /// when empty.
+    pub host_names: String,
     /// A signal stopped the run before its inputs ended (said first in
     /// the report).
     pub interrupted: bool,
@@ -53,6 +56,7 @@ impl Summary {
             tally: Tally::new(scope),
             timeline: Default::default(),
             m365_data: String::new(),
+            host_names: String::new(),
             interrupted: false,
             nothing_read: false,
             below_elsewhere: 0,
@@ -331,6 +335,9 @@ impl Summary {
         }
         if !self.m365_data.is_empty() {
             writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
+        }
+        if !self.host_names.is_empty() {
+            writeln!(out, "Host names: {}", self.host_names)?;
         }
         if stats.shed_memcap > 0 || stats.evicted_memcap > 0 {
             writeln!(

@@ -85,6 +85,43 @@ pub struct IdentityStats {
     pub routers: Vec<Router>,
 }
 
+impl IdentityStats {
+    /// The summary's line (without its `Host names: ` heading): names
+    /// learned per source, routers, and what the bounds dropped (`dropped`:
+    /// name frames not kept); empty when there is nothing to say.
+    pub fn summary_line(&self, dropped: u64) -> String {
+        let total: u64 = self.names.iter().map(|(_, n)| n).sum();
+        let mut parts = Vec::new();
+        if total > 0 {
+            let each: Vec<String> = self
+                .names
+                .iter()
+                .map(|(s, n)| format!("{} {n}", s.as_str()))
+                .collect();
+            parts.push(format!("{total} learned ({})", each.join(", ")));
+        }
+        if !self.routers.is_empty() {
+            parts.push(format!(
+                "{} MAC(s) taken for routers (their addresses get no MAC)",
+                self.routers.len()
+            ));
+        }
+        let t = &self.table;
+        let bounded =
+            t.hosts_refused + t.tenancies_dropped + t.names_dropped + self.macs_refused + dropped;
+        if bounded > 0 {
+            parts.push(format!(
+                "tables full: {} addresses refused, {} tenancies and {} names dropped, {} MAC sightings refused, {} name frames not kept",
+                t.hosts_refused, t.tenancies_dropped, t.names_dropped, self.macs_refused, dropped
+            ));
+        }
+        if self.undecoded > 0 && !parts.is_empty() {
+            parts.push(format!("{} messages did not decode", self.undecoded));
+        }
+        parts.join("; ")
+    }
+}
+
 /// Who a client is, at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientIdentity {
