@@ -1,14 +1,39 @@
 //! DHCPv4 (RFC 2131): who a client says it is, and which address it holds.
 //!
-//! The fixed header and the options are read through `dhcproto`'s borrowed
-//! (zero-copy) message; option values are taken as raw bytes so that a name
-//! that is not UTF-8 is escaped later rather than dropping the message.
+//! The fixed header by its offsets, the options by a walk of RFC 2132's
+//! format (pad, end, code-length-value); option values are taken as raw
+//! bytes so that a name that is not UTF-8 is escaped later rather than
+//! dropping the message.
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::borrowed::Message;
-
 use super::{Mac, wire_name};
+
+/// The options after the magic cookie (code, value), up to the end option,
+/// the end of the message, or an option cut short (those before it stand).
+fn options(mut bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while let Some((&code, rest)) = bytes.split_first() {
+        match code {
+            0 => bytes = rest,
+            255 => break,
+            _ => {
+                let Some(&len) = rest.first() else { break };
+                let Some(value) = rest.get(1..1 + usize::from(len)) else {
+                    break;
+                };
+                out.push((code, value));
+                bytes = &rest[1 + usize::from(len)..];
+            }
+        }
+    }
+    out
+}
+
+fn addr(payload: &[u8], at: usize) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = payload.get(at..at + 4)?.try_into().ok()?;
+    Some(Ipv4Addr::from(b))
+}
 
 /// DHCP message types (option 53).
 pub mod msg {
@@ -90,7 +115,6 @@ const MAX_VALUE: usize = 255;
 /// Parses a DHCPv4 (or BOOTP) message. `None` when it is not one: too short,
 /// an op other than 1 or 2, or without the DHCP magic cookie.
 pub fn parse(payload: &[u8]) -> Option<Dhcp4> {
-    let m = Message::new(payload).ok()?;
     let op = *payload.first()?;
     if op != 1 && op != 2 || payload.get(236..240)? != [99, 130, 83, 99] {
         return None;
@@ -98,25 +122,24 @@ pub fn parse(payload: &[u8]) -> Option<Dhcp4> {
     let mut d = Dhcp4 {
         op,
         msg_type: None,
-        xid: m.xid(),
+        xid: u32::from_be_bytes(payload.get(4..8)?.try_into().ok()?),
         client_mac: None,
-        ciaddr: m.ciaddr(),
-        yiaddr: m.yiaddr(),
+        ciaddr: addr(payload, 12)?,
+        yiaddr: addr(payload, 16)?,
         requested: None,
         host_name: None,
         fqdn: None,
         vendor_class: None,
         domain: None,
     };
-    // chaddr is 16 bytes at offset 28; `Message::chaddr` trusts hlen.
+    // chaddr is 16 bytes at offset 28.
     if payload[1] == 1 && payload[2] == 6 {
         d.client_mac = payload.get(28..34).and_then(|s| s.try_into().ok());
     }
     let mut client_id_mac = None;
-    for o in m.opts() {
-        let data = o.data();
+    for (code, data) in options(payload.get(240..)?) {
         let kept = || data.get(..MAX_VALUE).unwrap_or(data).to_vec();
-        match u8::from(o.code()) {
+        match code {
             OPT_MSG_TYPE => d.msg_type = data.first().copied(),
             OPT_HOST_NAME => d.host_name = Some(trim_nul(&kept())),
             OPT_DOMAIN => d.domain = Some(trim_nul(&kept())),

@@ -1,14 +1,31 @@
 //! DHCPv6 (RFC 8415): the client's FQDN (option 39, RFC 4704), its DUID
 //! (with the MAC inside DUID-LLT and DUID-LL), vendor class, and the
-//! addresses a server's Reply assigns (IA_NA). Decoded by `dhcproto`.
-//! Relay-forward and relay-reply messages are not unwrapped.
+//! addresses a server's Reply assigns (IA_NA). Read by [`options`], a
+//! walk of RFC 8415's option format (code, length, value), where each
+//! option must fit in its message. Relay-forward and relay-reply messages
+//! are not unwrapped.
 
 use std::net::Ipv6Addr;
 
-use dhcproto::v6::{DhcpOption, Message};
-use dhcproto::{Decodable, Decoder};
-
 use super::{Mac, wire_name};
+
+const OPT_CLIENT_ID: u16 = 1;
+const OPT_IA_NA: u16 = 3;
+const OPT_IAADDR: u16 = 5;
+const OPT_VENDOR_CLASS: u16 = 16;
+
+/// The options of `bytes` (code, value); `None` when one runs past the end.
+fn options(mut bytes: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let code = u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]);
+        let len = usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]));
+        let value = bytes.get(4..4 + len)?;
+        out.push((code, value));
+        bytes = &bytes[4 + len..];
+    }
+    Some(out)
+}
 
 /// The facts of one DHCPv6 message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,38 +75,36 @@ pub fn parse(payload: &[u8]) -> Option<Dhcp6> {
     if !(1..=11).contains(&t) {
         return None;
     }
-    let m = Message::decode(&mut Decoder::new(payload)).ok()?;
     let mut d = Dhcp6 {
-        msg_type: u8::from(m.msg_type()),
-        xid: m.xid_num(),
+        msg_type: t,
+        xid: u32::from_be_bytes([0, *payload.get(1)?, *payload.get(2)?, *payload.get(3)?]),
         ..Dhcp6::default()
     };
-    for o in m.opts().iter() {
-        match o {
-            DhcpOption::ClientId(duid) => {
-                d.client_mac = duid_mac(duid);
-                d.duid = duid.get(..MAX_VALUE).unwrap_or(duid).to_vec();
+    for (code, v) in options(payload.get(4..)?)? {
+        match code {
+            OPT_CLIENT_ID => {
+                d.client_mac = duid_mac(v);
+                d.duid = v.get(..MAX_VALUE).unwrap_or(v).to_vec();
             }
-            DhcpOption::VendorClass(vc) => {
-                d.vendor_class = vc
-                    .data
-                    .first()
-                    .map(|v| v.get(..MAX_VALUE).unwrap_or(v).to_vec());
+            OPT_VENDOR_CLASS => {
+                // enterprise number, then items of (length, data): the first.
+                if let Some(&[a, b]) = v.get(4..6) {
+                    let item = v.get(6..6 + usize::from(u16::from_be_bytes([a, b])))?;
+                    d.vendor_class = Some(item.get(..MAX_VALUE).unwrap_or(item).to_vec());
+                }
             }
-            DhcpOption::IANA(ia) => {
-                for sub in ia.opts.iter() {
-                    if let DhcpOption::IAAddr(a) = sub {
-                        d.addresses.push(a.addr);
+            OPT_IA_NA => {
+                // IAID, T1, T2, then options.
+                for (sub, a) in options(v.get(12..)?)? {
+                    if sub == OPT_IAADDR {
+                        let a: [u8; 16] = a.get(..16)?.try_into().ok()?;
+                        d.addresses.push(Ipv6Addr::from(a));
                     }
                 }
             }
-            DhcpOption::Unknown(u) if u16::from(u.code()) == OPT_CLIENT_FQDN => {
+            OPT_CLIENT_FQDN => {
                 // flags (1 byte), then the name in wire format, maybe partial.
-                d.fqdn = u
-                    .data()
-                    .get(1..)
-                    .and_then(wire_name)
-                    .filter(|n| !n.is_empty());
+                d.fqdn = v.get(1..).and_then(wire_name).filter(|n| !n.is_empty());
             }
             _ => {}
         }
