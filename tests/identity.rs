@@ -667,3 +667,28 @@ fn hosts_file_wins_and_ehlo_names_the_rest() {
         assert_eq!(r["client_name_source"], "ehlo");
     }
 }
+
+/// `tlsready hosts` with an input that fails: one line naming it, the
+/// rows of the others, exit status 3; an `--oui` file with no assignment
+/// is a fatal error naming it.
+#[test]
+fn hosts_command_reports_bad_inputs() {
+    let out = crate::util::tlsready()
+        .args(["hosts", "no-such.pcap", "samples/identity/lan.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such.pcap"), "{err}");
+    let rows = crate::util::rows_from(&out.stdout, b',');
+    assert!(
+        rows.iter()
+            .any(|r| r["name"] == "BUCHHALTUNG-7" && r["source"] == "nbns")
+    );
+    let out = crate::util::tlsready()
+        .args(["hosts", "--oui", "Cargo.toml", "samples/identity/lan.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cargo.toml: no MAC assignment"));
+}
