@@ -692,3 +692,28 @@ fn hosts_command_reports_bad_inputs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Cargo.toml: no MAC assignment"));
 }
+
+/// The terminal report names each client it lists by its best name: the
+/// EHLO name, unless `--hosts` (or the capture) names it better.
+#[test]
+fn terminal_report_shows_the_best_name() {
+    let smtp = crate::util::sample("smtp-starttls-tls10-587.pcap");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let out = crate::util::tlsready()
+            .args(["analyze", "--scope", "all"])
+            .arg(&smtp)
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plain = run(&[]);
+    let line = plain.lines().find(|l| l.starts_with("will-break")).unwrap();
+    assert!(line.contains("127.0.0.1 printer01.corp.example"), "{plain}");
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 PRINTER-3OG\n").unwrap();
+    let named = run(&["--hosts".as_ref(), hosts.as_os_str()]);
+    let line = named.lines().find(|l| l.starts_with("will-break")).unwrap();
+    assert!(line.contains("127.0.0.1 PRINTER-3OG"), "{named}");
+}

@@ -434,7 +434,11 @@ impl Summary {
             .map(|r| {
                 [
                     r.key.client_ip.to_string(),
-                    r.key.client_helo.clone(),
+                    // Its best name (learned, `--hosts`, else its EHLO).
+                    self.tally
+                        .client_name(r.key.client_ip, &r.key.client_helo)
+                        .map(|n| n.name)
+                        .unwrap_or_default(),
                     if r.key.service.is_empty() {
                         "-".to_string()
                     } else {
