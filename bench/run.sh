@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# bench/run.sh — throughput / memory / accuracy harness for issue 7.
+# bench/run.sh — throughput / memory / accuracy harness (issues 7 and 13).
 #
 # Measures `tlsready analyze` against the floor (examples/pcap_floor.rs: a bare libpcap
-# `pcap_next_ex` loop) on a synthetic capture from ../shared/bench/make-corpus.py, in the
-# page cache, side by side in one run (floor and tlsready runs alternate).
+# `pcap_next_ex` loop) and against `cat FILE > /dev/null` (reading the file, the physical
+# limit here) on a synthetic capture from ../shared/bench/make-corpus.py, in the page cache,
+# side by side in one run (cat, floor, tlsready, and tlsready on the same file as pcapng
+# (editcap -F pcapng) and gzip, beside `gzip -dc`, alternate in every run).
 #
 # Usage:
 #   bench/run.sh [--size MIB] [--runs N] [--mode MODE] [--no-score] [--no-build]
@@ -27,6 +29,7 @@
 #                        threads, default --memcap (target: peak RSS < 320 MiB). 200,000
 #                        connections take ~13 GB of disk per capture; not part of "all"
 #   --no-score   skip score.py                                           [SCORE=0]
+#   --no-formats skip the pcapng and gzip runs                           [FORMATS=0]
 #   --no-build   use the binaries already in target/release             [BUILD=0]
 #   DATA_DIR     where corpora live       [default lab/perf/data, ignored by git]
 #   GEN          the generator            [default ../shared/bench/make-corpus.py]
@@ -36,8 +39,11 @@
 # DATA_DIR/s2-SIZE.pcap (seed 2); generated once (default --workers, so byte-identical to
 # the README's numbers), reused afterwards. A 2048 MiB pair takes ~4.3 GB of disk.
 #
-# Output: per-run wall seconds and max RSS, medians, MB/s (10^6 bytes of file per second),
-# the ratio tlsready/floor (issue-7 target >= 0.90), tlsready's peak RSS (target <= 64 MiB),
+# Output: per-run wall seconds and max RSS, medians and spread (min-max), MB/s (10^6 bytes
+# of file per second), the ratio floor/tlsready (issue-13 target >= 1.5: tlsready in at most
+# 2/3 of the floor's time), cat/tlsready, pcapng time / pcap time (target <= 1.10), gzip -dc
+# time / tlsready on the gzip file (target >= 1.0), tlsready's peak RSS over all of them
+# (/usr/bin/time's maximum resident set, file pages included; target <= 64 MiB),
 # score.py's accuracy line, the two-file speedup over one thread, and a summary block to paste into a
 # README. Key numbers also go to DATA_DIR/results-SIZE.txt, and the summary shows the peak
 # RSS of every other size measured so far (for the "RSS does not grow with file size" check).
@@ -53,6 +59,7 @@ SIZE=${SIZE:-2048}
 RUNS=${RUNS:-5}
 MODE=${MODE:-all}
 SCORE=${SCORE:-1}
+FORMATS=${FORMATS:-1}
 BUILD=${BUILD:-1}
 DATA_DIR=${DATA_DIR:-$ROOT/lab/perf/data}
 GEN=${GEN:-$ROOT/../shared/bench/make-corpus.py}
@@ -67,6 +74,7 @@ while [ $# -gt 0 ]; do
     --mode) MODE=$2; shift 2 ;;
     --mode=*) MODE=${1#*=}; shift ;;
     --no-score) SCORE=0; shift ;;
+    --no-formats) FORMATS=0; shift ;;
     --no-build) BUILD=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -156,50 +164,112 @@ SUMMARY=()
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo '+dirty-src')
 
 # ---- main: floor vs tlsready -----------------------------------------------------------
+# spread V...: "min-max (±P % of the median)"
+spread() {
+  local med; med=$(median "$@")
+  printf '%s\n' "$@" | sort -g | awk -v m="$med" 'NR==1 {lo=$1} {hi=$1} END {printf "%.3f-%.3f s (+-%.0f %%)", lo, hi, (m > 0) ? 50 * (hi - lo) / m : 0}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
+
 run_main() {
   gen 1 "$F1" "$T1"
   local bytes; bytes=$(stat -c %s "$F1")
+  # The same file as pcapng (editcap) and gzip, made once and reused.
+  local NG=$DATA_DIR/s1-$SIZE.pcapng GZ=$DATA_DIR/s1-$SIZE.pcap.gz
+  if [ "$FORMATS" = 1 ]; then
+    if ! need editcap; then
+      say "installing wireshark-common (editcap)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wireshark-common >/dev/null
+    fi
+    [ -s "$NG" ] || { say "corpus: editcap -F pcapng -> $NG"; editcap -F pcapng "$F1" "$NG.tmp" && mv "$NG.tmp" "$NG"; }
+    [ -s "$GZ" ] || { say "corpus: gzip -> $GZ"; gzip -c "$F1" >"$GZ.tmp" && mv "$GZ.tmp" "$GZ"; }
+    warm "$NG" "$GZ"
+  fi
   warm "$F1"
   say ""
-  say "== floor vs tlsready: $F1 ($bytes bytes), $RUNS runs each, alternating"
-  local fw=() tw=() tr=() fr=() i
+  local order="cat, floor, tlsready"
+  [ "$FORMATS" = 1 ] && order="$order, tlsready pcapng, gzip -dc, tlsready gzip"
+  say "== floor vs tlsready: $F1 ($bytes bytes), $RUNS runs each, alternating ($order)"
+  local fw=() cw=() tw=() tr=() fr=() nw=() nr=() gw=() zw=() zr=() i
   # one untimed warm-up of each (page cache, binary pages)
   timed warm-floor "$FLOOR" "$F1"
   timed warm-tls "$BIN" analyze "$F1" --connections "$OUT/warm.csv" -q
   for i in $(seq 1 "$RUNS"); do
+    timed "cat-$i" sh -c 'cat "$1" >/dev/null' cat "$F1"
+    cw+=("$WALL")
+    printf '  run %d  cat       %8.3f s  %7.1f MB/s\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")"
     timed "floor-$i" "$FLOOR" "$F1"
     fw+=("$WALL"); fr+=("$RSS")
     printf '  run %d  floor     %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%s)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(cat "$OUT/floor-$i.log")"
     timed "tls-$i" "$BIN" analyze "$F1" --connections "$OUT/conn-$i.csv" -q
     tw+=("$WALL"); tr+=("$RSS")
     printf '  run %d  tlsready  %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%d connection rows)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(( $(wc -l <"$OUT/conn-$i.csv") - 1 ))"
+    if [ "$FORMATS" = 1 ]; then
+      timed "ng-$i" "$BIN" analyze "$NG" --connections "$OUT/ng-$i.csv" -q
+      nw+=("$WALL"); nr+=("$RSS")
+      printf '  run %d  pcapng    %8.3f s  %7.1f MB/s  maxrss %7.1f MiB\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")"
+      timed "gunzip-$i" sh -c 'gzip -dc "$1" >/dev/null' gunzip "$GZ"
+      gw+=("$WALL")
+      printf '  run %d  gzip -dc  %8.3f s\n' "$i" "$WALL"
+      timed "gz-$i" "$BIN" analyze "$GZ" --connections "$OUT/gz-$i.csv" -q
+      zw+=("$WALL"); zr+=("$RSS")
+      printf '  run %d  gzip in   %8.3f s  %7.1f MB/s  maxrss %7.1f MiB\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")"
+    fi
   done
-  local fmed tmed fmb tmb ratio peak
-  fmed=$(median "${fw[@]}"); tmed=$(median "${tw[@]}")
+  local fmed tmed cmed fmb tmb ratio rcat peak
+  fmed=$(median "${fw[@]}"); tmed=$(median "${tw[@]}"); cmed=$(median "${cw[@]}")
   fmb=$(mbps "$bytes" "$fmed"); tmb=$(mbps "$bytes" "$tmed")
-  ratio=$(awk -v f="$fmed" -v t="$tmed" 'BEGIN {printf "%.3f", f / t}')
-  peak=$(maxof "${tr[@]}")
+  ratio=$(ratio "$fmed" "$tmed")
+  rcat=$(ratio "$cmed" "$tmed")
+  peak=$(maxof "${tr[@]}" ${nr[@]+"${nr[@]}"} ${zr[@]+"${zr[@]}"})
   local verdict_t verdict_m
-  verdict_t=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.90) ? "meets >= 0.90" : "below 0.90"}')
+  verdict_t=$(awk -v r="$ratio" 'BEGIN {print (r >= 1.5) ? "meets >= 1.5" : "below 1.5"}')
   verdict_m=$(awk -v k="$peak" 'BEGIN {print (k <= 65536) ? "meets <= 64 MiB" : "above 64 MiB"}')
-  printf '  median    floor %.3f s = %s MB/s;  tlsready %.3f s = %s MB/s\n' "$fmed" "$fmb" "$tmed" "$tmb"
-  printf '  ratio tlsready/floor (throughput) = %s  [%s]\n' "$ratio" "$verdict_t"
-  printf '  tlsready peak RSS = %s MiB (%s KiB)  [%s]; floor peak RSS %s MiB\n' "$(mib "$peak")" "$peak" "$verdict_m" "$(mib "$(maxof "${fr[@]}")")"
-  # same output every run?
+  printf '  median    cat %.3f s; floor %.3f s = %s MB/s;  tlsready %.3f s = %s MB/s\n' "$cmed" "$fmed" "$fmb" "$tmed" "$tmb"
+  printf '  spread    cat %s; floor %s; tlsready %s\n' "$(spread "${cw[@]}")" "$(spread "${fw[@]}")" "$(spread "${tw[@]}")"
+  printf '  ratio floor/tlsready (speed over the bare libpcap loop) = %s  [%s]\n' "$ratio" "$verdict_t"
+  printf '  ratio cat/tlsready (share of the speed of reading the file) = %s\n' "$rcat"
+  local nmed="" gmed="" zmed="" rng="" rgz="" verdict_n="" verdict_z=""
+  if [ "$FORMATS" = 1 ]; then
+    nmed=$(median "${nw[@]}"); gmed=$(median "${gw[@]}"); zmed=$(median "${zw[@]}")
+    rng=$(ratio "$nmed" "$tmed"); rgz=$(ratio "$gmed" "$zmed")
+    verdict_n=$(awk -v r="$rng" 'BEGIN {print (r <= 1.10) ? "meets <= 1.10" : "above 1.10"}')
+    verdict_z=$(awk -v r="$rgz" 'BEGIN {print (r >= 1.0) ? "meets >= 1.0" : "below 1.0"}')
+    printf '  pcapng    median %.3f s, spread %s; time pcapng/pcap = %s  [%s]\n' "$nmed" "$(spread "${nw[@]}")" "$rng" "$verdict_n"
+    printf '  gzip      tlsready median %.3f s, spread %s; gzip -dc median %.3f s, spread %s; ratio gzip -dc/tlsready = %s  [%s]\n' \
+      "$zmed" "$(spread "${zw[@]}")" "$gmed" "$(spread "${gw[@]}")" "$rgz" "$verdict_z"
+  fi
+  printf '  tlsready peak RSS = %s MiB (%s KiB, all inputs)  [%s]; floor peak RSS %s MiB\n' "$(mib "$peak")" "$peak" "$verdict_m" "$(mib "$(maxof "${fr[@]}")")"
+  # same output every run, and for every format?
   local i2 same=yes
   for i2 in $(seq 2 "$RUNS"); do cmp -s "$OUT/conn-1.csv" "$OUT/conn-$i2.csv" || same=no; done
   printf '  connections CSV identical across runs: %s\n' "$same"
+  if [ "$FORMATS" = 1 ]; then
+    local fsame=yes
+    for i2 in $(seq 1 "$RUNS"); do
+      cmp -s <(sort "$OUT/conn-1.csv") <(sort "$OUT/ng-$i2.csv") || fsame=no
+      cmp -s <(sort "$OUT/conn-1.csv") <(sort "$OUT/gz-$i2.csv") || fsame=no
+    done
+    printf '  same rows from pcapng and gzip as from pcap: %s\n' "$fsame"
+    for i2 in $(seq 1 "$RUNS"); do rm -f "$OUT/ng-$i2.csv" "$OUT/gz-$i2.csv"; done
+  fi
   rm -f "$OUT/warm.csv"; for i2 in $(seq 2 "$RUNS"); do rm -f "$OUT/conn-$i2.csv"; done  # keep conn-1.csv
 
   SUMMARY+=("file           s1-$SIZE.pcap, $bytes bytes (make-corpus.py --seed 1 --size-mb $SIZE), page cache")
-  SUMMARY+=("floor          median $fmed s = $fmb MB/s (pcap_next_ex loop, $RUNS runs)")
-  SUMMARY+=("tlsready       median $tmed s = $tmb MB/s (analyze --connections -q, $RUNS runs)")
-  SUMMARY+=("ratio          $ratio of the floor [$verdict_t]")
+  SUMMARY+=("cat            median $cmed s, spread $(spread "${cw[@]}") (cat FILE > /dev/null)")
+  SUMMARY+=("floor          median $fmed s = $fmb MB/s, spread $(spread "${fw[@]}") (pcap_next_ex loop, $RUNS runs)")
+  SUMMARY+=("tlsready       median $tmed s = $tmb MB/s, spread $(spread "${tw[@]}") (analyze --connections -q, $RUNS runs)")
+  SUMMARY+=("ratio          floor/tlsready $ratio [$verdict_t]; cat/tlsready $rcat")
+  if [ "$FORMATS" = 1 ]; then
+    SUMMARY+=("pcapng         median $nmed s: $rng of the pcap time [$verdict_n]")
+    SUMMARY+=("gzip           median $zmed s; gzip -dc $gmed s: ratio $rgz [$verdict_z]")
+  fi
   SUMMARY+=("peak RSS       $(mib "$peak") MiB on $SIZE MiB [$verdict_m]")
   {
     echo "rev=$REV"; echo "date=$(date -u +%FT%TZ)"; echo "bytes=$bytes"
-    echo "floor_med=$fmed"; echo "tls_med=$tmed"; echo "floor_mbps=$fmb"; echo "tls_mbps=$tmb"
-    echo "ratio=$ratio"; echo "peak_rss_kib=$peak"
+    echo "cat_med=$cmed"; echo "floor_med=$fmed"; echo "tls_med=$tmed"; echo "floor_mbps=$fmb"; echo "tls_mbps=$tmb"
+    echo "ratio=$ratio"; echo "ratio_cat=$rcat"; echo "peak_rss_kib=$peak"
+    if [ "$FORMATS" = 1 ]; then echo "pcapng_med=$nmed"; echo "pcapng_over_pcap=$rng"; echo "gz_med=$zmed"; echo "gunzip_med=$gmed"; echo "gunzip_over_gz=$rgz"; fi
   } >"$RESULTS.tmp"
 
   if [ "$SCORE" = 1 ]; then

@@ -34,7 +34,8 @@ fi
 
 missing=()
 for tool in openssl:openssl gnutls-cli:gnutls-bin gnutls-serv:gnutls-bin curl:curl \
-            tcpdump:tcpdump tshark:tshark dumpcap:tshark python3:python3 ip:iproute2 sysctl:procps nft:nftables; do
+            tcpdump:tcpdump tshark:tshark dumpcap:tshark editcap:wireshark-common \
+            mergecap:wireshark-common python3:python3 ip:iproute2 sysctl:procps nft:nftables; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

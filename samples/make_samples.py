@@ -700,6 +700,114 @@ def gz():
             gzf.write(fi.read())
 
 
+# --------------------------------------------------------------------------- capture file formats
+
+class TunNet:
+    """Namespaces A and B joined by two tun devices (tunwire.py): traffic
+    between A (10.97.0.1) and B (10.97.0.2) is captured on A's device as raw
+    IP (LINKTYPE_RAW). Nothing leaves the two namespaces."""
+    A, B = 'tlsready-smp-a', 'tlsready-smp-b'
+    ADDR_A, ADDR_B = '10.97.0.1', '10.97.0.2'
+    DEV_A, DEV_B = 'tlsrdy-tun-a', 'tlsrdy-tun-b'
+
+    def __enter__(self):
+        for ns in (self.A, self.B):
+            subprocess.run(['ip', 'netns', 'del', ns], stderr=subprocess.DEVNULL)
+            subprocess.run(['ip', 'netns', 'add', ns], check=True)
+        self.wire = subprocess.Popen([sys.executable, os.path.join(HERE, 'tunwire.py'), self.DEV_A, self.DEV_B],
+                                     stdout=subprocess.PIPE, text=True)
+        if self.wire.stdout.readline().strip() != 'ready':
+            raise RuntimeError('tunwire.py did not start')
+        for ns, dev, addr in ((self.A, self.DEV_A, self.ADDR_A), (self.B, self.DEV_B, self.ADDR_B)):
+            for cmd in (['link', 'set', dev, 'netns', ns], ['-n', ns, 'addr', 'add', addr + '/24', 'dev', dev],
+                        ['-n', ns, 'link', 'set', dev, 'up'], ['-n', ns, 'link', 'set', 'lo', 'up']):
+                subprocess.run(['ip'] + cmd, check=True)
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.wire.kill()
+        self.wire.wait()
+        for ns in (self.A, self.B):
+            subprocess.run(['ip', 'netns', 'del', ns], stderr=subprocess.DEVNULL)
+        return False
+
+    def pair(self, cert, srv_args, cli_args, port=443):
+        """One s_server in B, one s_client in A to it."""
+        srv = s_server(port, cert, *srv_args, host=self.ADDR_B, ns=self.B)
+        s_client(port, *cli_args, host=self.ADDR_B, ns=self.A)
+        srv.wait()
+
+    def local_pair(self, cert, srv_args, cli_args, port=443):
+        """s_server and s_client both in A, on its loopback."""
+        srv = s_server(port, cert, *srv_args, ns=self.A)
+        s_client(port, *cli_args, ns=self.A)
+        srv.wait()
+
+
+def editcap(fmt, src, dst):
+    subprocess.run(['editcap', '-F', fmt, src, dst], check=True)
+    os.chmod(dst, 0o644)
+
+
+@scenario
+def formats():
+    """Link types and file formats as capture tools write them: raw IP from a
+    tun device, dumpcap on two interfaces of different link types, mergecap
+    across link types, editcap conversions, pcapng sections of both byte
+    orders in one file."""
+    c = certs()['default']
+    tun = TunNet
+    with TunNet() as net:
+        # Raw IP (tcpdump on a tun device).
+        f = 'rawip.pcap'
+        with Capture(out(f), 'tcp port 443', iface=tun.DEV_A, ns=tun.A):
+            net.pair(c, ['-tls1_2'], ['-tls1_2', '-servername', 'rawip.example.test'])
+        expect(f, 'rawip.example.test', 'TLS1.2', 'TLS1.2', client=tun.ADDR_A, server=tun.ADDR_B)
+        # dumpcap on loopback (Ethernet) and the tun device (raw IP) at once.
+        f = 'dumpcap-two-interfaces.pcapng'
+        with Capture(out(f), 'tcp port 443', iface=['lo', tun.DEV_A], tool='dumpcap', ns=tun.A):
+            net.local_pair(c, ['-tls1_3'], ['-servername', 'two-lo.example.test'])
+            net.pair(c, ['-tls1'] + LEGACY, ['-tls1', '-servername', 'two-tun.example.test'] + LEGACY)
+        os.chmod(out(f), 0o644)
+        expect(f, 'two-lo.example.test', 'TLS1.3', 'TLS1.3')
+        expect(f, 'two-tun.example.test', 'TLS1.0', 'TLS1.0', client=tun.ADDR_A, server=tun.ADDR_B)
+        # Three captures of three link types, merged.
+        raw = work('merge-raw.pcap')
+        with Capture(raw, 'tcp port 443', iface=tun.DEV_A, ns=tun.A):
+            net.pair(c, ['-tls1_2'], ['-no_tls1_3', '-servername', 'merged-raw.example.test'])
+    eth, sll = work('merge-eth.pcap'), work('merge-sll.pcap')
+    openssl_pair(eth, 443, c, ['-tls1_3'], ['-servername', 'merged-eth.example.test'])
+    openssl_pair(sll, 443, c, ['-tls1_1'] + LEGACY, ['-tls1_1', '-servername', 'merged-sll.example.test'] + LEGACY,
+                 iface='any', linktype='LINUX_SLL', bpf='tcp port 443 and host 127.0.0.1')
+    f = 'mergecap-link-types.pcapng'
+    subprocess.run(['mergecap', '-F', 'pcapng', '-w', out(f), eth, sll, raw], check=True)
+    os.chmod(out(f), 0o644)
+    expect(f, 'merged-eth.example.test', 'TLS1.3', 'TLS1.3')
+    expect(f, 'merged-sll.example.test', 'TLS1.1', 'TLS1.1')
+    expect(f, 'merged-raw.example.test', 'TLS1.2', 'TLS1.2', client=tun.ADDR_A, server=tun.ADDR_B)
+    # editcap conversions of fresh captures.
+    for fmt, f, sni, args in (('pcapng', 'editcap-pcapng.pcapng', 'editcap-pcapng.example.test', ['-tls1_2']),
+                              ('nsecpcap', 'editcap-nsec.pcap', 'editcap-nsec.example.test', ['-tls1_3']),
+                              ('modpcap', 'editcap-modified.pcap', 'editcap-modified.example.test', ['-tls1_2'])):
+        src = work(f + '.src.pcap')
+        openssl_pair(src, 443, c, args, args + ['-servername', sni])
+        editcap(fmt, src, out(f))
+        v = {'-tls1_2': 'TLS1.2', '-tls1_3': 'TLS1.3'}[args[0]]
+        expect(f, sni, v, v)
+    # Two sections: little-endian (dumpcap), then big-endian (pcapng_be.py).
+    le, be_src, be = work('section-le.pcapng'), work('section-be.pcap'), work('section-be.pcapng')
+    openssl_pair(le, 443, c, ['-tls1_2'], ['-tls1_2', '-servername', 'section-le.example.test'], tool='dumpcap')
+    openssl_pair(be_src, 443, c, ['-tls1_3'], ['-servername', 'section-be.example.test'])
+    subprocess.run([sys.executable, os.path.join(HERE, 'pcapng_be.py'), be_src, be], check=True)
+    f = 'sections-both-byte-orders.pcapng'
+    with open(out(f), 'wb') as o:
+        for part in (le, be):
+            with open(part, 'rb') as i:
+                o.write(i.read())
+    expect(f, 'section-le.example.test', 'TLS1.2', 'TLS1.2')
+    expect(f, 'section-be.example.test', 'TLS1.3', 'TLS1.3')
+
+
 # --------------------------------------------------------------------------- mail
 
 O365_BANNER = 'AM0PR01CA0001.outlook.office365.com'

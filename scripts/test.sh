@@ -13,6 +13,12 @@ if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
     || echo "test.sh: cannot install chromium/poppler-utils: the browser tests will skip" >&2
 fi
+# chdb (ClickHouse's embedded engine, PyPI) for the ClickHouse SQL test in
+# tests/tally_rows.rs (it skips, saying why, when chdb cannot be installed).
+if command -v python3 >/dev/null && ! python3 -c "import chdb" >/dev/null 2>&1; then
+  python3 -m pip install -q chdb 2>/dev/null || python3 -m pip install -q --break-system-packages chdb \
+    || echo "test.sh: cannot install chdb: the ClickHouse test will skip" >&2
+fi
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 cargo build --release
@@ -20,7 +26,7 @@ cargo test --release
 # Real captures from public test suites, scored against independent tools
 # (../shared/corpus, read in place).
 python3 ../shared/corpus/score.py target/release/tlsready --max-extra=0
-# Short fuzz pass (fuzz/README.md): each of the 4 targets for 30 s, AddressSanitizer on;
+# Short fuzz pass (fuzz/README.md): each of the 5 targets for 30 s, AddressSanitizer on;
 # fails on a crash (input under fuzz/artifacts/, log under fuzz/logs/).
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 fuzz/run.sh 30

@@ -528,9 +528,10 @@ fn random_bodies_behind_real_headers_never_panic() {
 
 /// `analyze` on the real-stack sample: every TLS client carries the name
 /// its DHCP exchange gave (the best source it has), its MAC, vendor and OS
-/// hint, in the connections CSV, the JSON lines and the clients CSV; the
-/// same bytes with one thread and with the file cut into chunks (names
-/// learned in one chunk apply to connections in another).
+/// hint in the clients CSV; the connection rows stream without names (no
+/// name column in the CSV nor key in the JSON lines); the same bytes with
+/// one thread and with the file cut into chunks (names learned in one
+/// chunk apply to connections in another).
 #[test]
 fn analyze_names_every_client_whatever_the_threads() {
     let dir = tempfile::tempdir().unwrap();
@@ -580,23 +581,18 @@ fn analyze_names_every_client_whatever_the_threads() {
     let conns = crate::util::read_rows(&out("c1.csv"), b',');
     assert_eq!(conns.len(), 3);
     for r in &conns {
-        let (name, mac, ..) = want(&r["client_ip"]);
-        assert_eq!(
-            (
-                r["client_name"].as_str(),
-                r["client_name_source"].as_str(),
-                r["client_mac"].as_str()
-            ),
-            (name, "dhcp", mac)
+        want(&r["client_ip"]);
+        assert!(
+            !r.contains_key("client_name") && !r.contains_key("client_mac"),
+            "{r:?}"
         );
     }
     let json = std::fs::read_to_string(out("j1.json")).unwrap();
+    assert_eq!(json.lines().count(), 3);
     for l in json.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        let (name, mac, ..) = want(v["client_ip"].as_str().unwrap());
-        assert_eq!(v["client_name"], name);
-        assert_eq!(v["client_name_source"], "dhcp");
-        assert_eq!(v["client_mac"], mac);
+        want(v["client_ip"].as_str().unwrap());
+        assert!(v.get("client_name").is_none() && v.get("client_mac").is_none());
     }
     let clients = crate::util::read_rows(&out("k1.csv"), b',');
     assert_eq!(clients.len(), 2);

@@ -9,6 +9,7 @@ mod broken_captures;
 mod corpus;
 #[cfg(feature = "update")]
 mod endpoints_update;
+mod formats;
 mod hostile_input;
 mod html_report;
 mod identity;
@@ -20,4 +21,5 @@ mod parallel;
 mod reassembly_props;
 mod regressions;
 mod samples;
+mod tally_rows;
 mod truth_small;

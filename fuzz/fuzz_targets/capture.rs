@@ -96,7 +96,7 @@ fn capture(data: &[u8]) {
 }
 
 /// The same file cut into chunks (as `analyze --threads 3` does, with
-/// chunks of any size): resynchronising, the streams' record walks, the
+/// chunks of any size): resynchronising, the chunk readers' landings, the
 /// overrun and the join, on hostile bytes.
 fn chunked(path: &PathBuf) {
     let Ok(inputs) = source::expand(std::slice::from_ref(path)) else {
@@ -163,14 +163,7 @@ fn frames(ctl: u8, mut data: &[u8]) {
     assert_eq!(analyzer.tracked(), 0);
 }
 
-fuzz_target!(
-    init: {
-        // libFuzzer's C main does not ignore SIGPIPE as a Rust main does; the
-        // gzip pipe's writer thread gets EPIPE when libpcap gives up early.
-        // SAFETY: setting a signal disposition at start-up, before threads.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    },
-    |data: &[u8]| {
+fuzz_target!(|data: &[u8]| {
     match data.split_first() {
         Some((&ctl, rest)) if ctl >= 0xf0 => frames(ctl, rest),
         _ => capture(data),

@@ -33,6 +33,11 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Sniff an interface (libpcap) and report while running; stop with Ctrl-C or SIGTERM.
     Capture(CaptureArgs),
+    /// Tally connection rows instead of packets: tlsready's CSV or JSON lines from any
+    /// number of sensors and days, Zeek ssl.log, Suricata eve.json (files or directories,
+    /// gzip or not, `-` for standard input); Microsoft 365 recognised again with the data
+    /// in use.
+    Tally(TallyArgs),
     /// List the interfaces libpcap can capture on (with a header; devices
     /// that carry no TCP/IP, such as D-Bus or Bluetooth, only with --all).
     Interfaces(InterfacesArgs),
@@ -93,6 +98,14 @@ pub struct CaptureArgs {
     /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Close and start the connection files (--connections, --json: then directories)
+    /// every DURATION (e.g. `1h`, `1d`; periods aligned on UTC), each written under a
+    /// temporary name and renamed when complete.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub rotate: Option<std::time::Duration>,
+    /// The sensor's name in rotated file names (default: the host name).
+    #[arg(long, value_name = "NAME", requires = "rotate")]
+    pub sensor: Option<String>,
     /// How often the stored endpoint update is looked at (default 10 s; for tests).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
     pub data_check_every: Option<std::time::Duration>,
@@ -165,7 +178,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
     /// Names you already have: CSV `ip,name[,mac]` or hosts-file lines (`ip name...`);
-    /// they win over the names the capture teaches, and rows say `hosts`.
+    /// they win over the names the capture teaches, and the clients CSV says `hosts`.
     #[arg(long = "hosts", value_name = "FILE")]
     pub hosts: Option<PathBuf>,
     /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv or oui.txt) for MAC vendors,
@@ -177,6 +190,72 @@ pub struct AnalyzeArgs {
     pub min_chunk: u64,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+#[derive(Args)]
+pub struct TallyArgs {
+    /// Files of connection rows, or directories of them (walked recursively, in name
+    /// order; names starting with a dot, such as a rotating capture's open file, skipped).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write the rows read, Microsoft 365 columns recomputed, as the connections CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub connections: Option<PathBuf>,
+    /// Write the rows read, Microsoft 365 columns recomputed, as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the per-client tally and verdicts as CSV to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub clients: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page to FILE (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
+    #[arg(long, value_enum, default_value_t = Scope::M365)]
+    pub scope: Scope,
+    /// Exit with status 4 when some client will break (for scheduled checks).
+    #[arg(long)]
+    pub fail_on_legacy: bool,
+    /// Use FILE as the Microsoft 365 endpoint list (endpoints web-service JSON, or a
+    /// file stored by `endpoints update`), instead of the stored update or the built-in copy.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    /// Microsoft 365 instance whose endpoint data is used.
+    #[arg(long, value_enum, default_value_t = Instance::Worldwide)]
+    pub instance: Instance,
+    /// Threads (default: the CPU count, 2 to 8). With 2 or more, and no rows written back
+    /// (--connections, --json), each input in a line format is cut into blocks read at once.
+    #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+    /// Bytes of input in a block read by one thread (for tests).
+    #[arg(long, value_name = "BYTES", default_value_t = tlsready::run::tally_rows::BLOCK, hide = true)]
+    pub block_bytes: usize,
+    /// No summary on standard output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl TallyArgs {
+    /// The output options as `analyze` has them (flow-table limits unused).
+    pub fn output_args(&self) -> OutputArgs {
+        let limits = Limits::default();
+        OutputArgs {
+            connections: self.connections.clone(),
+            json: self.json.clone(),
+            clients: self.clients.clone(),
+            html: self.html.clone(),
+            scope: self.scope,
+            fail_on_legacy: self.fail_on_legacy,
+            endpoints: self.endpoints.clone(),
+            instance: self.instance,
+            max_flows: limits.max_flows,
+            memcap: limits.memcap,
+            idle_timeout: std::time::Duration::from_micros(
+                u64::try_from(limits.idle_timeout_us).unwrap_or(0),
+            ),
+            quiet: self.quiet,
+        }
+    }
 }
 
 #[derive(Args)]

@@ -2,7 +2,6 @@
 //! loaded, output paths checked, flow-table limits, the HTML report's
 //! run facts.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -168,11 +167,17 @@ impl OutputArgs {
 }
 
 /// Whether `a` and `b` are the same file: the same device and inode when
-/// both exist (hard and symbolic links), else the same canonical folder
-/// and name.
+/// both exist (hard and symbolic links; elsewhere than Unix, the same
+/// canonical path), else the same canonical folder and name.
 pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
     if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
         return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
+    #[cfg(not(unix))]
+    if let (Ok(x), Ok(y)) = (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        return x == y;
     }
     let canon = |p: &Path| -> Option<PathBuf> {
         let name = p.file_name()?;

@@ -20,7 +20,7 @@ use tlsready::text::rfc3339;
 use clap::Parser;
 
 use self::args::{
-    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs,
+    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, TallyArgs,
 };
 use self::config::load_endpoints;
 use self::progress::Bar;
@@ -30,6 +30,7 @@ use tlsready::input::filter::FrameFilter;
 use tlsready::input::live::{self, CaptureOptions, Live};
 use tlsready::input::source;
 use tlsready::output::Outputs;
+use tlsready::output::rotate::{RotateSpec, Rotating, host_name};
 use tlsready::output::summary::count;
 use tlsready::run::rows::Replacement;
 use tlsready::run::{self, LiveSettings, Outcome};
@@ -101,8 +102,6 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
-    // Rows wait for the names the whole capture teaches.
-    outputs.hold_rows();
     outputs.summary.m365_data = cfg.data.describe();
     outputs.html = html;
     let mut input_failed = false;
@@ -135,51 +134,19 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         threads: a.threads.into(),
         min_chunk: a.min_chunk,
     };
-    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |e| {
-        bar.eprint(&e);
-        input_failed = true;
+    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |p| {
+        bar.eprint(&p.to_string());
+        input_failed |= p.is_error();
     });
     bar.clear();
     tlsready::run::names::replay(&outcome.names, &mut identity);
     outputs.summary.host_names = identity.stats().summary_line(outcome.names.dropped);
-    // Addresses whose identity does not change over the capture (most)
-    // are looked up once.
-    let memo = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
-    let who = |ip, ts| {
-        if let Some(n) = memo.borrow().get(&ip) {
-            return Option::clone(n);
-        }
-        let n = identity.client_name(ip, ts).map(Arc::new);
-        if identity.timeless(ip) {
-            memo.borrow_mut().insert(ip, n.clone());
-        }
-        n
-    };
-    let released = outputs.release_rows(&|r| {
-        let n = who(r.client_ip, r.ts);
-        if !r.client_helo.is_empty() && n.as_ref().is_none_or(|n| n.name.is_empty()) {
-            // The mail client's own greeting, when nothing better is known.
-            let mut c = n.as_deref().cloned().unwrap_or_default();
-            c.name = r.client_helo.clone();
-            c.source = "ehlo";
-            return Some(Arc::new(c));
-        }
-        n
-    });
+    // Names apply where the whole capture is known: the clients CSV, the
+    // terminal report (connection rows stream without them).
     outputs
         .summary
         .tally
-        .name_clients(&|ip, ts| who(ip, ts).map(|n| (*n).clone()));
-    if outputs.held_over {
-        eprintln!(
-            "tlsready: more than {} connection rows: the connection rows were written as they came, without client names (the clients CSV has them)",
-            tlsready::output::MAX_HELD
-        );
-    }
-    let mut outcome = outcome;
-    if let Err(e) = released {
-        outcome.write_error.get_or_insert(e);
-    }
+        .name_clients(&|ip, ts| identity.client_name(ip, ts));
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {
@@ -203,8 +170,41 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         count: a.count,
         write: a.write.clone(),
     };
-    let paths = a.out.paths(&[("--write", a.write.as_ref())]);
+    let mut paths = a.out.paths(&[("--write", a.write.as_ref())]);
     a.out.check_html()?;
+    let rotate = match a.rotate {
+        Some(period) => {
+            let dirs = [paths.connections.take(), paths.json.take()];
+            if dirs.iter().flatten().any(|p| p.as_os_str() == "-") {
+                return Err(
+                    "--rotate writes files in directories: --connections and --json cannot be `-`"
+                        .into(),
+                );
+            }
+            if dirs.iter().all(Option::is_none) {
+                return Err(
+                    "--rotate needs --connections DIR or --json DIR (the directories of the files)"
+                        .into(),
+                );
+            }
+            let [csv_dir, json_dir] = dirs;
+            let spec = RotateSpec {
+                csv_dir,
+                json_dir,
+                sensor: a.sensor.clone().unwrap_or_else(host_name),
+                period,
+            };
+            let r = Rotating::new(spec)?;
+            for f in &r.recovered {
+                eprintln!(
+                    "tlsready: completed {} from the rows a stopped capture left",
+                    f.display()
+                );
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
     // The data (and its warnings) once the capture could start.
@@ -229,6 +229,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let mut outputs = Outputs::open(&paths, cfg.scope, true)?;
     outputs.summary.m365_data = info.describe();
     outputs.html = html;
+    outputs.rotate = rotate;
     eprintln!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
         opts.interface,
@@ -338,6 +339,78 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     }
     Ok(exit_status(
         ended.error.is_some(),
+        outputs.will_break() > 0,
+        cfg.fail_on_legacy,
+    ))
+}
+
+fn run_tally(a: TallyArgs) -> Result<u8, String> {
+    let out = a.output_args();
+    // Command-line errors first, then the data (and its warnings).
+    let named: Vec<_> = a
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| ("an input", Some(p)))
+        .collect();
+    let paths = out.paths(&named);
+    out.check_html()?;
+    let cfg = out.resolve()?;
+    let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
+    let html = out.html("connection rows", sources, &cfg.endpoints, None)?;
+    let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
+    outputs.summary.m365_data = cfg.data.describe();
+    outputs.html = html;
+    let mut input_failed = false;
+    let inputs = tlsready::input::rows::expand(&a.paths, &mut |e| {
+        eprintln!("tlsready: {e}");
+        input_failed = true;
+    });
+    let (run, write_err) = tlsready::run::tally_rows::tally_rows(
+        &inputs,
+        &cfg.endpoints,
+        &mut outputs,
+        a.threads.into(),
+        a.block_bytes,
+        &mut |e| eprintln!("tlsready: {e}"),
+    );
+    input_failed |= run.input_problem;
+    let finish = outputs.finish();
+    if let Some(e) = write_err {
+        return Err(format!("cannot write output: {e}"));
+    }
+    finish?;
+    let mut line = format!(
+        "{} from {}",
+        count(run.stats.rows, "connection row"),
+        count(run.files, "file")
+    );
+    if run.stats.passed_over > 0 {
+        line.push_str(&format!(
+            ", {} passed over",
+            count(run.stats.passed_over, "other line")
+        ));
+    }
+    if run.stats.bad > 0 {
+        line.push_str(&format!(
+            ", {} skipped",
+            count(run.stats.bad, "malformed row")
+        ));
+    }
+    if run.not_rows > 0 {
+        line.push_str(&format!(
+            ", {} in directories not connection rows",
+            count(run.not_rows, "file")
+        ));
+    }
+    outputs.summary.rows_line = Some(line);
+    outputs.summary.nothing_read = run.files == 0 && input_failed;
+    outputs.write_html_rows()?;
+    if !cfg.quiet {
+        outputs.print_summary(&Default::default());
+    }
+    Ok(exit_status(
+        input_failed,
         outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
@@ -545,6 +618,7 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let command = [
         "analyze",
         "capture",
+        "tally",
         "interfaces",
         "endpoints",
         "hosts",
@@ -566,6 +640,7 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),
+        Command::Tally(a) => run_tally(a),
         Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
         Command::Hosts(a) => run_hosts(a),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::fingerprint;
 use super::m365::{Endpoints, Query};
 use crate::flow::conn::{Connection, Opening};
-use crate::model::m365::Service;
+use crate::model::m365::{Classification, Service};
 use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::text::escape_name;
 use crate::wire::mail::{MailProtocol, StartTls};
@@ -89,17 +89,14 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
     };
     let sni = ch.and_then(|h| h.sni.clone()).unwrap_or_default();
     let banner = mail.and_then(|m| m.banner_host.clone()).unwrap_or_default();
-    let mut m365 = endpoints.classify(&Query {
-        sni: (!sni.is_empty()).then_some(sni.as_str()),
-        cert_names: &f.cert_names,
-        banner_host: (!banner.is_empty()).then_some(banner.as_str()),
+    let m365 = classify_server(
+        endpoints,
+        &sni,
+        &f.cert_names,
+        &banner,
         server_ip,
-    });
-    // A Microsoft 365 mail server is Exchange Online, even when the name
-    // that matched is a shared one such as `*.office365.com` (Common).
-    if mail.is_some() && m365.m365 && m365.service == Some(Service::Common) {
-        m365.service = Some(Service::Exchange);
-    }
+        mail.is_some(),
+    );
     let (ja4, ja3) = match ch {
         Some(h) if !h.sslv2_format => fingerprint::of_hello(h),
         _ => (String::new(), String::new()),
@@ -136,8 +133,33 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
             .unwrap_or_default(),
         hello_retry: f.hello_retry,
         packets: c.packets,
-        client: None,
     })
+}
+
+/// Microsoft 365 recognition of a connection's server from its SNI,
+/// certificate names, mail greeting host and address (empty names absent):
+/// the one rule for rows built from packets and rows read back from files.
+/// `mail`: the connection is a mail session (protocol other than `tls`).
+pub fn classify_server(
+    endpoints: &Endpoints,
+    sni: &str,
+    cert_names: &[String],
+    banner: &str,
+    server_ip: std::net::IpAddr,
+    mail: bool,
+) -> Classification {
+    let mut m365 = endpoints.classify(&Query {
+        sni: (!sni.is_empty()).then_some(sni),
+        cert_names,
+        banner_host: (!banner.is_empty()).then_some(banner),
+        server_ip,
+    });
+    // A Microsoft 365 mail server is Exchange Online, even when the name
+    // that matched is a shared one such as `*.office365.com` (Common).
+    if mail && m365.m365 && m365.service == Some(Service::Common) {
+        m365.service = Some(Service::Exchange);
+    }
+    m365
 }
 
 /// An alert as the `alert` cell spells it, with the names of the TLS

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use crate::model::m365::MatchKinds;
 use crate::model::row::{ClientName, ConnRecord, Protocol, Status};
 use crate::model::version::TlsVersion;
 
@@ -153,9 +154,30 @@ impl Entry {
 struct Interner {
     ids: rustc_hash::FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// Ids of the spellings of the 16 [`MatchKinds`] (id + 1; 0: not yet).
+    kinds: [u32; 16],
 }
 
 impl Interner {
+    /// Id of the spelling of `k` (`sni+cert`...), without formatting it
+    /// again for every connection.
+    fn kinds_id(&mut self, k: MatchKinds) -> u32 {
+        let bits = usize::from(k.sni)
+            | usize::from(k.cert) << 1
+            | usize::from(k.ip) << 2
+            | usize::from(k.banner) << 3;
+        match self.kinds.get(bits) {
+            Some(&i) if i > 0 => i - 1,
+            _ => {
+                let i = self.id(&k.to_string());
+                if let Some(slot) = self.kinds.get_mut(bits) {
+                    *slot = i.saturating_add(1);
+                }
+                i
+            }
+        }
+    }
+
     fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
@@ -265,7 +287,7 @@ impl Entry {
             }
         }
         if r.m365.matched.any() {
-            let id = names.id(&r.m365.matched.to_string());
+            let id = names.kinds_id(r.m365.matched);
             add_id(&mut self.m365_match, id, names);
         }
     }
@@ -443,18 +465,25 @@ impl Tally {
             return;
         }
         let service = r.m365.service.map_or("", |s| s.as_str());
-        let server_name = [
-            &r.sni,
-            r.cert_names.first().unwrap_or(&String::new()),
-            &r.server_banner,
+        // Borrowed; only an address is formatted.
+        let address;
+        let server_name: &str = match [
+            r.sni.as_str(),
+            r.cert_names.first().map_or("", String::as_str),
+            r.server_banner.as_str(),
         ]
         .into_iter()
         .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| r.server_ip.to_string());
+        {
+            Some(name) => name,
+            None => {
+                address = r.server_ip.to_string();
+                &address
+            }
+        };
         let helo = self.names.id(&r.client_helo);
         let svc = self.names.id(service);
-        let server = self.names.id(&server_name);
+        let server = self.names.id(server_name);
         self.rows
             .entry((r.client_ip, helo, svc, server))
             .or_default()
@@ -589,7 +618,6 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 3,
-            client: None,
         }
     }
 

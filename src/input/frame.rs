@@ -44,6 +44,9 @@ pub enum Event<'a> {
     /// An input could not be opened or read to its end: the message names
     /// it; reading goes on with the next input.
     Failed(String),
+    /// Part of an input is skipped (an interface whose link type is not
+    /// decoded): the message names the input and the interface, once.
+    Warning(String),
     /// Nothing waiting now (live capture): ask again shortly.
     Idle,
     /// No more input.

@@ -8,24 +8,23 @@
 //! resynchronising: the first offset at or after the planned cut from which
 //! a chain of plausible records follows ([`Layout::find_record`]).
 //!
-//! Each chunk is read through libpcap (the `fopencookie` stream of
-//! [`super::cookie`]). As the stream serves bytes it walks the records
-//! ([`Walk`]): the chunk's worker learns how many packets lie before the
-//! chunk's end, and whether a record starts exactly there (if not, the cut
-//! was wrong and the worker reads the rest of the file itself, see
-//! [`crate::run::chunked`]). A pcapng interface
-//! description or section header after the first packet also makes the
-//! worker read on, as later chunks' heads would lack it.
+//! Each chunk is read by the native reader ([`super::native`]),
+//! which reads the file's head (the pcap header, or the pcapng blocks
+//! before the first packet) and then jumps to the chunk's first record; it
+//! reads the records that start before the chunk's end, and tells whether
+//! a record starts exactly there (if not, the cut was wrong and the worker
+//! reads the rest of the file itself, see [`crate::run::chunked`]). A pcapng
+//! interface description or section header after the first packet also
+//! makes the worker read on, as later chunks' heads would lack it.
 //! Gzip files and streams are not split.
 
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use super::frame::ts_us;
+use super::native::time_units;
 
 /// Consecutive plausible records needed to trust a resynchronised offset.
 const CHAIN: usize = 16;
@@ -53,9 +52,10 @@ const EPB: u32 = 6;
 pub struct Layout {
     /// Multi-byte fields are big-endian.
     big_endian: bool,
-    /// The bytes libpcap reads ahead of any chunk: the pcap header, or the
-    /// pcapng blocks before the first packet.
-    pub(super) head: Arc<[u8]>,
+    /// Offset of the first record: after the pcap header, or the pcapng
+    /// blocks before the first packet (the head every chunk's reader reads
+    /// first).
+    first: u64,
     /// The format's details.
     kind: Kind,
 }
@@ -64,8 +64,9 @@ pub struct Layout {
 enum Kind {
     /// Classic pcap: timestamps' fraction in ns or µs, snapshot length.
     Classic { nanos: bool, snaplen: u32 },
-    /// pcapng: interfaces described in the head.
-    Pcapng { interfaces: u32 },
+    /// pcapng: interfaces described in the head, time units per second
+    /// of the first.
+    Pcapng { interfaces: u32, units: u64 },
 }
 
 fn u32_at(big_endian: bool, b: &[u8], at: usize) -> Option<u32> {
@@ -75,16 +76,6 @@ fn u32_at(big_endian: bool, b: &[u8], at: usize) -> Option<u32> {
     } else {
         u32::from_le_bytes(v)
     })
-}
-
-/// One record as far as splitting cares.
-pub(super) struct Record {
-    /// Length with its header (and trailer).
-    pub(super) len: u64,
-    /// libpcap returns it as a packet.
-    pub(super) packet: bool,
-    /// A pcapng interface description or section header.
-    pub(super) interfaces: bool,
 }
 
 impl Layout {
@@ -105,7 +96,7 @@ impl Layout {
             let snaplen = u32_at(big_endian, &head, 16)?;
             return Some(Layout {
                 big_endian,
-                head: Arc::from(&head[..]),
+                first: head.len() as u64,
                 kind: Kind::Classic { nanos, snaplen },
             });
         }
@@ -120,6 +111,7 @@ impl Layout {
         // The head: every block up to the first packet; one section only.
         let mut at = 0usize;
         let mut interfaces = 0u32;
+        let mut units = 1_000_000;
         loop {
             let t = u32_at(big_endian, b, at)?;
             let len = u32_at(big_endian, b, at + 4)? as usize;
@@ -129,60 +121,49 @@ impl Layout {
             match t {
                 PB | SPB | EPB => break,
                 SHB if at > 0 => return None,
-                IDB => interfaces += 1,
+                IDB => {
+                    if interfaces == 0 {
+                        units = tsresol(big_endian, b.get(at + 16..at + len - 4)?)
+                            .and_then(time_units)
+                            .unwrap_or(units);
+                    }
+                    interfaces += 1;
+                }
                 _ => {}
             }
             at += len;
         }
         Some(Layout {
             big_endian,
-            head: Arc::from(b.get(..at)?),
-            kind: Kind::Pcapng { interfaces },
+            first: at as u64,
+            kind: Kind::Pcapng { interfaces, units },
         })
     }
 
     /// Offset of the file's first record (after the head).
     pub fn first_record(&self) -> u64 {
-        self.head.len() as u64
+        self.first
     }
 
-    /// Bytes of a record's start needed to know its length.
-    pub(super) fn header_len(&self) -> usize {
+    /// The time of the record at `at` in `b`, in µs: a classic pcap
+    /// record, or a pcapng enhanced packet block (in the first interface's
+    /// time units).
+    fn time_us(&self, b: &[u8], at: usize) -> Option<i64> {
+        let u = |i: usize| u32_at(self.big_endian, b, at + i);
         match self.kind {
-            Kind::Classic { .. } => 16,
-            Kind::Pcapng { .. } => 8,
-        }
-    }
-
-    /// The record whose header starts `h` (at least [`Layout::header_len`]
-    /// bytes): `None` when it cannot be one.
-    pub(super) fn record(&self, h: &[u8]) -> Option<Record> {
-        let u = |at| u32_at(self.big_endian, h, at);
-        match self.kind {
-            Kind::Classic { .. } => Some(Record {
-                len: 16 + u64::from(u(8)?),
-                packet: true,
-                interfaces: false,
-            }),
-            Kind::Pcapng { .. } => {
-                let (t, len) = (u(0)?, u(4)?);
-                (len >= 12 && len.is_multiple_of(4)).then_some(Record {
-                    len: u64::from(len),
-                    packet: matches!(t, PB | SPB | EPB),
-                    interfaces: matches!(t, SHB | IDB),
-                })
+            Kind::Classic { nanos, .. } => {
+                let (secs, frac) = (i64::from(u(0)?), i64::from(u(4)?));
+                Some(ts_us(secs, if nanos { frac / 1000 } else { frac }))
+            }
+            Kind::Pcapng { units, .. } => {
+                if u(0)? != EPB {
+                    return None;
+                }
+                let t = (u64::from(u(12)?) << 32) | u64::from(u(16)?);
+                let us = u128::from(t) * 1_000_000 / u128::from(units);
+                i64::try_from(us).ok()
             }
         }
-    }
-
-    /// The time of the classic pcap record at `at` in `b`, in µs.
-    fn time_us(&self, b: &[u8], at: usize) -> Option<i64> {
-        let Kind::Classic { nanos, .. } = self.kind else {
-            return None;
-        };
-        let secs = i64::from(u32_at(self.big_endian, b, at)?);
-        let frac = i64::from(u32_at(self.big_endian, b, at + 4)?);
-        Some(ts_us(secs, if nanos { frac / 1000 } else { frac }))
     }
 
     /// A plausible record at `at` in `b`: (its time, or 0, and length).
@@ -196,7 +177,7 @@ impl Layout {
                 let ok = frac < frac_max && caplen <= len && caplen <= limit && len <= limit;
                 ok.then_some((u64::from(secs), 16 + u64::from(caplen)))
             }
-            Kind::Pcapng { interfaces } => {
+            Kind::Pcapng { interfaces, .. } => {
                 let (t, len) = (u(0)?, u(4)?);
                 let ok_len = (12..=MAX_BLOCK).contains(&len) && len.is_multiple_of(4);
                 if !ok_len || u(len as usize - 4)? != len {
@@ -260,12 +241,33 @@ impl Layout {
     }
 }
 
+/// The `if_tsresol` value among an interface description's options.
+fn tsresol(big_endian: bool, mut opts: &[u8]) -> Option<u8> {
+    while let Some(&[c0, c1, l0, l1]) = opts.get(..4) {
+        let code = u16::from_le_bytes([c0, c1]);
+        let len = u16::from_le_bytes([l0, l1]);
+        let (code, len) = if big_endian {
+            (code.swap_bytes(), len.swap_bytes())
+        } else {
+            (code, len)
+        };
+        if code == 0 {
+            return None;
+        }
+        if code == 9 && len == 1 {
+            return opts.get(4).copied();
+        }
+        opts = opts.get(4 + usize::from(len).next_multiple_of(4)..)?;
+    }
+    None
+}
+
 /// Plans up to `chunks` chunk start offsets for a pcap or pcapng file: the
 /// first is always the first record; where no boundary is found after a
 /// planned cut, the chunk before runs on. Every chunk but the last reads
 /// on past its end for about `overrun_us` of capture time, so the last is
 /// made longer by about the work that takes (estimated from the capture's
-/// byte rate, classic pcap only). `None` when the file is neither (or a pcapng file
+/// byte rate). `None` when the file is neither (or a pcapng file
 /// whose head cannot be used).
 pub fn plan(
     path: &Path,
@@ -339,11 +341,13 @@ fn overrun_bytes(
     Ok((rate * us as f64 * 0.5) as u64)
 }
 
-pub(super) fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+/// Reads `buf` from offset `at` of `f` (fewer bytes at the file's end).
+fn read_full_at(mut f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    f.seek(SeekFrom::Start(at))?;
     let mut n = 0;
     while n < buf.len() {
         let Some(rest) = buf.get_mut(n..) else { break };
-        match f.read_at(rest, at + n as u64) {
+        match f.read(rest) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -351,31 +355,6 @@ pub(super) fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usiz
         }
     }
     Ok(n)
-}
-
-/// What a chunk's stream learned walking the records it served.
-#[derive(Debug, Default)]
-pub struct Walk {
-    /// Packets starting before the chunk's end.
-    pub(super) before_end: AtomicU64,
-    /// 0: the end is not reached yet; 1: a record starts exactly at the
-    /// end; 2: the walk went past it (or stopped: records unreadable).
-    pub(super) at_end: AtomicU8,
-    /// An interface description or section header before the end.
-    pub(super) interfaces: AtomicBool,
-}
-
-impl Walk {
-    /// Once the end is reached: the number of packets before it.
-    pub fn packets_before_end(&self) -> Option<u64> {
-        (self.at_end.load(Ordering::Acquire) != 0).then(|| self.before_end.load(Ordering::Acquire))
-    }
-
-    /// The next chunk's start was not where a record starts, or the file
-    /// changed interfaces within this chunk: later chunks cannot be used.
-    pub fn later_chunks_void(&self) -> bool {
-        self.at_end.load(Ordering::Acquire) == 2 || self.interfaces.load(Ordering::Acquire)
-    }
 }
 
 #[cfg(test)]
@@ -464,12 +443,47 @@ mod tests {
         let (f, starts) = pcapng(&sizes);
         let l = Layout::parse(&f).unwrap();
         assert_eq!(l.first_record(), starts[0]);
-        assert_eq!(l.kind, Kind::Pcapng { interfaces: 1 });
+        assert_eq!(
+            l.kind,
+            Kind::Pcapng {
+                interfaces: 1,
+                units: 1_000_000
+            }
+        );
         for probe in [starts[0], starts[0] + 1, 333, 1500, 4000] {
             let want = *starts.iter().find(|&&s| s >= probe).unwrap();
             let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
             assert_eq!(got, Some(want), "probe {probe}");
         }
+    }
+
+    #[test]
+    fn pcapng_record_times_for_the_plan() {
+        let (f, starts) = pcapng(&[40, 50, 60]);
+        let l = Layout::parse(&f).unwrap();
+        // The helper writes times 1000 + i in the default µs units.
+        assert_eq!(l.time_us(&f, starts[2] as usize), Some(1002));
+        // Nanoseconds (if_tsresol 9) in the first interface.
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend([1, 0, 0, 0]);
+        shb.extend(u64::MAX.to_le_bytes());
+        let mut v = block(SHB, &shb);
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend([0, 0]);
+        idb.extend(65535u32.to_le_bytes());
+        idb.extend([9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+        v.extend(block(IDB, &idb));
+        let at = v.len();
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        let t = 5_000_123_456u64;
+        epb.extend(((t >> 32) as u32).to_le_bytes());
+        epb.extend((t as u32).to_le_bytes());
+        epb.extend(4u32.to_le_bytes());
+        epb.extend(4u32.to_le_bytes());
+        epb.extend([1, 2, 3, 4]);
+        v.extend(block(EPB, &epb));
+        let l = Layout::parse(&v).unwrap();
+        assert_eq!(l.time_us(&v, at), Some(5_000_123));
     }
 
     #[test]

@@ -1,129 +1,140 @@
-//! Capture files read through libpcap: whole inputs one after the other
-//! ([`Files`]), or one chunk of a pcap or pcapng file ([`ChunkSource`]).
+//! Capture files read natively ([`super::native`], no libpcap): whole
+//! inputs one after the other ([`Files`]: pcap and pcapng files, gzip
+//! files, standard input, named pipes), or one chunk of a pcap or pcapng
+//! file ([`ChunkSource`]: a byte range of the file).
+//!
+//! A file is read with `read` into one buffer ([`super::window`]); each
+//! frame is handed on as a slice of that buffer. Gzip files and streams
+//! are decompressed on the reading thread into the same kind of buffer.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsFd;
+use std::io::{self, Read};
 use std::path::Path;
-use std::sync::Arc;
 
-use pcap::{Capture, Offline};
-
-use super::cookie;
-use super::frame::{Event, Frame, FrameSource, timeval_us};
-use super::layout::{Layout, Walk};
+use super::frame::{Event, Frame, FrameSource};
+use super::native::{ReadError, Reader, link_name};
 use super::source::{Input, SourceError};
-use super::stream::{FeedError, from_fd, pipe_from, stream_pipe};
-use crate::wire::decode::LinkType;
+use super::window::Window;
 
-/// An open capture and its link type.
+/// An open capture, read natively.
 pub struct Opened {
-    /// The libpcap handle.
-    pub cap: Capture<Offline>,
-    /// Decoded link type.
-    pub link: LinkType,
-    /// Decompression error of a gzip (or stdin) input, once it happened.
-    feed_error: Option<FeedError>,
+    reader: Reader,
+    label: String,
 }
 
 impl Opened {
-    /// The next frame, `None` at the end of the file or on a read error.
+    /// The next frame, `None` at the end of the input or on a read error.
     #[inline]
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
-        let link = self.link;
-        self.cap.next_packet().ok().map(|p| Frame {
-            link,
-            ts_us: timeval_us(&p.header.ts),
-            data: p.data,
-            wire_len: p.header.len,
-        })
+        self.reader.next_frame().ok().flatten()
+    }
+
+    /// The warning waiting (an interface whose frames are skipped), naming
+    /// the input.
+    #[inline]
+    fn warning(&mut self) -> Option<String> {
+        if !self.reader.has_warnings() {
+            return None;
+        }
+        self.take_warning()
+    }
+
+    #[cold]
+    fn take_warning(&mut self) -> Option<String> {
+        let w = self.reader.next_warning()?;
+        Some(format!("{}: {w}", self.label))
     }
 }
 
-/// Opens one input through libpcap.
+/// Opens one input: a file read into a buffer, a gzip file or a stream
+/// (standard input, named pipe; gzip recognised by content) decompressed
+/// into one.
 pub fn open(input: &Input) -> Result<Opened, SourceError> {
     let label = input.label();
-    let mut feed_error = None;
-    let cap = match input {
+    let (window, decompressing) = match input {
         Input::File(p) => {
-            // Check readability first for a clearer message than libpcap's.
             let f = File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
             if f.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
                 return Err(SourceError::NotCapture(label, "empty file".into()));
             }
-            Capture::from_file(p)
-                .map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?
+            let w = Window::read_file(f, 0).map_err(|e| SourceError::Open(label.clone(), e))?;
+            (w, false)
         }
         Input::Gzip(p) => {
             let f = File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?;
-            let (r, err) = pipe_from(Box::new(flate2::read::MultiGzDecoder::new(
-                io::BufReader::new(f),
-            )))
-            .map_err(|e| SourceError::Open(label.clone(), e))?;
-            feed_error = Some(err);
-            from_fd(r, &label)?
+            (gunzip(Box::new(f)), true)
         }
         Input::Stdin | Input::Pipe(_) => {
-            let stream = match input {
-                Input::Pipe(p) => File::open(p),
-                _ => io::stdin().as_fd().try_clone_to_owned().map(File::from),
-            }
-            .map_err(|e| SourceError::Open(label.clone(), e))?;
-            let (r, err) = stream_pipe(stream).map_err(|e| SourceError::Open(label.clone(), e))?;
-            feed_error = Some(err);
-            from_fd(r, &label)?
+            let stream: Box<dyn Read + Send> = match input {
+                Input::Pipe(p) => {
+                    Box::new(File::open(p).map_err(|e| SourceError::Open(label.clone(), e))?)
+                }
+                _ => Box::new(io::stdin()),
+            };
+            sniff_gzip(stream).map_err(|e| SourceError::Open(label.clone(), e))?
         }
     };
-    let link = link_of(&cap, &label)?;
-    Ok(Opened {
-        cap,
-        link,
-        feed_error,
-    })
+    let reader = Reader::open(window, decompressing).map_err(|e| match e {
+        ReadError::NotCapture(m) | ReadError::Corrupt(m) => {
+            SourceError::NotCapture(label.clone(), m)
+        }
+        e => SourceError::NotCapture(label.clone(), e.to_string()),
+    })?;
+    if let Some(dlt) = reader.unsupported_classic_link() {
+        return Err(SourceError::LinkType(label, dlt as i32, link_name(dlt)));
+    }
+    Ok(Opened { reader, label })
 }
 
-fn link_of(cap: &Capture<Offline>, label: &str) -> Result<LinkType, SourceError> {
-    let dlt = cap.get_datalink();
-    LinkType::from_dlt(dlt.0).ok_or_else(|| {
-        let name = dlt.get_name().unwrap_or_else(|_| "unknown".into());
-        SourceError::LinkType(label.to_string(), dlt.0, name)
-    })
-}
-
-/// Opens the chunk of a pcap or pcapng file of `layout` from the record at
-/// offset `start` to `end` (see [`super::layout`]); the [`Walk`] tells
-/// when the chunk's packets are read.
-pub fn open_at(
-    path: &Path,
-    layout: &Arc<Layout>,
-    start: u64,
-    end: u64,
-) -> Result<(Opened, Arc<Walk>), SourceError> {
+/// Opens a pcap or pcapng file at the record at offset `start` (a chunk's
+/// first, see [`super::layout`]), after reading the blocks that describe
+/// the capture (pcapng interfaces) from the file's head.
+pub fn open_chunk(path: &Path, start: u64) -> Result<Opened, SourceError> {
     let label = path.display().to_string();
-    let (cap, walk) = cookie::open_chunk(path, layout, start, end)
-        .map_err(|e| SourceError::NotCapture(label.clone(), e.to_string()))?;
-    let link = link_of(&cap, &label)?;
-    let opened = Opened {
-        cap,
-        link,
-        feed_error: None,
-    };
-    Ok((opened, walk))
+    let f = File::open(path).map_err(|e| SourceError::Open(label.clone(), e))?;
+    let w = Window::read_file(f, 0).map_err(|e| SourceError::Open(label.clone(), e))?;
+    let not = |e: ReadError| SourceError::NotCapture(label.clone(), e.to_string());
+    let mut reader = Reader::open(w, false).map_err(not)?;
+    if let Some(dlt) = reader.unsupported_classic_link() {
+        return Err(SourceError::LinkType(label, dlt as i32, link_name(dlt)));
+    }
+    reader.read_head().map_err(not)?;
+    reader.jump(start);
+    Ok(Opened { reader, label })
+}
+
+/// A gzip stream decompressed into a buffer.
+fn gunzip(r: Box<dyn Read + Send>) -> Window {
+    Window::stream(Box::new(flate2::read::MultiGzDecoder::new(
+        io::BufReader::with_capacity(1 << 16, r),
+    )))
+}
+
+/// A stream read once (standard input, a named pipe), decompressed when
+/// its first bytes are gzip's.
+fn sniff_gzip(mut stream: Box<dyn Read + Send>) -> io::Result<(Window, bool)> {
+    let mut head = Vec::with_capacity(2);
+    (&mut stream).take(2).read_to_end(&mut head)?;
+    let gzip = head == [0x1f, 0x8b];
+    let chained = Box::new(io::Cursor::new(head).chain(stream));
+    Ok(if gzip {
+        (gunzip(chained), true)
+    } else {
+        (Window::stream(chained), false)
+    })
 }
 
 /// The input being read.
 struct Current {
     opened: Opened,
-    label: String,
-    /// Packets read so far (for the message of a read error).
-    packets: u64,
     /// Its end was reached.
     ended: bool,
 }
 
 /// Every input in order, one stream of frames: an input that cannot be
 /// opened, or ends with a read error, is [`Event::Failed`] (the message
-/// names it) and reading goes on with the next.
+/// names it) and reading goes on with the next. An interface whose frames
+/// are skipped is one [`Event::Warning`].
 pub struct Files {
     inputs: std::vec::IntoIter<Input>,
     current: Option<Current>,
@@ -137,150 +148,153 @@ impl Files {
             current: None,
         }
     }
+
+    #[cold]
+    fn open_next(&mut self) -> Event<'_> {
+        self.current = None;
+        let Some(input) = self.inputs.next() else {
+            return Event::End;
+        };
+        match open(&input) {
+            Ok(opened) => {
+                self.current = Some(Current {
+                    opened,
+                    ended: false,
+                });
+                Event::Opened(input.label())
+            }
+            Err(e) => Event::Failed(e.to_string()),
+        }
+    }
 }
 
 impl FrameSource for Files {
     #[inline]
     fn next(&mut self) -> Event<'_> {
         if self.current.as_ref().is_none_or(|c| c.ended) {
-            self.current = None;
-            let Some(input) = self.inputs.next() else {
-                return Event::End;
-            };
-            let label = input.label();
-            return match open(&input) {
-                Ok(opened) => {
-                    self.current = Some(Current {
-                        opened,
-                        label: label.clone(),
-                        packets: 0,
-                        ended: false,
-                    });
-                    Event::Opened(label)
-                }
-                Err(e) => Event::Failed(e.to_string()),
-            };
+            return self.open_next();
         }
         let Some(cur) = self.current.as_mut() else {
             return Event::End;
         };
-        let link = cur.opened.link;
-        match cur.opened.cap.next_packet() {
-            Ok(p) => {
-                cur.packets += 1;
-                Event::Frame(Frame {
-                    link,
-                    ts_us: timeval_us(&p.header.ts),
-                    data: p.data,
-                    wire_len: p.header.len,
-                })
+        if let Some(w) = cur.opened.warning() {
+            return Event::Warning(w);
+        }
+        match cur.opened.reader.advance(u64::MAX) {
+            Ok(true) => Event::Frame(cur.opened.reader.current()),
+            Ok(false) => {
+                cur.ended = true;
+                match cur.opened.warning() {
+                    Some(w) => {
+                        // The end comes at the next call.
+                        cur.ended = false;
+                        Event::Warning(w)
+                    }
+                    None => Event::Closed,
+                }
             }
             Err(e) => {
                 cur.ended = true;
-                // A decompression error explains the end better than libpcap.
-                let fed = cur
-                    .opened
-                    .feed_error
-                    .as_ref()
-                    .and_then(|f| f.lock().ok()?.take())
-                    .map(|f| format!("decompression failed: {f}"));
-                let (label, n) = (cur.label.clone(), cur.packets);
-                match (e, fed) {
-                    (_, Some(f)) => Event::Failed(SourceError::Truncated(label, n, f).to_string()),
-                    (pcap::Error::NoMorePackets, None) => Event::Closed,
-                    (e, None) => {
-                        Event::Failed(SourceError::Truncated(label, n, e.to_string()).to_string())
-                    }
-                }
+                let o = &cur.opened;
+                Event::Failed(
+                    SourceError::Truncated(o.label.clone(), o.reader.packets(), e.to_string())
+                        .to_string(),
+                )
             }
         }
     }
 }
 
-/// One chunk of a file: its records up to the chunk's end, as its
-/// stream's [`Walk`] counts them (or the rest of the file, when the chunks
-/// after this one turn out to be void).
+/// One chunk of a file: the records starting before the chunk's end (or
+/// the rest of the file, when the chunks after this one turn out to be
+/// void: a record reaches over the end, or a pcapng section or interface
+/// is described within the chunk, which later chunks' heads lack).
 pub struct ChunkSource {
     opened: Opened,
-    walk: Arc<Walk>,
-    /// Records read.
-    pub packets: u64,
-    limit: Option<u64>,
+    /// Offset where the chunk ends (`u64::MAX`: reading on to the file's end).
+    end: u64,
+    /// The chunk's planned end.
+    planned_end: u64,
     /// The later chunks of the file are void: this one reads on to the end.
     pub voids_rest: bool,
     /// The file's end (or a read error) was reached.
     pub at_eof: bool,
     /// The read error that ended the chunk early.
     pub error: Option<String>,
+    /// Warnings met (interfaces whose frames are skipped), naming the file.
+    pub warnings: Vec<String>,
 }
 
 impl ChunkSource {
     /// Opens the chunk from `start` to `end` of `path`.
-    pub fn open(
-        path: &Path,
-        layout: &Arc<Layout>,
-        start: u64,
-        end: u64,
-    ) -> Result<Self, SourceError> {
-        let (opened, walk) = open_at(path, layout, start, end)?;
+    pub fn open(path: &Path, start: u64, end: u64) -> Result<Self, SourceError> {
         Ok(ChunkSource {
-            opened,
-            walk,
-            packets: 0,
-            limit: None,
+            opened: open_chunk(path, start)?,
+            end,
+            planned_end: end,
             voids_rest: false,
             at_eof: false,
             error: None,
+            warnings: Vec::new(),
         })
     }
 
-    /// The stream's walk found the next chunk's start was not a record's,
-    /// or interfaces changed: the later chunks of the file are void.
+    /// A pcapng section or interface was described within the chunk: the
+    /// later chunks of the file are void.
     pub fn later_chunks_void(&self) -> bool {
-        self.walk.later_chunks_void()
+        self.opened.reader.redescribed()
+    }
+
+    /// Records read (frames skipped included).
+    pub fn packets(&self) -> u64 {
+        self.opened.reader.packets()
     }
 
     /// The file after the chunk's end, unless its end was reached.
     pub fn into_rest(self) -> Option<Opened> {
         (!self.at_eof).then_some(self.opened)
     }
+
+    #[cold]
+    fn at_end(&mut self) -> bool {
+        let at = self.opened.reader.offset();
+        if self.end != u64::MAX && (at > self.end || self.opened.reader.redescribed()) {
+            // The next chunk's start is not a record's, or interfaces
+            // changed: read the rest of the file here.
+            self.voids_rest = true;
+            self.end = u64::MAX;
+            return false;
+        }
+        self.at_eof = self.end == u64::MAX || at < self.planned_end;
+        true
+    }
 }
 
 impl FrameSource for ChunkSource {
     #[inline]
     fn next(&mut self) -> Event<'_> {
-        if self.limit.is_none() {
-            self.limit = self.walk.packets_before_end();
-            if self.limit.is_some() && self.walk.later_chunks_void() {
-                // The next chunk's start is not a record's, or interfaces
-                // changed: read the rest of the file here.
-                self.voids_rest = true;
-                self.limit = Some(u64::MAX);
+        while let Some(w) = self.opened.warning() {
+            self.warnings.push(w);
+        }
+        loop {
+            // Borrow the reader only for the frame returned.
+            match self.opened.reader.advance(self.end) {
+                Ok(true) => break,
+                Ok(false) => {
+                    if self.at_end() {
+                        while let Some(w) = self.opened.warning() {
+                            self.warnings.push(w);
+                        }
+                        return Event::End;
+                    }
+                }
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    self.at_eof = true;
+                    return Event::End;
+                }
             }
         }
-        if self.limit.is_some_and(|l| self.packets >= l) {
-            return Event::End;
-        }
-        let link = self.opened.link;
-        match self.opened.cap.next_packet() {
-            Ok(p) => {
-                self.packets += 1;
-                Event::Frame(Frame {
-                    link,
-                    ts_us: timeval_us(&p.header.ts),
-                    data: p.data,
-                    wire_len: p.header.len,
-                })
-            }
-            Err(pcap::Error::NoMorePackets) => {
-                self.at_eof = true;
-                Event::End
-            }
-            Err(e) => {
-                self.error = Some(e.to_string());
-                self.at_eof = true;
-                Event::End
-            }
-        }
+        Event::Frame(self.opened.reader.current())
     }
 }

@@ -62,11 +62,41 @@ pub enum SourceError {
     Truncated(String, u64, String),
 }
 
-const PCAP_MAGICS: [[u8; 4]; 5] = [
+/// What goes wrong with an input, already formatted (naming it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// An input could not be opened or read to its end.
+    Error(String),
+    /// Part of an input is skipped (an interface whose link type is not
+    /// decoded), once per file and interface.
+    Warning(String),
+}
+
+impl Problem {
+    /// True for an error (the run's exit status says an input failed).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Problem::Error(_))
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Error(m) => f.write_str(m),
+            Problem::Warning(m) => write!(f, "warning: {m}"),
+        }
+    }
+}
+
+/// First bytes of the capture files a directory scan picks: classic pcap
+/// (µs, ns, modified) in either byte order, pcapng.
+const PCAP_MAGICS: [[u8; 4]; 7] = [
     [0xd4, 0xc3, 0xb2, 0xa1],
     [0xa1, 0xb2, 0xc3, 0xd4],
     [0x4d, 0x3c, 0xb2, 0xa1],
     [0xa1, 0xb2, 0x3c, 0x4d],
+    [0x34, 0xcd, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0xcd, 0x34],
     [0x0a, 0x0d, 0x0d, 0x0a],
 ];
 

@@ -106,6 +106,7 @@ impl Status {
             Status::Truncated,
             Status::StarttlsRefused,
             Status::Plaintext,
+            Status::PlaintextAnswer,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -192,8 +193,6 @@ pub struct ConnRecord {
     /// Segments of the connection seen before the row was written: those
     /// with payload, SYN, FIN or RST (bare ACKs are not analysed).
     pub packets: u64,
-    /// Who the client was (set once the whole capture is read).
-    pub client: Option<Arc<ClientName>>,
 }
 
 impl ConnRecord {
@@ -228,6 +227,10 @@ mod tests {
         assert_eq!(
             Status::parse("starttls_refused"),
             Some(Status::StarttlsRefused)
+        );
+        assert_eq!(
+            Status::parse("plaintext_answer"),
+            Some(Status::PlaintextAnswer)
         );
         assert_eq!(Status::parse("nope"), None);
         assert_eq!(Protocol::parse("smtps"), None);

@@ -258,7 +258,6 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 4,
-            client: None,
             m365_data: Default::default(),
         }
     }

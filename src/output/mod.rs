@@ -10,6 +10,8 @@
 //!   data), [`html`] (the page, with maud), [`html_table`] (the clients
 //!   table), [`svg`] (the charts), [`html_report`] (from the summary to
 //!   the file, replaced atomically);
+//! - [`rotate`]: connection files closed and started on period boundaries
+//!   (`capture --rotate`);
 //! - [`Outputs`] (here): every output of a run, as one [`Sink`].
 
 pub mod clients;
@@ -20,6 +22,7 @@ pub mod html_report;
 pub mod html_table;
 pub mod json;
 pub mod report_data;
+pub mod rotate;
 pub mod spool;
 pub mod summary;
 pub mod svg;
@@ -32,7 +35,7 @@ use self::json::JsonSink;
 use self::spool::{Out, RowOutput, append_part, temp_part};
 use self::summary::{Style, Summary};
 use crate::enrich::tally::{Scope, Verdict};
-use crate::model::row::{ClientName, ConnRecord};
+use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
 
@@ -68,15 +71,10 @@ pub struct Outputs {
     files: [Option<std::fs::File>; 2],
     /// The HTML report, when asked for.
     pub html: Option<HtmlReport>,
-    /// Rows held until the whole input is read (see [`Outputs::hold_rows`]).
-    held: Option<Vec<ConnRecord>>,
-    /// Holding was asked for, and more rows came than [`MAX_HELD`]: they
-    /// were written as they came, without client names.
-    pub held_over: bool,
+    /// Rotated connection files (`capture --rotate`), instead of one
+    /// connections CSV and one JSON-lines file.
+    pub rotate: Option<rotate::Rotating>,
 }
-
-/// Rows held at most by [`Outputs::hold_rows`] (about 128 MiB).
-pub const MAX_HELD: usize = 262_144;
 
 /// The terminal's width in columns, if it says.
 fn term_width(t: &console::Term) -> Option<usize> {
@@ -139,42 +137,8 @@ impl Outputs {
             spooled: [None, None],
             files,
             html: None,
-            held: None,
-            held_over: false,
+            rotate: None,
         })
-    }
-
-    /// Holds the connection rows until [`Outputs::release_rows`] (once the
-    /// whole input is read, the client names apply to every row), up to
-    /// [`MAX_HELD`] rows; beyond, every row is written as it comes.
-    pub fn hold_rows(&mut self) {
-        if self.csv.is_some() || self.json.is_some() {
-            self.held = Some(Vec::new());
-        }
-    }
-
-    /// Too many rows to hold: those held are written as they stand, the
-    /// next ones as they come.
-    fn overflow(&mut self) -> io::Result<()> {
-        if let Some(held) = self.held.take() {
-            self.held_over = true;
-            for r in &held {
-                self.write_rows(r)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the rows held, each completed by `name` first.
-    pub fn release_rows(
-        &mut self,
-        name: &dyn Fn(&ConnRecord) -> Option<std::sync::Arc<ClientName>>,
-    ) -> io::Result<()> {
-        for mut r in self.held.take().unwrap_or_default() {
-            r.client = name(&r);
-            self.write_rows(&r)?;
-        }
-        Ok(())
     }
 
     /// What a part of this run writes (see [`SpoolSpec::open`]).
@@ -183,20 +147,12 @@ impl Outputs {
             csv: self.csv.is_some(),
             json: self.json.is_some(),
             scope: self.summary.scope(),
-            hold: self.held.is_some(),
         }
     }
 
     /// Appends the rows of a spooled part (see [`SpoolSpec::open`]); its
     /// counts went to a summary shared by the parts.
     pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
-        if part.held_over {
-            // The part wrote its rows: so does the run from here on.
-            self.overflow()?;
-        }
-        for r in part.held.take().unwrap_or_default() {
-            self.record_rows_owned(r)?;
-        }
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
         }
@@ -220,6 +176,10 @@ impl Outputs {
         }
         if let Some(j) = self.json.as_mut() {
             j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
+        }
+        if let Some(r) = self.rotate.as_mut() {
+            r.close()
+                .map_err(|e| format!("cannot complete a rotated file: {e}"))?;
         }
         if let Some(p) = &self.clients {
             let w = open(p)?;
@@ -259,6 +219,24 @@ impl Outputs {
         }
     }
 
+    /// Writes the HTML report of a tally of rows read from files (no
+    /// packet counts), if asked for.
+    pub fn write_html_rows(&self) -> Result<(), String> {
+        match &self.html {
+            Some(h) => {
+                let mut done = h.clone();
+                done.context.refresh_secs = None;
+                done.write(&self.summary, None)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Rows are written (connections CSV or JSON lines), not only counted.
+    pub fn writes_rows(&self) -> bool {
+        self.csv.is_some() || self.json.is_some() || self.rotate.is_some()
+    }
+
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
         self.summary.tally.clients_with(Verdict::WillBreak)
@@ -271,7 +249,6 @@ pub struct SpoolSpec {
     csv: bool,
     json: bool,
     scope: Scope,
-    hold: bool,
 }
 
 impl SpoolSpec {
@@ -308,8 +285,7 @@ impl SpoolSpec {
             spooled,
             files: [None, None],
             html: None,
-            held: self.hold.then(Vec::new),
-            held_over: false,
+            rotate: None,
         })
     }
 }
@@ -318,25 +294,9 @@ impl Outputs {
     /// Writes a row to the connections CSV and JSON lines only (not to the
     /// summary).
     pub fn record_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        if self.held.is_some() {
-            return self.record_rows_owned(rec.clone());
+        if let Some(r) = self.rotate.as_mut() {
+            r.record(rec)?;
         }
-        self.write_rows(rec)
-    }
-
-    /// [`Outputs::record_rows`], handed the row.
-    pub fn record_rows_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
-        if let Some(h) = self.held.as_mut() {
-            if h.len() < MAX_HELD {
-                h.push(rec);
-                return Ok(());
-            }
-            self.overflow()?;
-        }
-        self.write_rows(&rec)
-    }
-
-    fn write_rows(&mut self, rec: &ConnRecord) -> io::Result<()> {
         if let Some(c) = self.csv.as_mut() {
             c.record(rec)?;
         }
@@ -354,11 +314,6 @@ impl Sink for Outputs {
         self.summary.record(rec)
     }
 
-    fn record_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
-        self.summary.record(&rec)?;
-        self.record_rows_owned(rec)
-    }
-
     fn interim_report(&self, stats: &Stats) {
         self.print_summary(stats);
         if let Err(e) = self.write_html(stats, true) {
@@ -368,5 +323,12 @@ impl Sink for Outputs {
 
     fn endpoints_replaced(&mut self, description: &str) {
         self.summary.m365_data = description.to_string();
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        match self.rotate.as_mut() {
+            Some(r) => r.tick(),
+            None => Ok(()),
+        }
     }
 }

@@ -43,6 +43,9 @@ pub struct Summary {
     /// Connections below TLS 1.2 to servers outside the scope (for the
     /// hint to widen it).
     pub below_elsewhere: u64,
+    /// The first line of a tally of rows read from files (`tally`), in
+    /// place of the packet counts.
+    pub rows_line: Option<String>,
     scope: Scope,
 }
 
@@ -60,6 +63,7 @@ impl Summary {
             interrupted: false,
             nothing_read: false,
             below_elsewhere: 0,
+            rows_line: None,
             scope,
         }
     }
@@ -298,13 +302,16 @@ impl Summary {
                  so there is no verdict."
             );
         }
-        writeln!(
-            out,
-            "{} ({} passed over), {}",
-            count(stats.packets, "packet"),
-            stats.passed_over(),
-            count(self.connections, "TLS connection")
-        )?;
+        match &self.rows_line {
+            Some(line) => writeln!(out, "{line}")?,
+            None => writeln!(
+                out,
+                "{} ({} passed over), {}",
+                count(stats.packets, "packet"),
+                stats.passed_over(),
+                count(self.connections, "TLS connection")
+            )?,
+        }
         let mix: Vec<String> = self
             .by_version
             .iter()

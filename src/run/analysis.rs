@@ -4,13 +4,14 @@
 use super::driver::Consumer;
 use crate::flow::table::FlowTable;
 use crate::input::frame::{Dropped, Frame};
+use crate::input::source::Problem;
 
 /// The flow table fed by the driver.
 pub struct Analysis<'t, 'o> {
     /// The table.
     pub table: &'t mut FlowTable<'o>,
     /// Where input errors go (already formatted, naming the input).
-    pub report: &'t mut dyn FnMut(String),
+    pub report: &'t mut dyn FnMut(Problem),
 }
 
 impl Consumer for Analysis<'_, '_> {
@@ -25,7 +26,11 @@ impl Consumer for Analysis<'_, '_> {
     }
 
     fn failed(&mut self, msg: String) {
-        (self.report)(msg);
+        (self.report)(Problem::Error(msg));
+    }
+
+    fn warning(&mut self, msg: String) {
+        (self.report)(Problem::Warning(msg));
     }
 
     #[inline]

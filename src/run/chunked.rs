@@ -45,7 +45,7 @@ use crate::input::filter::FrameFilter;
 use crate::input::frame::{Event, Frame, FrameSource};
 use crate::input::layout::{self, Layout};
 use crate::input::offline::{self, ChunkSource, Opened};
-use crate::input::source::{Input, SourceError};
+use crate::input::source::{Input, Problem, SourceError};
 use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
@@ -88,7 +88,7 @@ impl Chunk {
     }
 
     fn open(&self) -> Result<ChunkSource, SourceError> {
-        ChunkSource::open(&self.path, &self.layout, self.start, self.end)
+        ChunkSource::open(&self.path, self.start, self.end)
     }
 }
 
@@ -170,6 +170,8 @@ struct Done {
     voids_rest: bool,
     /// Counts still to add to the run's summary when joining.
     summary: Option<Summary>,
+    /// Warnings of the chunk's reader (skipped interfaces), naming the file.
+    warnings: Vec<String>,
     write_error: Option<io::Error>,
     /// The chunk's name traffic (its own records, not the overrun's).
     names: NameLog,
@@ -304,6 +306,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         error: None,
         voids_rest: false,
         summary: None,
+        warnings: Vec::new(),
         write_error: None,
         names: NameLog::default(),
     };
@@ -369,8 +372,9 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         );
     let failed = table.failed();
     done.names = table.take_names();
-    done.packets = src.packets;
+    done.packets = src.packets();
     done.error = src.error.take().map(ChunkError::Read);
+    done.warnings = std::mem::take(&mut src.warnings);
     // Also after a read error: what follows a corrupt record is not read,
     // as by one reader.
     done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
@@ -439,7 +443,7 @@ impl FrameSource for Rest<'_> {
             let Some(Ok(o)) = self
                 .chunks
                 .get(j)
-                .map(|c| offline::open_at(&c.path, &c.layout, c.start, c.end).map(|(o, _)| o))
+                .map(|c| offline::open_chunk(&c.path, c.start))
             else {
                 return Event::End;
             };
@@ -540,7 +544,7 @@ pub fn run(
     s: &Settings,
     outputs: &mut Outputs,
     progress: &dyn Progress,
-    report: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(Problem),
     names: &mut NameLog,
 ) -> (Stats, Option<io::Error>) {
     let spec = outputs.spool_spec();
@@ -565,6 +569,7 @@ pub fn run(
         deferred_seq: 0,
         skip_rest_of: None,
         file_packets: 0,
+        warned: FxHashSet::default(),
         write_error: None,
     };
     let scope = outputs.summary.scope();
@@ -672,14 +677,6 @@ impl Sink for Shared<'_> {
             Err(_) => self.local.record(rec),
         }
     }
-
-    fn record_owned(&mut self, rec: ConnRecord) -> io::Result<()> {
-        match self.summary.try_lock() {
-            Ok(mut s) => s.record(&rec),
-            Err(_) => self.local.record(&rec),
-        }?;
-        self.rows.record_rows_owned(rec)
-    }
 }
 
 /// The join's state between chunks.
@@ -700,6 +697,8 @@ struct Join {
     skip_rest_of: Option<PathBuf>,
     /// Records of the current file joined so far (for error messages).
     file_packets: u64,
+    /// Warnings given (each chunk of a file may meet the same interface).
+    warned: FxHashSet<String>,
     write_error: Option<io::Error>,
 }
 
@@ -709,7 +708,7 @@ impl Join {
         chunks: &[Chunk],
         mut d: Done,
         outputs: &mut Shared<'_>,
-        report: &mut dyn FnMut(String),
+        report: &mut dyn FnMut(Problem),
         names: &mut NameLog,
     ) {
         let Some(c) = chunks.get(d.index) else { return };
@@ -784,11 +783,16 @@ impl Join {
         }
         self.stats.add(&d.stats);
         let label = c.path.display().to_string();
+        for w in d.warnings {
+            if self.warned.insert(w.clone()) {
+                report(Problem::Warning(w));
+            }
+        }
         match d.error {
-            Some(ChunkError::Open(e)) => report(e.to_string()),
-            Some(ChunkError::Read(msg)) => report(
+            Some(ChunkError::Open(e)) => report(Problem::Error(e.to_string())),
+            Some(ChunkError::Read(msg)) => report(Problem::Error(
                 SourceError::Truncated(label, self.file_packets + d.packets, msg).to_string(),
-            ),
+            )),
             None => {}
         }
         self.file_packets += d.packets;

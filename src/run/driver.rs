@@ -54,6 +54,9 @@ pub trait Consumer {
     /// An input failed (the message names it); reading goes on.
     fn failed(&mut self, msg: String);
 
+    /// Part of an input is skipped (the message names it and why).
+    fn warning(&mut self, _msg: String) {}
+
     /// Nothing more should be read (an output failed, nothing left to
     /// follow...).
     fn done(&self) -> bool {
@@ -207,6 +210,7 @@ impl<'a> Driver<'a> {
                 Event::Opened(label) => self.progress.message(&label),
                 Event::Closed => dst.end_of_input(),
                 Event::Failed(msg) => dst.failed(msg),
+                Event::Warning(msg) => dst.warning(msg),
                 Event::Idle => std::thread::sleep(IDLE_PAUSE),
                 Event::End => break Stop::End,
             }

@@ -11,6 +11,8 @@
 //! hosts`).
 //!
 //! [`rows`] turns finished connections into rows for the outputs;
+//! [`tally_rows`] is `tally`: connection rows read from files into the
+//! outputs, without packets;
 //! [`analysis`] feeds the flow table from the loop; [`progress`] is how
 //! a run reports its progress.
 
@@ -21,6 +23,7 @@ pub mod names;
 pub mod pipelined;
 pub mod progress;
 pub mod rows;
+pub mod tally_rows;
 
 use std::io;
 use std::sync::Arc;
@@ -36,7 +39,7 @@ use crate::enrich::m365::Endpoints;
 use crate::flow::names::NameLog;
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::live::{CaptureError, CaptureStats, Live};
-use crate::input::source::Input;
+use crate::input::source::{Input, Problem};
 use crate::model::stats::Stats;
 use crate::output::Outputs;
 
@@ -80,7 +83,7 @@ pub fn analyze(
     s: &Settings,
     outputs: &mut Outputs,
     progress: &dyn Progress,
-    report: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(Problem),
 ) -> Outcome {
     let chunks = if s.threads >= 2 {
         chunked::plan(&inputs, s.threads, s.min_chunk)
@@ -99,7 +102,7 @@ pub fn analyze(
             };
             chunked::run(&chunks, &settings, outputs, progress, report, &mut names)
         }
-        // Reading (libpcap, header decode, early drops) on a thread of its
+        // Reading (native reader, header decode, early drops) on a thread of its
         // own, analysis here; with one thread both on this thread.
         None => pipelined::run(
             inputs,
@@ -174,8 +177,9 @@ pub fn capture(
         let counts = live.tick();
         if let Some(r) = (ls.tick)(&table, &counts) {
             next.set(Some(r));
-            table.tick();
         }
+        // Newer endpoint data taken up, rotated files closed on time.
+        table.tick();
     }
     let (capture, error) = live.finish();
     table.finish();

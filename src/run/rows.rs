@@ -142,7 +142,7 @@ impl Finished for Rows<'_> {
             return false;
         }
         if self.error.is_none()
-            && let Err(e) = self.sink.record_owned(rec)
+            && let Err(e) = self.sink.record(&rec)
         {
             self.error = Some(e);
         }
@@ -174,6 +174,11 @@ impl Finished for Rows<'_> {
         if let Some(r) = self.next.and_then(Cell::take) {
             self.endpoints = r.endpoints;
             self.sink.endpoints_replaced(&r.description);
+        }
+        if self.error.is_none()
+            && let Err(e) = self.sink.tick()
+        {
+            self.error = Some(e);
         }
     }
 }

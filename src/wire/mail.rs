@@ -163,7 +163,7 @@ impl Dialogue {
                 break;
             }
             let chunk = &rest[..rest.len().min(room)];
-            let (head, line_done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (head, line_done) = match memchr::memchr(b'\n', chunk) {
                 Some(nl) => (&chunk[..=nl], true),
                 None => (chunk, false),
             };

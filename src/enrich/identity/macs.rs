@@ -133,12 +133,6 @@ impl MacTable {
         self.by_mac.get(mac).is_some_and(|i| i.router)
     }
 
-    /// Whether [`MacTable::mac_for`] answers the same for `addr` at any
-    /// time (at most one MAC seen with it).
-    pub fn timeless(&self, addr: IpAddr) -> bool {
-        self.by_addr.get(&addr).is_none_or(|v| v.len() <= 1)
-    }
-
     /// The MAC that sourced `addr`'s frames nearest `ts`, routers excepted.
     pub fn mac_for(&self, addr: IpAddr, ts: i64) -> Option<Mac> {
         self.by_addr

@@ -623,12 +623,6 @@ impl Identity {
         }
     }
 
-    /// Whether [`Identity::client`] answers the same for `addr` at any time
-    /// (then a caller may keep the answer for every row of the address).
-    pub fn timeless(&self, addr: IpAddr) -> bool {
-        self.hosts.timeless(addr) && self.macs.timeless(addr)
-    }
-
     /// [`Identity::client`] as the rows carry it; `None` when nothing is
     /// known of the address.
     pub fn client_name(&self, addr: IpAddr, ts: i64) -> Option<crate::model::row::ClientName> {

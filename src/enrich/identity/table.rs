@@ -273,17 +273,6 @@ impl HostTable {
         }
     }
 
-    /// Whether [`HostTable::lookup`] answers the same for `addr` at any
-    /// time: at most one tenancy, never ended, with at most one name.
-    pub fn timeless(&self, addr: IpAddr) -> bool {
-        self.hosts.get(&addr).is_none_or(|h| {
-            h.tenancies.len() <= 1
-                && h.tenancies
-                    .iter()
-                    .all(|t| t.end.is_none() && t.names.len() <= 1)
-        })
-    }
-
     /// Who held `addr` at `ts`.
     pub fn lookup(&self, addr: IpAddr, ts: i64) -> Option<Held<'_>> {
         let host = self.hosts.get(&addr)?;

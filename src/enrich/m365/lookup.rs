@@ -46,8 +46,37 @@ static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 /// Per-thread cache: the owning instance's `cache_id`, and name -> best entry.
 type NameCache = (u64, Memo<Box<str>, Option<usize>>);
 
+/// The names of a query matched lately, kept whole: a hit is checked
+/// against them, never trusted to the hash alone.
+#[derive(Debug)]
+struct NamesSeen {
+    sni: Option<Box<str>>,
+    cert_names: Box<[String]>,
+    banner_host: Option<Box<str>>,
+    /// Best entries for the SNI, the certificate and the banner.
+    best: NameHits,
+}
+
+/// Best name entries for the SNI, the certificate names, the banner host.
+type NameHits = (Option<usize>, Option<usize>, Option<usize>);
+
+impl NamesSeen {
+    fn answers(&self, q: &Query<'_>) -> bool {
+        self.sni.as_deref() == q.sni
+            && self.banner_host.as_deref() == q.banner_host
+            && *self.cert_names == *q.cert_names
+    }
+}
+
+/// Name evidence matched lately, per thread and instance: connections to
+/// one service repeat the same name and certificate.
+type NamesCache = (u64, Memo<u64, std::rc::Rc<NamesSeen>>);
+
+const NAMES_CACHE_MAX: usize = 4096;
+
 thread_local! {
     static NAME_CACHE: RefCell<NameCache> = RefCell::new((0, Memo::new(NAME_CACHE_MAX)));
+    static NAMES_CACHE: RefCell<NamesCache> = RefCell::new((0, Memo::new(NAMES_CACHE_MAX)));
 }
 
 impl Endpoints {
@@ -139,17 +168,7 @@ impl Endpoints {
     /// earlier name). The service and endpoint id come from the strongest matching
     /// evidence: sni, then cert, then banner, then ip.
     pub fn classify(&self, q: &Query<'_>) -> Classification {
-        let sni = q.sni.and_then(|name| self.best_name(name));
-        let mut cert: Option<usize> = None;
-        for name in q.cert_names {
-            if let Some(idx) = self.best_name(name) {
-                let better = cert.is_none_or(|cur| self.names.rank(idx) < self.names.rank(cur));
-                if better {
-                    cert = Some(idx);
-                }
-            }
-        }
-        let banner = q.banner_host.and_then(|name| self.best_name(name));
+        let (sni, cert, banner) = self.name_hits(q);
         let ip = self.match_ip(q.server_ip);
 
         let matched = MatchKinds {
@@ -178,6 +197,50 @@ impl Endpoints {
             endpoint_id,
             legacy,
         }
+    }
+
+    /// The best entries for a query's SNI, certificate names (the most
+    /// specific; ties: the earlier name) and banner host, through the
+    /// per-thread cache.
+    fn name_hits(&self, q: &Query<'_>) -> NameHits {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (q.sni, q.cert_names, q.banner_host).hash(&mut h);
+        let key = h.finish();
+        let cached = NAMES_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != self.cache_id {
+                c.0 = self.cache_id;
+                c.1.clear();
+            }
+            c.1.get(&key).filter(|seen| seen.answers(q))
+        });
+        if let Some(seen) = cached {
+            return seen.best;
+        }
+        let sni = q.sni.and_then(|name| self.best_name(name));
+        let mut cert: Option<usize> = None;
+        for name in q.cert_names {
+            if let Some(idx) = self.best_name(name) {
+                let better = cert.is_none_or(|cur| self.names.rank(idx) < self.names.rank(cur));
+                if better {
+                    cert = Some(idx);
+                }
+            }
+        }
+        let banner = q.banner_host.and_then(|name| self.best_name(name));
+        let best = (sni, cert, banner);
+        let big = q.cert_names.len() > 64 || q.sni.is_some_and(|s| s.len() > 253);
+        if !big {
+            let seen = NamesSeen {
+                sni: q.sni.map(Box::from),
+                cert_names: q.cert_names.into(),
+                banner_host: q.banner_host.map(Box::from),
+                best,
+            };
+            NAMES_CACHE.with(|c| c.borrow_mut().1.put(key, std::rc::Rc::new(seen)));
+        }
+        best
     }
 
     /// The longest matching prefix and its sets (sorted by id).

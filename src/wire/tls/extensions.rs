@@ -1,6 +1,8 @@
-//! Hello extensions: walking an extension block, and the contents of the
-//! extensions read (server_name, ALPN, and with `tls-parser`
-//! supported_versions, signature_algorithms, supported_groups).
+//! Hello extensions: walking an extension block, and the server_name and
+//! ALPN contents (with `tls-parser`). supported_versions and
+//! signature_algorithms are read by `cursor`, held to tls-parser's reading
+//! by a test: its generic parser cost a copy of the extension and a
+//! growing vector per value.
 
 use tls_parser::TlsExtension;
 
@@ -23,29 +25,6 @@ pub(super) fn walk_extensions(block: &[u8], mut f: impl FnMut(u16, &[u8], bool))
         }
     }
     true
-}
-
-/// Decodes one extension with tls-parser from its type and body.
-pub(super) fn typed_extension(t: u16, body: &[u8]) -> Option<TlsExtension<'_>> {
-    // tls-parser parses "type, length, body"; rebuild that header in front.
-    let mut raw = Vec::with_capacity(body.len() + 4);
-    raw.extend_from_slice(&t.to_be_bytes());
-    raw.extend_from_slice(&u16::try_from(body.len()).ok()?.to_be_bytes());
-    raw.extend_from_slice(body);
-    match tls_parser::parse_tls_extension(&raw) {
-        Ok((_, ext)) => Some(owned_ext(ext)),
-        Err(_) => None,
-    }
-}
-
-/// Keeps only what we use from an extension, detached from the temp buffer.
-fn owned_ext(ext: TlsExtension<'_>) -> TlsExtension<'static> {
-    match ext {
-        TlsExtension::SupportedVersions(v) => TlsExtension::SupportedVersions(v),
-        TlsExtension::SignatureAlgorithms(v) => TlsExtension::SignatureAlgorithms(v),
-        TlsExtension::EllipticCurves(v) => TlsExtension::EllipticCurves(v),
-        _ => TlsExtension::Unknown(tls_parser::TlsExtensionType(0), &[]),
-    }
 }
 
 /// The host name of a server_name extension body, cut and escaped.

@@ -3,8 +3,8 @@
 
 use tls_parser::TlsExtension;
 
-use super::cursor::{Rd, u16_list};
-use super::extensions::{alpn_from, sni_from, typed_extension, walk_extensions};
+use super::cursor::{Rd, u16_list, u16_vector, versions_vector};
+use super::extensions::{alpn_from, sni_from, walk_extensions};
 use crate::model::version::TlsVersion;
 
 /// The HelloRetryRequest random (RFC 8446, 4.1.3).
@@ -132,6 +132,7 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
         }
         let elen = usize::from(r.u16()?);
         let (block, whole) = r.take_upto(elen);
+        ch.extensions.reserve(block.len() / 4);
         let complete = walk_extensions(block, |t, b, w| {
             ch.extensions.push(t);
             if !w {
@@ -141,17 +142,19 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
                 0x0000 => ch.sni = sni_from(b),
                 0x0010 => ch.alpn = alpn_from(b),
                 0x002b => {
-                    if let Some(TlsExtension::SupportedVersions(v)) = typed_extension(t, b) {
-                        ch.supported_versions = v.iter().map(|x| x.0).collect();
+                    if let Some(v) = versions_vector(b) {
+                        ch.supported_versions = v;
                     }
                 }
                 0x000d => {
-                    if let Some(TlsExtension::SignatureAlgorithms(v)) = typed_extension(t, b) {
+                    if let Some(v) = u16_vector(b) {
                         ch.signature_algorithms = v;
                     }
                 }
                 0x000a => {
-                    if let Some(TlsExtension::EllipticCurves(v)) = typed_extension(t, b) {
+                    if let Ok((_, TlsExtension::EllipticCurves(v))) =
+                        tls_parser::parse_tls_extension_elliptic_curves_content(b)
+                    {
                         ch.supported_groups = v.iter().map(|g| g.0).collect();
                     }
                 }

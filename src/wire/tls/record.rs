@@ -124,10 +124,7 @@ pub fn classify_start(b: &[u8], hs: Option<u8>) -> Start {
 /// and whether it is certain (false: a possible start cut by the end of `b`).
 pub fn find_hello_start(b: &[u8]) -> Option<(usize, bool)> {
     let mut i = 0;
-    while let Some(p) = b
-        .get(i..)
-        .and_then(|s| s.iter().position(|&x| x == CT_HANDSHAKE))
-    {
+    while let Some(p) = b.get(i..).and_then(|s| memchr::memchr(CT_HANDSHAKE, s)) {
         let at = i + p;
         let rest = b.get(at..).unwrap_or_default();
         let kinds = [

@@ -1,0 +1,50 @@
+-- tlsready's connection rows in ClickHouse: the JSON lines of
+-- `tlsready analyze --json`, `capture --json` or `tally --json` load as they
+-- are (JSONEachRow: keys are the column names, a missing key is an empty
+-- cell; keys not listed here are skipped with input_format_skip_unknown_fields).
+--
+--   clickhouse-client --multiquery < contrib/clickhouse/connections.sql
+--   clickhouse-client --query "INSERT INTO tlsready.connections
+--       SETTINGS input_format_skip_unknown_fields = 1, date_time_input_format = 'best_effort'
+--       FORMAT JSONEachRow" < conns.jsonl
+--
+-- `sensor` is not in the rows: set it per load (DEFAULT, or
+-- `INSERT INTO ... (..., sensor) SELECT *, 'site-a' FROM file(...)`).
+
+CREATE DATABASE IF NOT EXISTS tlsready;
+
+CREATE TABLE IF NOT EXISTS tlsready.connections
+(
+    ts                 DateTime64(6, 'UTC'),
+    client_ip          String,
+    client_port        UInt16,
+    server_ip          String,
+    server_port        UInt16,
+    protocol           LowCardinality(String),
+    sni                String,
+    client_max_version LowCardinality(String),
+    negotiated_version LowCardinality(String),
+    cipher             LowCardinality(String),
+    alpn               LowCardinality(String),
+    status             LowCardinality(String),
+    m365               LowCardinality(String),
+    m365_service       LowCardinality(String),
+    m365_match         LowCardinality(String),
+    m365_endpoint_id   Nullable(UInt32),
+    legacy_endpoint    LowCardinality(String),
+    client_helo        String,
+    server_banner      String,
+    ja4                String,
+    ja3                String,
+    client_version     LowCardinality(String),
+    cert_names         Array(String),
+    alert              LowCardinality(String),
+    hello_retry        LowCardinality(String),
+    last_ts            DateTime64(6, 'UTC'),
+    packets            UInt64,
+    m365_data          LowCardinality(String),
+    sensor             LowCardinality(String) DEFAULT ''
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (client_ip, ts);

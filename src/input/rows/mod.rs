@@ -1,0 +1,616 @@
+//! Connection rows from files instead of packets: tlsready's own connections
+//! CSV and JSON lines, Zeek `ssl.log` (TSV or JSON) and Suricata `eve.json`
+//! `tls` events, each turned into a [`ConnRecord`] for the tally.
+//!
+//! Files or directories (walked recursively, in name order, hidden files
+//! skipped), plain or gzip (recognised by content), the format recognised
+//! by content. Rows are streamed: memory does not grow with the number of
+//! rows. Microsoft 365 recognition is applied again with the endpoint data
+//! of this run, so rows written with older data benefit from a refresh.
+//!
+//! What a source cannot tell is left unknown in the row (never guessed):
+//! the tally's rule for missing facts then applies (see [`crate::enrich::tally`]).
+
+pub mod fields;
+pub mod flatjson;
+pub mod own;
+pub mod suricata;
+pub mod zeek;
+
+use std::io::{self, BufRead, Read};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::enrich::m365::Endpoints;
+use crate::enrich::row::classify_server;
+use crate::model::m365::Classification;
+use crate::model::row::{ConnRecord, Protocol, Status};
+use crate::model::sink::Sink;
+
+/// Longest line read (a row); longer lines are malformed rows.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The formats recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// tlsready's connections CSV (header row).
+    OwnCsv,
+    /// tlsready's JSON lines.
+    OwnJson,
+    /// Zeek `ssl.log`, tab-separated with its `#fields` header.
+    ZeekTsv,
+    /// Zeek `ssl.log` as JSON lines.
+    ZeekJson,
+    /// Suricata `eve.json` (its `tls` events).
+    SuricataEve,
+}
+
+impl Format {
+    /// Name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::OwnCsv => "tlsready connections CSV",
+            Format::OwnJson => "tlsready JSON lines",
+            Format::ZeekTsv => "Zeek ssl.log",
+            Format::ZeekJson => "Zeek ssl.log (JSON)",
+            Format::SuricataEve => "Suricata eve.json",
+        }
+    }
+}
+
+/// One input: a file, or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowInput {
+    /// A file named on the command line (`explicit`) or found in a directory.
+    File {
+        /// Its path.
+        path: PathBuf,
+        /// Named on the command line: a file that is not rows is an error.
+        explicit: bool,
+    },
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl RowInput {
+    /// The name used in messages.
+    pub fn label(&self) -> String {
+        match self {
+            RowInput::File { path, .. } => path.display().to_string(),
+            RowInput::Stdin => "<stdin>".into(),
+        }
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<RowInput>, errors: &mut dyn FnMut(String)) {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => return errors(format!("{}: {e}", dir.display())),
+    };
+    let mut entries: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            // Hidden files, and files still being written by a rotating
+            // capture (temporary names start with a dot).
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out, errors);
+        } else if p.is_file() {
+            out.push(RowInput::File {
+                path: p,
+                explicit: false,
+            });
+        }
+    }
+}
+
+/// The inputs named by `paths`: files, `-`, directories (recursively, in
+/// name order). Each path that cannot be read is reported to `errors`.
+pub fn expand(paths: &[PathBuf], errors: &mut dyn FnMut(String)) -> Vec<RowInput> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(RowInput::Stdin);
+            continue;
+        }
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let before = out.len();
+                walk(p, &mut out, errors);
+                if out.len() == before {
+                    errors(format!("{}: no files in directory", p.display()));
+                }
+            }
+            Ok(_) => out.push(RowInput::File {
+                path: p.clone(),
+                explicit: true,
+            }),
+            Err(e) => errors(format!("{}: {e}", p.display())),
+        }
+    }
+    out
+}
+
+/// What reading one input gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Rows passed on.
+    pub rows: u64,
+    /// Lines or events that are not TLS connections over TCP (other eve
+    /// events, DTLS, other Zeek logs): passed over by design.
+    pub passed_over: u64,
+    /// Malformed rows skipped.
+    pub bad: u64,
+    /// The first malformed row: its line and what is wrong.
+    pub first_bad: Option<(u64, String)>,
+    /// Lines before the part of the input being read (a block of it read by
+    /// another thread): added to the line numbers given to [`Self::bad_row`].
+    pub line_offset: u64,
+}
+
+impl ReadStats {
+    /// Counts a malformed row at `line` (of the part being read).
+    pub fn bad_row(&mut self, line: u64, why: impl std::fmt::Display) {
+        self.bad += 1;
+        let line = line + self.line_offset;
+        if self.first_bad.as_ref().is_none_or(|(l, _)| line < *l) {
+            self.first_bad = Some((line, why.to_string()));
+        }
+    }
+
+    /// Adds another part's counts (the earliest malformed row kept).
+    pub fn add(&mut self, o: &ReadStats) {
+        self.rows += o.rows;
+        self.passed_over += o.passed_over;
+        self.bad += o.bad;
+        if let Some((l, why)) = &o.first_bad
+            && self.first_bad.as_ref().is_none_or(|(mine, _)| l < mine)
+        {
+            self.first_bad = Some((*l, why.clone()));
+        }
+    }
+}
+
+/// Why an input gave no rows at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// Cannot open or read it.
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+    /// Not a format tlsready reads.
+    #[error(
+        "{0}: not connection rows (tlsready CSV or JSON lines, Zeek ssl.log, Suricata eve.json)"
+    )]
+    Unrecognised(String),
+}
+
+/// An open input, gzip decoded, with its format.
+pub struct Opened {
+    /// The stream, positioned at its start.
+    pub reader: Box<dyn BufRead + Send>,
+    /// Its format.
+    pub format: Format,
+}
+
+/// Opens an input, decodes gzip, and recognises the format; `Ok(None)` for
+/// an input that is not connection rows.
+pub fn open(input: &RowInput) -> Result<Option<Opened>, RowError> {
+    let label = input.label();
+    let io_err = |e| RowError::Io(label.clone(), e);
+    let raw: Box<dyn Read + Send> = match input {
+        RowInput::File { path, .. } => Box::new(std::fs::File::open(path).map_err(io_err)?),
+        RowInput::Stdin => Box::new(io::stdin()),
+    };
+    open_reader(raw).map_err(io_err)
+}
+
+/// [`open`] on a byte stream.
+pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
+    let mut buffered = io::BufReader::with_capacity(1 << 20, raw);
+    let head = buffered.fill_buf()?;
+    let mut reader: Box<dyn BufRead + Send> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(io::BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        ))
+    } else {
+        Box::new(buffered)
+    };
+    let format = sniff(&mut reader)?;
+    Ok(format.map(|format| Opened { reader, format }))
+}
+
+/// Recognises the format from the first line (not consumed).
+fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
+    let head = r.fill_buf()?;
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let first = head.get(..line_end).unwrap_or_default();
+    let first = std::str::from_utf8(first).unwrap_or_default().trim();
+    if first.starts_with('#') {
+        // Zeek's header (a comment line may come first, as in Zeek's own
+        // test baselines).
+        let zeek = head
+            .split(|&b| b == b'\n')
+            .take(16)
+            .take_while(|l| l.starts_with(b"#"))
+            .any(|l| l.starts_with(b"#separator") || l.starts_with(b"#fields"));
+        return Ok(zeek.then_some(Format::ZeekTsv));
+    }
+    if first.starts_with('{') {
+        let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(first)
+        else {
+            return Ok(None);
+        };
+        return Ok(if obj.contains_key("event_type") {
+            Some(Format::SuricataEve)
+        } else if obj.contains_key("id.orig_h") || obj.contains_key("uid") {
+            Some(Format::ZeekJson)
+        } else if obj.contains_key("client_ip") && obj.contains_key("server_ip") {
+            Some(Format::OwnJson)
+        } else {
+            None
+        });
+    }
+    let header: Vec<&str> = first.split(',').map(str::trim).collect();
+    if ["ts", "client_ip", "server_ip"]
+        .iter()
+        .all(|c| header.contains(c))
+    {
+        return Ok(Some(Format::OwnCsv));
+    }
+    Ok(None)
+}
+
+/// Result of [`next_line`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// End of input.
+    End,
+    /// A line (without its line end) is in the buffer.
+    Line,
+    /// A line longer than [`MAX_LINE`]: skipped, the buffer holds its start.
+    TooLong,
+}
+
+/// Reads the next line into `buf` (cleared first), at most [`MAX_LINE`]
+/// bytes of it; the rest of a longer line is skipped.
+pub fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long {
+            let room = MAX_LINE.saturating_sub(buf.len());
+            if take > room {
+                too_long = true;
+            } else {
+                buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
+            }
+        }
+        r.consume(if done { take + 1 } else { take });
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(if too_long { Line::TooLong } else { Line::Line })
+}
+
+/// A row with nothing known: what every reader starts from.
+pub fn empty_record() -> ConnRecord {
+    ConnRecord {
+        ts: 0,
+        last_ts: 0,
+        client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        client_port: 0,
+        server_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        server_port: 0,
+        protocol: Protocol::Tls,
+        sni: String::new(),
+        client_max_version: None,
+        client_best_version: None,
+        client_version: None,
+        negotiated_version: None,
+        cipher: None,
+        alpn: String::new(),
+        status: Status::Established,
+        m365: Classification::default(),
+        m365_data: Arc::from(""),
+        client_helo: String::new(),
+        server_banner: String::new(),
+        cert_names: Arc::from([]),
+        ja4: String::new(),
+        ja3: String::new(),
+        alert: String::new(),
+        hello_retry: false,
+        packets: 0,
+    }
+}
+
+/// Clears a row for reuse, keeping its string buffers.
+pub fn reset(r: &mut ConnRecord) {
+    r.ts = 0;
+    r.last_ts = 0;
+    r.client_port = 0;
+    r.server_port = 0;
+    r.protocol = Protocol::Tls;
+    r.sni.clear();
+    r.client_max_version = None;
+    r.client_best_version = None;
+    r.client_version = None;
+    r.negotiated_version = None;
+    r.cipher = None;
+    r.alpn.clear();
+    r.status = Status::Established;
+    r.m365 = Classification::default();
+    r.client_helo.clear();
+    r.server_banner.clear();
+    r.ja4.clear();
+    r.ja3.clear();
+    r.alert.clear();
+    r.hello_retry = false;
+    r.packets = 0;
+}
+
+/// Certificate name lists repeat from row to row (a server's certificate,
+/// many connections): each list is made once and shared.
+#[derive(Default)]
+pub struct CertNames {
+    last: Option<Arc<[String]>>,
+    /// By the text they were read from (a JSON array, a CSV cell).
+    by_text: rustc_hash::FxHashMap<Box<str>, Arc<[String]>>,
+}
+
+/// Most lists kept by [`CertNames`] before it starts again.
+const CERT_CACHE_MAX: usize = 4096;
+
+impl CertNames {
+    /// The shared list equal to `names`.
+    pub fn get<S: AsRef<str>>(&mut self, names: &[S]) -> Arc<[String]> {
+        if let Some(l) = &self.last
+            && l.len() == names.len()
+            && l.iter().zip(names).all(|(a, b)| a == b.as_ref())
+        {
+            return Arc::clone(l);
+        }
+        let list: Arc<[String]> = names.iter().map(|n| n.as_ref().to_string()).collect();
+        self.last = Some(Arc::clone(&list));
+        list
+    }
+
+    /// The list written as `text`, made by `make` the first time.
+    pub fn by_text(
+        &mut self,
+        text: &str,
+        make: impl FnOnce(&str) -> Result<Vec<String>, String>,
+    ) -> Result<Arc<[String]>, String> {
+        if let Some(l) = self.by_text.get(text) {
+            return Ok(Arc::clone(l));
+        }
+        let list: Arc<[String]> = make(text)?.into();
+        if self.by_text.len() >= CERT_CACHE_MAX {
+            self.by_text.clear();
+        }
+        self.by_text.insert(text.into(), Arc::clone(&list));
+        Ok(list)
+    }
+}
+
+/// Microsoft 365 recognition of the row's server with `endpoints` (the
+/// rules of a capture: [`classify_server`]).
+pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
+    r.m365 = classify_server(
+        endpoints,
+        &r.sni,
+        &r.cert_names,
+        &r.server_banner,
+        r.server_ip,
+        // A mail session: a mail protocol, or implicit TLS answered with a
+        // mail greeting (`plaintext_answer`, whose row keeps the banner).
+        r.protocol != Protocol::Tls || !r.server_banner.is_empty() || !r.client_helo.is_empty(),
+    );
+    if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
+        r.m365_data = Arc::clone(endpoints.data_label());
+    }
+}
+
+/// How reading one input ended.
+#[derive(Debug, Default)]
+pub struct ReadEnd {
+    /// Counts.
+    pub stats: ReadStats,
+    /// A read error (corrupt gzip, I/O) ended the input early.
+    pub read_error: Option<io::Error>,
+    /// Writing a row failed (the outputs): the run should stop.
+    pub write_error: Option<io::Error>,
+}
+
+/// Reads every row of an opened input into `sink`, classified with
+/// `endpoints`. Malformed rows are counted and skipped.
+pub fn read(opened: Opened, endpoints: &Endpoints, sink: &mut dyn Sink) -> ReadEnd {
+    let mut stats = ReadStats::default();
+    let mut write_error = None;
+    let Opened { mut reader, format } = opened;
+    let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
+        classify(r, endpoints);
+        sink.record(r).map_err(|e| {
+            let stop = io::Error::other("output failed");
+            write_error = Some(e);
+            stop
+        })
+    };
+    let res = match format {
+        Format::OwnCsv => own::read_csv(&mut reader, &mut stats, &mut emit),
+        Format::OwnJson => own::read_json(&mut reader, &mut stats, &mut emit),
+        Format::ZeekTsv => zeek::read_tsv(&mut reader, &mut stats, &mut emit),
+        Format::ZeekJson => zeek::read_json(&mut reader, &mut stats, &mut emit),
+        Format::SuricataEve => suricata::read_eve(&mut reader, &mut stats, &mut emit),
+    };
+    ReadEnd {
+        stats,
+        read_error: res.err().filter(|_| write_error.is_none()),
+        write_error,
+    }
+}
+
+/// Whether blocks of whole lines of this format can be read apart, on
+/// several threads (a Zeek TSV file can change its header midway).
+pub fn splittable(format: Format) -> bool {
+    format != Format::ZeekTsv
+}
+
+/// Where a block of an input may be cut: just after its last line end
+/// (for CSV, the last one outside a quoted cell, counting quotes from the
+/// block's start, itself a row start). `None` when there is none.
+pub fn cut(data: &[u8], csv: bool) -> Option<usize> {
+    if !csv {
+        return memchr::memrchr(b'\n', data).map(|i| i + 1);
+    }
+    let mut quoted = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', data) {
+        match data.get(i) {
+            Some(b'"') => quoted = !quoted,
+            _ if !quoted => last = Some(i + 1),
+            _ => {}
+        }
+    }
+    last
+}
+
+/// Reads a block of whole lines of an input of a [`splittable`] format into
+/// `sink`; `first_line`: lines of the input before the block; `csv_header`:
+/// the header of a CSV input.
+pub fn read_block(
+    format: Format,
+    block: &[u8],
+    first_line: u64,
+    csv_header: Option<&csv::ByteRecord>,
+    endpoints: &Endpoints,
+    sink: &mut dyn Sink,
+) -> ReadEnd {
+    let mut stats = ReadStats {
+        line_offset: first_line,
+        ..ReadStats::default()
+    };
+    let mut write_error = None;
+    let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
+        classify(r, endpoints);
+        sink.record(r).map_err(|e| {
+            let stop = io::Error::other("output failed");
+            write_error = Some(e);
+            stop
+        })
+    };
+    let mut r: &[u8] = block;
+    let res = match (format, csv_header) {
+        (Format::OwnCsv, Some(h)) => own::read_csv_block(&mut r, h, &mut stats, &mut emit),
+        (Format::OwnCsv, None) => own::read_csv(&mut r, &mut stats, &mut emit),
+        (Format::OwnJson, _) => own::read_json(&mut r, &mut stats, &mut emit),
+        (Format::ZeekTsv, _) => zeek::read_tsv(&mut r, &mut stats, &mut emit),
+        (Format::ZeekJson, _) => zeek::read_json(&mut r, &mut stats, &mut emit),
+        (Format::SuricataEve, _) => suricata::read_eve(&mut r, &mut stats, &mut emit),
+    };
+    stats.line_offset = 0;
+    ReadEnd {
+        stats,
+        read_error: res.err().filter(|_| write_error.is_none()),
+        write_error,
+    }
+}
+
+/// A row ready to go on, classified: the callback every reader calls.
+pub type Emit<'a> = dyn FnMut(&mut ConnRecord) -> io::Result<()> + 'a;
+
+/// Protocol from its spelling ([`Protocol::as_str`]).
+pub fn protocol(s: &str) -> Option<Protocol> {
+    Protocol::parse(s)
+}
+
+/// Status from its spelling ([`Status::as_str`]).
+pub fn status(s: &str) -> Option<Status> {
+    Status::parse(s)
+}
+
+/// The version JA4 reports (its characters 2 and 3), the client's highest
+/// offered version: `None` for `00` (unknown or a TLS 1.3 draft).
+pub fn ja4_version(ja4: &str) -> Option<u16> {
+    Some(match ja4.get(1..3)? {
+        "13" => 0x0304,
+        "12" => 0x0303,
+        "11" => 0x0302,
+        "10" => 0x0301,
+        "s3" => 0x0300,
+        "s2" => 0x0002,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_bounded() {
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut text = b"a\r\n".to_vec();
+        text.extend_from_slice(&long);
+        text.extend_from_slice(b"\nb");
+        let mut r = io::BufReader::with_capacity(4096, &text[..]);
+        let mut buf = Vec::new();
+        assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::Line);
+        assert_eq!(buf, b"a");
+        assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::TooLong);
+        assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::Line);
+        assert_eq!(buf, b"b");
+        assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::End);
+    }
+
+    #[test]
+    fn cuts_keep_quoted_line_ends() {
+        assert_eq!(cut(b"a\nb\nc", false), Some(4));
+        assert_eq!(cut(b"abc", false), None);
+        assert_eq!(cut(b"a,\"x\ny\"\nb,\"p\nq", true), Some(8));
+        assert_eq!(cut(b"a,\"x\"\"\ny\n", true), None);
+        assert_eq!(cut(b"a,\"x\"\"\"\ny\n", true), Some(10));
+    }
+
+    #[test]
+    fn ja4_versions() {
+        assert_eq!(
+            ja4_version("t13d1516h2_8daaf6152771_02713d6af862"),
+            Some(0x0304)
+        );
+        assert_eq!(
+            ja4_version("t10d090600_c491f621fb4c_242d16716555"),
+            Some(0x0301)
+        );
+        assert_eq!(ja4_version("t00d090600_c491f621fb4c_242d16716555"), None);
+    }
+}

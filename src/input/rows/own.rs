@@ -1,0 +1,665 @@
+//! tlsready's own connection rows: the connections CSV (header row, columns
+//! found by name) and the JSON lines. Every fact a capture gives is in
+//! them; the Microsoft 365 columns are recomputed, not read.
+
+use std::borrow::Cow;
+use std::io::{self, BufRead};
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::fields::{
+    best_from_max, parse_bool, parse_cipher, parse_rfc3339, parse_version, unquote_cell,
+};
+use super::flatjson::{self, Val};
+use super::{CertNames, Emit, Line, ReadStats, next_line, protocol, reset, status};
+use crate::model::row::ConnRecord;
+
+/// One JSON line as tlsready writes it. Text borrowed when unescaped.
+#[derive(Deserialize)]
+struct JsonRow<'a> {
+    #[serde(borrow)]
+    ts: Cow<'a, str>,
+    #[serde(borrow, default)]
+    last_ts: Cow<'a, str>,
+    client_ip: IpAddr,
+    #[serde(deserialize_with = "num")]
+    client_port: u64,
+    server_ip: IpAddr,
+    #[serde(deserialize_with = "num")]
+    server_port: u64,
+    #[serde(borrow, default)]
+    protocol: Cow<'a, str>,
+    #[serde(borrow, default)]
+    sni: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_max_version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    negotiated_version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    cipher: Cow<'a, str>,
+    #[serde(borrow, default)]
+    alpn: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_helo: Cow<'a, str>,
+    #[serde(borrow, default)]
+    server_banner: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ja4: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ja3: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_version: Cow<'a, str>,
+    /// Kept as written: parsed once per distinct list.
+    #[serde(borrow, default)]
+    cert_names: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    alert: Cow<'a, str>,
+    #[serde(default, deserialize_with = "flag")]
+    hello_retry: bool,
+    #[serde(default, deserialize_with = "num")]
+    packets: u64,
+}
+
+/// A row's fields, from the fast path ([`flatjson`]) or serde_json.
+#[derive(Debug, PartialEq)]
+struct Row<'a> {
+    ts: Cow<'a, str>,
+    last_ts: Cow<'a, str>,
+    client_ip: IpAddr,
+    client_port: u64,
+    server_ip: IpAddr,
+    server_port: u64,
+    protocol: Cow<'a, str>,
+    sni: Cow<'a, str>,
+    client_max_version: Cow<'a, str>,
+    negotiated_version: Cow<'a, str>,
+    cipher: Cow<'a, str>,
+    alpn: Cow<'a, str>,
+    status: Cow<'a, str>,
+    client_helo: Cow<'a, str>,
+    server_banner: Cow<'a, str>,
+    ja4: Cow<'a, str>,
+    ja3: Cow<'a, str>,
+    client_version: Cow<'a, str>,
+    /// The JSON array as written.
+    cert_names: Option<&'a str>,
+    alert: Cow<'a, str>,
+    hello_retry: bool,
+    packets: u64,
+}
+
+impl<'a> From<JsonRow<'a>> for Row<'a> {
+    fn from(j: JsonRow<'a>) -> Self {
+        Row {
+            ts: j.ts,
+            last_ts: j.last_ts,
+            client_ip: j.client_ip,
+            client_port: j.client_port,
+            server_ip: j.server_ip,
+            server_port: j.server_port,
+            protocol: j.protocol,
+            sni: j.sni,
+            client_max_version: j.client_max_version,
+            negotiated_version: j.negotiated_version,
+            cipher: j.cipher,
+            alpn: j.alpn,
+            status: j.status,
+            client_helo: j.client_helo,
+            server_banner: j.server_banner,
+            ja4: j.ja4,
+            ja3: j.ja3,
+            client_version: j.client_version,
+            cert_names: j.cert_names.map(serde_json::value::RawValue::get),
+            alert: j.alert,
+            hello_retry: j.hello_retry,
+            packets: j.packets,
+        }
+    }
+}
+
+/// The row of a flat object as tlsready writes it, without serde; `None`
+/// for anything unusual (serde_json then reads the line).
+fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
+    let empty = || Cow::Borrowed("");
+    let mut r = Row {
+        ts: empty(),
+        last_ts: empty(),
+        client_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        client_port: 0,
+        server_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        server_port: 0,
+        protocol: empty(),
+        sni: empty(),
+        client_max_version: empty(),
+        negotiated_version: empty(),
+        cipher: empty(),
+        alpn: empty(),
+        status: empty(),
+        client_helo: empty(),
+        server_banner: empty(),
+        ja4: empty(),
+        ja3: empty(),
+        client_version: empty(),
+        cert_names: None,
+        alert: empty(),
+        hello_retry: false,
+        packets: 0,
+    };
+    // ts, client_ip, client_port, server_ip, server_port seen.
+    let mut required = 0u8;
+    flatjson::scan(text, |key, val| {
+        let number = |v: &Val<'_>| -> Option<u64> {
+            match v {
+                Val::Num(n) => n.parse().ok(),
+                Val::Str(s) => s.parse().ok(),
+                _ => None,
+            }
+        };
+        let text = |v: Val<'a>| -> Option<Cow<'a, str>> {
+            match v {
+                Val::Str(s) => Some(s),
+                _ => None,
+            }
+        };
+        match key {
+            "ts" => {
+                r.ts = text(val)?;
+                required |= 1;
+            }
+            "client_ip" => {
+                r.client_ip = text(val)?.parse().ok()?;
+                required |= 2;
+            }
+            "client_port" => {
+                r.client_port = number(&val)?;
+                required |= 4;
+            }
+            "server_ip" => {
+                r.server_ip = text(val)?.parse().ok()?;
+                required |= 8;
+            }
+            "server_port" => {
+                r.server_port = number(&val)?;
+                required |= 16;
+            }
+            "packets" => r.packets = number(&val)?,
+            "hello_retry" => {
+                r.hello_retry = match val {
+                    Val::Bool(b) => b,
+                    Val::Str(s) => parse_bool(&s)?,
+                    _ => return None,
+                }
+            }
+            "cert_names" => {
+                r.cert_names = match val {
+                    Val::Arr(a) => Some(a),
+                    Val::Null => None,
+                    _ => return None,
+                }
+            }
+            "last_ts" => r.last_ts = text(val)?,
+            "protocol" => r.protocol = text(val)?,
+            "sni" => r.sni = text(val)?,
+            "client_max_version" => r.client_max_version = text(val)?,
+            "negotiated_version" => r.negotiated_version = text(val)?,
+            "cipher" => r.cipher = text(val)?,
+            "alpn" => r.alpn = text(val)?,
+            "status" => r.status = text(val)?,
+            "client_helo" => r.client_helo = text(val)?,
+            "server_banner" => r.server_banner = text(val)?,
+            "ja4" => r.ja4 = text(val)?,
+            "ja3" => r.ja3 = text(val)?,
+            "client_version" => r.client_version = text(val)?,
+            "alert" => r.alert = text(val)?,
+            _ => {}
+        }
+        Some(())
+    })?;
+    (required == 31).then_some(r)
+}
+
+/// A number, or a string holding one.
+fn num<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<u64, E> {
+            s.parse().map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// `yes`/`no`, or a JSON boolean.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("yes or no")
+        }
+        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<bool, E> {
+            Ok(b)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<bool, E> {
+            parse_bool(s).ok_or_else(|| E::custom("not yes/no"))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// The facts common to both forms, as text.
+struct Cells<'a> {
+    ts: &'a str,
+    last_ts: &'a str,
+    protocol: &'a str,
+    client_max_version: &'a str,
+    negotiated_version: &'a str,
+    cipher: &'a str,
+    status: &'a str,
+    client_version: &'a str,
+}
+
+/// Fills the typed fields of `r` from text cells; `Err` names the bad one.
+fn typed(r: &mut ConnRecord, c: &Cells<'_>) -> Result<(), String> {
+    r.ts = parse_rfc3339(c.ts).ok_or_else(|| format!("ts {:?} is not a time", c.ts))?;
+    r.last_ts = if c.last_ts.is_empty() {
+        r.ts
+    } else {
+        parse_rfc3339(c.last_ts).ok_or_else(|| format!("last_ts {:?} is not a time", c.last_ts))?
+    };
+    r.protocol = if c.protocol.is_empty() {
+        crate::model::row::Protocol::Tls
+    } else {
+        protocol(c.protocol).ok_or_else(|| format!("unknown protocol {:?}", c.protocol))?
+    };
+    let version = |name: &str, s: &str| -> Result<Option<u16>, String> {
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            parse_version(s)
+                .map(Some)
+                .ok_or_else(|| format!("{name} {s:?} is not a version"))
+        }
+    };
+    r.client_max_version = version("client_max_version", c.client_max_version)?;
+    r.client_best_version = best_from_max(r.client_max_version);
+    r.negotiated_version = version("negotiated_version", c.negotiated_version)?;
+    r.client_version = version("client_version", c.client_version)?;
+    r.cipher = if c.cipher.is_empty() {
+        None
+    } else {
+        Some(parse_cipher(c.cipher).ok_or_else(|| format!("unknown cipher {:?}", c.cipher))?)
+    };
+    r.status = if c.status.is_empty() {
+        if r.negotiated_version.is_some() {
+            crate::model::row::Status::Established
+        } else {
+            crate::model::row::Status::NoServerHello
+        }
+    } else {
+        status(c.status).ok_or_else(|| format!("unknown status {:?}", c.status))?
+    };
+    Ok(())
+}
+
+fn port(name: &str, n: u64) -> Result<u16, String> {
+    u16::try_from(n).map_err(|_| format!("{name} {n} is not a port"))
+}
+
+/// Reads tlsready's JSON lines.
+pub fn read_json(
+    r: &mut dyn BufRead,
+    stats: &mut ReadStats,
+    emit: &mut Emit<'_>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut rec = super::empty_record();
+    let mut certs = CertNames::default();
+    let mut line_no = 0u64;
+    loop {
+        match next_line(r, &mut buf)? {
+            Line::End => return Ok(()),
+            Line::TooLong => {
+                line_no += 1;
+                stats.bad_row(line_no, "line too long");
+                continue;
+            }
+            Line::Line => line_no += 1,
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // One UTF-8 check for the line, not one per string.
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            stats.bad_row(line_no, "not UTF-8");
+            continue;
+        };
+        let row = match fast_row(text) {
+            Some(row) => row,
+            None => match serde_json::from_str::<JsonRow<'_>>(text) {
+                Ok(row) => Row::from(row),
+                Err(e) => {
+                    stats.bad_row(line_no, e);
+                    continue;
+                }
+            },
+        };
+        reset(&mut rec);
+        let cells = Cells {
+            ts: &row.ts,
+            last_ts: &row.last_ts,
+            protocol: &row.protocol,
+            client_max_version: &row.client_max_version,
+            negotiated_version: &row.negotiated_version,
+            cipher: &row.cipher,
+            status: &row.status,
+            client_version: &row.client_version,
+        };
+        let filled = typed(&mut rec, &cells).and_then(|()| {
+            Ok((
+                port("client_port", row.client_port)?,
+                port("server_port", row.server_port)?,
+            ))
+        });
+        let (cp, sp) = match filled {
+            Ok(p) => p,
+            Err(e) => {
+                stats.bad_row(line_no, e);
+                continue;
+            }
+        };
+        rec.client_ip = row.client_ip;
+        rec.client_port = cp;
+        rec.server_ip = row.server_ip;
+        rec.server_port = sp;
+        rec.sni.push_str(&row.sni);
+        rec.alpn.push_str(&row.alpn);
+        rec.client_helo.push_str(&row.client_helo);
+        rec.server_banner.push_str(&row.server_banner);
+        rec.ja4.push_str(&row.ja4);
+        rec.ja3.push_str(&row.ja3);
+        rec.alert.push_str(&row.alert);
+        rec.cert_names = match row.cert_names {
+            None => certs.get::<&str>(&[]),
+            Some(raw) => match certs.by_text(raw, |t| {
+                serde_json::from_str::<Vec<String>>(t).map_err(|e| format!("cert_names: {e}"))
+            }) {
+                Ok(l) => l,
+                Err(e) => {
+                    stats.bad_row(line_no, e);
+                    continue;
+                }
+            },
+        };
+        rec.hello_retry = row.hello_retry;
+        rec.packets = row.packets;
+        stats.rows += 1;
+        emit(&mut rec)?;
+    }
+}
+
+/// Column positions in a connections CSV.
+struct Columns {
+    ts: usize,
+    client_ip: usize,
+    client_port: usize,
+    server_ip: usize,
+    server_port: usize,
+    opt: [Option<usize>; 15],
+}
+
+/// Optional columns, in `Columns::opt` order.
+const OPTIONAL: [&str; 15] = [
+    "last_ts",
+    "protocol",
+    "sni",
+    "client_max_version",
+    "negotiated_version",
+    "cipher",
+    "alpn",
+    "status",
+    "client_helo",
+    "server_banner",
+    "ja4",
+    "ja3",
+    "client_version",
+    "cert_names",
+    "alert",
+];
+
+/// Reads tlsready's connections CSV (the spreadsheet quoting of text cells
+/// undone).
+pub fn read_csv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>) -> io::Result<()> {
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(r);
+    let header = rd.byte_headers().map_err(io::Error::other)?.clone();
+    csv_rows(&mut rd, &header, stats, emit)
+}
+
+/// Reads rows of a connections CSV without its header line (a block of
+/// it), with the file's `header`.
+pub fn read_csv_block(
+    r: &mut dyn BufRead,
+    header: &csv::ByteRecord,
+    stats: &mut ReadStats,
+    emit: &mut Emit<'_>,
+) -> io::Result<()> {
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .buffer_capacity(1 << 16)
+        .from_reader(r);
+    csv_rows(&mut rd, header, stats, emit)
+}
+
+/// The header of a connections CSV, from its first line.
+pub fn csv_header(line: &[u8]) -> io::Result<csv::ByteRecord> {
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let mut h = csv::ByteRecord::new();
+    rd.read_byte_record(&mut h).map_err(io::Error::other)?;
+    Ok(h)
+}
+
+fn csv_rows<R: io::Read>(
+    rd: &mut csv::Reader<R>,
+    header: &csv::ByteRecord,
+    stats: &mut ReadStats,
+    emit: &mut Emit<'_>,
+) -> io::Result<()> {
+    let find = |name: &str| header.iter().position(|h| h == name.as_bytes());
+    let need = |name: &str| {
+        find(name)
+            .ok_or_else(|| io::Error::other(format!("connections CSV without a {name} column")))
+    };
+    let cols = Columns {
+        ts: need("ts")?,
+        client_ip: need("client_ip")?,
+        client_port: need("client_port")?,
+        server_ip: need("server_ip")?,
+        server_port: need("server_port")?,
+        opt: OPTIONAL.map(find),
+    };
+    let hello_retry = find("hello_retry");
+    let packets = find("packets");
+    let mut s = csv::StringRecord::new();
+    let mut rec = super::empty_record();
+    let mut certs = CertNames::default();
+    loop {
+        match rd.read_record(&mut s) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(io::Error::other(e));
+                }
+                stats.bad_row(line, e);
+                continue;
+            }
+        }
+        let line = s.position().map_or(0, csv::Position::line);
+        let cell = |i: usize| s.get(i).unwrap_or("");
+        let opt = |k: usize| cols.opt.get(k).copied().flatten().map_or("", cell);
+        reset(&mut rec);
+        let cells = Cells {
+            ts: cell(cols.ts),
+            last_ts: opt(0),
+            protocol: opt(1),
+            client_max_version: opt(3),
+            negotiated_version: opt(4),
+            cipher: opt(5),
+            status: opt(7),
+            client_version: opt(12),
+        };
+        let filled = typed(&mut rec, &cells).and_then(|()| {
+            let ip = |name: &str, i: usize| -> Result<IpAddr, String> {
+                cell(i)
+                    .parse()
+                    .map_err(|_| format!("{name} {:?} is not an address", cell(i)))
+            };
+            let num = |name: &str, i: usize| -> Result<u16, String> {
+                cell(i)
+                    .parse()
+                    .map_err(|_| format!("{name} {:?} is not a port", cell(i)))
+            };
+            Ok((
+                ip("client_ip", cols.client_ip)?,
+                num("client_port", cols.client_port)?,
+                ip("server_ip", cols.server_ip)?,
+                num("server_port", cols.server_port)?,
+                hello_retry
+                    .map_or(Some(false), |i| parse_bool(cell(i)))
+                    .ok_or("hello_retry is not yes/no")?,
+                packets.map_or(Ok(0), |i| {
+                    cell(i).parse::<u64>().or_else(|_| {
+                        if cell(i).is_empty() {
+                            Ok(0)
+                        } else {
+                            Err("packets is not a number")
+                        }
+                    })
+                })?,
+            ))
+        });
+        let (cip, cp, sip, sp, hrr, pk) = match filled {
+            Ok(v) => v,
+            Err(e) => {
+                stats.bad_row(line, e);
+                continue;
+            }
+        };
+        rec.client_ip = cip;
+        rec.client_port = cp;
+        rec.server_ip = sip;
+        rec.server_port = sp;
+        rec.hello_retry = hrr;
+        rec.packets = pk;
+        rec.sni.push_str(unquote_cell(opt(2)));
+        rec.alpn.push_str(unquote_cell(opt(6)));
+        rec.client_helo.push_str(unquote_cell(opt(8)));
+        rec.server_banner.push_str(unquote_cell(opt(9)));
+        rec.ja4.push_str(opt(10));
+        rec.ja3.push_str(opt(11));
+        rec.alert.push_str(opt(14));
+        let cn = opt(13);
+        rec.cert_names = if cn.is_empty() {
+            certs.get::<&str>(&[])
+        } else {
+            // Names are space-separated; the first carries the cell's quoting.
+            let made = certs.by_text(cn, |t| {
+                Ok(t.split(' ')
+                    .enumerate()
+                    .map(|(i, n)| if i == 0 { unquote_cell(n) } else { n }.to_string())
+                    .collect())
+            });
+            made.unwrap_or_else(|_| certs.get::<&str>(&[]))
+        };
+        stats.rows += 1;
+        emit(&mut rec)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str, csv: bool) -> (Vec<ConnRecord>, ReadStats) {
+        let mut out = Vec::new();
+        let mut stats = ReadStats::default();
+        let mut r = io::BufReader::new(text.as_bytes());
+        let mut emit = |r: &mut ConnRecord| {
+            out.push(r.clone());
+            Ok(())
+        };
+        if csv {
+            read_csv(&mut r, &mut stats, &mut emit).unwrap();
+        } else {
+            read_json(&mut r, &mut stats, &mut emit).unwrap();
+        }
+        (out, stats)
+    }
+
+    #[test]
+    fn fast_path_reads_as_serde_json() {
+        for line in [
+            r#"{"cert_names":["a.example","*.b.example"],"cipher":"TLS_AES_128_GCM_SHA256","client_ip":"2001:db8::1","client_max_version":"TLS1.3","client_port":36446,"hello_retry":"yes","ja4":"t13d","last_ts":"2026-11-28T10:56:59.473672Z","negotiated_version":"TLS1.3","packets":4,"protocol":"tls","server_ip":"52.96.30.1","server_port":443,"sni":"q\"\\x01\u00e9","status":"established","ts":"2026-11-28T10:56:59.472706Z"}"#,
+            r#"{ "ts" : "2026-11-28T10:56:59Z" , "client_ip":"10.0.0.1","client_port":"5","server_ip":"10.0.0.2","server_port":443,"hello_retry":false,"cert_names":[],"extra":null}"#,
+        ] {
+            let fast = fast_row(line).expect("fast path");
+            let slow = Row::from(serde_json::from_str::<JsonRow<'_>>(line).unwrap());
+            assert_eq!(fast, slow, "{line}");
+        }
+        // Nested values are left to serde_json.
+        assert!(fast_row(r#"{"ts":"x","client_ip":"10.0.0.1","client_port":1,"server_ip":"10.0.0.2","server_port":2,"x":{"y":1}}"#).is_none());
+        // A required field missing: serde_json says which.
+        assert!(fast_row(r#"{"ts":"x","client_ip":"10.0.0.1"}"#).is_none());
+    }
+
+    #[test]
+    fn json_row() {
+        let line = r#"{"cert_names":["outlook.office365.com","*.outlook.com"],"cipher":"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA","client_ip":"10.30.0.1","client_max_version":"TLS1.0","client_port":36446,"client_version":"TLS1.0","hello_retry":"no","ja3":"c6db","ja4":"t10d","last_ts":"2026-11-28T10:56:59.473672Z","m365":"yes","negotiated_version":"TLS1.0","packets":4,"protocol":"smtp-starttls","server_ip":"52.96.30.1","server_port":443,"sni":"=x\u0001","status":"established","ts":"2026-11-28T10:56:59.472706Z"}
+not json
+{"client_ip":"10.0.0.1","client_port":70000,"server_ip":"10.0.0.2","server_port":1,"ts":"2026-11-28T10:56:59Z"}
+"#;
+        let (rows, stats) = rows(line, false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(stats.bad, 2);
+        assert_eq!(stats.first_bad.as_ref().map(|(l, _)| *l), Some(2));
+        let r = &rows[0];
+        assert_eq!(r.client_max_version, Some(0x0301));
+        assert_eq!(r.client_best_version, Some(0x0301));
+        assert_eq!(r.cipher, Some(0xc014));
+        assert_eq!(r.protocol, crate::model::row::Protocol::SmtpStarttls);
+        assert_eq!(r.sni, "=x\u{1}");
+        assert_eq!(&*r.cert_names, ["outlook.office365.com", "*.outlook.com"]);
+        assert_eq!(r.packets, 4);
+        assert_eq!(r.last_ts - r.ts, 966);
+    }
+
+    #[test]
+    fn csv_row_unquotes_cells() {
+        let text = "ts,client_ip,client_port,server_ip,server_port,sni,cert_names,status\r\n\
+2026-11-28T10:56:59.472706Z,10.0.0.1,5,10.0.0.2,443,'=evil,'-a.example b.example,no_server_hello\r\n\
+2026-11-28T10:56:59.472706Z,10.0.0.1,x,10.0.0.2,443,,,\r\n";
+        let (rows, stats) = rows(text, true);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(stats.bad, 1);
+        assert_eq!(rows[0].sni, "=evil");
+        assert_eq!(&*rows[0].cert_names, ["-a.example", "b.example"]);
+        assert_eq!(rows[0].status, crate::model::row::Status::NoServerHello);
+    }
+}

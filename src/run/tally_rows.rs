@@ -1,0 +1,270 @@
+//! `tlsready tally`: connection rows from files into the outputs (the
+//! per-client tally, and the rows again, re-classified).
+//!
+//! Inputs are read one after another, each streamed: memory is that of the
+//! tally (distinct clients, services and server names), not of the rows.
+//! When only the tally is wanted (no rows written back), an input in a
+//! line format is cut into blocks of whole lines that several threads read
+//! at once, each into a tally of its own, added together at the end of the
+//! input (the tally does not depend on the order rows come in).
+
+use std::io::{self, BufRead};
+use std::sync::{Mutex, mpsc};
+
+use crate::enrich::m365::Endpoints;
+use crate::input::rows::{self, Format, Opened, ReadEnd, ReadStats, RowError, RowInput};
+use crate::output::Outputs;
+use crate::output::summary::Summary;
+
+/// Bytes of input in a block read by one thread (default).
+pub const BLOCK: usize = 4 << 20;
+
+/// What a run read.
+#[derive(Debug, Default)]
+pub struct RowRun {
+    /// Inputs read as connection rows.
+    pub files: u64,
+    /// Files found in directories that are not connection rows (skipped).
+    pub not_rows: u64,
+    /// Rows, lines passed over, malformed rows.
+    pub stats: ReadStats,
+    /// Some input was missing, unreadable, not rows, cut short, or had
+    /// malformed rows (each reported).
+    pub input_problem: bool,
+}
+
+/// Reads every input into `outputs` on up to `threads` threads. Each input
+/// problem is reported to `report` as one line naming the file; a write
+/// error stops the run and is returned.
+pub fn tally_rows(
+    inputs: &[RowInput],
+    endpoints: &Endpoints,
+    outputs: &mut Outputs,
+    threads: usize,
+    block: usize,
+    report: &mut dyn FnMut(String),
+) -> (RowRun, Option<io::Error>) {
+    let mut run = RowRun::default();
+    for input in inputs {
+        let label = input.label();
+        let opened = match rows::open(input) {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                if matches!(
+                    input,
+                    RowInput::File {
+                        explicit: false,
+                        ..
+                    }
+                ) {
+                    run.not_rows += 1;
+                } else {
+                    report(RowError::Unrecognised(label).to_string());
+                    run.input_problem = true;
+                }
+                continue;
+            }
+            Err(e) => {
+                report(e.to_string());
+                run.input_problem = true;
+                continue;
+            }
+        };
+        run.files += 1;
+        let end = if threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format) {
+            read_parallel(
+                opened,
+                endpoints,
+                threads,
+                block.max(1),
+                &mut outputs.summary,
+            )
+        } else {
+            rows::read(opened, endpoints, outputs)
+        };
+        run.stats.add(&end.stats);
+        if end.stats.bad > 0 {
+            run.input_problem = true;
+            let first = end
+                .stats
+                .first_bad
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |(l, w)| format!("line {l}: {w}"));
+            report(format!(
+                "{label}: {} malformed rows skipped (first at {first})",
+                end.stats.bad
+            ));
+        }
+        if let Some(e) = end.read_error {
+            run.input_problem = true;
+            report(format!(
+                "{label}: cannot read further after {} rows: {e}",
+                end.stats.rows
+            ));
+        }
+        if let Some(e) = end.write_error {
+            return (run, Some(e));
+        }
+    }
+    (run, None)
+}
+
+/// A block of whole lines and the number of lines before it.
+struct Block {
+    data: Vec<u8>,
+    first_line: u64,
+}
+
+/// Reads one input on `threads` threads: this one cuts it into blocks,
+/// the others read them into summaries added to `summary` at the end.
+fn read_parallel(
+    opened: Opened,
+    endpoints: &Endpoints,
+    threads: usize,
+    block: usize,
+    summary: &mut Summary,
+) -> ReadEnd {
+    let Opened { mut reader, format } = opened;
+    let csv = format == Format::OwnCsv;
+    let mut end = ReadEnd::default();
+    let mut lines = 0u64;
+    let header = if csv {
+        let mut line = Vec::new();
+        let h = rows::next_line(&mut reader, &mut line).and_then(|_| {
+            lines = 1;
+            crate::input::rows::own::csv_header(&line)
+        });
+        match h {
+            Ok(h) => Some(h),
+            Err(e) => {
+                end.read_error = Some(e);
+                return end;
+            }
+        }
+    } else {
+        None
+    };
+    let workers = threads.max(1);
+    let scope = summary.scope();
+    let (tx, rx) = mpsc::sync_channel::<Block>(workers * 2);
+    let rx = Mutex::new(rx);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
+    let done = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let rx = &rx;
+                let header = header.as_ref();
+                let recycle = recycle_tx.clone();
+                s.spawn(move || {
+                    let mut part = Summary::new(scope);
+                    let mut stats = ReadStats::default();
+                    let mut read_error = None;
+                    loop {
+                        let block = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(block) = block else { break };
+                        let e = rows::read_block(
+                            format,
+                            &block.data,
+                            block.first_line,
+                            header,
+                            endpoints,
+                            &mut part,
+                        );
+                        stats.add(&e.stats);
+                        read_error = read_error.or(e.read_error);
+                        let _ = recycle.send(block.data);
+                    }
+                    (part, stats, read_error)
+                })
+            })
+            .collect();
+        drop(recycle_tx);
+        let read = cut_blocks(&mut reader, csv, block, &mut lines, &tx, &recycle_rx);
+        drop(tx);
+        let parts: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (read, parts)
+    });
+    let (read, parts) = done;
+    end.read_error = read.err();
+    for part in parts {
+        match part {
+            Ok((part, stats, read_error)) => {
+                summary.merge(&part);
+                end.stats.add(&stats);
+                end.read_error = end.read_error.take().or(read_error);
+            }
+            Err(_) => {
+                end.read_error = Some(io::Error::other("a reading thread failed"));
+            }
+        }
+    }
+    end
+}
+
+/// Cuts the input into blocks of whole lines (about `block` bytes) and
+/// sends them; buffers come back through `recycle`.
+fn cut_blocks(
+    reader: &mut dyn BufRead,
+    csv: bool,
+    block: usize,
+    lines: &mut u64,
+    tx: &mpsc::SyncSender<Block>,
+    recycle: &mpsc::Receiver<Vec<u8>>,
+) -> io::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut data = recycle
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(block + (64 << 10)));
+        data.clear();
+        data.append(&mut carry);
+        let mut eof = false;
+        // Fill to BLOCK; a block without a place to cut grows (by up to
+        // one longest line) before it is sent whole.
+        let mut want = block;
+        loop {
+            while data.len() < want {
+                let chunk = match reader.fill_buf() {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // Send what was read, then report.
+                        send(tx, data, lines)?;
+                        return Err(e);
+                    }
+                };
+                if chunk.is_empty() {
+                    eof = true;
+                    break;
+                }
+                let n = chunk.len().min(want - data.len());
+                data.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                reader.consume(n);
+            }
+            if eof || rows::cut(&data, csv).is_some() || want >= block + rows::MAX_LINE {
+                break;
+            }
+            want += rows::MAX_LINE / 4;
+        }
+        if !eof && let Some(at) = rows::cut(&data, csv) {
+            carry.extend_from_slice(data.get(at..).unwrap_or_default());
+            data.truncate(at);
+        }
+        if !data.is_empty() {
+            send(tx, data, lines)?;
+        }
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+fn send(tx: &mpsc::SyncSender<Block>, data: Vec<u8>, lines: &mut u64) -> io::Result<()> {
+    let first_line = *lines;
+    *lines += memchr::memchr_iter(b'\n', &data).count() as u64;
+    tx.send(Block { data, first_line })
+        .map_err(|_| io::Error::other("the reading threads stopped"))
+}
