@@ -11,8 +11,12 @@ use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
 use crate::wire::names::frame::{Proto, transport};
 
-/// Bytes of frames kept at most (the frames after are counted, not kept).
+/// Bytes kept at most, frames and SYN sources with their entries (what
+/// comes after is counted, not kept).
 pub const MAX_BYTES: usize = 64 << 20;
+
+/// What one entry costs besides a frame's bytes.
+const ENTRY: usize = std::mem::size_of::<Logged>();
 
 /// One thing kept.
 #[derive(Debug, Clone)]
@@ -113,11 +117,11 @@ fn stream_cap(dport: u16) -> usize {
 impl NameLog {
     /// Keeps a frame known to carry name traffic.
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
-        if self.bytes + frame.len() > MAX_BYTES {
+        if self.bytes + ENTRY + frame.len() > MAX_BYTES {
             self.dropped += 1;
             return;
         }
-        self.bytes += frame.len();
+        self.bytes += ENTRY + frame.len();
         self.entries.push(Logged::Frame {
             ts,
             link,
@@ -171,15 +175,37 @@ impl NameLog {
             && matches!(t.proto, Proto::Tcp { syn: true, .. })
             && let Some(mac) = t.src_mac
         {
+            if self.bytes + ENTRY > MAX_BYTES {
+                self.dropped += 1;
+                return;
+            }
+            self.bytes += ENTRY;
             self.entries.push(Logged::Mac { ts, mac, addr });
         }
     }
 
-    /// Appends `later` (the log of the next chunk of the input).
+    /// Appends `later` (the log of the next chunk of the input), as far
+    /// as [`MAX_BYTES`] allows in all; the rest is counted as dropped.
     pub fn append(&mut self, mut later: NameLog) {
-        self.bytes += later.bytes;
         self.dropped += later.dropped;
-        self.entries.append(&mut later.entries);
+        if self.bytes + later.bytes <= MAX_BYTES {
+            self.bytes += later.bytes;
+            self.entries.append(&mut later.entries);
+            return;
+        }
+        for e in later.entries {
+            let cost = ENTRY
+                + match &e {
+                    Logged::Frame { data, .. } => data.len(),
+                    Logged::Mac { .. } => 0,
+                };
+            if self.bytes + cost > MAX_BYTES {
+                self.dropped += 1;
+            } else {
+                self.bytes += cost;
+                self.entries.push(e);
+            }
+        }
     }
 
     /// What was kept, in order.
@@ -190,5 +216,41 @@ impl NameLog {
     /// Nothing kept.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks' logs joined stay within [`MAX_BYTES`] in all, in order,
+    /// and what does not fit is counted.
+    #[test]
+    fn joined_logs_stay_bounded() {
+        let frame = vec![0u8; 1 << 20];
+        let log = |n: i64| {
+            let mut l = NameLog::default();
+            for ts in 0..n {
+                l.frame(LinkType::Ethernet, ts, &frame);
+            }
+            l
+        };
+        let one = log(40);
+        assert_eq!((one.entries().len(), one.dropped), (40, 0));
+        let mut all = NameLog::default();
+        all.append(one);
+        all.append(log(40));
+        let kept = all.entries().len();
+        assert!(all.bytes <= MAX_BYTES && (60..64).contains(&kept), "{kept}");
+        assert_eq!(all.dropped, 80 - kept as u64);
+        let first_ts: Vec<i64> = all
+            .entries()
+            .iter()
+            .map(|e| match e {
+                Logged::Frame { ts, .. } | Logged::Mac { ts, .. } => *ts,
+            })
+            .take(41)
+            .collect();
+        assert_eq!(first_ts[39..], [39, 0]);
     }
 }
