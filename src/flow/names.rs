@@ -60,7 +60,7 @@ pub fn tcp_names(sport: u16, dport: u16) -> bool {
 /// Whether a frame that is not TCP carries name traffic. Unicast DNS
 /// answers only when they answer a PTR (or ANY) question: those name
 /// clients; the A/AAAA answers of every lookup (a fifth of the flows of
-/// a busy network) would name servers, which the rows do not use yet.
+/// a busy network) would name servers, which nothing uses yet.
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
     transport(link, frame).is_some_and(|t| {
         t.proto == Proto::Udp

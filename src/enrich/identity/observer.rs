@@ -623,8 +623,8 @@ impl Identity {
         }
     }
 
-    /// [`Identity::client`] as the rows carry it; `None` when nothing is
-    /// known of the address.
+    /// [`Identity::client`] as the clients CSV and the terminal report show
+    /// it; `None` when nothing is known of the address.
     pub fn client_name(&self, addr: IpAddr, ts: i64) -> Option<crate::model::row::ClientName> {
         let c = self.client(addr, ts);
         let n = crate::model::row::ClientName {
