@@ -517,7 +517,18 @@ fn scope_hint_and_clients_csv_ports_and_protocols() {
     assert!(st.success());
     let text = std::fs::read_to_string(&clients).expect("read");
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
-    assert_eq!(header[header.len() - 2..], ["server_ports", "protocols"]);
+    assert_eq!(
+        header[header.len() - 7..],
+        [
+            "server_ports",
+            "protocols",
+            "client_name",
+            "client_name_source",
+            "client_mac",
+            "client_vendor",
+            "client_os_hint"
+        ]
+    );
     assert!(header.contains(&"legacy_endpoint_connections"));
     assert!(!header.contains(&"legacy_endpoint"));
     let rows = read_rows(&clients, b',');

@@ -12,6 +12,7 @@ mod endpoints_update;
 mod formats;
 mod hostile_input;
 mod html_report;
+mod identity;
 mod live_capture;
 mod memory_budget;
 mod named_pipes;

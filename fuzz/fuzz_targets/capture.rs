@@ -114,9 +114,21 @@ fn chunked(path: &PathBuf) {
         threads: 3,
         control: Default::default(),
     };
-    let (stats, err) = chunked::run(&chunks, &settings, &mut outputs, &NoProgress, &mut |_| {});
+    let mut names = tlsready::flow::names::NameLog::default();
+    let (stats, err) = chunked::run(
+        &chunks,
+        &settings,
+        &mut outputs,
+        &NoProgress,
+        &mut |_| {},
+        &mut names,
+    );
     assert!(err.is_none());
     assert_eq!(stats.rows, outputs.summary.connections);
+    // The name traffic the chunks kept, through every name parser.
+    let mut identity = tlsready::enrich::identity::Identity::default();
+    tlsready::run::names::replay(&names, &mut identity);
+    let _ = identity.host_rows();
 }
 
 fn frames(ctl: u8, mut data: &[u8]) {

@@ -44,6 +44,32 @@ pub enum Command {
     /// Show the Microsoft 365 endpoint data, look up a name or address, or
     /// update the data from Microsoft's endpoints web service.
     Endpoints(EndpointsArgs),
+    /// What the captures say about their hosts (DHCP, DNS, mDNS, LLMNR, NetBIOS,
+    /// Kerberos, HTTP User-Agent, MACs): one row per address x name x source.
+    Hosts(HostsArgs),
+}
+
+#[derive(Args)]
+pub struct HostsArgs {
+    /// Capture files or directories (as `analyze` takes them).
+    #[arg(value_name = "PATH", required_unless_present = "read")]
+    pub paths: Vec<PathBuf>,
+    /// A capture to read, as tcpdump's `-r`.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Vec<PathBuf>,
+    /// Read only the packets matching this BPF filter.
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// JSON lines instead of CSV.
+    #[arg(long)]
+    pub json: bool,
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv, or the oui.txt text) to use for
+    /// MAC vendors instead of the embedded snapshot.
+    #[arg(long = "oui", value_name = "FILE")]
+    pub oui: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -158,6 +184,14 @@ pub struct AnalyzeArgs {
     /// another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    /// Names you already have: CSV `ip,name[,mac]` or hosts-file lines (`ip name...`);
+    /// they win over the names the capture teaches, and the clients CSV says `hosts`.
+    #[arg(long = "hosts", value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv or oui.txt) for MAC vendors,
+    /// instead of the embedded snapshot.
+    #[arg(long = "oui", value_name = "FILE")]
+    pub oui: Vec<PathBuf>,
     /// Smallest chunk a capture file is cut into, in bytes (for tests).
     #[arg(long, value_name = "BYTES", default_value_t = tlsready::run::chunked::MIN_CHUNK, hide = true)]
     pub min_chunk: u64,

@@ -20,7 +20,7 @@ use tlsready::text::rfc3339;
 use clap::Parser;
 
 use self::args::{
-    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, TallyArgs,
+    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, TallyArgs,
 };
 use self::config::load_endpoints;
 use self::progress::Bar;
@@ -98,6 +98,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         FrameFilter::new(e)?;
     }
     let cfg = a.out.resolve()?;
+    let mut identity = identity(a.hosts.as_deref(), &a.oui)?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
@@ -138,6 +139,14 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         input_failed |= p.is_error();
     });
     bar.clear();
+    tlsready::run::names::replay(&outcome.names, &mut identity);
+    outputs.summary.host_names = identity.stats().summary_line(outcome.names.dropped);
+    // Names apply where the whole capture is known: the clients CSV, the
+    // terminal report (connection rows stream without them).
+    outputs
+        .summary
+        .tally
+        .name_clients(&|ip, ts| identity.client_name(ip, ts));
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {
@@ -530,6 +539,75 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
+/// The host identity of a run: `--hosts` names, `--oui` vendors.
+fn identity(
+    hosts: Option<&std::path::Path>,
+    oui: &[std::path::PathBuf],
+) -> Result<tlsready::enrich::identity::Identity, String> {
+    use tlsready::enrich::identity::{Identity, hosts_file, oui::Oui};
+    let mut id = Identity::default();
+    if let Some(p) = hosts {
+        id = id.with_known(hosts_file::load(p)?);
+    }
+    if !oui.is_empty() {
+        id = id.with_oui(Oui::from_files(oui)?);
+    }
+    Ok(id)
+}
+
+/// `tlsready hosts`: the names pass over the inputs, then one row per
+/// address x name x source. Exit 3 when an input failed (the rows of the
+/// others are still written).
+fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
+    use tlsready::run::driver::{Driver, ReadControl};
+    use tlsready::run::names::Names;
+    a.paths.append(&mut a.read);
+    if let Some(e) = &a.filter {
+        FrameFilter::new(e)?;
+    }
+    let mut identity = identity(None, &a.oui)?;
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut input_failed = false;
+    let mut inputs = Vec::new();
+    for p in &a.paths {
+        match source::expand(std::slice::from_ref(p)) {
+            Ok(i) => inputs.extend(i),
+            Err(e) => {
+                eprintln!("tlsready: {e}");
+                input_failed = true;
+            }
+        }
+    }
+    let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let control = ReadControl {
+        stop: Some(stop),
+        filter: a.filter.clone(),
+    };
+    let filter = control.compile();
+    let mut report = |e: String| {
+        eprintln!("tlsready: {e}");
+        input_failed = true;
+    };
+    let mut names = Names::new(&mut identity, &mut report);
+    let mut src = tlsready::input::offline::Files::new(inputs);
+    Driver::new(&tlsready::run::progress::NoProgress)
+        .controlled(&control, filter.as_ref())
+        .run(&mut src, &mut names);
+    drop(names);
+    let written = if a.json {
+        tlsready::output::hosts::write_json(&identity, &mut out)
+    } else {
+        tlsready::output::hosts::write_csv(&identity, &mut out)
+    };
+    written.map_err(|e| format!("cannot write output: {e}"))?;
+    Ok(if input_failed { EXIT_INPUT } else { EXIT_OK })
+}
+
 /// tcpdump's habits: `tlsready -r FILE ...` and `tlsready FILE ...` (an
 /// existing path where the command should be) mean `tlsready analyze`.
 fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
@@ -543,6 +621,7 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         "tally",
         "interfaces",
         "endpoints",
+        "hosts",
         "help",
     ]
     .contains(&s.as_str());
@@ -564,6 +643,7 @@ pub fn main() -> ExitCode {
         Command::Tally(a) => run_tally(a),
         Command::Interfaces(a) => run_interfaces(a.all),
         Command::Endpoints(a) => run_endpoints(a),
+        Command::Hosts(a) => run_hosts(a),
     };
     match res {
         Ok(code) => ExitCode::from(code),

@@ -4,9 +4,11 @@
 //! - [`fingerprint`]: JA4 and JA3 of a ClientHello;
 //! - [`m365`]: Microsoft 365 endpoint recognition (names, prefixes, the
 //!   endpoints feed, lookup and its explanation);
-//! - [`tally`]: per-client verdicts over all rows.
+//! - [`tally`]: per-client verdicts over all rows;
+//! - [`identity`]: passive host identity (names, MACs, vendors, OS hints).
 
 pub mod fingerprint;
+pub mod identity;
 pub mod m365;
 pub mod row;
 pub mod tally;

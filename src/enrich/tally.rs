@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::model::m365::MatchKinds;
-use crate::model::row::{ConnRecord, Protocol, Status};
+use crate::model::row::{ClientName, ConnRecord, Protocol, Status};
 use crate::model::version::TlsVersion;
 
 /// Most distinct fingerprints kept per row.
@@ -380,6 +380,8 @@ pub struct Tally {
     rows: rustc_hash::FxHashMap<(IpAddr, u32, u32, u32), Entry>,
     /// (client, helo, service).
     per_client: rustc_hash::FxHashMap<(IpAddr, u32, u32), ClientService>,
+    /// Who each client address was (see [`Tally::name_clients`]).
+    client_names: rustc_hash::FxHashMap<IpAddr, ClientName>,
 }
 
 /// One output row of the tally.
@@ -421,6 +423,32 @@ impl Tally {
             cs.plaintext += c.plaintext;
             cs.legacy_endpoint += c.legacy_endpoint;
         }
+    }
+
+    /// Names the clients once the whole capture is read: `who` says who an
+    /// address was at a time, asked at each client's first connection.
+    pub fn name_clients(&mut self, who: &dyn Fn(IpAddr, i64) -> Option<ClientName>) {
+        let mut first: rustc_hash::FxHashMap<IpAddr, i64> = rustc_hash::FxHashMap::default();
+        for (&(ip, ..), e) in &self.rows {
+            let t = first.entry(ip).or_insert(e.first_seen);
+            *t = (*t).min(e.first_seen);
+        }
+        self.client_names = first
+            .into_iter()
+            .filter_map(|(ip, ts)| who(ip, ts).map(|n| (ip, n)))
+            .collect();
+    }
+
+    /// Who a client was, when known: what [`Tally::name_clients`] learned
+    /// of its address, else the name it gave in EHLO/HELO (`helo`).
+    pub fn client_name(&self, ip: IpAddr, helo: &str) -> Option<ClientName> {
+        let mut n = self.client_names.get(&ip).cloned();
+        if !helo.is_empty() && n.as_ref().is_none_or(|n| n.name.is_empty()) {
+            let n = n.get_or_insert_default();
+            n.name = helo.to_string();
+            n.source = "ehlo";
+        }
+        n
     }
 
     /// An empty tally for `scope`.

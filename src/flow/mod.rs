@@ -7,6 +7,7 @@
 //! - [`conn`]: one connection's state and facts (TLS, mail dialogue);
 //! - [`table`]: the flow table, with its limits, handing finished
 //!   connections on;
+//! - [`names`]: the frames that name hosts, kept for the host identity;
 //! - [`defrag`]: IPv4/IPv6 fragment reassembly, bounded;
 //! - [`done_filter`]: connections done, shared with a reader thread.
 
@@ -16,5 +17,6 @@ pub mod conn;
 pub mod defrag;
 pub mod done_filter;
 pub mod key;
+pub mod names;
 pub mod segment;
 pub mod table;

@@ -17,6 +17,7 @@ use super::conn::{Connection, Pool};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
+use super::names::{NameLog, tcp_names};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Segment, Skip};
@@ -125,6 +126,8 @@ pub struct FlowTable<'o> {
     /// Shedding found too little to free: not tried again until this
     /// table's charge exceeds this.
     relief_after: usize,
+    /// Name traffic kept for the host identity, when asked for.
+    names: Option<Box<NameLog>>,
 }
 
 /// Brings `conn`'s charge to the budget up to date; true when the budget
@@ -163,7 +166,22 @@ impl<'o> FlowTable<'o> {
             charged: 0,
             pressure: false,
             relief_after: 0,
+            names: None,
         }
+    }
+
+    /// Keeps the frames that name hosts (see [`NameLog`]).
+    pub fn with_names(mut self) -> Self {
+        self.names = Some(Box::default());
+        self
+    }
+
+    /// The name traffic kept so far (empty without [`Self::with_names`]).
+    pub fn take_names(&mut self) -> NameLog {
+        self.names
+            .as_mut()
+            .map(|n| std::mem::take(&mut **n))
+            .unwrap_or_default()
     }
 
     /// Charges buffered memory to `budget` (shared with other tables of
@@ -344,6 +362,9 @@ impl<'o> FlowTable<'o> {
             Ok(s) => s,
             Err(Skip::NotTcp) => {
                 self.stats.not_tcp += 1;
+                if let Some(n) = self.names.as_mut() {
+                    n.not_tcp(link, ts, frame);
+                }
                 return false;
             }
             Err(Skip::Fragment) => {
@@ -356,6 +377,13 @@ impl<'o> FlowTable<'o> {
             }
         };
         self.stats.tcp_packets += 1;
+        if let Some(n) = self.names.as_mut() {
+            if tcp_names(seg.sport, seg.dport) {
+                n.tcp(link, ts, frame, &seg);
+            } else if pure_syn(&seg) {
+                n.syn(link, ts, frame, seg.src);
+            }
+        }
         if bare_ack(&seg) {
             // Nothing to reassemble or parse (the reader thread drops
             // these too).

@@ -113,6 +113,29 @@ impl Status {
     }
 }
 
+/// Who a client was at the time of a connection (see
+/// `crate::enrich::identity`): every cell already escaped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientName {
+    /// Its name, empty when none was learned.
+    pub name: String,
+    /// Where the name came from (`dhcp`, `nbns`, `hosts`...), empty without one.
+    pub source: &'static str,
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`, empty when unknown.
+    pub mac: String,
+    /// The MAC's vendor.
+    pub vendor: String,
+    /// What operating system it probably runs.
+    pub os_hint: String,
+}
+
+impl ClientName {
+    /// Nothing known.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.mac.is_empty() && self.os_hint.is_empty()
+    }
+}
+
 /// One report row: a TCP connection that carried a hello, or a mail
 /// session that stayed in plaintext.
 #[derive(Debug, Clone)]

@@ -39,6 +39,11 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             "m365_match",
             "server_ports",
             "protocols",
+            "client_name",
+            "client_name_source",
+            "client_mac",
+            "client_vendor",
+            "client_os_hint",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -78,6 +83,15 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
                 .map(|p| p.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
+        ]);
+        let who = tally.client_name(r.key.client_ip, &r.key.client_helo);
+        let who = who.as_ref();
+        rec.extend([
+            safe_cell(who.map_or("", |c| &c.name)),
+            who.map_or("", |c| c.source).to_string(),
+            who.map_or("", |c| &c.mac).to_string(),
+            safe_cell(who.map_or("", |c| &c.vendor)),
+            safe_cell(who.map_or("", |c| &c.os_hint)),
         ]);
         w.write_record(&rec).map_err(io::Error::other)?;
     }

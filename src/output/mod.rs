@@ -4,6 +4,7 @@
 //! - [`json`]: JSON lines, through serde;
 //! - [`summary`]: counts and the terminal report;
 //! - [`clients`]: the clients CSV (the tally and verdicts);
+//! - [`hosts`]: `tlsready hosts` (what was learned about the hosts);
 //! - [`spool`]: parts of a run written by other threads, appended in order;
 //! - the HTML report: [`report_data`] (what the page shows, as plain
 //!   data), [`html`] (the page, with maud), [`html_table`] (the clients
@@ -15,6 +16,7 @@
 
 pub mod clients;
 pub mod csv;
+pub mod hosts;
 pub mod html;
 pub mod html_report;
 pub mod html_table;

@@ -32,6 +32,9 @@ pub struct Summary {
     /// Which Microsoft 365 endpoint data the run uses (e.g. `built-in
     /// 2026073100 (Worldwide)`); no line when empty.
     pub m365_data: String,
+    /// What the host identity learned and what its bounds dropped; no line
+    /// when empty.
+    pub host_names: String,
     /// A signal stopped the run before its inputs ended (said first in
     /// the report).
     pub interrupted: bool,
@@ -56,6 +59,7 @@ impl Summary {
             tally: Tally::new(scope),
             timeline: Default::default(),
             m365_data: String::new(),
+            host_names: String::new(),
             interrupted: false,
             nothing_read: false,
             below_elsewhere: 0,
@@ -339,6 +343,9 @@ impl Summary {
         if !self.m365_data.is_empty() {
             writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
         }
+        if !self.host_names.is_empty() {
+            writeln!(out, "Host names: {}", self.host_names)?;
+        }
         if stats.shed_memcap > 0 || stats.evicted_memcap > 0 {
             writeln!(
                 out,
@@ -434,7 +441,11 @@ impl Summary {
             .map(|r| {
                 [
                     r.key.client_ip.to_string(),
-                    r.key.client_helo.clone(),
+                    // Its best name (learned, `--hosts`, else its EHLO).
+                    self.tally
+                        .client_name(r.key.client_ip, &r.key.client_helo)
+                        .map(|n| n.name)
+                        .unwrap_or_default(),
                     if r.key.service.is_empty() {
                         "-".to_string()
                     } else {
@@ -537,6 +548,7 @@ mod tests {
             &mut s,
             &NoProgress,
             &mut |e| panic!("{e}"),
+            &mut crate::flow::names::NameLog::default(),
         );
         assert!(err.is_none());
         let mut out = Vec::new();

@@ -39,6 +39,7 @@ use super::rows::{Continued, Held, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::budget::Budget;
 use crate::flow::key::FlowKey;
+use crate::flow::names::NameLog;
 use crate::flow::table::{FlowTable, Limits, Owned};
 use crate::input::filter::FrameFilter;
 use crate::input::frame::{Event, Frame, FrameSource};
@@ -172,6 +173,8 @@ struct Done {
     /// Warnings of the chunk's reader (skipped interfaces), naming the file.
     warnings: Vec<String>,
     write_error: Option<io::Error>,
+    /// The chunk's name traffic (its own records, not the overrun's).
+    names: NameLog,
 }
 
 enum ChunkError {
@@ -305,6 +308,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         summary: None,
         warnings: Vec::new(),
         write_error: None,
+        names: NameLog::default(),
     };
     // Whether the next chunk's start is good, for its worker.
     let _edge = EdgeGuard(gate, i + 1);
@@ -353,7 +357,9 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             return done;
         }
     };
-    let mut table = FlowTable::new(s.worker_limits(), &mut rows).with_budget(Arc::clone(budget));
+    let mut table = FlowTable::new(s.worker_limits(), &mut rows)
+        .with_budget(Arc::clone(budget))
+        .with_names();
     let filter = s.control.compile();
     let interrupted = Driver::new(progress)
         .controlled(&s.control, filter.as_ref())
@@ -365,6 +371,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             },
         );
     let failed = table.failed();
+    done.names = table.take_names();
     done.packets = src.packets();
     done.error = src.error.take().map(ChunkError::Read);
     done.warnings = std::mem::take(&mut src.warnings);
@@ -538,6 +545,7 @@ pub fn run(
     outputs: &mut Outputs,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
+    names: &mut NameLog,
 ) -> (Stats, Option<io::Error>) {
     let spec = outputs.spool_spec();
     let next = AtomicUsize::new(0);
@@ -611,7 +619,7 @@ pub fn run(
                     summary: &summary,
                     local: Summary::new(scope),
                 };
-                join.add(chunks, d, &mut sink, report);
+                join.add(chunks, d, &mut sink, report, names);
                 let local = sink.local;
                 if local.connections > 0 {
                     lock(&summary).merge(&local);
@@ -701,6 +709,7 @@ impl Join {
         mut d: Done,
         outputs: &mut Shared<'_>,
         report: &mut dyn FnMut(Problem),
+        names: &mut NameLog,
     ) {
         let Some(c) = chunks.get(d.index) else { return };
         if c.first_of_file() {
@@ -709,6 +718,7 @@ impl Join {
         } else if self.skip_rest_of.as_ref() == Some(&c.path) {
             return;
         }
+        names.append(std::mem::take(&mut d.names));
         if let Some(e) = d.write_error {
             self.write_error.get_or_insert(e);
         }

@@ -7,6 +7,9 @@
 //!   joined in order, see [`chunked`];
 //! - live capture, see [`capture`].
 //!
+//! [`names`] feeds the host identity from the same frames (`tlsready
+//! hosts`).
+//!
 //! [`rows`] turns finished connections into rows for the outputs;
 //! [`tally_rows`] is `tally`: connection rows read from files into the
 //! outputs, without packets;
@@ -16,6 +19,7 @@
 pub mod analysis;
 pub mod chunked;
 pub mod driver;
+pub mod names;
 pub mod pipelined;
 pub mod progress;
 pub mod rows;
@@ -32,6 +36,7 @@ use self::driver::{Driver, Stop};
 use self::progress::Progress;
 use self::rows::{Replacement, Rows};
 use crate::enrich::m365::Endpoints;
+use crate::flow::names::NameLog;
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::live::{CaptureError, CaptureStats, Live};
 use crate::input::source::{Input, Problem};
@@ -66,6 +71,9 @@ pub struct Outcome {
     /// A signal stopped the run before its inputs ended: the outputs hold
     /// every connection of the part read.
     pub interrupted: bool,
+    /// The frames that name hosts, in capture order (for
+    /// [`names::replay`]); empty for a live capture.
+    pub names: NameLog,
 }
 
 /// Analyses capture files into `outputs`. Input errors go to `report`
@@ -82,6 +90,7 @@ pub fn analyze(
     } else {
         None
     };
+    let mut names = NameLog::default();
     let (stats, write_error) = match chunks {
         // pcap and pcapng files: chunks analysed at once, joined in order.
         Some(chunks) => {
@@ -91,7 +100,7 @@ pub fn analyze(
                 threads: s.threads,
                 control: s.control.clone(),
             };
-            chunked::run(&chunks, &settings, outputs, progress, report)
+            chunked::run(&chunks, &settings, outputs, progress, report, &mut names)
         }
         // Reading (native reader, header decode, early drops) on a thread of its
         // own, analysis here; with one thread both on this thread.
@@ -104,6 +113,7 @@ pub fn analyze(
             outputs,
             progress,
             report,
+            &mut names,
         ),
     };
     let interrupted = s.control.stopped();
@@ -111,6 +121,7 @@ pub fn analyze(
         stats,
         write_error,
         interrupted,
+        names,
     }
 }
 
@@ -180,6 +191,7 @@ pub fn capture(
             write_error: rows.take_error(),
             // A signal is how a capture ends, not an interruption.
             interrupted: false,
+            names: NameLog::default(),
         },
         capture,
         error,

@@ -21,6 +21,7 @@ use super::rows::Rows;
 use crate::enrich::m365::Endpoints;
 use crate::flow::done_filter::DoneFilter;
 use crate::flow::key::flow_hash;
+use crate::flow::names::{NameLog, frame_names, tcp_names};
 use crate::flow::segment::{bare_ack, pure_syn};
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::frame::{Dropped, Event, Frame, FrameSource};
@@ -76,7 +77,8 @@ impl Batch {
     #[inline]
     fn offer(&mut self, filter: &DoneFilter, passed: u64, f: &Frame<'_>) {
         match decode::decode(f.link, f.data) {
-            Err(Skip::NotTcp) => {
+            // Name traffic goes on to the table (see `flow::names`).
+            Err(Skip::NotTcp) if !frame_names(f.link, f.data) => {
                 self.dropped.not_tcp += 1;
                 self.skip(f);
                 return;
@@ -91,6 +93,7 @@ impl Batch {
             // done connection neither.
             Ok(seg)
                 if seg.flags & (flags::FIN | flags::RST | flags::SYN) == 0
+                    && (seg.payload.is_empty() || !tcp_names(seg.sport, seg.dport))
                     && (bare_ack(&seg)
                         || filter.check_touch(
                             flow_hash(seg.src, seg.sport, seg.dst, seg.dport),
@@ -300,8 +303,8 @@ impl<I> Batches<'_, I> {
 /// Analyses `inputs` as one stream: reading on a thread of its own when
 /// `threaded`, else taking turns with the analysis on this thread. Rows go
 /// to `sink`, input errors to `report`; returns the counters and the first
-/// error writing rows. Once `control`'s stop is set, no more is read; what
-/// was read is analysed and reported.
+/// error writing rows; the name traffic goes to `names`. Once `control`'s
+/// stop is set, no more is read; what was read is analysed and reported.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     inputs: Vec<Input>,
@@ -312,10 +315,13 @@ pub fn run(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
+    names: &mut NameLog,
 ) -> (Stats, Option<io::Error>) {
     let filter = Arc::new(DoneFilter::default());
     let mut rows = Rows::new(endpoints, sink);
-    let mut table = FlowTable::new(limits, &mut rows).with_filter(Arc::clone(&filter));
+    let mut table = FlowTable::new(limits, &mut rows)
+        .with_filter(Arc::clone(&filter))
+        .with_names();
     let mut thread_failed = false;
     {
         let mut analysis = Analysis {
@@ -367,6 +373,7 @@ pub fn run(
         ));
     }
     table.finish();
+    names.append(table.take_names());
     let stats = table.stats;
     drop(table);
     (stats, rows.take_error())
@@ -401,6 +408,7 @@ mod tests {
             &mut sink,
             &NoProgress,
             &mut |e| errors.push(e),
+            &mut NameLog::default(),
         );
         assert!(err.is_none() && errors.is_empty(), "{errors:?}");
         let rows = sink
@@ -446,6 +454,7 @@ mod tests {
             &mut sink,
             &NoProgress,
             &mut |e| errors.push(e),
+            &mut NameLog::default(),
         );
         assert_eq!(errors.len(), 1);
         assert!(

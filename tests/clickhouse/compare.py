@@ -59,6 +59,12 @@ def main():
             )
             with open(out, newline="") as f:
                 want = list(csv.reader(f))
+            # The client name columns (issue 15) end the clients CSV; the
+            # SQL has no host identity: the columns before them are compared.
+            names = ["client_name", "client_name_source", "client_mac",
+                     "client_vendor", "client_os_hint"]
+            if want and want[0][-len(names):] == names:
+                want = [r[:-len(names)] for r in want]
             if got[0] != want[0]:
                 print(f"scope {scope}: header differs:\n  sql   {got[0]}\n  tally {want[0]}")
                 failed += 1

@@ -1,0 +1,227 @@
+//! Ethernet source MACs of client frames, and the router rule.
+//!
+//! A MAC names a device only when the capture point is on the client's own
+//! segment. Behind a router every client's frames carry the router's MAC:
+//! one MAC sourcing several IPv4 addresses at once (three or more active
+//! within a minute), or many over time (more than 16 IPv4 or 32 IPv6
+//! addresses), is taken for a router, and none of its addresses is given
+//! its MAC. A host's own address changes (DHCP, IPv6 privacy addresses)
+//! stay below these counts.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::net::IpAddr;
+
+use crate::wire::names::Mac;
+
+/// IPv4 addresses active at once (within [`WINDOW_US`]) that make a router.
+const CONCURRENT_V4: usize = 3;
+/// Activity window, microseconds.
+const WINDOW_US: i64 = 60_000_000;
+/// Distinct IPv4 addresses over the capture that make a router.
+const MAX_V4: usize = 16;
+/// Distinct IPv6 addresses over the capture that make a router.
+const MAX_V6: usize = 32;
+/// MACs kept per address.
+const MACS_PER_ADDR: usize = 4;
+
+/// Bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// MACs tracked.
+    pub max_macs: usize,
+    /// Addresses tracked.
+    pub max_addrs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_macs: 65_536,
+            max_addrs: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct MacInfo {
+    /// Addresses sourced: (address, first, last), up to the router counts.
+    addrs: Vec<(IpAddr, i64, i64)>,
+    router: bool,
+}
+
+/// MACs seen, per address, and the routers among them.
+#[derive(Debug, Default)]
+pub struct MacTable {
+    by_mac: HashMap<Mac, MacInfo>,
+    by_addr: HashMap<IpAddr, Vec<(Mac, i64, i64)>>,
+    limits: Limits,
+    /// Observations refused because a table was full.
+    pub refused: u64,
+}
+
+/// A MAC taken for a router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    /// Its MAC.
+    pub mac: Mac,
+    /// Distinct addresses it was seen sourcing (up to the counts kept).
+    pub addresses: usize,
+}
+
+impl MacTable {
+    /// An empty table.
+    pub fn new(limits: Limits) -> Self {
+        MacTable {
+            limits,
+            ..MacTable::default()
+        }
+    }
+
+    /// A frame from `addr` carried source MAC `mac` at `ts`.
+    pub fn observe(&mut self, ts: i64, mac: Mac, addr: IpAddr) {
+        // Group (multicast/broadcast) and all-zero addresses name nothing.
+        if mac[0] & 1 != 0 || mac == [0; 6] {
+            return;
+        }
+        if !self.by_mac.contains_key(&mac) && self.by_mac.len() >= self.limits.max_macs {
+            self.refused += 1;
+            return;
+        }
+        let info = self.by_mac.entry(mac).or_default();
+        if info.router {
+            return;
+        }
+        match info.addrs.iter_mut().find(|(a, _, _)| *a == addr) {
+            Some(e) => {
+                e.1 = e.1.min(ts);
+                e.2 = e.2.max(ts);
+            }
+            None => info.addrs.push((addr, ts, ts)),
+        }
+        let v4 = info.addrs.iter().filter(|(a, _, _)| a.is_ipv4());
+        let concurrent = v4
+            .clone()
+            .filter(|(_, first, last)| *last >= ts - WINDOW_US && *first <= ts + WINDOW_US)
+            .count();
+        let v4 = v4.count();
+        let v6 = info.addrs.len() - v4;
+        if addr.is_ipv4() && concurrent >= CONCURRENT_V4 || v4 > MAX_V4 || v6 > MAX_V6 {
+            info.router = true;
+            return;
+        }
+        if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= self.limits.max_addrs {
+            self.refused += 1;
+            return;
+        }
+        let macs = self.by_addr.entry(addr).or_default();
+        match macs.iter_mut().find(|(m, _, _)| *m == mac) {
+            Some(e) => {
+                e.1 = e.1.min(ts);
+                e.2 = e.2.max(ts);
+            }
+            None => {
+                if macs.len() >= MACS_PER_ADDR {
+                    macs.remove(0);
+                }
+                macs.push((mac, ts, ts));
+            }
+        }
+    }
+
+    /// Whether `mac` was taken for a router.
+    pub fn is_router(&self, mac: &Mac) -> bool {
+        self.by_mac.get(mac).is_some_and(|i| i.router)
+    }
+
+    /// The MAC that sourced `addr`'s frames nearest `ts`, routers excepted.
+    pub fn mac_for(&self, addr: IpAddr, ts: i64) -> Option<Mac> {
+        self.by_addr
+            .get(&addr)?
+            .iter()
+            .filter(|(m, _, _)| !self.is_router(m))
+            .min_by_key(|(_, first, last)| {
+                if ts < *first {
+                    first - ts
+                } else {
+                    (ts - last).max(0)
+                }
+            })
+            .map(|(m, _, _)| *m)
+    }
+
+    /// Every MAC taken for a router.
+    pub fn routers(&self) -> Vec<Router> {
+        let mut v: Vec<Router> = self
+            .by_mac
+            .iter()
+            .filter(|(_, i)| i.router)
+            .map(|(m, i)| Router {
+                mac: *m,
+                addresses: i.addrs.len(),
+            })
+            .collect();
+        v.sort_by_key(|r| r.mac);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: Mac = [0x90, 0xb1, 0x1c, 0x99, 0x49, 0x29];
+    const GW: Mac = [0x00, 0x0c, 0x29, 0x40, 0x0e, 0xef];
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_host_changing_address_is_not_a_router() {
+        let mut t = MacTable::new(Limits::default());
+        // DHCP gives it a new address each day; IPv6 privacy addresses rotate.
+        for day in 0..5i64 {
+            let ts = day * 86_400_000_000;
+            t.observe(ts, HOST, ip(&format!("10.0.0.{}", day + 10)));
+            t.observe(ts, HOST, ip(&format!("2001:db8::{:x}", day + 1)));
+            t.observe(ts, HOST, ip("fe80::1"));
+        }
+        assert!(!t.is_router(&HOST));
+        assert_eq!(t.mac_for(ip("10.0.0.12"), 0), Some(HOST));
+    }
+
+    #[test]
+    fn many_addresses_at_once_is_a_router() {
+        let mut t = MacTable::new(Limits::default());
+        t.observe(1_000_000, GW, ip("192.0.2.1"));
+        t.observe(2_000_000, GW, ip("198.51.100.7"));
+        assert_eq!(t.mac_for(ip("192.0.2.1"), 0), Some(GW));
+        t.observe(3_000_000, GW, ip("203.0.113.9"));
+        assert!(t.is_router(&GW));
+        // Nothing is attributed to it, before or after.
+        assert_eq!(t.mac_for(ip("192.0.2.1"), 0), None);
+        assert_eq!(t.mac_for(ip("203.0.113.9"), 0), None);
+        assert_eq!(
+            t.routers(),
+            vec![Router {
+                mac: GW,
+                addresses: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn group_macs_ignored_and_bounded() {
+        let mut t = MacTable::new(Limits {
+            max_macs: 1,
+            max_addrs: 1,
+        });
+        t.observe(0, [0xff; 6], ip("10.0.0.1"));
+        t.observe(0, [0x01, 0, 0x5e, 0, 0, 0xfb], ip("10.0.0.1"));
+        assert_eq!(t.mac_for(ip("10.0.0.1"), 0), None);
+        t.observe(0, HOST, ip("10.0.0.1"));
+        t.observe(0, GW, ip("10.0.0.2"));
+        t.observe(0, HOST, ip("10.0.0.3"));
+        assert_eq!(t.refused, 2);
+    }
+}

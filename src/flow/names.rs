@@ -1,0 +1,256 @@
+//! The frames that name hosts, kept by the flow table as they pass (UDP
+//! datagrams of the name protocols, TCP segments on the Kerberos, DNS and
+//! HTTP ports, the source MAC of each connection's SYN), in capture order.
+//! A run replays them into one host identity once the input is read, so
+//! a name learned anywhere in the capture applies, at its time, to every
+//! connection, whichever thread read it.
+
+use std::net::IpAddr;
+
+use crate::wire::decode::LinkType;
+use crate::wire::names::Mac;
+use crate::wire::names::frame::{Proto, transport};
+
+/// Bytes kept at most, frames and SYN sources with their entries (what
+/// comes after is counted, not kept).
+pub const MAX_BYTES: usize = 64 << 20;
+
+/// What one entry costs besides a frame's bytes.
+const ENTRY: usize = std::mem::size_of::<Logged>();
+
+/// One thing kept.
+#[derive(Debug, Clone)]
+pub enum Logged {
+    /// A frame carrying name traffic.
+    Frame {
+        /// Capture time (µs).
+        ts: i64,
+        /// Its link type.
+        link: LinkType,
+        /// Its bytes.
+        data: Box<[u8]>,
+    },
+    /// A TCP client's SYN came from this MAC.
+    Mac {
+        /// Capture time (µs).
+        ts: i64,
+        /// The Ethernet source.
+        mac: Mac,
+        /// The client address.
+        addr: IpAddr,
+    },
+}
+
+/// UDP ports whose datagrams name hosts: DHCP, DHCPv6, DNS answers, mDNS,
+/// LLMNR answers, NetBIOS name service, Kerberos.
+#[inline]
+pub fn udp_names(sport: u16, dport: u16) -> bool {
+    matches!((sport, dport), (67 | 68, 67 | 68) | (546 | 547, 546 | 547))
+        || matches!(sport, 53 | 5353 | 5355 | 137 | 88)
+        || matches!(dport, 5353 | 137 | 88)
+}
+
+/// TCP ports whose streams name hosts (or hint at their OS): Kerberos,
+/// DNS answers, HTTP requests.
+#[inline]
+pub fn tcp_names(sport: u16, dport: u16) -> bool {
+    sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
+}
+
+/// Whether a frame that is not TCP carries name traffic. Unicast DNS
+/// answers only when they answer a PTR (or ANY) question: those name
+/// clients; the A/AAAA answers of every lookup (a fifth of the flows of
+/// a busy network) would name servers, which nothing uses yet.
+pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
+    transport(link, frame).is_some_and(|t| {
+        t.proto == Proto::Udp
+            && udp_names(t.sport, t.dport)
+            && (t.sport != 53 || names_hosts(t.payload))
+    })
+}
+
+/// A DNS message whose first question asks for a PTR (12) or ANY (255)
+/// record (the question name is read label by label, uncompressed as
+/// questions are).
+fn names_hosts(msg: &[u8]) -> bool {
+    if msg.get(4..6).is_none_or(|q| q == [0, 0]) {
+        return false;
+    }
+    let mut at = 12;
+    while let Some(&len) = msg.get(at) {
+        if len == 0 {
+            return matches!(msg.get(at + 1..at + 3), Some([0, 12] | [0, 255]));
+        }
+        if len & 0xc0 != 0 {
+            return false;
+        }
+        at += 1 + usize::from(len);
+    }
+    false
+}
+
+/// What a table kept, in the order frames came.
+#[derive(Debug, Default)]
+pub struct NameLog {
+    entries: Vec<Logged>,
+    bytes: usize,
+    /// Frames not kept (over [`MAX_BYTES`]).
+    pub dropped: u64,
+    /// Payload bytes kept per TCP direction (the start of a stream is
+    /// what names: a Kerberos record, an HTTP request's headers).
+    streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), usize>,
+}
+
+/// TCP directions whose starts are being kept at once (cleared when full).
+const MAX_STREAMS: usize = 16_384;
+
+/// Bytes of a TCP direction kept: a Kerberos or DNS message (at most
+/// 64 KiB as read), the headers of an HTTP request.
+fn stream_cap(dport: u16) -> usize {
+    if dport == 80 || dport == 8080 {
+        4096
+    } else {
+        65_536
+    }
+}
+
+impl NameLog {
+    /// Keeps a frame known to carry name traffic.
+    pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        if self.bytes + ENTRY + frame.len() > MAX_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += ENTRY + frame.len();
+        self.entries.push(Logged::Frame {
+            ts,
+            link,
+            data: frame.into(),
+        });
+    }
+
+    /// A TCP segment on a name port ([`tcp_names`]): the SYN, and the
+    /// first bytes of each direction.
+    pub fn tcp(
+        &mut self,
+        link: LinkType,
+        ts: i64,
+        frame: &[u8],
+        seg: &crate::wire::decode::Segment<'_>,
+    ) {
+        let dir = (seg.src, seg.sport, seg.dst, seg.dport);
+        let syn = seg.flags & crate::wire::decode::flags::SYN != 0;
+        if !syn && seg.payload.is_empty() {
+            return;
+        }
+        if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
+            self.streams.clear();
+        }
+        let kept = self.streams.entry(dir).or_insert(0);
+        if syn {
+            *kept = 0;
+        } else if *kept >= stream_cap(seg.dport) {
+            return;
+        }
+        *kept += seg.payload.len();
+        self.frame(link, ts, frame);
+    }
+
+    /// A frame that is not TCP: kept when it carries name traffic.
+    pub fn not_tcp(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        if frame_names(link, frame) {
+            self.frame(link, ts, frame);
+        }
+    }
+
+    /// A client's SYN: the source MAC of its Ethernet frame, when the
+    /// frame's own IP header is the connection's (not a tunnel's: the
+    /// outer MAC is then the tunnel end's).
+    pub fn syn(&mut self, link: LinkType, ts: i64, frame: &[u8], addr: IpAddr) {
+        if link != LinkType::Ethernet {
+            return;
+        }
+        if let Some(t) = transport(link, frame)
+            && t.src == addr
+            && matches!(t.proto, Proto::Tcp { syn: true, .. })
+            && let Some(mac) = t.src_mac
+        {
+            if self.bytes + ENTRY > MAX_BYTES {
+                self.dropped += 1;
+                return;
+            }
+            self.bytes += ENTRY;
+            self.entries.push(Logged::Mac { ts, mac, addr });
+        }
+    }
+
+    /// Appends `later` (the log of the next chunk of the input), as far
+    /// as [`MAX_BYTES`] allows in all; the rest is counted as dropped.
+    pub fn append(&mut self, mut later: NameLog) {
+        self.dropped += later.dropped;
+        if self.bytes + later.bytes <= MAX_BYTES {
+            self.bytes += later.bytes;
+            self.entries.append(&mut later.entries);
+            return;
+        }
+        for e in later.entries {
+            let cost = ENTRY
+                + match &e {
+                    Logged::Frame { data, .. } => data.len(),
+                    Logged::Mac { .. } => 0,
+                };
+            if self.bytes + cost > MAX_BYTES {
+                self.dropped += 1;
+            } else {
+                self.bytes += cost;
+                self.entries.push(e);
+            }
+        }
+    }
+
+    /// What was kept, in order.
+    pub fn entries(&self) -> &[Logged] {
+        &self.entries
+    }
+
+    /// Nothing kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks' logs joined stay within [`MAX_BYTES`] in all, in order,
+    /// and what does not fit is counted.
+    #[test]
+    fn joined_logs_stay_bounded() {
+        let frame = vec![0u8; 1 << 20];
+        let log = |n: i64| {
+            let mut l = NameLog::default();
+            for ts in 0..n {
+                l.frame(LinkType::Ethernet, ts, &frame);
+            }
+            l
+        };
+        let one = log(40);
+        assert_eq!((one.entries().len(), one.dropped), (40, 0));
+        let mut all = NameLog::default();
+        all.append(one);
+        all.append(log(40));
+        let kept = all.entries().len();
+        assert!(all.bytes <= MAX_BYTES && (60..64).contains(&kept), "{kept}");
+        assert_eq!(all.dropped, 80 - kept as u64);
+        let first_ts: Vec<i64> = all
+            .entries()
+            .iter()
+            .map(|e| match e {
+                Logged::Frame { ts, .. } | Logged::Mac { ts, .. } => *ts,
+            })
+            .take(41)
+            .collect();
+        assert_eq!(first_ts[39..], [39, 0]);
+    }
+}

@@ -1,0 +1,185 @@
+//! The names pass: the driver's [`Consumer`] that feeds an [`Identity`]
+//! with every frame's name traffic (UDP datagrams of the name protocols,
+//! the starts of TCP streams on the Kerberos, DNS and HTTP ports, source
+//! MACs). `tlsready hosts` runs it over its inputs.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::net::IpAddr;
+
+use super::driver::Consumer;
+use crate::enrich::identity::{Datagram, Identity, StreamWant};
+use crate::flow::names::{Logged, NameLog};
+use crate::input::frame::Frame;
+use crate::wire::names::Mac;
+use crate::wire::names::frame::{Proto, transport};
+
+/// Longest stream start kept (a Kerberos request with PKINIT fits).
+const MAX_STREAM: usize = 65_536;
+/// Stream directions followed at once; when full, the map is cleared.
+const MAX_STREAMS: usize = 16_384;
+
+/// One TCP direction: (src, sport, dst, dport).
+type Dir = (IpAddr, u16, IpAddr, u16);
+
+#[derive(Debug)]
+struct Stream {
+    ts: i64,
+    mac: Option<Mac>,
+    next: u32,
+    buf: Vec<u8>,
+    want: usize,
+    done: bool,
+}
+
+/// Whether the name parsers read a TCP direction: Kerberos (88) both
+/// ways, DNS answers (from 53), HTTP requests (to 80 or 8080).
+fn wanted(sport: u16, dport: u16) -> bool {
+    sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
+}
+
+/// Feeds `identity` from frames; input errors go to `report`.
+pub struct Names<'a> {
+    /// What is learned.
+    pub identity: &'a mut Identity,
+    /// Where input errors go (already formatted, naming the input).
+    pub report: &'a mut dyn FnMut(String),
+    streams: HashMap<Dir, Stream>,
+    /// Stream directions given up (the map was full).
+    pub streams_dropped: u64,
+}
+
+impl<'a> Names<'a> {
+    /// Learning into `identity`.
+    pub fn new(identity: &'a mut Identity, report: &'a mut dyn FnMut(String)) -> Self {
+        Names {
+            identity,
+            report,
+            streams: HashMap::default(),
+            streams_dropped: 0,
+        }
+    }
+
+    fn tcp(&mut self, ts: i64, t: &crate::wire::names::frame::Transport<'_>, seq: u32, syn: bool) {
+        if !wanted(t.sport, t.dport) {
+            return;
+        }
+        let dir = (t.src, t.sport, t.dst, t.dport);
+        if syn {
+            if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
+                self.streams_dropped += self.streams.len() as u64;
+                self.streams.clear();
+            }
+            self.streams.insert(
+                dir,
+                Stream {
+                    ts,
+                    mac: t.src_mac,
+                    next: seq.wrapping_add(1),
+                    buf: Vec::new(),
+                    want: 1,
+                    done: false,
+                },
+            );
+        }
+        if t.payload.is_empty() {
+            return;
+        }
+        if !self.streams.contains_key(&dir) {
+            // Begun before the capture: from this segment on.
+            if self.streams.len() >= MAX_STREAMS {
+                self.streams_dropped += self.streams.len() as u64;
+                self.streams.clear();
+            }
+            self.streams.insert(
+                dir,
+                Stream {
+                    ts,
+                    mac: t.src_mac,
+                    next: seq,
+                    buf: Vec::new(),
+                    want: 1,
+                    done: false,
+                },
+            );
+        }
+        let Some(s) = self.streams.get_mut(&dir) else {
+            return;
+        };
+        if s.done || seq != s.next {
+            // Done, or out of order (a retransmission or a gap): only the
+            // start in order is read.
+            return;
+        }
+        s.next = seq.wrapping_add(t.payload.len() as u32);
+        let room = MAX_STREAM.saturating_sub(s.buf.len());
+        s.buf
+            .extend_from_slice(t.payload.get(..room).unwrap_or(t.payload));
+        if s.buf.len() < s.want {
+            return;
+        }
+        let want = self.identity.tcp_stream(&Datagram {
+            ts: s.ts,
+            src_mac: s.mac,
+            src: t.src,
+            dst: t.dst,
+            sport: t.sport,
+            dport: t.dport,
+            payload: &s.buf,
+        });
+        match want {
+            StreamWant::More(n) if n <= MAX_STREAM && n > s.buf.len() => s.want = n,
+            _ => {
+                s.done = true;
+                s.buf = Vec::new();
+            }
+        }
+    }
+}
+
+impl Consumer for Names<'_> {
+    fn frame(&mut self, f: &Frame<'_>) -> bool {
+        let Some(t) = transport(f.link, f.data) else {
+            return false;
+        };
+        if let Some(mac) = t.src_mac {
+            self.identity.frame_mac(f.ts_us, mac, t.src);
+        }
+        match t.proto {
+            Proto::Udp => self.identity.udp(&Datagram {
+                ts: f.ts_us,
+                src_mac: t.src_mac,
+                src: t.src,
+                dst: t.dst,
+                sport: t.sport,
+                dport: t.dport,
+                payload: t.payload,
+            }),
+            Proto::Tcp { seq, syn } => self.tcp(f.ts_us, &t, seq, syn),
+        }
+        false
+    }
+
+    fn failed(&mut self, msg: String) {
+        (self.report)(msg);
+    }
+}
+
+/// Feeds `identity` with what a run's flow tables kept (see
+/// [`crate::flow::names`]), in capture order.
+pub fn replay(log: &NameLog, identity: &mut Identity) {
+    let mut report = |_: String| {};
+    let mut names = Names::new(identity, &mut report);
+    for e in log.entries() {
+        match e {
+            Logged::Frame { ts, link, data } => {
+                names.frame(&Frame {
+                    link: *link,
+                    ts_us: *ts,
+                    data,
+                    wire_len: data.len() as u32,
+                });
+            }
+            Logged::Mac { ts, mac, addr } => names.identity.frame_mac(*ts, *mac, *addr),
+        }
+    }
+}
