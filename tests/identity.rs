@@ -705,11 +705,14 @@ fn terminal_report_shows_the_best_name() {
     };
     let plain = run(&[]);
     let line = plain.lines().find(|l| l.starts_with("will-break")).unwrap();
-    assert!(line.contains("127.0.0.1 printer01.corp.example"), "{plain}");
+    assert!(
+        line.contains("printer01.corp.example (127.0.0.1)"),
+        "{plain}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let hosts = dir.path().join("hosts");
     std::fs::write(&hosts, "127.0.0.1 PRINTER-3OG\n").unwrap();
     let named = run(&["--hosts".as_ref(), hosts.as_os_str()]);
     let line = named.lines().find(|l| l.starts_with("will-break")).unwrap();
-    assert!(line.contains("127.0.0.1 PRINTER-3OG"), "{named}");
+    assert!(line.contains("PRINTER-3OG (127.0.0.1)"), "{named}");
 }

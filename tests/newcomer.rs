@@ -291,7 +291,7 @@ fn report_never_cuts_long_ipv6_addresses() {
     assert!(out.status.success(), "{stdout}");
     for whole in [
         "2001:db8:85a3:1234:5678:9abc:def0:1234",
-        "2001:db8:85a3:1234:5678:9abc:def0:5678 printer01.corp.example",
+        "printer01.corp.example (2001:db8:85a3:1234:5678:9abc:def0:5678)",
         "tls10.example.test",
         "587/smtp-starttls",
         "TLS1.0×1",

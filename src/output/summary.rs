@@ -468,21 +468,35 @@ impl Summary {
         let mixes: Vec<String> = listed.iter().map(|r| version_mix(r.entry)).collect();
         let mix_w = mixes.iter().map(|m| m.chars().count()).max().unwrap_or(0);
         // VERDICT, address, service, port, versions and the spaces between.
-        let fixed = 10 + 1 + ip_w + 1 + svc_w + 1 + port_w + 1 + mix_w + 2;
+        // A named client reads `name (address)`: two more for the brackets.
+        let brackets = if helo_w > 0 { 2 } else { 0 };
+        let fixed = 10 + 1 + ip_w + brackets + 1 + svc_w + 1 + port_w + 1 + mix_w + 2;
         let (helo_w, server_w) = name_widths(fixed, helo_w, server_w, style.width);
-        let client_w = ip_w + if helo_w > 0 { 1 + helo_w } else { 0 };
+        // The name first (what an administrator fixes), then the address,
+        // never cut; a client without a name is its address.
+        let clients: Vec<String> = cells
+            .iter()
+            .map(|c| {
+                if helo_w > 0 && !c[1].is_empty() {
+                    format!("{} ({})", fit(&c[1], helo_w), c[0])
+                } else {
+                    c[0].clone()
+                }
+            })
+            .collect();
+        let client_w = clients
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         writeln!(out)?;
         writeln!(
             out,
             "{:<10} {:<client_w$} {:<svc_w$} {:<server_w$} {:<port_w$} VERSIONS",
             "VERDICT", "CLIENT", "SERVICE", "SERVER", "PORT"
         )?;
-        for ((r, c), mix) in listed.iter().zip(&cells).zip(&mixes) {
-            let client = if helo_w > 0 {
-                format!("{:<ip_w$} {}", c[0], fit(&c[1], helo_w))
-            } else {
-                c[0].clone()
-            };
+        for (((r, c), mix), client) in listed.iter().zip(&cells).zip(&mixes).zip(&clients) {
             writeln!(
                 out,
                 "{} {:<client_w$} {:<svc_w$} {:<server_w$} {:<port_w$} {}",
@@ -572,12 +586,12 @@ mod tests {
         // Not a terminal, or a wide one: whole.
         for w in [None, Some(200)] {
             let l = line(&report(f, w));
-            assert!(l.contains("127.0.0.1 printer01.corp.example "), "{l}");
+            assert!(l.contains(" printer01.corp.example (127.0.0.1) "), "{l}");
             assert!(!l.contains('~'), "{l}");
         }
         // Narrow: the EHLO name is cut, the address never.
         let l = line(&report(f, Some(70)));
-        assert!(l.contains("127.0.0.1 printer01.c~ "), "{l}");
+        assert!(l.contains(" printer01.c~ (127.0.0.1) "), "{l}");
         assert!(l.contains("587/smtp-starttls TLS1.0×1"), "{l}");
     }
 

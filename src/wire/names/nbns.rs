@@ -91,7 +91,8 @@ pub fn parse(payload: &[u8]) -> Option<Nbns> {
     // the answer section.
     let records = if response { an } else { ar };
     if !response {
-        for _ in 0..u16::from_be_bytes([h[6], h[7]]) + u16::from_be_bytes([h[8], h[9]]) {
+        let before = u32::from(an) + u32::from(u16::from_be_bytes([h[8], h[9]]));
+        for _ in 0..before {
             pos = skip_record(payload, pos)?;
         }
     }
@@ -227,6 +228,18 @@ fn skip_record(p: &[u8], pos: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request whose answer and authority counts add up past 65,535 (found
+    /// by the `names` fuzz target, whose debug build checks the overflow;
+    /// the input is also its seed `fuzz/seeds/names/nbns-counts-past-u16`):
+    /// nothing learned.
+    #[test]
+    fn record_counts_past_u16() {
+        let request = [
+            0x01, 0x00, 0x2d, 0x00, 0x00, 0x00, 0xd8, 0x00, 0xa7, 0x00, 0x00, 0xff, 0xff, 0xff,
+        ];
+        assert!(parse(&request).is_none());
+    }
 
     #[test]
     fn first_level_names() {
