@@ -497,23 +497,18 @@ fn zeek_ssl_logs_give_the_facts_of_the_packets() {
     assert!(checked >= 15, "only {checked} Zeek logs compared");
 }
 
-/// Suricata's eve.json of the samples (samples/suricata/make-eve.sh): each
-/// tls event gives the facts of tlsready's row for the same connection.
-#[test]
-fn suricata_eve_gives_the_facts_of_the_packets() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, json, _) = analyze(dir.path(), &["samples/"], &["--scope", "all"]);
-    let rows = dir.path().join("eve.jsonl");
-    let o = run(&[
-        &"tally",
-        &"samples/suricata/eve.json",
-        &"--scope",
-        &"all",
-        &"--json",
-        &rows,
-    ]);
+/// JSON rows keyed by client address and port.
+type ByConn = BTreeMap<(String, u64), serde_json::Value>;
+
+/// The rows `tally` writes from another sensor's log `log` (kept in
+/// `dir/tally.jsonl`), and the rows `analyze` writes from the samples'
+/// packets, both keyed by connection.
+fn tally_and_packets(dir: &Path, log: &str) -> (ByConn, ByConn) {
+    let (_, json, _) = analyze(dir, &["samples/"], &["--scope", "all"]);
+    let rows = dir.join("tally.jsonl");
+    let o = run(&[&"tally", &log, &"--scope", &"all", &"--json", &rows]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let by_conn = |p: &Path| -> BTreeMap<(String, u64), serde_json::Value> {
+    let by_conn = |p: &Path| -> ByConn {
         std::fs::read_to_string(p)
             .unwrap()
             .lines()
@@ -527,7 +522,15 @@ fn suricata_eve_gives_the_facts_of_the_packets() {
             })
             .collect()
     };
-    let (eve, ours) = (by_conn(&rows), by_conn(&json));
+    (by_conn(&rows), by_conn(&json))
+}
+
+/// Suricata's eve.json of the samples (samples/suricata/make-eve.sh): each
+/// tls event gives the facts of tlsready's row for the same connection.
+#[test]
+fn suricata_eve_gives_the_facts_of_the_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eve, ours) = tally_and_packets(dir.path(), "samples/suricata/eve.json");
     assert!(eve.len() >= 35, "{} tls events", eve.len());
     for (k, e) in &eve {
         let t = ours
@@ -608,32 +611,7 @@ fn clickhouse_sql_gives_the_tally() {
 #[test]
 fn zeek_ssl_log_ext_gives_offers_and_fingerprints() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, json, _) = analyze(dir.path(), &["samples/"], &["--scope", "all"]);
-    let rows = dir.path().join("ext.jsonl");
-    let o = run(&[
-        &"tally",
-        &"samples/zeek/ssl-ext.log",
-        &"--scope",
-        &"all",
-        &"--json",
-        &rows,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let by_conn = |p: &Path| -> BTreeMap<(String, u64), serde_json::Value> {
-        std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let k = (
-                    v["client_ip"].as_str().unwrap().to_string(),
-                    v["client_port"].as_u64().unwrap(),
-                );
-                (k, v)
-            })
-            .collect()
-    };
-    let (zeek, ours) = (by_conn(&rows), by_conn(&json));
+    let (zeek, ours) = tally_and_packets(dir.path(), "samples/zeek/ssl-ext.log");
     assert!(zeek.len() >= 40, "{} hellos", zeek.len());
     // Its JSON form (Zeek's JSON writer) gives the same rows.
     let tsv = std::fs::read_to_string("samples/zeek/ssl-ext.log").unwrap();
@@ -644,7 +622,7 @@ fn zeek_ssl_log_ext_gives_offers_and_fingerprints() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         std::fs::read_to_string(&rows_j).unwrap(),
-        std::fs::read_to_string(&rows).unwrap()
+        std::fs::read_to_string(dir.path().join("tally.jsonl")).unwrap()
     );
     for (k, z) in &zeek {
         let t = ours
