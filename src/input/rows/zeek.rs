@@ -79,6 +79,31 @@ fn version(s: &str) -> Result<Option<u16>, String> {
 }
 
 /// Fills `rec` from a row's facts; `Ok(false)` for a row passed over (DTLS).
+/// Counts what [`build`] made of a line: a row (handed on), a line passed
+/// over, or a bad row.
+fn counted(
+    built: Result<bool, String>,
+    rec: &mut ConnRecord,
+    line_no: u64,
+    stats: &mut ReadStats,
+    emit: &mut Emit<'_>,
+) -> io::Result<()> {
+    match built {
+        Ok(true) => {
+            stats.rows += 1;
+            emit(rec)
+        }
+        Ok(false) => {
+            stats.passed_over += 1;
+            Ok(())
+        }
+        Err(e) => {
+            stats.bad_row(line_no, e);
+            Ok(())
+        }
+    }
+}
+
 fn build(f: &Facts<'_>, rec: &mut ConnRecord, certs: &mut CertNames) -> Result<bool, String> {
     reset(rec);
     rec.ts = f.ts.ok_or("no ts")?;
@@ -402,15 +427,8 @@ pub fn read_tsv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>)
             stats.bad_row(line_no, "row before the #fields header");
             return Ok(());
         }
-        match h.facts(line).and_then(|f| build(&f, &mut rec, &mut certs)) {
-            Ok(true) => {
-                stats.rows += 1;
-                emit(&mut rec)?;
-            }
-            Ok(false) => stats.passed_over += 1,
-            Err(e) => stats.bad_row(line_no, e),
-        }
-        Ok(())
+        let built = h.facts(line).and_then(|f| build(&f, &mut rec, &mut certs));
+        counted(built, &mut rec, line_no, stats, emit)
     })
 }
 
@@ -531,15 +549,8 @@ pub fn read_json(
             stats.bad_row(line_no, "ts is not a time");
             return Ok(());
         }
-        match build(&f, &mut rec, &mut certs) {
-            Ok(true) => {
-                stats.rows += 1;
-                emit(&mut rec)?;
-            }
-            Ok(false) => stats.passed_over += 1,
-            Err(e) => stats.bad_row(line_no, e),
-        }
-        Ok(())
+        let built = build(&f, &mut rec, &mut certs);
+        counted(built, &mut rec, line_no, stats, emit)
     })
 }
 
