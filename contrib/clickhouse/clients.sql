@@ -16,6 +16,7 @@ WITH
             client_helo,
             m365_service AS service,
             multiIf(sni != '', sni,
+                    dns_name != '', dns_name,
                     length(cert_names) > 0 AND cert_names[1] != '', cert_names[1],
                     server_banner != '', server_banner,
                     server_ip) AS server_name,

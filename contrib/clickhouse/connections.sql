@@ -43,8 +43,12 @@ CREATE TABLE IF NOT EXISTS tlsready.connections
     last_ts            DateTime64(6, 'UTC'),
     packets            UInt64,
     m365_data          LowCardinality(String),
+    dns_name           String,
     sensor             LowCardinality(String) DEFAULT ''
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)
 ORDER BY (client_ip, ts);
+
+-- Tables made before `dns_name` existed (tlsready 2026-12) gain it here.
+ALTER TABLE tlsready.connections ADD COLUMN IF NOT EXISTS dns_name String AFTER m365_data;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::fingerprint;
+use super::identity::server_names::{Resolved, ServerNames};
 use super::m365::{Endpoints, Query};
 use crate::flow::conn::{Connection, Opening};
 use crate::model::m365::{Classification, Service};
@@ -92,6 +93,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
     let m365 = classify_server(
         endpoints,
         &sni,
+        "",
         &f.cert_names,
         &banner,
         server_ip,
@@ -110,6 +112,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         server_port,
         protocol,
         sni,
+        dns_name: Arc::from(""),
         client_max_version: ch.map(ClientHello::max_version),
         client_best_version: ch.map(ClientHello::best_version),
         client_version: ch.map(|h| h.legacy_version),
@@ -143,6 +146,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
 pub fn classify_server(
     endpoints: &Endpoints,
     sni: &str,
+    dns_name: &str,
     cert_names: &[String],
     banner: &str,
     server_ip: std::net::IpAddr,
@@ -150,6 +154,7 @@ pub fn classify_server(
 ) -> Classification {
     let mut m365 = endpoints.classify(&Query {
         sni: (!sni.is_empty()).then_some(sni),
+        dns_name: (!dns_name.is_empty()).then_some(dns_name),
         cert_names,
         banner_host: (!banner.is_empty()).then_some(banner),
         server_ip,
@@ -160,6 +165,51 @@ pub fn classify_server(
         m365.service = Some(Service::Exchange);
     }
     m365
+}
+
+/// Whether a row is of a mail session: a mail protocol, or implicit TLS
+/// answered with a mail greeting (`plaintext_answer`, whose row keeps the
+/// banner), or a client that greeted.
+pub fn mail_session(r: &ConnRecord) -> bool {
+    r.protocol != Protocol::Tls || !r.server_banner.is_empty() || !r.client_helo.is_empty()
+}
+
+/// Microsoft 365 recognition of a row's server with `endpoints` (the rules
+/// of [`classify_server`]); for rows read back from files, and rows whose
+/// evidence changed.
+pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
+    r.m365 = classify_server(
+        endpoints,
+        &r.sni,
+        &r.dns_name,
+        &r.cert_names,
+        &r.server_banner,
+        r.server_ip,
+        mail_session(r),
+    );
+    if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
+        r.m365_data = Arc::clone(endpoints.data_label());
+    }
+}
+
+/// A row without SNI: the name its client resolved for the server (see
+/// [`ServerNames`]) becomes its `dns_name`, and the row is classified
+/// again when that name is new. Says how the name was found (`None`: the
+/// row has SNI, or no answer names its server).
+pub fn resolve(
+    r: &mut ConnRecord,
+    servers: &ServerNames,
+    endpoints: &Endpoints,
+) -> Option<Resolved> {
+    if !r.sni.is_empty() {
+        return None;
+    }
+    let (name, how) = servers.lookup(r.client_ip, r.server_ip, r.ts, r.last_ts)?;
+    if **name != *r.dns_name {
+        r.dns_name = Arc::clone(name);
+        classify(r, endpoints);
+    }
+    Some(how)
 }
 
 /// An alert as the `alert` cell spells it, with the names of the TLS

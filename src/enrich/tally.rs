@@ -154,8 +154,8 @@ impl Entry {
 struct Interner {
     ids: rustc_hash::FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// Ids of the spellings of the 16 [`MatchKinds`] (id + 1; 0: not yet).
-    kinds: [u32; 16],
+    /// Ids of the spellings of the 32 [`MatchKinds`] (id + 1; 0: not yet).
+    kinds: [u32; 32],
 }
 
 impl Interner {
@@ -165,7 +165,8 @@ impl Interner {
         let bits = usize::from(k.sni)
             | usize::from(k.cert) << 1
             | usize::from(k.ip) << 2
-            | usize::from(k.banner) << 3;
+            | usize::from(k.banner) << 3
+            | usize::from(k.dns) << 4;
         match self.kinds.get(bits) {
             Some(&i) if i > 0 => i - 1,
             _ => {
@@ -469,6 +470,7 @@ impl Tally {
         let address;
         let server_name: &str = match [
             r.sni.as_str(),
+            &r.dns_name,
             r.cert_names.first().map_or("", String::as_str),
             r.server_banner.as_str(),
         ]
@@ -593,6 +595,7 @@ mod tests {
             server_port: 443,
             protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
+            dns_name: "".into(),
             client_max_version: Some(max),
             client_best_version: Some(max),
             client_version: Some(max.min(0x0303)),

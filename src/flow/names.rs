@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
-use crate::wire::names::frame::{Proto, transport};
+use crate::wire::names::frame::{Proto, Transport, transport};
 
 /// Bytes kept at most, frames and SYN sources with their entries (what
 /// comes after is counted, not kept).
@@ -57,16 +57,18 @@ pub fn tcp_names(sport: u16, dport: u16) -> bool {
     sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
 }
 
-/// Whether a frame that is not TCP carries name traffic. Unicast DNS
-/// answers only when they answer a PTR (or ANY) question: those name
-/// clients; the A/AAAA answers of every lookup (a fifth of the flows of
-/// a busy network) would name servers, which nothing uses yet.
+/// Whether a frame that is not TCP carries name traffic or a DNS answer
+/// (which may name a server: the flow table hands those on at once).
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
-    transport(link, frame).is_some_and(|t| {
-        t.proto == Proto::Udp
-            && udp_names(t.sport, t.dport)
-            && (t.sport != 53 || names_hosts(t.payload))
-    })
+    transport(link, frame)
+        .is_some_and(|t| t.proto == Proto::Udp && (t.sport == 53 || udp_names(t.sport, t.dport)))
+}
+
+/// Whether a UDP datagram names hosts: unicast DNS answers only when they
+/// answer a PTR (or ANY) question (the A/AAAA answers of every lookup, a
+/// fifth of the flows of a busy network, name servers, not clients).
+fn logged(t: &Transport<'_>) -> bool {
+    udp_names(t.sport, t.dport) && (t.sport != 53 || names_hosts(t.payload))
 }
 
 /// A DNS message whose first question asks for a PTR (12) or ANY (255)
@@ -156,9 +158,9 @@ impl NameLog {
         self.frame(link, ts, frame);
     }
 
-    /// A frame that is not TCP: kept when it carries name traffic.
-    pub fn not_tcp(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
-        if frame_names(link, frame) {
+    /// A UDP frame (`t` its transport): kept when it names hosts.
+    pub fn udp(&mut self, link: LinkType, ts: i64, frame: &[u8], t: &Transport<'_>) {
+        if logged(t) {
             self.frame(link, ts, frame);
         }
     }

@@ -8,6 +8,7 @@
 //! longest-idle connections are evicted. Every eviction is counted in
 //! [`Stats`]. It does not build rows: that is the [`Finished`] side's job.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -21,6 +22,7 @@ use super::names::{NameLog, tcp_names};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Segment, Skip};
+use crate::wire::names::frame::{Proto, transport};
 
 /// Where connections go once their facts are final.
 pub trait Finished {
@@ -49,6 +51,10 @@ pub trait Finished {
     /// A live capture's pause about once a second: a chance to take up
     /// changed settings (newer endpoint data).
     fn tick(&mut self) {}
+
+    /// A UDP datagram from port 53 (a DNS answer, mostly) received by
+    /// `client` at `ts`: the server names of connections without SNI.
+    fn dns_answer(&mut self, _ts: i64, _client: IpAddr, _msg: &[u8]) {}
 }
 
 /// IP protocols whose fragments are reassembled: TCP, and what may carry
@@ -362,9 +368,7 @@ impl<'o> FlowTable<'o> {
             Ok(s) => s,
             Err(Skip::NotTcp) => {
                 self.stats.not_tcp += 1;
-                if let Some(n) = self.names.as_mut() {
-                    n.not_tcp(link, ts, frame);
-                }
+                self.not_tcp(link, ts, frame);
                 return false;
             }
             Err(Skip::Fragment) => {
@@ -394,6 +398,20 @@ impl<'o> FlowTable<'o> {
             self.relieve();
         }
         following
+    }
+
+    /// A frame that is not TCP: DNS answers to the consumer, name traffic
+    /// to the log.
+    fn not_tcp(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        let Some(t) = transport(link, frame).filter(|t| t.proto == Proto::Udp) else {
+            return;
+        };
+        if t.sport == 53 {
+            self.out.dns_answer(ts, t.dst, t.payload);
+        }
+        if let Some(n) = self.names.as_mut() {
+            n.udp(link, ts, frame, &t);
+        }
     }
 
     /// An IP fragment: on to the reassembly; a datagram it completes is
@@ -437,6 +455,13 @@ impl<'o> FlowTable<'o> {
             }
             Err(Skip::NotTcp) => {
                 self.stats.not_tcp += 1;
+                // A DNS answer too long for one packet.
+                if d.proto == 17
+                    && d.data.get(..2) == Some(&[0, 53])
+                    && let Some(msg) = d.data.get(8..)
+                {
+                    self.out.dns_answer(ts, d.dst, msg);
+                }
                 false
             }
             Err(_) => {

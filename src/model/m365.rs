@@ -66,6 +66,9 @@ impl fmt::Display for Service {
 pub struct MatchKinds {
     /// The TLS SNI host name matched a URL pattern.
     pub sni: bool,
+    /// The name the client resolved for the server (DNS, no SNI sent)
+    /// matched a URL pattern.
+    pub dns: bool,
     /// A certificate name (CN or SAN) matched a URL pattern.
     pub cert: bool,
     /// The server address matched a published prefix.
@@ -77,17 +80,18 @@ pub struct MatchKinds {
 impl MatchKinds {
     /// True if any kind matched.
     pub fn any(&self) -> bool {
-        self.sni || self.cert || self.ip || self.banner
+        self.sni || self.dns || self.cert || self.ip || self.banner
     }
 }
 
 impl fmt::Display for MatchKinds {
-    /// Joins the matched kinds with `+` in the order `sni+cert+banner+ip`; empty when
+    /// Joins the matched kinds with `+` in the order `sni+dns+cert+banner+ip`; empty when
     /// nothing matched.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         for (on, name) in [
             (self.sni, "sni"),
+            (self.dns, "dns"),
             (self.cert, "cert"),
             (self.banner, "banner"),
             (self.ip, "ip"),
@@ -109,7 +113,7 @@ impl fmt::Display for MatchKinds {
 pub struct Classification {
     /// True if any evidence matched.
     pub m365: bool,
-    /// Service of the strongest matching evidence (sni, then cert, then banner, then ip).
+    /// Service of the strongest matching evidence (sni, dns, cert, banner, then ip).
     pub service: Option<Service>,
     /// Which kinds of evidence matched.
     pub matched: MatchKinds,

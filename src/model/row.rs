@@ -156,6 +156,9 @@ pub struct ConnRecord {
     pub protocol: Protocol,
     /// SNI host name (escaped), empty when absent.
     pub sni: String,
+    /// Without SNI: the name the client resolved for the server address
+    /// (a DNS answer in the capture), else empty.
+    pub dns_name: Arc<str>,
     /// Client's highest offered version (numerically, see
     /// `ClientHello::max_version`).
     pub client_max_version: Option<u16>,

@@ -41,6 +41,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "hello_retry",
     "last_ts",
     "packets",
+    "dns_name",
 ];
 
 /// `yes` or `no`.
@@ -122,6 +123,7 @@ pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str))
     cell(buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
     cell(buf, &mut |b| push_time(b, r.last_ts));
     cell(buf, &mut |b| push_num(b, r.packets, 1));
+    cell(buf, &mut |b| safe(b, &r.dns_name));
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.

@@ -238,6 +238,7 @@ mod tests {
             server_port: 443,
             protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
+            dns_name: "".into(),
             client_max_version: Some(v),
             client_best_version: Some(v),
             client_version: Some(v),

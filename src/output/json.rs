@@ -37,6 +37,8 @@ pub struct JsonRow<'a> {
     client_port: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_version: Option<Cow<'static, str>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    dns_name: &'a str,
     hello_retry: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     ja3: &'a str,
@@ -98,6 +100,7 @@ impl<'a> JsonRow<'a> {
             client_max_version: version(r.client_max_version),
             client_port: r.client_port,
             client_version: version(r.client_version),
+            dns_name: &r.dns_name,
             hello_retry: yes_no(r.hello_retry),
             ja3: &r.ja3,
             ja4: &r.ja4,
@@ -201,6 +204,7 @@ pub(crate) mod tests {
             client_helo: "=host\"1".into(),
             server_banner: "mail.example".into(),
             cert_names: Arc::from(["-a".to_string(), "b".to_string()]),
+            dns_name: Arc::from(""),
             ja4: String::new(),
             ja3: String::new(),
             alert: String::new(),

@@ -36,7 +36,9 @@ use super::analysis::Analysis;
 use super::driver::{Consumer, Driver, ReadControl, Stop};
 use super::progress::{NoProgress, Progress};
 use super::rows::{Continued, Held, Rows};
+use crate::enrich::identity::server_names::ServerNames;
 use crate::enrich::m365::Endpoints;
+use crate::enrich::row;
 use crate::flow::budget::Budget;
 use crate::flow::key::FlowKey;
 use crate::flow::names::NameLog;
@@ -175,6 +177,10 @@ struct Done {
     write_error: Option<io::Error>,
     /// The chunk's name traffic (its own records, not the overrun's).
     names: NameLog,
+    /// Rows without SNI for the join to name from DNS answers.
+    unresolved: Vec<ConnRecord>,
+    /// The DNS answers the chunk saw (its overrun's too).
+    servers: ServerNames,
 }
 
 enum ChunkError {
@@ -309,6 +315,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
         warnings: Vec::new(),
         write_error: None,
         names: NameLog::default(),
+        unresolved: Vec::new(),
+        servers: ServerNames::default(),
     };
     // Whether the next chunk's start is good, for its worker.
     let _edge = EdgeGuard(gate, i + 1);
@@ -391,6 +399,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     done.held = rows.take_held();
     done.deferred = rows.take_deferred();
     done.continued = rows.take_continued();
+    done.unresolved = rows.take_unresolved();
+    done.servers = rows.take_servers();
     drop(rows);
     // Counts made while the run's summary was busy.
     done.summary = shared.map(|s| s.local);
@@ -571,6 +581,8 @@ pub fn run(
         file_packets: 0,
         warned: FxHashSet::default(),
         write_error: None,
+        servers: ServerNames::default(),
+        endpoints: Arc::clone(&s.endpoints),
     };
     let scope = outputs.summary.scope();
     let summary = Mutex::new(std::mem::replace(&mut outputs.summary, Summary::new(scope)));
@@ -700,6 +712,10 @@ struct Join {
     /// Warnings given (each chunk of a file may meet the same interface).
     warned: FxHashSet<String>,
     write_error: Option<io::Error>,
+    /// The DNS answers of the chunks joined so far: rows the join writes
+    /// take their server names from these.
+    servers: ServerNames,
+    endpoints: Arc<Endpoints>,
 }
 
 impl Join {
@@ -719,8 +735,16 @@ impl Join {
             return;
         }
         names.append(std::mem::take(&mut d.names));
+        self.servers.absorb(std::mem::take(&mut d.servers));
         if let Some(e) = d.write_error {
             self.write_error.get_or_insert(e);
+        }
+        for mut rec in std::mem::take(&mut d.unresolved) {
+            row::resolve(&mut rec, &self.servers, &self.endpoints);
+            self.stats.rows += 1;
+            if let Err(e) = outputs.record(&rec) {
+                self.write_error.get_or_insert(e);
+            }
         }
         for mut h in d.held {
             if let Some(o) = self.owned.get(&h.key) {
@@ -735,6 +759,7 @@ impl Join {
                     continue;
                 }
             }
+            row::resolve(&mut h.rec, &self.servers, &self.endpoints);
             self.stats.rows += 1;
             if let Err(e) = outputs.record(&h.rec) {
                 self.write_error.get_or_insert(e);
@@ -753,7 +778,8 @@ impl Join {
                 rec.last_ts = rec.last_ts.max(c.last_ts);
             }
         }
-        for h in d.deferred {
+        for mut h in d.deferred {
+            row::resolve(&mut h.rec, &self.servers, &self.endpoints);
             if let Some(o) = self.owned.get(&h.key) {
                 if self.handed_off.contains(&h.key) {
                     // Handed over twice: the first chunk's row stands (it

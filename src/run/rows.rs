@@ -2,11 +2,17 @@
 //! ([`crate::enrich::row::build`]) written to the run's [`Sink`]. In chunk
 //! mode, rows of connections first seen mid-stream are held back instead,
 //! as the chunk before may own them (see [`super::chunked`]).
+//!
+//! DNS answers pass here too: a row without SNI takes the name its client
+//! resolved for the server ([`row::resolve`]). In chunk mode a row that
+//! found no answer its own client received is held back as well: an
+//! earlier chunk may hold it, and the join looks again.
 
 use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
+use crate::enrich::identity::server_names::{Resolved, ServerNames};
 use crate::enrich::m365::Endpoints;
 use crate::enrich::row;
 use crate::flow::conn::Connection;
@@ -60,6 +66,11 @@ pub struct Rows<'s> {
     /// Connections first seen mid-stream with nothing to report (chunk
     /// mode): perhaps the rest of one the chunk before handed over.
     continued: Vec<Continued>,
+    /// Rows without SNI whose server name an earlier chunk may know
+    /// (chunk mode).
+    unresolved: Vec<ConnRecord>,
+    /// Server names from the DNS answers seen so far.
+    servers: ServerNames,
     error: Option<io::Error>,
     /// Where a replacement of the endpoint data waits for the next tick.
     next: Option<&'s Cell<Option<Replacement>>>,
@@ -74,6 +85,8 @@ impl<'s> Rows<'s> {
             held: None,
             deferred: Vec::new(),
             continued: Vec::new(),
+            unresolved: Vec::new(),
+            servers: ServerNames::default(),
             error: None,
             next: None,
         }
@@ -111,6 +124,43 @@ impl<'s> Rows<'s> {
         std::mem::take(&mut self.continued)
     }
 
+    /// Rows without SNI held back for the join to name (chunk mode).
+    pub fn take_unresolved(&mut self) -> Vec<ConnRecord> {
+        std::mem::take(&mut self.unresolved)
+    }
+
+    /// The server names learned from DNS answers.
+    pub fn take_servers(&mut self) -> ServerNames {
+        std::mem::take(&mut self.servers)
+    }
+
+    /// A row: named from DNS if it has no SNI, then written, or held back
+    /// (chunk mode) when an earlier chunk may name it better.
+    fn write(&mut self, key: &FlowKey, conn: &Connection, mut rec: ConnRecord) -> bool {
+        let how = row::resolve(&mut rec, &self.servers, &self.endpoints);
+        if conn.midstream
+            && let Some(held) = self.held.as_mut()
+            && held.len() < MAX_HELD
+        {
+            held.push(Held { key: *key, rec });
+            return false;
+        }
+        if rec.sni.is_empty()
+            && how != Some(Resolved::ByClient)
+            && self.held.is_some()
+            && self.unresolved.len() < MAX_HELD
+        {
+            self.unresolved.push(rec);
+            return false;
+        }
+        if self.error.is_none()
+            && let Err(e) = self.sink.record(&rec)
+        {
+            self.error = Some(e);
+        }
+        true
+    }
+
     /// Chunk mode: remembers a mid-stream connection with no row.
     fn continued(&mut self, key: &FlowKey, conn: &Connection) {
         if conn.midstream && self.held.is_some() && self.continued.len() < MAX_HELD {
@@ -134,19 +184,7 @@ impl Finished for Rows<'_> {
             self.continued(key, conn);
             return false;
         };
-        if conn.midstream
-            && let Some(held) = self.held.as_mut()
-            && held.len() < MAX_HELD
-        {
-            held.push(Held { key: *key, rec });
-            return false;
-        }
-        if self.error.is_none()
-            && let Err(e) = self.sink.record(&rec)
-        {
-            self.error = Some(e);
-        }
-        true
+        self.write(key, conn, rec)
     }
 
     fn failed(&self) -> bool {
@@ -164,6 +202,10 @@ impl Finished for Rows<'_> {
             Some(rec) => self.deferred.push(Held { key: *key, rec }),
             None => self.continued(key, conn),
         }
+    }
+
+    fn dns_answer(&mut self, ts: i64, client: std::net::IpAddr, msg: &[u8]) {
+        self.servers.learn(ts, client, msg);
     }
 
     fn interim(&self, stats: &Stats) {

@@ -5,13 +5,11 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::hosts_file::KnownHost;
 use super::macs::{self, MacTable, Router};
 use super::os_hint::{self, OsHint};
 use super::oui::Oui;
-use super::server_names::{Resolved, ServerNames};
 use super::table::{self, Fact, HostRow, HostTable, TableStats};
 use super::{Source, escape};
 use crate::wire::names::{Mac, dhcp, dhcpv6, dns, http, kerberos, nbns};
@@ -51,8 +49,6 @@ pub struct Limits {
     pub table: table::Limits,
     /// Frame MACs.
     pub macs: macs::Limits,
-    /// Server addresses of DNS answers.
-    pub server_names: usize,
     /// DHCP clients whose claims await the server's answer.
     pub dhcp_clients: usize,
 }
@@ -62,7 +58,6 @@ impl Default for Limits {
         Limits {
             table: table::Limits::default(),
             macs: macs::Limits::default(),
-            server_names: 65_536,
             dhcp_clients: 16_384,
         }
     }
@@ -79,8 +74,6 @@ pub struct IdentityStats {
     pub table: TableStats,
     /// Frame-MAC observations refused (tables full).
     pub macs_refused: u64,
-    /// Generations of DNS answers dropped (table full).
-    pub server_name_rotations: u64,
     /// MACs taken for routers.
     pub routers: Vec<Router>,
 }
@@ -180,21 +173,13 @@ impl<K: Hash + Eq, V> Recent<K, V> {
 pub struct Identity {
     hosts: HostTable,
     macs: MacTable,
-    servers: ServerNames,
     known: std::collections::HashMap<IpAddr, KnownHost>,
     dhcp: Recent<Mac, Claims>,
     dhcp6: Recent<Vec<u8>, Claims>,
     oui: Option<Oui>,
     learned: HashMap<Source, u64>,
     undecoded: u64,
-    /// Escaped names of recent DNS questions, by their wire form: a name
-    /// asked again costs a lookup, not a decode, an escape and an
-    /// allocation.
-    asked: rustc_hash::FxHashMap<Box<[u8]>, Arc<str>>,
 }
-
-/// Names kept in [`Identity::asked`] (cleared when full).
-const ASKED_CACHE: usize = 4096;
 
 impl Default for Identity {
     fn default() -> Self {
@@ -208,14 +193,12 @@ impl Identity {
         Identity {
             hosts: HostTable::new(limits.table),
             macs: MacTable::new(limits.macs),
-            servers: ServerNames::new(limits.server_names),
             known: std::collections::HashMap::new(),
             dhcp: Recent::new(limits.dhcp_clients),
             dhcp6: Recent::new(limits.dhcp_clients),
             oui: None,
             learned: HashMap::default(),
             undecoded: 0,
-            asked: rustc_hash::FxHashMap::default(),
         }
     }
 
@@ -468,50 +451,15 @@ impl Identity {
         true
     }
 
-    /// Unicast DNS answer: A/AAAA answers give server names to the client
-    /// that asked (a quick scan, no allocation but the name); PTR answers
-    /// (rare) are decoded fully and name the address they spell.
+    /// Unicast DNS answer: PTR answers name the address they spell (the
+    /// A/AAAA answers name servers: [`super::server_names`]).
     fn dns(&mut self, d: &Datagram<'_>, msg: &[u8]) -> bool {
         let Some(s) = dns::scan(msg) else {
             return is_query(msg);
         };
-        let mut name: Option<Arc<str>> = None;
-        let mut ptr = false;
-        for (t, rdata) in s.answers() {
-            let addr = match (t, rdata.len()) {
-                (dns::rtype::A, 4) => IpAddr::from(<[u8; 4]>::try_from(rdata).unwrap_or_default()),
-                (dns::rtype::AAAA, 16) => {
-                    IpAddr::from(<[u8; 16]>::try_from(rdata).unwrap_or_default())
-                }
-                (dns::rtype::PTR, _) => {
-                    ptr = true;
-                    continue;
-                }
-                _ => continue,
-            };
-            // The name the client asked for, through any CNAMEs.
-            if name.is_none() {
-                let Some(q) = s.question else { break };
-                name = match self.asked.get(q) {
-                    Some(n) => Some(n.clone()),
-                    None => {
-                        let Some(text) = crate::wire::names::wire_name(q) else {
-                            break;
-                        };
-                        let n: Arc<str> = escape(&text).into();
-                        if self.asked.len() >= ASKED_CACHE {
-                            self.asked.clear();
-                        }
-                        self.asked.insert(q.into(), n.clone());
-                        Some(n)
-                    }
-                };
-            }
-            if let Some(n) = &name {
-                self.servers.add(d.ts, d.dst, addr, n);
-            }
-        }
-        if ptr && let Some(r) = dns::parse_response(msg) {
+        if s.answers().any(|(t, _)| t == dns::rtype::PTR)
+            && let Some(r) = dns::parse_response(msg)
+        {
             for (addr, target) in &r.ptrs {
                 let n = escape(target);
                 self.name(*addr, d.ts, &n, Source::Ptr);
@@ -640,11 +588,6 @@ impl Identity {
         (!n.is_empty()).then_some(n)
     }
 
-    /// The name `client` resolved for `server` (else anyone did) at `ts`.
-    pub fn server_name(&self, client: IpAddr, server: IpAddr, ts: i64) -> Option<(&str, Resolved)> {
-        self.servers.lookup(client, server, ts)
-    }
-
     /// What was learned, one row per address × name × source (and MAC);
     /// rows without a MAC get the frames' MAC when one is known.
     pub fn host_rows(&self) -> Vec<HostRow> {
@@ -671,7 +614,6 @@ impl Identity {
             undecoded: self.undecoded,
             table: self.hosts.stats(),
             macs_refused: self.macs.refused,
-            server_name_rotations: self.servers.rotations(),
             routers: self.macs.routers(),
         }
     }

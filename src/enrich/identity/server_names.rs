@@ -1,6 +1,6 @@
 //! Server names from DNS answers: which name a client resolved to the
-//! address it then connected to. It gives `server_name` (and Microsoft 365
-//! recognition by name) to connections without SNI.
+//! address it then connected to. It gives `dns_name` (and Microsoft 365
+//! recognition by name, `m365_match` `dns`) to connections without SNI.
 //!
 //! Kept per server address: its last few answers with the client that
 //! received each (a client's own answer is preferred; another's serves a
@@ -8,18 +8,32 @@
 //! generations: when the current one is full it becomes the previous one
 //! and the older is dropped, so memory stays bounded under a flood of
 //! answers and recent answers survive.
+//!
+//! A connection takes the latest answer received at most [`SLACK_US`]
+//! after it began and no later than its last packet: what a reader of the
+//! capture in order has seen when the connection's row is written, so a
+//! row reads the same whichever thread analysed which part of the file.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::escape;
+use crate::wire::names::{dns, wire_name};
+
 /// An answer received at or before this much after a connection began is
 /// taken as the one it used (answer and SYN can be reordered in a capture).
-const SLACK_US: i64 = 2_000_000;
+pub const SLACK_US: i64 = 2_000_000;
 
 /// Answers kept per server address: the most recent, by distinct client.
 const PER_SERVER: usize = 3;
+
+/// Server addresses kept by default (both generations).
+pub const DEFAULT_CAP: usize = 32_768;
+
+/// Names of recent questions kept decoded (cleared when full).
+const ASKED_CACHE: usize = 4096;
 
 /// One answer: who received it, when, which name.
 type Answer = (IpAddr, i64, Arc<str>);
@@ -49,22 +63,17 @@ impl Slot {
         self.answers[i] = Some((client, ts, name.clone()));
     }
 
-    /// Among `answers`, the latest at or before `ts` (with slack), else the
-    /// earliest after it.
-    fn pick<'a>(answers: impl Iterator<Item = &'a Answer> + Clone, ts: i64) -> Option<&'a Answer> {
-        answers
-            .clone()
-            .filter(|a| a.1 <= ts + SLACK_US)
-            .max_by_key(|a| a.1)
-            .or_else(|| answers.min_by_key(|a| a.1))
+    /// Among `answers`, the latest at or before `until`.
+    fn pick<'a>(answers: impl Iterator<Item = &'a Answer>, until: i64) -> Option<&'a Answer> {
+        answers.filter(|a| a.1 <= until).max_by_key(|a| a.1)
     }
 
-    fn lookup(&self, client: IpAddr, ts: i64) -> Option<(&str, Resolved)> {
+    fn lookup(&self, client: IpAddr, until: i64) -> Option<(&Arc<str>, Resolved)> {
         let all = self.answers.iter().flatten();
-        if let Some(a) = Self::pick(all.clone().filter(|a| a.0 == client), ts) {
+        if let Some(a) = Self::pick(all.clone().filter(|a| a.0 == client), until) {
             return Some((&a.2, Resolved::ByClient));
         }
-        Self::pick(all, ts).map(|a| (&*a.2, Resolved::ByAnyone))
+        Self::pick(all, until).map(|a| (&a.2, Resolved::ByAnyone))
     }
 }
 
@@ -75,6 +84,15 @@ pub struct ServerNames {
     prev: HashMap<IpAddr, Slot>,
     cap: usize,
     rotations: u64,
+    /// Escaped names of recent questions, by their wire form: a name asked
+    /// again costs a lookup, not a decode, an escape and an allocation.
+    asked: HashMap<Box<[u8]>, Arc<str>>,
+}
+
+impl Default for ServerNames {
+    fn default() -> Self {
+        ServerNames::new(DEFAULT_CAP)
+    }
 }
 
 /// How a server name was found.
@@ -94,6 +112,36 @@ impl ServerNames {
             prev: HashMap::default(),
             cap: cap.max(2) / 2,
             rotations: 0,
+            asked: HashMap::default(),
+        }
+    }
+
+    /// A unicast DNS message received by `client` at `ts`: each A or AAAA
+    /// record of an answer names its address with the question's name
+    /// (the name the client asked for, through any CNAMEs). Queries and
+    /// messages that do not parse teach nothing.
+    pub fn learn(&mut self, ts: i64, client: IpAddr, msg: &[u8]) {
+        let Some(s) = dns::scan(msg) else { return };
+        let mut name: Option<Arc<str>> = None;
+        for addr in s.addresses() {
+            if name.is_none() {
+                let Some(q) = s.question else { return };
+                name = Some(match self.asked.get(q) {
+                    Some(n) => n.clone(),
+                    None => {
+                        let Some(text) = wire_name(q) else { return };
+                        let n: Arc<str> = escape(&text).into();
+                        if self.asked.len() >= ASKED_CACHE {
+                            self.asked.clear();
+                        }
+                        self.asked.insert(q.into(), n.clone());
+                        n
+                    }
+                });
+            }
+            if let Some(n) = &name {
+                self.add(ts, client, addr, n);
+            }
         }
     }
 
@@ -113,13 +161,32 @@ impl ServerNames {
         self.cur.insert(server, slot);
     }
 
-    /// The name `client` had resolved for `server` at `ts`, else the name
-    /// anyone had.
-    pub fn lookup(&self, client: IpAddr, server: IpAddr, ts: i64) -> Option<(&str, Resolved)> {
+    /// Adds what `later` learned (the next part of the same input), as if
+    /// its answers had come after these.
+    pub fn absorb(&mut self, later: ServerNames) {
+        self.rotations += later.rotations;
+        for (server, slot) in later.prev.into_iter().chain(later.cur) {
+            for (client, ts, name) in slot.answers.into_iter().flatten() {
+                self.add(ts, client, server, &name);
+            }
+        }
+    }
+
+    /// The name `client` had resolved for `server` for a connection that
+    /// began at `first_ts` and was last seen at `last_ts` (see the module
+    /// documentation), else the name anyone had.
+    pub fn lookup(
+        &self,
+        client: IpAddr,
+        server: IpAddr,
+        first_ts: i64,
+        last_ts: i64,
+    ) -> Option<(&Arc<str>, Resolved)> {
+        let until = first_ts.saturating_add(SLACK_US).min(last_ts.max(first_ts));
         self.cur
             .get(&server)
-            .or_else(|| self.prev.get(&server))?
-            .lookup(client, ts)
+            .and_then(|s| s.lookup(client, until))
+            .or_else(|| self.prev.get(&server)?.lookup(client, until))
     }
 
     /// Times a full generation was dropped.
@@ -153,15 +220,19 @@ mod tests {
         let other: Arc<str> = "cdn.example".into();
         t.add(1_000_000, ip("10.0.0.5"), ip("52.96.1.1"), &outlook);
         t.add(1_000_000, ip("10.0.0.9"), ip("52.96.1.1"), &other);
+        let at = |t: &ServerNames, c, s| {
+            t.lookup(ip(c), ip(s), 5_000_000, 9_000_000)
+                .map(|(n, r)| (n.to_string(), r))
+        };
         assert_eq!(
-            t.lookup(ip("10.0.0.5"), ip("52.96.1.1"), 5_000_000),
-            Some(("outlook.office365.com", Resolved::ByClient))
+            at(&t, "10.0.0.5", "52.96.1.1"),
+            Some(("outlook.office365.com".into(), Resolved::ByClient))
         );
         assert_eq!(
-            t.lookup(ip("10.0.0.7"), ip("52.96.1.1"), 5_000_000),
-            Some(("cdn.example", Resolved::ByAnyone))
+            at(&t, "10.0.0.7", "52.96.1.1"),
+            Some(("cdn.example".into(), Resolved::ByAnyone))
         );
-        assert_eq!(t.lookup(ip("10.0.0.5"), ip("52.96.1.2"), 5_000_000), None);
+        assert_eq!(at(&t, "10.0.0.5", "52.96.1.2"), None);
     }
 
     #[test]
@@ -172,12 +243,38 @@ mod tests {
         let (c, s) = (ip("10.0.0.5"), ip("192.0.2.1"));
         t.add(10_000_000, c, s, &a);
         t.add(50_000_000, c, s, &b);
-        assert_eq!(t.lookup(c, s, 20_000_000).unwrap().0, "a.example");
-        assert_eq!(t.lookup(c, s, 60_000_000).unwrap().0, "b.example");
-        // Answer just after the SYN (reordered): still that one.
-        assert_eq!(t.lookup(c, s, 49_000_000).unwrap().0, "b.example");
-        // Before any answer: the earliest.
-        assert_eq!(t.lookup(c, s, 0).unwrap().0, "a.example");
+        let name = |first, last| t.lookup(c, s, first, last).map(|(n, _)| n.to_string());
+        assert_eq!(name(20_000_000, 90_000_000).unwrap(), "a.example");
+        assert_eq!(name(60_000_000, 90_000_000).unwrap(), "b.example");
+        // Answer just after the SYN (reordered): still that one…
+        assert_eq!(name(49_000_000, 90_000_000).unwrap(), "b.example");
+        // …once the connection lasted until it came (else a reader in
+        // order had not seen it when writing the row).
+        assert_eq!(name(49_000_000, 49_500_000).unwrap(), "a.example");
+        // Before any answer: none (a later answer is another lookup's).
+        assert_eq!(name(0, 90_000_000), None);
+    }
+
+    /// Parts of one input joined in order answer as one reader would.
+    #[test]
+    fn absorbed_parts_answer_as_one() {
+        let (a, b): (Arc<str>, Arc<str>) = ("a.example".into(), "b.example".into());
+        let (c, s) = (ip("10.0.0.5"), ip("192.0.2.1"));
+        let mut one = ServerNames::new(100);
+        one.add(10_000_000, c, s, &a);
+        one.add(50_000_000, ip("10.0.0.9"), s, &b);
+        let (mut first, mut second) = (ServerNames::new(100), ServerNames::new(100));
+        first.add(10_000_000, c, s, &a);
+        second.add(50_000_000, ip("10.0.0.9"), s, &b);
+        first.absorb(second);
+        for (f, l) in [(20_000_000, 90_000_000), (60_000_000, 90_000_000)] {
+            assert_eq!(first.lookup(c, s, f, l), one.lookup(c, s, f, l));
+        }
+        // Its own client's answer wins over a later one of another host.
+        assert_eq!(
+            first.lookup(c, s, 60_000_000, 90_000_000),
+            Some((&a, Resolved::ByClient))
+        );
     }
 
     #[test]
@@ -195,13 +292,8 @@ mod tests {
         assert!(t.len() <= 10);
         assert!(t.rotations() > 0);
         // The most recent survive.
-        assert!(
-            t.lookup(ip("10.0.0.1"), IpAddr::from(999u32.to_be_bytes()), 999)
-                .is_some()
-        );
-        assert!(
-            t.lookup(ip("10.0.0.1"), IpAddr::from(1u32.to_be_bytes()), 999)
-                .is_none()
-        );
+        let at = |n: u32| t.lookup(ip("10.0.0.1"), IpAddr::from(n.to_be_bytes()), 999, 999);
+        assert!(at(999).is_some());
+        assert!(at(1).is_none());
     }
 }

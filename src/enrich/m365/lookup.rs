@@ -166,22 +166,27 @@ impl Endpoints {
     ///
     /// Among several certificate names the most specific match counts (ties: the
     /// earlier name). The service and endpoint id come from the strongest matching
-    /// evidence: sni, then cert, then banner, then ip.
+    /// evidence: sni, then dns, then cert, then banner, then ip.
     pub fn classify(&self, q: &Query<'_>) -> Classification {
         let (sni, cert, banner) = self.name_hits(q);
+        // Only connections without SNI carry a DNS name: rare, not cached
+        // with the other names.
+        let dns = q.dns_name.and_then(|name| self.best_name(name));
         let ip = self.match_ip(q.server_ip);
 
         let matched = MatchKinds {
             sni: sni.is_some(),
+            dns: dns.is_some(),
             cert: cert.is_some(),
             ip: ip.is_some(),
             banner: banner.is_some(),
         };
-        let legacy = [sni, cert, banner]
+        let legacy = [sni, dns, cert, banner]
             .into_iter()
             .flatten()
             .any(|idx| self.names.entry(idx).is_some_and(|e| e.legacy));
         let strongest_name = sni
+            .or(dns)
             .or(cert)
             .or(banner)
             .and_then(|idx| self.names.entry(idx));

@@ -191,6 +191,9 @@ pub enum EndpointsError {
 pub struct Query<'a> {
     /// TLS SNI host name, if the client sent one.
     pub sni: Option<&'a str>,
+    /// The name the client resolved for the server address (a DNS answer
+    /// in the capture), for connections without SNI.
+    pub dns_name: Option<&'a str>,
     /// Certificate names (CN and SANs) of the server certificate, in any order.
     pub cert_names: &'a [String],
     /// Host name from an SMTP greeting (220 banner / EHLO reply), if any.
@@ -679,11 +682,12 @@ mod tests {
     fn match_kinds_display() {
         let all = MatchKinds {
             sni: true,
+            dns: true,
             cert: true,
             ip: true,
             banner: true,
         };
-        assert_eq!(all.to_string(), "sni+cert+banner+ip");
+        assert_eq!(all.to_string(), "sni+dns+cert+banner+ip");
         assert_eq!(MatchKinds::default().to_string(), "");
         let some = MatchKinds {
             cert: true,
@@ -702,6 +706,7 @@ mod tests {
         let e = emb();
         let c = e.classify(&Query {
             sni: Some("outlook.office365.com"),
+            dns_name: None,
             cert_names: &[],
             banner_host: None,
             server_ip: NON_MS,
@@ -719,6 +724,7 @@ mod tests {
         let certs = vec!["example.org".to_string(), "*.sharepoint.com".to_string()];
         let c = e.classify(&Query {
             sni: Some("intranet.example.org"),
+            dns_name: None,
             cert_names: &certs,
             banner_host: None,
             server_ip: NON_MS,
@@ -736,6 +742,7 @@ mod tests {
         ];
         let c = e.classify(&Query {
             sni: None,
+            dns_name: None,
             cert_names: &certs,
             banner_host: None,
             server_ip: NON_MS,
@@ -748,6 +755,7 @@ mod tests {
         let e = emb();
         let c = e.classify(&Query {
             sni: None,
+            dns_name: None,
             cert_names: &[],
             banner_host: None,
             server_ip: ip("52.96.1.1"),
@@ -766,6 +774,7 @@ mod tests {
         let certs = vec!["*.protection.outlook.com".to_string()];
         let c = e.classify(&Query {
             sni: Some("teams.microsoft.com"),
+            dns_name: None,
             cert_names: &certs,
             banner_host: Some("smtp-legacy.office365.com"),
             server_ip: ip("40.107.3.4"),
@@ -776,6 +785,7 @@ mod tests {
         // Banner before ip.
         let c = e.classify(&Query {
             sni: None,
+            dns_name: None,
             cert_names: &[],
             banner_host: Some("x.mail.protection.outlook.com"),
             server_ip: ip("52.96.1.1"),
@@ -785,6 +795,7 @@ mod tests {
         // Legacy sni: no id, service Exchange, even on a Microsoft address.
         let c = e.classify(&Query {
             sni: Some("smtp-legacy.office365.com"),
+            dns_name: None,
             cert_names: &[],
             banner_host: None,
             server_ip: ip("52.96.1.1"),
@@ -802,6 +813,7 @@ mod tests {
         let certs = vec!["www.example.com".to_string(), "*.azureedge.net".to_string()];
         let c = e.classify(&Query {
             sni: Some("outlook.com.evil.example"),
+            dns_name: None,
             cert_names: &certs,
             banner_host: Some("mail.example.com"),
             server_ip: NON_MS,

@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::enrich::m365::Endpoints;
-use crate::enrich::row::classify_server;
 use crate::model::m365::Classification;
 use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::model::sink::Sink;
@@ -360,6 +359,7 @@ pub fn empty_record() -> ConnRecord {
         server_port: 0,
         protocol: Protocol::Tls,
         sni: String::new(),
+        dns_name: Arc::from(""),
         client_max_version: None,
         client_best_version: None,
         client_version: None,
@@ -388,6 +388,9 @@ pub fn reset(r: &mut ConnRecord) {
     r.server_port = 0;
     r.protocol = Protocol::Tls;
     r.sni.clear();
+    if !r.dns_name.is_empty() {
+        r.dns_name = Arc::from("");
+    }
     r.client_max_version = None;
     r.client_best_version = None;
     r.client_version = None;
@@ -450,22 +453,8 @@ impl CertNames {
 }
 
 /// Microsoft 365 recognition of the row's server with `endpoints` (the
-/// rules of a capture: [`classify_server`]).
-pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
-    r.m365 = classify_server(
-        endpoints,
-        &r.sni,
-        &r.cert_names,
-        &r.server_banner,
-        r.server_ip,
-        // A mail session: a mail protocol, or implicit TLS answered with a
-        // mail greeting (`plaintext_answer`, whose row keeps the banner).
-        r.protocol != Protocol::Tls || !r.server_banner.is_empty() || !r.client_helo.is_empty(),
-    );
-    if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
-        r.m365_data = Arc::clone(endpoints.data_label());
-    }
-}
+/// rules of a capture).
+pub use crate::enrich::row::classify;
 
 /// How reading one input ended.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::io::{self, BufRead};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -32,6 +33,8 @@ struct JsonRow<'a> {
     protocol: Cow<'a, str>,
     #[serde(borrow, default)]
     sni: Cow<'a, str>,
+    #[serde(borrow, default)]
+    dns_name: Cow<'a, str>,
     #[serde(borrow, default)]
     client_max_version: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -74,6 +77,7 @@ struct Row<'a> {
     server_port: u64,
     protocol: Cow<'a, str>,
     sni: Cow<'a, str>,
+    dns_name: Cow<'a, str>,
     client_max_version: Cow<'a, str>,
     negotiated_version: Cow<'a, str>,
     cipher: Cow<'a, str>,
@@ -102,6 +106,7 @@ impl<'a> From<JsonRow<'a>> for Row<'a> {
             server_port: j.server_port,
             protocol: j.protocol,
             sni: j.sni,
+            dns_name: j.dns_name,
             client_max_version: j.client_max_version,
             negotiated_version: j.negotiated_version,
             cipher: j.cipher,
@@ -133,6 +138,7 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
         server_port: 0,
         protocol: empty(),
         sni: empty(),
+        dns_name: empty(),
         client_max_version: empty(),
         negotiated_version: empty(),
         cipher: empty(),
@@ -203,6 +209,7 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
             "last_ts" => r.last_ts = text(val)?,
             "protocol" => r.protocol = text(val)?,
             "sni" => r.sni = text(val)?,
+            "dns_name" => r.dns_name = text(val)?,
             "client_max_version" => r.client_max_version = text(val)?,
             "negotiated_version" => r.negotiated_version = text(val)?,
             "cipher" => r.cipher = text(val)?,
@@ -369,6 +376,9 @@ pub fn read_json(
         rec.server_ip = row.server_ip;
         rec.server_port = sp;
         rec.sni.push_str(&row.sni);
+        if !row.dns_name.is_empty() {
+            rec.dns_name = Arc::from(&*row.dns_name);
+        }
         rec.alpn.push_str(&row.alpn);
         rec.client_helo.push_str(&row.client_helo);
         rec.server_banner.push_str(&row.server_banner);
@@ -402,11 +412,11 @@ struct Columns {
     client_port: usize,
     server_ip: usize,
     server_port: usize,
-    opt: [Option<usize>; 15],
+    opt: [Option<usize>; 16],
 }
 
 /// Optional columns, in `Columns::opt` order.
-const OPTIONAL: [&str; 15] = [
+const OPTIONAL: [&str; 16] = [
     "last_ts",
     "protocol",
     "sni",
@@ -422,6 +432,7 @@ const OPTIONAL: [&str; 15] = [
     "client_version",
     "cert_names",
     "alert",
+    "dns_name",
 ];
 
 /// Reads tlsready's connections CSV (the spreadsheet quoting of text cells
@@ -562,6 +573,9 @@ fn csv_rows<R: io::Read>(
         rec.ja4.push_str(opt(10));
         rec.ja3.push_str(opt(11));
         rec.alert.push_str(opt(14));
+        if !opt(15).is_empty() {
+            rec.dns_name = Arc::from(unquote_cell(opt(15)));
+        }
         let cn = opt(13);
         rec.cert_names = if cn.is_empty() {
             certs.get::<&str>(&[])
