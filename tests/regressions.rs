@@ -728,3 +728,73 @@ fn port_reuse_race_reader_far_ahead() {
         assert_eq!(one.rows, two.rows, "--threads 2, attempt {attempt}");
     }
 }
+
+/// A client without SNI resolved the server's name, then connected after
+/// a long stretch of other traffic: with the file cut into chunks, the DNS
+/// answer and the connection fall in different chunks, and the row still
+/// takes the name (`dns_name`, Microsoft 365 by `dns`) as one reader's does.
+#[test]
+fn dns_answer_in_an_earlier_chunk_names_the_connection() {
+    let lan = read_pcap("samples/identity/lan.pcap");
+    let udp_dport =
+        |f: &[u8]| (f.len() > 42 && f[23] == 17).then(|| u16::from_be_bytes([f[36], f[37]]));
+    let query = lan
+        .pkts
+        .iter()
+        .find(|p| udp_dport(&p.data) == Some(53))
+        .expect("a DNS query in the sample")
+        .data
+        .clone();
+    // The first SYN of the client that sends no SNI (10.197.0.149).
+    let syn = lan
+        .pkts
+        .iter()
+        .position(|p| {
+            p.data.len() > 54
+                && p.data[23] == 6
+                && p.data[26..30] == [10, 197, 0, 149]
+                && tcp_flags(&p.data) == 0x02
+        })
+        .expect("the client's SYN");
+    let before = lan.pkts[syn - 1].ts;
+    let gap = lan.pkts[syn].ts - before;
+    // Queries nobody answers: neither name traffic nor TCP, 120 KiB of them.
+    let fillers = (0..1500).map(|i| Pkt {
+        ts: before + gap * i / 1600,
+        data: query.clone(),
+    });
+    let mut pkts: Vec<Pkt> = lan.pkts[..syn]
+        .iter()
+        .map(|p| Pkt {
+            ts: p.ts,
+            data: p.data.clone(),
+        })
+        .collect();
+    pkts.extend(fillers);
+    pkts.extend(lan.pkts[syn..].iter().map(|p| Pkt {
+        ts: p.ts,
+        data: p.data.clone(),
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.pcap");
+    write_pcap(&path, &lan.header, &pkts);
+    let mut runs = Vec::new();
+    for t in ["1", "3"] {
+        let r = run(&path, t, &["--min-chunk", "4096", "--scope", "all"]);
+        assert_eq!(r.status, 0, "--threads {t}: {}", r.stderr);
+        let mut rows = r.rows;
+        rows.sort();
+        runs.push(rows);
+    }
+    assert_eq!(runs[0], runs[1], "--threads 1 and 3 differ");
+    let named: Vec<_> = runs[0]
+        .iter()
+        .filter(|r| col(r, "client_ip") == "10.197.0.149")
+        .collect();
+    assert_eq!(named.len(), 2);
+    for r in named {
+        assert_eq!(col(r, "sni"), "");
+        assert_eq!(col(r, "dns_name"), "outlook.office365.com");
+        assert_eq!(col(r, "m365_match"), "dns");
+    }
+}
