@@ -511,10 +511,10 @@ fn random_bodies_behind_real_headers_never_panic() {
 
 /// `analyze` on the real-stack sample: every TLS client carries the name
 /// its DHCP exchange gave (the best source it has), its MAC, vendor and OS
-/// hint in the clients CSV; the connection rows stream without names (no
-/// name column in the CSV nor key in the JSON lines); the same bytes with
-/// one thread and with the file cut into chunks (names learned in one
-/// chunk apply to connections in another).
+/// hint in the clients CSV, and its name, source and MAC on each connection
+/// row (CSV and JSON lines); the same bytes with one thread and with the
+/// file cut into chunks (names learned in one chunk apply to connections
+/// in another).
 #[test]
 fn analyze_names_every_client_whatever_the_threads() {
     let dir = tempfile::tempdir().unwrap();
@@ -561,6 +561,20 @@ fn analyze_names_every_client_whatever_the_threads() {
         ),
         other => panic!("unexpected client {other}"),
     };
+    // Rows for standard output are named too (they wait for the end).
+    let piped = crate::util::tlsready()
+        .args([
+            "analyze",
+            "samples/identity/lan.pcap",
+            "-q",
+            "--scope",
+            "all",
+        ])
+        .args(["--connections", "-"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(piped.stdout == std::fs::read(out("c1.csv")).unwrap());
     let conns = crate::util::read_rows(&out("c1.csv"), b',');
     assert_eq!(conns.len(), 3);
     for r in &conns {
@@ -579,18 +593,24 @@ fn analyze_names_every_client_whatever_the_threads() {
             ""
         };
         assert_eq!(r["dns_name"], dns, "{r:?}");
-        want(&r["client_ip"]);
-        assert!(
-            !r.contains_key("client_name") && !r.contains_key("client_mac"),
-            "{r:?}"
+        let (name, mac, _, _) = want(&r["client_ip"]);
+        assert_eq!(
+            (
+                &*r["client_name"],
+                &*r["client_name_source"],
+                &*r["client_mac"]
+            ),
+            (name, "dhcp", mac)
         );
     }
     let json = std::fs::read_to_string(out("j1.json")).unwrap();
     assert_eq!(json.lines().count(), 3);
     for l in json.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        want(v["client_ip"].as_str().unwrap());
-        assert!(v.get("client_name").is_none() && v.get("client_mac").is_none());
+        let (name, mac, _, _) = want(v["client_ip"].as_str().unwrap());
+        assert_eq!(v["client_name"], name);
+        assert_eq!(v["client_name_source"], "dhcp");
+        assert_eq!(v["client_mac"], mac);
     }
     let clients = crate::util::read_rows(&out("k1.csv"), b',');
     assert_eq!(clients.len(), 2);

@@ -44,11 +44,18 @@ CREATE TABLE IF NOT EXISTS tlsready.connections
     packets            UInt64,
     m365_data          LowCardinality(String),
     dns_name           String,
+    client_name        String,
+    client_name_source LowCardinality(String),
+    client_mac         String,
     sensor             LowCardinality(String) DEFAULT ''
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)
 ORDER BY (client_ip, ts);
 
--- Tables made before `dns_name` existed (tlsready 2026-12) gain it here.
+-- Tables made before these columns existed (tlsready 2026-12) gain them here.
 ALTER TABLE tlsready.connections ADD COLUMN IF NOT EXISTS dns_name String AFTER m365_data;
+ALTER TABLE tlsready.connections ADD COLUMN IF NOT EXISTS client_name String AFTER dns_name;
+ALTER TABLE tlsready.connections
+    ADD COLUMN IF NOT EXISTS client_name_source LowCardinality(String) AFTER client_name;
+ALTER TABLE tlsready.connections ADD COLUMN IF NOT EXISTS client_mac String AFTER client_name_source;

@@ -103,6 +103,7 @@ impl OutputArgs {
             connections: self.connections.clone(),
             json: self.json.clone(),
             clients: self.report.clients.clone(),
+            name_rows: false,
         }
     }
 

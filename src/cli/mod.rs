@@ -91,7 +91,8 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     a.paths.append(&mut a.read);
     // Command-line errors first, then the data (and its warnings).
     let named: Vec<_> = a.paths.iter().map(|p| ("an input", Some(p))).collect();
-    let paths = a.out.paths(&named);
+    let mut paths = a.out.paths(&named);
+    paths.name_rows = true;
     a.out.check_html()?;
     if let Some(e) = &a.filter {
         // A clear error now, before any output is created.
@@ -141,12 +142,11 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     bar.clear();
     tlsready::run::names::replay(&outcome.names, &mut identity);
     outputs.summary.host_names = identity.stats().summary_line(outcome.names.dropped);
-    // Names apply where the whole capture is known: the clients CSV, the
-    // terminal report (connection rows stream without them).
-    outputs
-        .summary
-        .tally
-        .name_clients(&|ip, ts| identity.client_name(ip, ts));
+    // Names apply once the whole capture is known: to the connection rows,
+    // the clients CSV, the terminal report.
+    let namer = |ip, ts| identity.client_name(ip, ts);
+    outputs.name_rows(&namer, identity.names_anyone())?;
+    outputs.summary.tally.name_clients(&namer);
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {

@@ -136,6 +136,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
             .unwrap_or_default(),
         hello_retry: f.hello_retry,
         packets: c.packets,
+        who: Default::default(),
     })
 }
 

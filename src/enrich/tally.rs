@@ -621,6 +621,7 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 3,
+            who: Default::default(),
         }
     }
 

@@ -136,6 +136,25 @@ impl ClientName {
     }
 }
 
+/// Who a row's client was, as the row says (see `output::named`): empty
+/// until the input is read in `analyze`; read back from rows by `tally`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowName {
+    /// `client_name`.
+    pub name: String,
+    /// `client_name_source`.
+    pub source: String,
+    /// `client_mac`.
+    pub mac: String,
+}
+
+impl RowName {
+    /// Nothing said.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.mac.is_empty()
+    }
+}
+
 /// One report row: a TCP connection that carried a hello, or a mail
 /// session that stayed in plaintext.
 #[derive(Debug, Clone)]
@@ -196,6 +215,8 @@ pub struct ConnRecord {
     /// Segments of the connection seen before the row was written: those
     /// with payload, SYN, FIN or RST (bare ACKs are not analysed).
     pub packets: u64,
+    /// The client's name columns, when the row carries them.
+    pub who: RowName,
 }
 
 impl ConnRecord {

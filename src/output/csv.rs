@@ -42,6 +42,10 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "last_ts",
     "packets",
     "dns_name",
+    // Filled once the input is read (see `super::named`).
+    "client_name",
+    "client_name_source",
+    "client_mac",
 ];
 
 /// `yes` or `no`.
@@ -124,6 +128,11 @@ pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str))
     cell(buf, &mut |b| push_time(b, r.last_ts));
     cell(buf, &mut |b| push_num(b, r.packets, 1));
     cell(buf, &mut |b| safe(b, &r.dns_name));
+    // The client's name, source and MAC (empty until `super::named` fills
+    // them, unless read back from rows).
+    cell(buf, &mut |b| safe(b, &r.who.name));
+    cell(buf, &mut |b| safe(b, &r.who.source));
+    cell(buf, &mut |b| b.push_str(&r.who.mac));
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.

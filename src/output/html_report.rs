@@ -260,6 +260,7 @@ mod tests {
             hello_retry: false,
             packets: 4,
             m365_data: Default::default(),
+            who: Default::default(),
         }
     }
 

@@ -70,6 +70,14 @@ pub struct JsonRow<'a> {
     status: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
     ts: String,
+    // The client's name keys come last (added at the end of the line once
+    // the input is read, see `super::named`).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_mac: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_name_source: &'a str,
 }
 
 /// No certificate names worth a key: none, or one empty name (the CSV
@@ -120,6 +128,9 @@ impl<'a> JsonRow<'a> {
             sni: &r.sni,
             status: r.status.as_str(),
             ts: rfc3339(r.ts),
+            client_mac: &r.who.mac,
+            client_name: &r.who.name,
+            client_name_source: &r.who.source,
         }
     }
 }
@@ -210,6 +221,7 @@ pub(crate) mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 9,
+            who: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod html;
 pub mod html_report;
 pub mod html_table;
 pub mod json;
+pub mod named;
 pub mod report_data;
 pub mod rotate;
 pub mod spool;
@@ -48,6 +49,10 @@ pub struct OutputPaths {
     pub json: Option<PathBuf>,
     /// Clients CSV (`-` = standard output), written at the end.
     pub clients: Option<PathBuf>,
+    /// Connection rows get their clients' names once the input is read
+    /// ([`Outputs::name_rows`]; offline runs): rows for standard output
+    /// wait in a temporary file until then.
+    pub name_rows: bool,
 }
 
 /// The HTML report of a run (`--html`), written at the end and at each
@@ -74,6 +79,18 @@ pub struct Outputs {
     /// Rotated connection files (`capture --rotate`), instead of one
     /// connections CSV and one JSON-lines file.
     pub rotate: Option<rotate::Rotating>,
+    /// Where the connections CSV and the JSON lines go once their rows
+    /// are named ([`OutputPaths::name_rows`]); `None`: not named.
+    named: [Option<Named>; 2],
+}
+
+/// A row output whose rows get names at the end.
+enum Named {
+    /// A regular file, named in place (rewritten through a temporary file
+    /// beside it).
+    File(PathBuf),
+    /// Standard output: the rows wait in this temporary file.
+    Stdout(std::fs::File),
 }
 
 /// The terminal's width in columns, if it says.
@@ -90,15 +107,29 @@ fn open(p: &Path) -> Result<Out, String> {
 }
 
 /// [`open`], with a second handle on the file when it is one (parts of
-/// the run are then appended by the kernel, see [`Outputs::absorb`]).
-fn open_rows(p: &Path) -> Result<(Out, Option<std::fs::File>), String> {
+/// the run are then appended by the kernel, see [`Outputs::absorb`]). With
+/// `name`, also where the named rows go at the end: standard output
+/// becomes a temporary file; a regular file is named in place; anything
+/// else (a pipe, `/dev/null`) gets its rows as they come, unnamed.
+fn open_rows(p: &Path, name: bool) -> Result<(Out, Option<std::fs::File>, Option<Named>), String> {
     let err = |e: io::Error| format!("{}: cannot write: {e}", p.display());
     if p.as_os_str() == "-" {
-        return Ok((open(p)?, None));
+        if !name {
+            return Ok((open(p)?, None, None));
+        }
+        let f = tempfile::tempfile().map_err(err)?;
+        let (second, third) = (f.try_clone().map_err(err)?, f.try_clone().map_err(err)?);
+        return Ok((
+            Box::new(io::BufWriter::new(f)),
+            Some(second),
+            Some(Named::Stdout(third)),
+        ));
     }
     let f = std::fs::File::create(p).map_err(err)?;
     let second = f.try_clone().map_err(err)?;
-    Ok((Box::new(io::BufWriter::new(f)), Some(second)))
+    let regular = f.metadata().is_ok_and(|m| m.is_file());
+    let named = (name && regular).then(|| Named::File(p.to_path_buf()));
+    Ok((Box::new(io::BufWriter::new(f)), Some(second), named))
 }
 
 impl Outputs {
@@ -106,18 +137,21 @@ impl Outputs {
     /// row is flushed as written (live capture).
     pub fn open(paths: &OutputPaths, scope: Scope, flush_each: bool) -> Result<Outputs, String> {
         let mut files = [None, None];
+        let mut named = [None, None];
         let csv = match &paths.connections {
             Some(p) => {
-                let (w, f) = open_rows(p)?;
+                let (w, f, n) = open_rows(p, paths.name_rows)?;
                 files[0] = f;
+                named[0] = n;
                 Some(CsvSink::new(w, flush_each).map_err(|e| format!("{}: {e}", p.display()))?)
             }
             None => None,
         };
         let json = match &paths.json {
             Some(p) => {
-                let (w, f) = open_rows(p)?;
+                let (w, f, n) = open_rows(p, paths.name_rows)?;
                 files[1] = f;
+                named[1] = n;
                 Some(JsonSink::new(w, flush_each))
             }
             None => None,
@@ -138,7 +172,60 @@ impl Outputs {
             files,
             html: None,
             rotate: None,
+            named,
         })
+    }
+
+    /// Gives each connection row its client's name (see [`named`]): once
+    /// the input is read, with `namer` (who a client was at a time).
+    /// `anyone`: false when nothing names any client (files stay as they
+    /// are). Rows held for standard output are written now.
+    pub fn name_rows(&mut self, namer: named::Namer<'_>, anyone: bool) -> Result<(), String> {
+        for (i, what) in ["connections CSV", "JSON lines"].into_iter().enumerate() {
+            let Some(n) = self.named[i].take() else {
+                continue;
+            };
+            let flushed = match i {
+                0 => self.csv.as_mut().map(|c| c.flush()),
+                _ => self.json.as_mut().map(|j| j.flush()),
+            };
+            let err = |e: io::Error| format!("cannot name the rows of the {what}: {e}");
+            flushed.transpose().map_err(err)?;
+            let name = |input: &mut dyn io::BufRead, out: &mut dyn io::Write| match i {
+                0 => named::name_csv(input, out, namer),
+                _ => named::name_json(input, out, namer),
+            };
+            match n {
+                Named::File(path) if anyone => {
+                    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
+                        .map_err(err)?;
+                    let src = std::fs::File::open(&path).map_err(err)?;
+                    let mut out = io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+                    name(&mut io::BufReader::with_capacity(1 << 16, src), &mut out)
+                        .and_then(|()| io::Write::flush(&mut out))
+                        .map_err(err)?;
+                    drop(out);
+                    tmp.persist(&path).map_err(|e| err(e.error))?;
+                }
+                Named::File(_) => {}
+                Named::Stdout(mut f) => {
+                    use std::io::Seek;
+                    f.rewind().map_err(err)?;
+                    let stdout = io::stdout();
+                    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                    let mut input = io::BufReader::with_capacity(1 << 16, f);
+                    let done = if anyone {
+                        name(&mut input, &mut out)
+                    } else {
+                        io::copy(&mut input, &mut out).map(|_| ())
+                    };
+                    done.and_then(|()| io::Write::flush(&mut out))
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What a part of this run writes (see [`SpoolSpec::open`]).
@@ -286,6 +373,7 @@ impl SpoolSpec {
             files: [None, None],
             html: None,
             rotate: None,
+            named: [None, None],
         })
     }
 }

@@ -128,6 +128,14 @@ impl MacTable {
         }
     }
 
+    /// Whether some address has a MAC of its own (not a router's).
+    pub fn names_any(&self) -> bool {
+        self.by_addr
+            .values()
+            .flatten()
+            .any(|(m, _, _)| !self.is_router(m))
+    }
+
     /// Whether `mac` was taken for a router.
     pub fn is_router(&self, mac: &Mac) -> bool {
         self.by_mac.get(mac).is_some_and(|i| i.router)

@@ -588,6 +588,18 @@ impl Identity {
         (!n.is_empty()).then_some(n)
     }
 
+    /// Whether any address has a name or a MAC (else no row can be
+    /// named).
+    pub fn names_anyone(&self) -> bool {
+        !self.known.is_empty()
+            || self.macs.names_any()
+            || self
+                .hosts
+                .rows()
+                .iter()
+                .any(|r| !r.name.is_empty() || r.mac.is_some())
+    }
+
     /// What was learned, one row per address × name × source (and MAC);
     /// rows without a MAC get the frames' MAC when one is known.
     pub fn host_rows(&self) -> Vec<HostRow> {

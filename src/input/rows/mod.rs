@@ -377,6 +377,7 @@ pub fn empty_record() -> ConnRecord {
         alert: String::new(),
         hello_retry: false,
         packets: 0,
+        who: Default::default(),
     }
 }
 
@@ -388,6 +389,9 @@ pub fn reset(r: &mut ConnRecord) {
     r.server_port = 0;
     r.protocol = Protocol::Tls;
     r.sni.clear();
+    r.who.name.clear();
+    r.who.source.clear();
+    r.who.mac.clear();
     if !r.dns_name.is_empty() {
         r.dns_name = Arc::from("");
     }

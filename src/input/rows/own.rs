@@ -36,6 +36,12 @@ struct JsonRow<'a> {
     #[serde(borrow, default)]
     dns_name: Cow<'a, str>,
     #[serde(borrow, default)]
+    client_name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_name_source: Cow<'a, str>,
+    #[serde(borrow, default)]
+    client_mac: Cow<'a, str>,
+    #[serde(borrow, default)]
     client_max_version: Cow<'a, str>,
     #[serde(borrow, default)]
     negotiated_version: Cow<'a, str>,
@@ -78,6 +84,9 @@ struct Row<'a> {
     protocol: Cow<'a, str>,
     sni: Cow<'a, str>,
     dns_name: Cow<'a, str>,
+    client_name: Cow<'a, str>,
+    client_name_source: Cow<'a, str>,
+    client_mac: Cow<'a, str>,
     client_max_version: Cow<'a, str>,
     negotiated_version: Cow<'a, str>,
     cipher: Cow<'a, str>,
@@ -107,6 +116,9 @@ impl<'a> From<JsonRow<'a>> for Row<'a> {
             protocol: j.protocol,
             sni: j.sni,
             dns_name: j.dns_name,
+            client_name: j.client_name,
+            client_name_source: j.client_name_source,
+            client_mac: j.client_mac,
             client_max_version: j.client_max_version,
             negotiated_version: j.negotiated_version,
             cipher: j.cipher,
@@ -139,6 +151,9 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
         protocol: empty(),
         sni: empty(),
         dns_name: empty(),
+        client_name: empty(),
+        client_name_source: empty(),
+        client_mac: empty(),
         client_max_version: empty(),
         negotiated_version: empty(),
         cipher: empty(),
@@ -210,6 +225,9 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
             "protocol" => r.protocol = text(val)?,
             "sni" => r.sni = text(val)?,
             "dns_name" => r.dns_name = text(val)?,
+            "client_name" => r.client_name = text(val)?,
+            "client_name_source" => r.client_name_source = text(val)?,
+            "client_mac" => r.client_mac = text(val)?,
             "client_max_version" => r.client_max_version = text(val)?,
             "negotiated_version" => r.negotiated_version = text(val)?,
             "cipher" => r.cipher = text(val)?,
@@ -379,6 +397,9 @@ pub fn read_json(
         if !row.dns_name.is_empty() {
             rec.dns_name = Arc::from(&*row.dns_name);
         }
+        rec.who.name.push_str(&row.client_name);
+        rec.who.source.push_str(&row.client_name_source);
+        rec.who.mac.push_str(&row.client_mac);
         rec.alpn.push_str(&row.alpn);
         rec.client_helo.push_str(&row.client_helo);
         rec.server_banner.push_str(&row.server_banner);
@@ -412,11 +433,11 @@ struct Columns {
     client_port: usize,
     server_ip: usize,
     server_port: usize,
-    opt: [Option<usize>; 16],
+    opt: [Option<usize>; 19],
 }
 
 /// Optional columns, in `Columns::opt` order.
-const OPTIONAL: [&str; 16] = [
+const OPTIONAL: [&str; 19] = [
     "last_ts",
     "protocol",
     "sni",
@@ -433,6 +454,9 @@ const OPTIONAL: [&str; 16] = [
     "cert_names",
     "alert",
     "dns_name",
+    "client_name",
+    "client_name_source",
+    "client_mac",
 ];
 
 /// Reads tlsready's connections CSV (the spreadsheet quoting of text cells
@@ -576,6 +600,9 @@ fn csv_rows<R: io::Read>(
         if !opt(15).is_empty() {
             rec.dns_name = Arc::from(unquote_cell(opt(15)));
         }
+        rec.who.name.push_str(unquote_cell(opt(16)));
+        rec.who.source.push_str(opt(17));
+        rec.who.mac.push_str(opt(18));
         let cn = opt(13);
         rec.cert_names = if cn.is_empty() {
             certs.get::<&str>(&[])
