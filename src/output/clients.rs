@@ -1,5 +1,7 @@
 //! The clients CSV: the tally, one row per client x service x server
-//! name, with its verdict.
+//! name, with its verdict. Grouped by device (`--group-by device`, see
+//! `enrich::devices`) a client is a device: `client_ip` its most recent
+//! address, `client_addresses` (the last column) all of them.
 
 use std::io::{self, Write};
 
@@ -48,6 +50,10 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
         .iter()
         .map(|s| s.to_string()),
     );
+    let by_device = tally.by_device();
+    if by_device {
+        header.push("client_addresses".to_string());
+    }
     w.write_record(&header).map_err(io::Error::other)?;
     for r in tally.rows() {
         let e = r.entry;
@@ -93,6 +99,13 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             safe_cell(who.map_or("", |c| &c.vendor)),
             safe_cell(who.map_or("", |c| &c.os_hint)),
         ]);
+        if by_device {
+            let all = tally
+                .device_addresses(r.key.client_ip)
+                .unwrap_or_else(|| vec![r.key.client_ip]);
+            let all: Vec<String> = all.iter().map(ToString::to_string).collect();
+            rec.push(all.join(";"));
+        }
         w.write_record(&rec).map_err(io::Error::other)?;
     }
     w.flush()
