@@ -280,3 +280,72 @@ fn tally_of_rows_without_names_is_per_address() {
     let addr = tally("address");
     assert!(!String::from_utf8_lossy(&addr).contains("client_addresses"));
 }
+
+/// On the corpus read as one input (Zeek's test traces, several of them
+/// recorded on one laptop at different networks over the years), device
+/// rows add up the address rows of their addresses: for every device row,
+/// its addresses are those of the address rows with its MAC (or its one
+/// address), and each count is the sum over those rows with the same EHLO
+/// name, service and server name; the totals are the same.
+#[test]
+fn device_rows_add_up_the_address_rows_on_the_corpus() {
+    let Some(pcaps) = crate::util::shared("corpus/pcaps") else {
+        return;
+    };
+    let get = |by: &str| {
+        let out = tlsready()
+            .arg("analyze")
+            .arg(&pcaps)
+            .args(["-q", "--scope", "all", "--group-by", by, "--clients", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        rows_from(&out.stdout, b',')
+    };
+    let (by_addr, by_dev) = (get("address"), get("device"));
+    assert!(
+        by_dev.len() < by_addr.len(),
+        "some addresses are one device"
+    );
+    let total = |rows: &[Row]| rows.iter().map(|r| n(r, "connections")).sum::<u64>();
+    assert_eq!(total(&by_dev), total(&by_addr));
+    let mut merged = 0;
+    for d in &by_dev {
+        let addrs: Vec<&str> = d["client_addresses"].split(';').collect();
+        assert!(addrs.contains(&d["client_ip"].as_str()));
+        if addrs.len() > 1 {
+            merged += 1;
+            assert!(!d["client_mac"].is_empty(), "{d:?}");
+            let mut of_mac: Vec<&str> = by_addr
+                .iter()
+                .filter(|a| a["client_mac"] == d["client_mac"])
+                .map(|a| a["client_ip"].as_str())
+                .collect();
+            of_mac.sort_by_key(|a| a.parse::<std::net::IpAddr>().unwrap());
+            of_mac.dedup();
+            assert_eq!(of_mac, addrs);
+        }
+        let parts: Vec<&Row> = by_addr
+            .iter()
+            .filter(|a| {
+                addrs.contains(&a["client_ip"].as_str())
+                    && ["client_helo", "service", "server_name"]
+                        .iter()
+                        .all(|c| a[*c] == d[*c])
+            })
+            .collect();
+        assert!(!parts.is_empty());
+        for c in ["connections", "tls10", "tls12", "tls13", "no_server_hello"] {
+            assert_eq!(
+                n(d, c),
+                parts.iter().map(|a| n(a, c)).sum::<u64>(),
+                "{c} of {d:?}"
+            );
+        }
+        let first = parts.iter().map(|a| a["first_seen"].as_str()).min();
+        let last = parts.iter().map(|a| a["last_seen"].as_str()).max();
+        assert_eq!(Some(d["first_seen"].as_str()), first);
+        assert_eq!(Some(d["last_seen"].as_str()), last);
+    }
+    assert!(merged > 0);
+}
