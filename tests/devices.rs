@@ -91,7 +91,7 @@ fn a_device_whose_address_moved_is_one_row() {
         assert_eq!(dev.len(), 1);
         let d = dev[0];
         assert_eq!(d["client_ip"], new["client_ip"], "the most recent address");
-        let mut both = vec![old["client_ip"].clone(), new["client_ip"].clone()];
+        let mut both = [old["client_ip"].clone(), new["client_ip"].clone()];
         both.sort_by_key(|a| a.parse::<std::net::IpAddr>().unwrap());
         assert_eq!(d["client_addresses"], both.join(";"));
         for c in [

@@ -127,24 +127,27 @@ fn fill(into: &mut ClientName, from: &ClientName) {
 }
 
 /// The tally as the reports show it: `tally` itself grouped by address,
-/// else its addresses grouped into devices (see the module's text).
+/// or when no device has more than one address; else its addresses
+/// grouped into devices (see the module's text). The reports add the
+/// `client_addresses` column by the mode, not by the result.
 pub fn group(tally: &Tally, by: GroupBy) -> Cow<'_, Tally> {
     if by == GroupBy::Address {
         return Cow::Borrowed(tally);
     }
-    // Each address: its last and first packet in the tally.
-    let mut seen: BTreeMap<IpAddr, (i64, i64)> = BTreeMap::new();
-    for r in tally.rows() {
-        let s = seen
-            .entry(r.key.client_ip)
-            .or_insert((r.entry.last_seen, r.entry.first_seen));
-        s.0 = s.0.max(r.entry.last_seen);
-        s.1 = s.1.min(r.entry.first_seen);
-    }
+    // Each address (ascending): its last and first packet in the tally.
+    let seen: BTreeMap<IpAddr, (i64, i64)> = tally
+        .client_spans()
+        .into_iter()
+        .map(|(ip, (first, last))| (ip, (last, first)))
+        .collect();
     let mut devices: BTreeMap<DeviceKey, Vec<IpAddr>> = BTreeMap::new();
     for &ip in seen.keys() {
         let who = tally.client_name(ip, "");
         devices.entry(key(ip, who.as_ref())).or_default().push(ip);
+    }
+    if devices.len() == seen.len() {
+        // Every device has one address: its rows are the address rows.
+        return Cow::Borrowed(tally);
     }
     let mut to = FxHashMap::default();
     let mut names = FxHashMap::default();
@@ -342,6 +345,20 @@ mod tests {
         assert_eq!(dev.clients_with(Verdict::AtRisk), 1);
         assert_eq!(dev.clients_with(Verdict::WillBreak), 1);
         assert_eq!(t.clients_with(Verdict::WillBreak), 2);
+    }
+
+    /// When no device has two addresses, the tally is the address tally
+    /// itself (nothing copied).
+    #[test]
+    fn one_address_per_device_is_the_address_tally() {
+        let mut t = Tally::new(Scope::M365);
+        t.add(&rec("10.0.0.5", 10, 0x0301, ""));
+        t.add(&rec("10.0.0.6", 10, 0x0303, ""));
+        t.name_clients(&|ip, _| {
+            (ip.to_string() == "10.0.0.5").then(|| named("pc", "dhcp", "90:b1:1c:20:05:01"))
+        });
+        assert!(matches!(group(&t, GroupBy::Device), Cow::Borrowed(_)));
+        assert_eq!(group(&t, GroupBy::Device).rows().len(), 2);
     }
 
     /// EHLO names stay in the row key: a device's two EHLO names are two

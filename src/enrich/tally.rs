@@ -469,9 +469,15 @@ impl Tally {
         t
     }
 
-    /// Grouped by device ([`Tally::regroup`]), not by address.
-    pub fn by_device(&self) -> bool {
-        self.devices.is_some()
+    /// Each client address: its first and last packet in the tally (µs).
+    pub fn client_spans(&self) -> rustc_hash::FxHashMap<IpAddr, (i64, i64)> {
+        let mut spans = rustc_hash::FxHashMap::default();
+        for (&(ip, ..), e) in &self.rows {
+            let s = spans.entry(ip).or_insert((e.first_seen, e.last_seen));
+            s.0 = s.0.min(e.first_seen);
+            s.1 = s.1.max(e.last_seen);
+        }
+        spans
     }
 
     /// Grouped by device ([`Tally::regroup`]): the addresses of the device

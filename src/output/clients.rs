@@ -10,8 +10,9 @@ use crate::enrich::tally::{Tally, VERSION_COLUMNS};
 use crate::model::version::version_cell;
 use crate::text::{rfc3339, safe_cell};
 
-/// Writes the tally as CSV: one row per client x service x server name.
-pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
+/// Writes the tally as CSV: one row per client x service x server name;
+/// `by_device`: grouped by device (`client_addresses` at the end).
+pub fn write_clients_csv(tally: &Tally, by_device: bool, out: Box<dyn Write>) -> io::Result<()> {
     let mut w = csv_writer(out);
     let mut header: Vec<String> = [
         "client_ip",
@@ -50,7 +51,6 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
         .iter()
         .map(|s| s.to_string()),
     );
-    let by_device = tally.by_device();
     if by_device {
         header.push("client_addresses".to_string());
     }

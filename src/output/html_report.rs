@@ -169,7 +169,7 @@ pub fn from_summary(
             .map(|(t, c)| (t, c.connections, c.below))
             .collect(),
         top_below,
-        table: client_table(tally)?,
+        table: client_table(tally, summary.by_device())?,
     })
 }
 
@@ -189,10 +189,10 @@ fn now_us() -> i64 {
 
 /// The clients CSV, written to a temporary file and read back: the first
 /// [`ROW_LIMIT`] rows, and counts over all of them.
-fn client_table(tally: &Tally) -> io::Result<ClientTable> {
+fn client_table(tally: &Tally, by_device: bool) -> io::Result<ClientTable> {
     let file = tempfile::tempfile()?;
     let mut back = file.try_clone()?;
-    super::clients::write_clients_csv(tally, Box::new(BufWriter::new(file)))?;
+    super::clients::write_clients_csv(tally, by_device, Box::new(BufWriter::new(file)))?;
     back.rewind()?;
     let mut reader = csv::Reader::from_reader(BufReader::new(back));
     let header: Vec<String> = reader

@@ -183,7 +183,7 @@ impl Outputs {
         }
         if let Some(p) = &self.clients {
             let w = open(p)?;
-            clients::write_clients_csv(&self.summary.report_tally(), w)
+            clients::write_clients_csv(&self.summary.report_tally(), self.summary.by_device(), w)
                 .map_err(|e| format!("{}: cannot write: {e}", p.display()))?;
         }
         Ok(())

@@ -79,6 +79,11 @@ impl Summary {
         devices::group(&self.tally, self.group_by)
     }
 
+    /// Grouped by device (the clients CSV then has `client_addresses`).
+    pub fn by_device(&self) -> bool {
+        self.group_by == GroupBy::Device
+    }
+
     /// The scope counted.
     pub fn scope(&self) -> Scope {
         self.scope
