@@ -635,6 +635,70 @@ mod tests {
         assert!(l.contains("587/smtp-starttls TLS1.0×1"), "{l}");
     }
 
+    /// A device at five addresses: its most recent first, two more, `+2`.
+    #[test]
+    fn a_device_lists_its_most_recent_address_first() {
+        use crate::model::row::ClientName;
+        let mut s = Summary::new(Scope::All);
+        for i in 1..=5u8 {
+            let r = crate::model::row::ConnRecord {
+                ts: i64::from(i),
+                last_ts: i64::from(i),
+                client_ip: std::net::IpAddr::from([10, 0, 0, i]),
+                ..test_record()
+            };
+            s.record(&r).expect("record");
+        }
+        s.tally.name_clients(&|_, _| {
+            Some(ClientName {
+                name: "pc".into(),
+                source: "dhcp",
+                mac: "90:b1:1c:20:05:01".into(),
+                ..Default::default()
+            })
+        });
+        let t = s.report_tally();
+        let rows = t.rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            address_cell(&t, rows[0].key.client_ip),
+            "10.0.0.5, 10.0.0.1, 10.0.0.2 +2"
+        );
+        s.group_by = GroupBy::Address;
+        let t = s.report_tally();
+        assert_eq!(address_cell(&t, "10.0.0.3".parse().unwrap()), "10.0.0.3");
+    }
+
+    fn test_record() -> crate::model::row::ConnRecord {
+        crate::model::row::ConnRecord {
+            ts: 0,
+            last_ts: 0,
+            client_ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            client_port: 1,
+            server_ip: std::net::IpAddr::from([52, 96, 0, 1]),
+            server_port: 443,
+            protocol: crate::model::row::Protocol::Tls,
+            sni: "outlook.office365.com".into(),
+            client_max_version: Some(0x0301),
+            client_best_version: Some(0x0301),
+            client_version: Some(0x0301),
+            negotiated_version: Some(0x0301),
+            cipher: None,
+            alpn: String::new(),
+            status: crate::model::row::Status::Established,
+            m365: Default::default(),
+            m365_data: Arc::from("built-in:2026073100"),
+            client_helo: String::new(),
+            server_banner: String::new(),
+            cert_names: Arc::from([]),
+            ja4: String::new(),
+            ja3: String::new(),
+            alert: String::new(),
+            hello_retry: false,
+            packets: 3,
+        }
+    }
+
     #[test]
     fn counts_are_spelled_for_one_and_many() {
         let r = report("openssl-tls10.pcap", None);
