@@ -518,7 +518,7 @@ fn scope_hint_and_clients_csv_ports_and_protocols() {
     let text = std::fs::read_to_string(&clients).expect("read");
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
     assert_eq!(
-        header[header.len() - 7..],
+        header[header.len() - 8..],
         [
             "server_ports",
             "protocols",
@@ -526,7 +526,8 @@ fn scope_hint_and_clients_csv_ports_and_protocols() {
             "client_name_source",
             "client_mac",
             "client_vendor",
-            "client_os_hint"
+            "client_os_hint",
+            "client_addresses"
         ]
     );
     assert!(header.contains(&"legacy_endpoint_connections"));

@@ -7,6 +7,7 @@ mod util;
 
 mod broken_captures;
 mod corpus;
+mod devices;
 #[cfg(feature = "update")]
 mod endpoints_update;
 mod formats;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use tlsready::enrich::devices::GroupBy;
 use tlsready::enrich::m365::instance::Instance;
 use tlsready::enrich::tally::Scope;
 use tlsready::flow::table::Limits;
@@ -125,6 +126,10 @@ pub struct ReportArgs {
     /// Tally and verdicts about Microsoft 365 endpoints only, or about every TLS server.
     #[arg(long, value_enum, default_value_t = Scope::M365)]
     pub scope: Scope,
+    /// One client per device (the addresses of one MAC or one name together, listed in
+    /// `client_addresses`), or per address.
+    #[arg(long, value_enum, value_name = "BY", default_value_t = GroupBy::Device)]
+    pub group_by: GroupBy,
     /// Exit with status 4 when some client will break (for scheduled checks).
     #[arg(long)]
     pub fail_on_legacy: bool,

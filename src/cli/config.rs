@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::CommandFactory;
 
 use super::args::{Cli, OutputArgs};
+use tlsready::enrich::devices::GroupBy;
 use tlsready::enrich::m365::Endpoints;
 use tlsready::enrich::m365::instance::{Instance, today};
 use tlsready::enrich::m365::select::{self, DataInfo};
@@ -22,6 +23,8 @@ use tlsready::output::{HtmlReport, OutputPaths};
 pub struct OutputConfig {
     /// What the tally covers.
     pub scope: Scope,
+    /// What the reports' rows are per (`--group-by`).
+    pub group_by: GroupBy,
     /// Exit with status 4 when some client will break.
     pub fail_on_legacy: bool,
     /// No summary.
@@ -162,6 +165,7 @@ impl OutputArgs {
             load_endpoints(self.report.endpoints.as_ref(), self.report.instance)?;
         Ok(OutputConfig {
             scope: self.report.scope,
+            group_by: self.report.group_by,
             fail_on_legacy: self.report.fail_on_legacy,
             quiet: self.quiet,
             endpoints: Arc::new(endpoints),

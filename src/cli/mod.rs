@@ -104,6 +104,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
     outputs.summary.m365_data = cfg.data.describe();
+    outputs.summary.group_by = cfg.group_by;
     outputs.html = html;
     let mut input_failed = false;
     let inputs = match source::expand(&a.paths) {
@@ -228,6 +229,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         .html("interface", vec![source], &cfg.endpoints, a.report_every)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, true)?;
     outputs.summary.m365_data = info.describe();
+    outputs.summary.group_by = cfg.group_by;
     outputs.html = html;
     outputs.rotate = rotate;
     eprintln!(
@@ -360,6 +362,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     let html = out.html("connection rows", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
     outputs.summary.m365_data = cfg.data.describe();
+    outputs.summary.group_by = cfg.group_by;
     outputs.html = html;
     let mut input_failed = false;
     let inputs = tlsready::input::rows::expand(&a.paths, &mut |e| {

@@ -5,8 +5,10 @@
 //! - [`m365`]: Microsoft 365 endpoint recognition (names, prefixes, the
 //!   endpoints feed, lookup and its explanation);
 //! - [`tally`]: per-client verdicts over all rows;
+//! - [`devices`]: the tally per device (`--group-by`);
 //! - [`identity`]: passive host identity (names, MACs, vendors, OS hints).
 
+pub mod devices;
 pub mod fingerprint;
 pub mod identity;
 pub mod m365;

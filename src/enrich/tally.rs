@@ -150,7 +150,7 @@ impl Entry {
 }
 
 /// Strings kept once: names and fingerprints repeat across many rows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Interner {
     ids: rustc_hash::FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
@@ -350,6 +350,19 @@ struct ClientService {
 }
 
 impl ClientService {
+    /// Adds the counts of `o` (another part of the capture, or another
+    /// address of the same device).
+    fn merge(&mut self, o: &ClientService) {
+        if let Some(m) = o.max_offered {
+            self.max_offered = Some(max_by_rank(self.max_offered, m));
+        }
+        self.negotiated_modern |= o.negotiated_modern;
+        self.handshakes += o.handshakes;
+        self.legacy_handshakes += o.legacy_handshakes;
+        self.plaintext += o.plaintext;
+        self.legacy_endpoint += o.legacy_endpoint;
+    }
+
     fn verdict(&self) -> Verdict {
         let offers_modern = self.max_offered.is_some_and(modern) || self.negotiated_modern;
         if !offers_modern {
@@ -373,7 +386,7 @@ impl ClientService {
 }
 
 /// The tally of every connection in scope.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
     scope: Scope,
     names: Interner,
@@ -381,8 +394,12 @@ pub struct Tally {
     rows: rustc_hash::FxHashMap<(IpAddr, u32, u32, u32), Entry>,
     /// (client, helo, service).
     per_client: rustc_hash::FxHashMap<(IpAddr, u32, u32), ClientService>,
-    /// Who each client address was (see [`Tally::name_clients`]).
+    /// Who each client address was (see [`Tally::name_clients`]); grouped
+    /// by device, who each device was.
     client_names: rustc_hash::FxHashMap<IpAddr, ClientName>,
+    /// Grouped by device ([`Tally::regroup`]): the addresses of each
+    /// device, keyed by the address that stands for it.
+    devices: Option<rustc_hash::FxHashMap<IpAddr, Vec<IpAddr>>>,
 }
 
 /// One output row of the tally.
@@ -414,16 +431,62 @@ impl Tally {
             mine.merge(e, &id, &self.names);
         }
         for (&(ip, h, s), c) in &o.per_client {
-            let cs = self.per_client.entry((ip, id(h), id(s))).or_default();
-            if let Some(m) = c.max_offered {
-                cs.max_offered = Some(max_by_rank(cs.max_offered, m));
-            }
-            cs.negotiated_modern |= c.negotiated_modern;
-            cs.handshakes += c.handshakes;
-            cs.legacy_handshakes += c.legacy_handshakes;
-            cs.plaintext += c.plaintext;
-            cs.legacy_endpoint += c.legacy_endpoint;
+            self.per_client
+                .entry((ip, id(h), id(s)))
+                .or_default()
+                .merge(c);
         }
+    }
+
+    /// The tally with its client addresses grouped into devices (see
+    /// `enrich::devices`, which decides what a device is): `device` maps
+    /// an address to the address that stands for its device in the rows
+    /// (absent: itself), `names` says who each device is, `addresses` lists
+    /// the addresses of each device. Rows and verdicts are those of
+    /// [`Tally::merge`]: the counts of a device's addresses added up, the
+    /// verdict decided over all of them by the same rules.
+    pub fn regroup(
+        &self,
+        device: &rustc_hash::FxHashMap<IpAddr, IpAddr>,
+        names: rustc_hash::FxHashMap<IpAddr, ClientName>,
+        addresses: rustc_hash::FxHashMap<IpAddr, Vec<IpAddr>>,
+    ) -> Tally {
+        let to = |ip: IpAddr| device.get(&ip).copied().unwrap_or(ip);
+        let mut t = Tally {
+            scope: self.scope,
+            names: self.names.clone(),
+            client_names: names,
+            devices: Some(addresses),
+            ..Default::default()
+        };
+        // The same interner: ids map to themselves.
+        for (&(ip, h, s, n), e) in &self.rows {
+            let mine = t.rows.entry((to(ip), h, s, n)).or_default();
+            mine.merge(e, &|i| i, &t.names);
+        }
+        for (&(ip, h, s), c) in &self.per_client {
+            t.per_client.entry((to(ip), h, s)).or_default().merge(c);
+        }
+        t
+    }
+
+    /// Each client address: its first and last packet in the tally (µs).
+    pub fn client_spans(&self) -> rustc_hash::FxHashMap<IpAddr, (i64, i64)> {
+        let mut spans = rustc_hash::FxHashMap::default();
+        for (&(ip, ..), e) in &self.rows {
+            let s = spans.entry(ip).or_insert((e.first_seen, e.last_seen));
+            s.0 = s.0.min(e.first_seen);
+            s.1 = s.1.max(e.last_seen);
+        }
+        spans
+    }
+
+    /// Grouped by device ([`Tally::regroup`]): the addresses of the device
+    /// `ip` stands for, ascending (an address no device lists is its own
+    /// device); `None` when grouped by address.
+    pub fn device_addresses(&self, ip: IpAddr) -> Option<Vec<IpAddr>> {
+        let devices = self.devices.as_ref()?;
+        Some(devices.get(&ip).cloned().unwrap_or_else(|| vec![ip]))
     }
 
     /// Names the clients once the whole capture is read: `who` says who an

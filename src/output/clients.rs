@@ -1,5 +1,7 @@
 //! The clients CSV: the tally, one row per client x service x server
-//! name, with its verdict.
+//! name, with its verdict. Grouped by device (`--group-by device`, see
+//! `enrich::devices`) a client is a device: `client_ip` its most recent
+//! address, `client_addresses` (the last column) all of them.
 
 use std::io::{self, Write};
 
@@ -8,8 +10,9 @@ use crate::enrich::tally::{Tally, VERSION_COLUMNS};
 use crate::model::version::version_cell;
 use crate::text::{rfc3339, safe_cell};
 
-/// Writes the tally as CSV: one row per client x service x server name.
-pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
+/// Writes the tally as CSV: one row per client x service x server name;
+/// `by_device`: grouped by device (`client_addresses` at the end).
+pub fn write_clients_csv(tally: &Tally, by_device: bool, out: Box<dyn Write>) -> io::Result<()> {
     let mut w = csv_writer(out);
     let mut header: Vec<String> = [
         "client_ip",
@@ -48,6 +51,9 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
         .iter()
         .map(|s| s.to_string()),
     );
+    if by_device {
+        header.push("client_addresses".to_string());
+    }
     w.write_record(&header).map_err(io::Error::other)?;
     for r in tally.rows() {
         let e = r.entry;
@@ -93,6 +99,13 @@ pub fn write_clients_csv(tally: &Tally, out: Box<dyn Write>) -> io::Result<()> {
             safe_cell(who.map_or("", |c| &c.vendor)),
             safe_cell(who.map_or("", |c| &c.os_hint)),
         ]);
+        if by_device {
+            let all = tally
+                .device_addresses(r.key.client_ip)
+                .unwrap_or_else(|| vec![r.key.client_ip]);
+            let all: Vec<String> = all.iter().map(ToString::to_string).collect();
+            rec.push(all.join(";"));
+        }
         w.write_record(&rec).map_err(io::Error::other)?;
     }
     w.flush()

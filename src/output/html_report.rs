@@ -12,7 +12,7 @@ use super::report_data::{
     VERDICTS,
 };
 use super::summary::Summary;
-use crate::enrich::tally::{Scope, Verdict};
+use crate::enrich::tally::{Scope, Tally, Verdict};
 use crate::model::stats::Stats;
 
 /// Where the page goes, and the run facts it shows.
@@ -87,7 +87,8 @@ pub fn from_summary(
     stats: Option<&Stats>,
     context: ReportContext,
 ) -> io::Result<ReportData> {
-    let tally = &summary.tally;
+    let tally = summary.report_tally();
+    let tally = tally.as_ref();
     let head = tally.headline();
     let mut services: Vec<ServiceRow> = SERVICES
         .iter()
@@ -168,7 +169,7 @@ pub fn from_summary(
             .map(|(t, c)| (t, c.connections, c.below))
             .collect(),
         top_below,
-        table: client_table(summary)?,
+        table: client_table(tally, summary.by_device())?,
     })
 }
 
@@ -188,10 +189,10 @@ fn now_us() -> i64 {
 
 /// The clients CSV, written to a temporary file and read back: the first
 /// [`ROW_LIMIT`] rows, and counts over all of them.
-fn client_table(summary: &Summary) -> io::Result<ClientTable> {
+fn client_table(tally: &Tally, by_device: bool) -> io::Result<ClientTable> {
     let file = tempfile::tempfile()?;
     let mut back = file.try_clone()?;
-    super::clients::write_clients_csv(&summary.tally, Box::new(BufWriter::new(file)))?;
+    super::clients::write_clients_csv(tally, by_device, Box::new(BufWriter::new(file)))?;
     back.rewind()?;
     let mut reader = csv::Reader::from_reader(BufReader::new(back));
     let header: Vec<String> = reader

@@ -14,7 +14,7 @@ use super::report_data::{ClientTable, ROW_LIMIT, VERDICTS};
 fn column_kind(name: &str, t: &ClientTable, col: usize) -> (&'static str, Option<&'static str>) {
     let mono = match name {
         "client_ip" => Some("mono ip"),
-        "ja4" | "ja3" => Some("mono"),
+        "ja4" | "ja3" | "client_addresses" => Some("mono"),
         _ => None,
     };
     if name == "verdict"

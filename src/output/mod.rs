@@ -270,7 +270,7 @@ impl Outputs {
         }
         if let Some(p) = &self.clients {
             let w = open(p)?;
-            clients::write_clients_csv(&self.summary.tally, w)
+            clients::write_clients_csv(&self.summary.report_tally(), self.summary.by_device(), w)
                 .map_err(|e| format!("{}: cannot write: {e}", p.display()))?;
         }
         Ok(())
@@ -326,7 +326,7 @@ impl Outputs {
 
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
-        self.summary.tally.clients_with(Verdict::WillBreak)
+        self.summary.report_tally().clients_with(Verdict::WillBreak)
     }
 }
 

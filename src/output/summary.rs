@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
+use crate::enrich::devices::{self, GroupBy};
 use crate::enrich::tally::{Entry, Scope, Tally, VERSION_COLUMNS, Verdict};
 use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
@@ -46,6 +47,9 @@ pub struct Summary {
     /// The first line of a tally of rows read from files (`tally`), in
     /// place of the packet counts.
     pub rows_line: Option<String>,
+    /// What the reports' rows are per (`--group-by`): the tally is kept
+    /// per address, grouped when reported ([`Summary::report_tally`]).
+    pub group_by: GroupBy,
     scope: Scope,
 }
 
@@ -64,8 +68,20 @@ impl Summary {
             nothing_read: false,
             below_elsewhere: 0,
             rows_line: None,
+            group_by: GroupBy::default(),
             scope,
         }
+    }
+
+    /// The tally as every report shows it (clients CSV, terminal, HTML,
+    /// the exit status): per device or per address (`--group-by`).
+    pub fn report_tally(&self) -> std::borrow::Cow<'_, Tally> {
+        devices::group(&self.tally, self.group_by)
+    }
+
+    /// Grouped by device (the clients CSV then has `client_addresses`).
+    pub fn by_device(&self) -> bool {
+        self.group_by == GroupBy::Device
     }
 
     /// The scope counted.
@@ -109,6 +125,29 @@ impl Sink for Summary {
         self.tally.add(rec);
         Ok(())
     }
+}
+
+/// Addresses of a device listed in the terminal report at most; the
+/// clients CSV lists them all.
+const MAX_ADDRESSES: usize = 3;
+
+/// A client's addresses as the terminal report shows them: grouped by
+/// device, the one in `client_ip` (the most recent) first, then the
+/// others ascending, at most [`MAX_ADDRESSES`] and `+N` for the rest.
+fn address_cell(tally: &Tally, ip: std::net::IpAddr) -> String {
+    let mut cell = ip.to_string();
+    let Some(all) = tally.device_addresses(ip) else {
+        return cell;
+    };
+    let others: Vec<_> = all.iter().filter(|a| **a != ip).collect();
+    for a in others.iter().take(MAX_ADDRESSES - 1) {
+        cell.push_str(", ");
+        cell.push_str(&a.to_string());
+    }
+    if others.len() > MAX_ADDRESSES - 1 {
+        cell.push_str(&format!(" +{}", others.len() - (MAX_ADDRESSES - 1)));
+    }
+    cell
 }
 
 /// How the report is shown: colours, and the width to fit.
@@ -359,7 +398,9 @@ impl Summary {
             Scope::M365 => "Microsoft 365",
             Scope::All => "all servers",
         };
-        let head = self.tally.headline();
+        let tally = self.report_tally();
+        let tally = tally.as_ref();
+        let head = tally.headline();
         let per = |v: Verdict| -> String {
             let parts: Vec<String> = head
                 .iter()
@@ -383,19 +424,19 @@ impl Summary {
         writeln!(
             out,
             "{what}: {} will break{}",
-            clients(self.tally.clients_with(Verdict::WillBreak)),
+            clients(tally.clients_with(Verdict::WillBreak)),
             per(Verdict::WillBreak)
         )?;
         writeln!(
             out,
             "{what}: {} at risk{}",
-            clients(self.tally.clients_with(Verdict::AtRisk)),
+            clients(tally.clients_with(Verdict::AtRisk)),
             per(Verdict::AtRisk),
         )?;
         writeln!(
             out,
             "{what}: {} ready",
-            clients(self.tally.clients_with(Verdict::Ready)),
+            clients(tally.clients_with(Verdict::Ready)),
         )?;
         if !head.is_empty() {
             writeln!(
@@ -411,8 +452,7 @@ impl Summary {
                 count(self.below_elsewhere, "connection")
             )?;
         }
-        let mut rows: Vec<_> = self
-            .tally
+        let mut rows: Vec<_> = tally
             .rows()
             .into_iter()
             .filter(|r| r.verdict != Verdict::Ready)
@@ -440,9 +480,9 @@ impl Summary {
             .iter()
             .map(|r| {
                 [
-                    r.key.client_ip.to_string(),
+                    address_cell(tally, r.key.client_ip),
                     // Its best name (learned, `--hosts`, else its EHLO).
-                    self.tally
+                    tally
                         .client_name(r.key.client_ip, &r.key.client_helo)
                         .map(|n| n.name)
                         .unwrap_or_default(),
@@ -593,6 +633,70 @@ mod tests {
         let l = line(&report(f, Some(70)));
         assert!(l.contains(" printer01.c~ (127.0.0.1) "), "{l}");
         assert!(l.contains("587/smtp-starttls TLS1.0×1"), "{l}");
+    }
+
+    /// A device at five addresses: its most recent first, two more, `+2`.
+    #[test]
+    fn a_device_lists_its_most_recent_address_first() {
+        use crate::model::row::ClientName;
+        let mut s = Summary::new(Scope::All);
+        for i in 1..=5u8 {
+            let r = crate::model::row::ConnRecord {
+                ts: i64::from(i),
+                last_ts: i64::from(i),
+                client_ip: std::net::IpAddr::from([10, 0, 0, i]),
+                ..test_record()
+            };
+            s.record(&r).expect("record");
+        }
+        s.tally.name_clients(&|_, _| {
+            Some(ClientName {
+                name: "pc".into(),
+                source: "dhcp",
+                mac: "90:b1:1c:20:05:01".into(),
+                ..Default::default()
+            })
+        });
+        let t = s.report_tally();
+        let rows = t.rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            address_cell(&t, rows[0].key.client_ip),
+            "10.0.0.5, 10.0.0.1, 10.0.0.2 +2"
+        );
+        s.group_by = GroupBy::Address;
+        let t = s.report_tally();
+        assert_eq!(address_cell(&t, "10.0.0.3".parse().unwrap()), "10.0.0.3");
+    }
+
+    fn test_record() -> crate::model::row::ConnRecord {
+        crate::model::row::ConnRecord {
+            ts: 0,
+            last_ts: 0,
+            client_ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            client_port: 1,
+            server_ip: std::net::IpAddr::from([52, 96, 0, 1]),
+            server_port: 443,
+            protocol: crate::model::row::Protocol::Tls,
+            sni: "outlook.office365.com".into(),
+            client_max_version: Some(0x0301),
+            client_best_version: Some(0x0301),
+            client_version: Some(0x0301),
+            negotiated_version: Some(0x0301),
+            cipher: None,
+            alpn: String::new(),
+            status: crate::model::row::Status::Established,
+            m365: Default::default(),
+            m365_data: Arc::from("built-in:2026073100"),
+            client_helo: String::new(),
+            server_banner: String::new(),
+            cert_names: Arc::from([]),
+            ja4: String::new(),
+            ja3: String::new(),
+            alert: String::new(),
+            hello_retry: false,
+            packets: 3,
+        }
     }
 
     #[test]

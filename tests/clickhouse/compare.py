@@ -54,7 +54,9 @@ def main():
             got = list(csv.reader(io.StringIO(str(s.query(sql, "CSVWithNames")))))
             out = os.path.join(tmp, f"clients-{scope}.csv")
             subprocess.run(
-                [tlsready, "tally", *rows, "--scope", scope, "--clients", out, "-q"],
+                # Per address, as the SQL (rows carry no device identity).
+                [tlsready, "tally", *rows, "--scope", scope, "--group-by", "address",
+                 "--clients", out, "-q"],
                 check=True,
             )
             with open(out, newline="") as f:
