@@ -236,12 +236,12 @@ fn the_html_table_follows_the_grouping() {
     }
 }
 
-/// `tally` groups by what its rows carry: connection rows carry no names
-/// nor MACs, so every address is its own device (the address rows plus
-/// `client_addresses`), and `--group-by address` gives `analyze`'s address
-/// rows byte for byte.
+/// `tally` groups by what its rows carry: `analyze`'s connection rows carry
+/// each client's name and MAC, so `tally` of them by device gives
+/// `analyze`'s device rows (but for the OS hint, which rows do not carry),
+/// and `--group-by address` its address rows.
 #[test]
-fn tally_of_rows_without_names_is_per_address() {
+fn tally_of_named_rows_groups_as_analyze() {
     let dir = tempfile::tempdir().unwrap();
     let conns = dir.path().join("conns.csv");
     let st = tlsready()
@@ -259,26 +259,22 @@ fn tally_of_rows_without_names_is_per_address() {
         assert!(out.status.success());
         out.stdout
     };
-    let (header, rows) = clients(&["--group-by", "address"]);
-    let by_dev = rows_from(&tally("device"), b',');
-    assert_eq!(by_dev.len(), rows.len());
-    for (d, a) in by_dev.iter().zip(&rows) {
-        assert_eq!(d["client_addresses"], a["client_ip"]);
-        let names = [
-            "client_name",
-            "client_name_source",
-            "client_mac",
-            "client_vendor",
-            "client_os_hint",
-        ];
-        for c in header.iter().filter(|c| !names.contains(&c.as_str())) {
-            assert_eq!(d[c], a[c], "{c}");
+    for by in ["device", "address"] {
+        let (header, rows) = clients(&["--group-by", by]);
+        let got = rows_from(&tally(by), b',');
+        assert_eq!(got.len(), rows.len(), "{by}");
+        for (t, a) in got.iter().zip(&rows) {
+            for c in header.iter().filter(|c| *c != "client_os_hint") {
+                assert_eq!(t[c], a[c], "{by}: {c}");
+            }
+            assert_eq!(t["client_os_hint"], "", "{by}");
         }
+        let moved = got
+            .iter()
+            .filter(|r| r["client_name"] == "LAGER-PC")
+            .count();
+        assert_eq!(moved, if by == "device" { 1 } else { 2 }, "{by}");
     }
-    // Rows carry no names: the name columns are empty.
-    assert!(by_dev.iter().all(|r| r["client_name"].is_empty()));
-    let addr = tally("address");
-    assert!(!String::from_utf8_lossy(&addr).contains("client_addresses"));
 }
 
 /// On the corpus read as one input (Zeek's test traces, several of them

@@ -77,7 +77,7 @@ fn tally(dir: &Path, inputs: &[&Path], extra: &[&str]) -> (Vec<u8>, Output) {
 /// come from the frames alone (the client's MAC, its vendor, the OS hint:
 /// rows do not carry them), apart.
 fn cells(csv: &[u8]) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
-    const FRAMES_ONLY: [&str; 3] = ["client_mac", "client_vendor", "client_os_hint"];
+    const FRAMES_ONLY: [&str; 1] = ["client_os_hint"];
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(csv);
@@ -104,8 +104,9 @@ fn cells(csv: &[u8]) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     (kept, frames)
 }
 
-/// `tally`'s clients CSV is `analyze`'s, but for the cells only frames
-/// give (client MAC, vendor, OS hint), which are empty in `tally`'s.
+/// `tally`'s clients CSV is `analyze`'s, but for the cell only frames give
+/// (the OS hint: rows carry the client's name and MAC, not that), empty in
+/// `tally`'s.
 fn assert_same(want: &Path, got: &[u8], what: &str) {
     let want = std::fs::read(want).unwrap();
     let ((a, _), (t, t_frames)) = (cells(&want), cells(got));
@@ -123,9 +124,7 @@ fn assert_same(want: &Path, got: &[u8], what: &str) {
 
 fn check_equal_to_analyze(inputs: &[&str], scope: &str) {
     let dir = tempfile::tempdir().unwrap();
-    // Per address: rows carry no MACs nor names, so `tally` cannot group
-    // the addresses of one device as `analyze` does by default (one laptop
-    // at several addresses across the corpus' captures).
+    // Per address here (tests/devices.rs compares the grouping by device).
     let (csv, json, clients) = analyze(
         dir.path(),
         inputs,
@@ -779,7 +778,7 @@ fn unknown_columns_and_keys_are_passed_over() {
     for (i, l) in text.split_terminator("\r\n").enumerate() {
         wide.push_str(l);
         wide.push_str(if i == 0 {
-            ",client_name,client_name_source,client_mac\r\n"
+            ",zz_site,zz_source,zz_mac\r\n"
         } else {
             ",\"laptop-7, 2nd floor\",dhcp,00:11:22:33:44:55\r\n"
         });
@@ -790,8 +789,8 @@ fn unknown_columns_and_keys_are_passed_over() {
     for l in std::fs::read_to_string(&json).unwrap().lines() {
         let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
         let o = v.as_object_mut().unwrap();
-        o.insert("client_name".into(), "laptop-7 \"x\"".into());
-        o.insert("client_mac".into(), "00:11:22:33:44:55".into());
+        o.insert("zz_name".into(), "laptop-7 \"x\"".into());
+        o.insert("zz_mac".into(), "00:11:22:33:44:55".into());
         o.insert("zz_future".into(), serde_json::json!({"nested": [1, 2]}));
         o.insert("a_number".into(), serde_json::json!(1.5e3));
         wide.push_str(&serde_json::to_string(&v).unwrap());

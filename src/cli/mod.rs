@@ -378,6 +378,8 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
         &mut |e| eprintln!("tlsready: {e}"),
     );
     input_failed |= run.input_problem;
+    // Rows that carry their client's name (written by `analyze`) name it.
+    outputs.summary.tally.name_clients_from_rows();
     let finish = outputs.finish();
     if let Some(e) = write_err {
         return Err(format!("cannot write output: {e}"));

@@ -195,6 +195,7 @@ mod tests {
             server_port: 443,
             protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
+            dns_name: "".into(),
             client_max_version: Some(offer),
             client_best_version: Some(offer),
             client_version: Some(offer),
@@ -216,6 +217,7 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 3,
+            who: Default::default(),
         }
     }
 

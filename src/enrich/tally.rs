@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::model::m365::MatchKinds;
-use crate::model::row::{ClientName, ConnRecord, Protocol, Status};
+use crate::model::row::{ClientName, ConnRecord, Protocol, RowName, Status};
 use crate::model::version::TlsVersion;
 
 /// Most distinct fingerprints kept per row.
@@ -400,6 +400,9 @@ pub struct Tally {
     /// Grouped by device ([`Tally::regroup`]): the addresses of each
     /// device, keyed by the address that stands for it.
     devices: Option<rustc_hash::FxHashMap<IpAddr, Vec<IpAddr>>>,
+    /// Who each client address was at its first connection, as rows read
+    /// back say (`tally`; see [`Tally::name_clients_from_rows`]).
+    row_names: rustc_hash::FxHashMap<IpAddr, (i64, RowName)>,
 }
 
 /// One output row of the tally.
@@ -436,6 +439,45 @@ impl Tally {
                 .or_default()
                 .merge(c);
         }
+        for (ip, (ts, who)) in &o.row_names {
+            self.name_row(*ip, *ts, who);
+        }
+    }
+
+    /// A row read back said who its client was at `ts`: the earliest
+    /// such row names the address.
+    fn name_row(&mut self, ip: IpAddr, ts: i64, who: &RowName) {
+        match self.row_names.get_mut(&ip) {
+            Some(e) if e.0 <= ts => {}
+            Some(e) => *e = (ts, who.clone()),
+            None => {
+                self.row_names.insert(ip, (ts, who.clone()));
+            }
+        }
+    }
+
+    /// Names the clients from the name columns of the rows read back
+    /// (`tally`): each address as its earliest row says; the vendor from
+    /// the MAC (the embedded registry).
+    pub fn name_clients_from_rows(&mut self) {
+        use crate::enrich::identity::{Source, oui};
+        self.client_names = self
+            .row_names
+            .iter()
+            .map(|(ip, (_, who))| {
+                let mac = oui::parse_mac(&who.mac);
+                let n = ClientName {
+                    name: who.name.clone(),
+                    source: Source::parse(&who.source).map_or("", Source::as_str),
+                    mac: mac.map(|m| oui::format_mac(&m)).unwrap_or_default(),
+                    vendor: mac
+                        .map(|m| oui::Oui::embedded().vendor(&m).cell().to_string())
+                        .unwrap_or_default(),
+                    os_hint: String::new(),
+                };
+                (*ip, n)
+            })
+            .collect();
     }
 
     /// The tally with its client addresses grouped into devices (see
@@ -527,6 +569,9 @@ impl Tally {
     pub fn add(&mut self, r: &ConnRecord) {
         if !self.scope.covers(r) {
             return;
+        }
+        if !r.who.is_empty() {
+            self.name_row(r.client_ip, r.ts, &r.who);
         }
         let service = r.m365.service.map_or("", |s| s.as_str());
         // Borrowed; only an address is formatted.

@@ -679,6 +679,7 @@ mod tests {
             server_port: 443,
             protocol: crate::model::row::Protocol::Tls,
             sni: "outlook.office365.com".into(),
+            dns_name: "".into(),
             client_max_version: Some(0x0301),
             client_best_version: Some(0x0301),
             client_version: Some(0x0301),
@@ -696,6 +697,7 @@ mod tests {
             alert: String::new(),
             hello_retry: false,
             packets: 3,
+            who: Default::default(),
         }
     }
 

@@ -69,6 +69,24 @@ impl Source {
         }
     }
 
+    /// The source [`Source::as_str`] spells `s`.
+    pub fn parse(s: &str) -> Option<Source> {
+        [
+            Source::Hosts,
+            Source::Dhcp,
+            Source::Dhcpv6,
+            Source::Kerberos,
+            Source::Nbns,
+            Source::Llmnr,
+            Source::Mdns,
+            Source::Ptr,
+            Source::Ehlo,
+            Source::KerberosUser,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
     /// A source that gives a host one name: another name from it for the
     /// same address (without a MAC to compare) means another device.
     pub fn one_name_per_host(self) -> bool {
@@ -113,5 +131,8 @@ mod tests {
         assert!(Source::Kerberos < Source::Nbns);
         assert!(Source::Ptr < Source::Ehlo && Source::Ehlo < Source::KerberosUser);
         assert_eq!(Source::KerberosUser.as_str(), "kerberos-user");
+        assert_eq!(Source::parse("kerberos-user"), Some(Source::KerberosUser));
+        assert_eq!(Source::parse("dhcp"), Some(Source::Dhcp));
+        assert_eq!(Source::parse("guess"), None);
     }
 }
