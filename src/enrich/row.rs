@@ -199,13 +199,13 @@ pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
 /// row has SNI, or no answer names its server).
 pub fn resolve(
     r: &mut ConnRecord,
-    servers: &ServerNames,
+    servers: &[&ServerNames],
     endpoints: &Endpoints,
 ) -> Option<Resolved> {
     if !r.sni.is_empty() {
         return None;
     }
-    let (name, how) = servers.lookup(r.client_ip, r.server_ip, r.ts, r.last_ts)?;
+    let (name, how) = ServerNames::lookup_in(servers, r.client_ip, r.server_ip, r.ts, r.last_ts)?;
     if **name != *r.dns_name {
         r.dns_name = Arc::clone(name);
         classify(r, endpoints);

@@ -91,6 +91,24 @@ fn names_hosts(msg: &[u8]) -> bool {
     false
 }
 
+/// The Ethernet source MAC of `frame` when its own IP header (after at
+/// most one VLAN tag) has source `addr`: the frame of a client's SYN, not
+/// a tunnel end's (read by offsets: it runs on every SYN).
+fn own_source_mac(frame: &[u8], addr: IpAddr) -> Option<Mac> {
+    let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let (et, ip) = match be16(12)? {
+        0x8100 | 0x88a8 => (be16(16)?, 18),
+        et => (et, 14),
+    };
+    let same = match (et, addr) {
+        (0x0800, IpAddr::V4(a)) => frame.get(ip + 12..ip + 16)? == a.octets(),
+        (0x86dd, IpAddr::V6(a)) => frame.get(ip + 8..ip + 24)? == a.octets(),
+        _ => false,
+    };
+    same.then(|| Mac::try_from(frame.get(6..12)?).ok())
+        .flatten()
+}
+
 /// What a table kept, in the order frames came.
 #[derive(Debug, Default)]
 pub struct NameLog {
@@ -172,11 +190,7 @@ impl NameLog {
         if link != LinkType::Ethernet {
             return;
         }
-        if let Some(t) = transport(link, frame)
-            && t.src == addr
-            && matches!(t.proto, Proto::Tcp { syn: true, .. })
-            && let Some(mac) = t.src_mac
-        {
+        if let Some(mac) = own_source_mac(frame, addr) {
             if self.bytes + ENTRY > MAX_BYTES {
                 self.dropped += 1;
                 return;
@@ -224,6 +238,39 @@ impl NameLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A SYN's MAC is taken when the frame's own IP header is the
+    /// client's (plain and VLAN-tagged Ethernet), never a tunnel end's.
+    #[test]
+    fn syn_mac_from_the_clients_own_frame() {
+        let mac = [0x90, 0xb1, 0x1c, 0x20, 0x03, 0x41];
+        let frame = |vlan: bool, src: [u8; 4]| {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&mac);
+            if vlan {
+                f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+            }
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&[52, 96, 0, 1]);
+            f
+        };
+        let client: IpAddr = "10.0.0.7".parse().unwrap();
+        assert_eq!(
+            own_source_mac(&frame(false, [10, 0, 0, 7]), client),
+            Some(mac)
+        );
+        assert_eq!(
+            own_source_mac(&frame(true, [10, 0, 0, 7]), client),
+            Some(mac)
+        );
+        // The outer header of a tunnel: another address.
+        assert_eq!(own_source_mac(&frame(false, [192, 0, 2, 1]), client), None);
+        assert_eq!(
+            own_source_mac(&frame(false, [10, 0, 0, 7])[..20], client),
+            None
+        );
+    }
 
     /// Chunks' logs joined stay within [`MAX_BYTES`] in all, in order,
     /// and what does not fit is counted.

@@ -66,6 +66,11 @@ pub const STALL_US: i64 = 10_000_000;
 /// the latest; connections still followed are then released as stalled.
 pub const MAX_OVERRUN_US: i64 = 30_000_000;
 
+/// The DNS answers of this many chunks (the latest joined) name the rows
+/// the join writes: rows a chunk could not name from its own client's
+/// answer look back this far.
+pub const RECENT_ANSWERS: usize = 4;
+
 /// Bytes below which a file is not cut (it may still be read beside
 /// other files).
 pub const MIN_CHUNK: u64 = 32 << 20;
@@ -581,7 +586,7 @@ pub fn run(
         file_packets: 0,
         warned: FxHashSet::default(),
         write_error: None,
-        servers: ServerNames::default(),
+        servers: std::collections::VecDeque::new(),
         endpoints: Arc::clone(&s.endpoints),
     };
     let scope = outputs.summary.scope();
@@ -712,9 +717,9 @@ struct Join {
     /// Warnings given (each chunk of a file may meet the same interface).
     warned: FxHashSet<String>,
     write_error: Option<io::Error>,
-    /// The DNS answers of the chunks joined so far: rows the join writes
-    /// take their server names from these.
-    servers: ServerNames,
+    /// The DNS answers of the latest chunks joined ([`RECENT_ANSWERS`]):
+    /// rows the join writes take their server names from these.
+    servers: std::collections::VecDeque<ServerNames>,
     endpoints: Arc<Endpoints>,
 }
 
@@ -735,12 +740,16 @@ impl Join {
             return;
         }
         names.append(std::mem::take(&mut d.names));
-        self.servers.absorb(std::mem::take(&mut d.servers));
+        if self.servers.len() >= RECENT_ANSWERS {
+            self.servers.pop_front();
+        }
+        self.servers.push_back(std::mem::take(&mut d.servers));
+        let servers: Vec<&ServerNames> = self.servers.iter().collect();
         if let Some(e) = d.write_error {
             self.write_error.get_or_insert(e);
         }
         for mut rec in std::mem::take(&mut d.unresolved) {
-            row::resolve(&mut rec, &self.servers, &self.endpoints);
+            row::resolve(&mut rec, &servers, &self.endpoints);
             self.stats.rows += 1;
             if let Err(e) = outputs.record(&rec) {
                 self.write_error.get_or_insert(e);
@@ -759,7 +768,7 @@ impl Join {
                     continue;
                 }
             }
-            row::resolve(&mut h.rec, &self.servers, &self.endpoints);
+            row::resolve(&mut h.rec, &servers, &self.endpoints);
             self.stats.rows += 1;
             if let Err(e) = outputs.record(&h.rec) {
                 self.write_error.get_or_insert(e);
@@ -779,7 +788,7 @@ impl Join {
             }
         }
         for mut h in d.deferred {
-            row::resolve(&mut h.rec, &self.servers, &self.endpoints);
+            row::resolve(&mut h.rec, &servers, &self.endpoints);
             if let Some(o) = self.owned.get(&h.key) {
                 if self.handed_off.contains(&h.key) {
                     // Handed over twice: the first chunk's row stands (it

@@ -137,7 +137,7 @@ impl<'s> Rows<'s> {
     /// A row: named from DNS if it has no SNI, then written, or held back
     /// (chunk mode) when an earlier chunk may name it better.
     fn write(&mut self, key: &FlowKey, conn: &Connection, mut rec: ConnRecord) -> bool {
-        let how = row::resolve(&mut rec, &self.servers, &self.endpoints);
+        let how = row::resolve(&mut rec, &[&self.servers], &self.endpoints);
         if conn.midstream
             && let Some(held) = self.held.as_mut()
             && held.len() < MAX_HELD

@@ -67,14 +67,6 @@ impl Slot {
     fn pick<'a>(answers: impl Iterator<Item = &'a Answer>, until: i64) -> Option<&'a Answer> {
         answers.filter(|a| a.1 <= until).max_by_key(|a| a.1)
     }
-
-    fn lookup(&self, client: IpAddr, until: i64) -> Option<(&Arc<str>, Resolved)> {
-        let all = self.answers.iter().flatten();
-        if let Some(a) = Self::pick(all.clone().filter(|a| a.0 == client), until) {
-            return Some((&a.2, Resolved::ByClient));
-        }
-        Self::pick(all, until).map(|a| (&a.2, Resolved::ByAnyone))
-    }
 }
 
 /// Server names learned from DNS answers.
@@ -161,17 +153,6 @@ impl ServerNames {
         self.cur.insert(server, slot);
     }
 
-    /// Adds what `later` learned (the next part of the same input), as if
-    /// its answers had come after these.
-    pub fn absorb(&mut self, later: ServerNames) {
-        self.rotations += later.rotations;
-        for (server, slot) in later.prev.into_iter().chain(later.cur) {
-            for (client, ts, name) in slot.answers.into_iter().flatten() {
-                self.add(ts, client, server, &name);
-            }
-        }
-    }
-
     /// The name `client` had resolved for `server` for a connection that
     /// began at `first_ts` and was last seen at `last_ts` (see the module
     /// documentation), else the name anyone had.
@@ -182,11 +163,30 @@ impl ServerNames {
         first_ts: i64,
         last_ts: i64,
     ) -> Option<(&Arc<str>, Resolved)> {
+        Self::lookup_in(&[self], client, server, first_ts, last_ts)
+    }
+
+    /// [`ServerNames::lookup`] over the answers of several tables (the
+    /// parts of one input).
+    pub fn lookup_in<'a>(
+        tables: &[&'a ServerNames],
+        client: IpAddr,
+        server: IpAddr,
+        first_ts: i64,
+        last_ts: i64,
+    ) -> Option<(&'a Arc<str>, Resolved)> {
         let until = first_ts.saturating_add(SLACK_US).min(last_ts.max(first_ts));
-        self.cur
-            .get(&server)
-            .and_then(|s| s.lookup(client, until))
-            .or_else(|| self.prev.get(&server)?.lookup(client, until))
+        let all = || {
+            tables
+                .iter()
+                .flat_map(|t| [t.cur.get(&server), t.prev.get(&server)])
+                .flatten()
+                .flat_map(|s| s.answers.iter().flatten())
+        };
+        if let Some(a) = Slot::pick(all().filter(|a| a.0 == client), until) {
+            return Some((&a.2, Resolved::ByClient));
+        }
+        Slot::pick(all(), until).map(|a| (&a.2, Resolved::ByAnyone))
     }
 
     /// Times a full generation was dropped.
@@ -255,9 +255,9 @@ mod tests {
         assert_eq!(name(0, 90_000_000), None);
     }
 
-    /// Parts of one input joined in order answer as one reader would.
+    /// The parts of one input answer together as one reader would.
     #[test]
-    fn absorbed_parts_answer_as_one() {
+    fn parts_answer_as_one() {
         let (a, b): (Arc<str>, Arc<str>) = ("a.example".into(), "b.example".into());
         let (c, s) = (ip("10.0.0.5"), ip("192.0.2.1"));
         let mut one = ServerNames::new(100);
@@ -266,13 +266,16 @@ mod tests {
         let (mut first, mut second) = (ServerNames::new(100), ServerNames::new(100));
         first.add(10_000_000, c, s, &a);
         second.add(50_000_000, ip("10.0.0.9"), s, &b);
-        first.absorb(second);
+        let parts = [&first, &second];
         for (f, l) in [(20_000_000, 90_000_000), (60_000_000, 90_000_000)] {
-            assert_eq!(first.lookup(c, s, f, l), one.lookup(c, s, f, l));
+            assert_eq!(
+                ServerNames::lookup_in(&parts, c, s, f, l),
+                one.lookup(c, s, f, l)
+            );
         }
         // Its own client's answer wins over a later one of another host.
         assert_eq!(
-            first.lookup(c, s, 60_000_000, 90_000_000),
+            ServerNames::lookup_in(&parts, c, s, 60_000_000, 90_000_000),
             Some((&a, Resolved::ByClient))
         );
     }
