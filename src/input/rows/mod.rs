@@ -288,22 +288,101 @@ pub fn each_line(
     stats: &mut ReadStats,
     mut each: impl FnMut(&[u8], u64, &mut ReadStats) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
+    raw_lines(r, stats, |line, too_long, line_no, stats| {
+        if too_long {
+            stats.bad_row(line_no, "line too long");
+            return Ok(());
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        each(line, line_no, stats)
+    })
+}
+
+/// Calls `each` with every line of `r` as it is (without its `\n`, with a
+/// `\r` before it), whether it is longer than [`MAX_LINE`] (then only its
+/// start, or nothing, is given), and its number.
+///
+/// Lines are given in place, out of the reader's buffer (no copy); only a
+/// line that straddles the end of the buffer is put together in a buffer
+/// of its own.
+pub fn raw_lines(
+    r: &mut dyn BufRead,
+    stats: &mut ReadStats,
+    mut each: impl FnMut(&[u8], bool, u64, &mut ReadStats) -> io::Result<()>,
+) -> io::Result<()> {
+    // The start of a line that the buffer ended in, and whether it is
+    // already too long.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut carry_too_long = false;
     let mut line_no = 0u64;
     loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            if !carry.is_empty() || carry_too_long {
                 line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
+                each(&carry, carry_too_long, line_no, stats)?;
             }
-            Line::Line => line_no += 1,
+            return Ok(());
         }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        let len = chunk.len();
+        let mut start = 0;
+        if !carry.is_empty() || carry_too_long {
+            // Finish the carried line first.
+            match memchr::memchr(b'\n', chunk) {
+                Some(i) => {
+                    let piece = chunk.get(..i).unwrap_or_default();
+                    append_capped(&mut carry, &mut carry_too_long, piece);
+                    line_no += 1;
+                    each(&carry, carry_too_long, line_no, stats)?;
+                    carry.clear();
+                    carry_too_long = false;
+                    start = i + 1;
+                }
+                None => {
+                    append_capped(&mut carry, &mut carry_too_long, chunk);
+                    r.consume(len);
+                    continue;
+                }
+            }
         }
-        each(&buf, line_no, stats)?;
+        let rest = chunk.get(start..).unwrap_or_default();
+        let mut at = 0;
+        for i in memchr::memchr_iter(b'\n', rest) {
+            line_no += 1;
+            let line = rest.get(at..i).unwrap_or_default();
+            if line.len() > MAX_LINE {
+                each(&[], true, line_no, stats)?;
+            } else {
+                each(line, false, line_no, stats)?;
+            }
+            at = i + 1;
+        }
+        append_capped(
+            &mut carry,
+            &mut carry_too_long,
+            rest.get(at..).unwrap_or_default(),
+        );
+        r.consume(len);
+    }
+}
+
+/// Appends `piece` to a carried line, at most [`MAX_LINE`] bytes in all.
+fn append_capped(carry: &mut Vec<u8>, too_long: &mut bool, piece: &[u8]) {
+    if *too_long {
+        return;
+    }
+    if carry.len() + piece.len() > MAX_LINE {
+        *too_long = true;
+        carry.clear();
+    } else {
+        carry.extend_from_slice(piece);
     }
 }
 
@@ -516,7 +595,7 @@ pub fn splittable(format: Format) -> bool {
 /// (for CSV, the last one outside a quoted cell, counting quotes from the
 /// block's start, itself a row start). `None` when there is none.
 pub fn cut(data: &[u8], csv: bool) -> Option<usize> {
-    if !csv {
+    if !csv || memchr::memchr(b'"', data).is_none() {
         return memchr::memrchr(b'\n', data).map(|i| i + 1);
     }
     let mut quoted = false;
