@@ -875,6 +875,51 @@ not json
     }
 
     #[test]
+    fn csv_quoted_cells_read_as_the_csv_crate_reads_them() {
+        // Quoted cells (a comma, a doubled quote, a line end inside), bare
+        // CRs, blank lines and short rows: the cells are those the csv
+        // crate gives, and malformed rows are counted at their first line.
+        let text = "ts,client_ip,client_port,server_ip,server_port,sni,server_banner\r\n\
+2026-11-28T10:56:59Z,10.0.0.1,5,10.0.0.2,443,\"a,b\",\"x\"\"y\"\r\n\
+\r\n\
+2026-11-28T10:56:59Z,10.0.0.1,5,10.0.0.2,443,c,\"220 one\r\ntwo\"\r\n\
+2026-11-28T10:56:59Z,10.0.0.3,x,10.0.0.2,443\r\n\
+2026-11-28T10:56:59Z,10.0.0.4,6,10.0.0.2,443\r\n\
+2026-11-28T10:56:59Z,10.0.0.5,7,10.0.0.2,443,d\r2026-11-28T10:56:59Z,10.0.0.6,8,10.0.0.2,443,e\n\
+2026-11-28T10:56:59Z,10.0.0.7,9,10.0.0.2,443,\"open";
+        let (rows, stats) = rows(text, true);
+        let mut want = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let good: Vec<csv::StringRecord> = want
+            .records()
+            .map(Result::unwrap)
+            .filter(|r| r.get(2) != Some("x"))
+            .collect();
+        assert_eq!(rows.len(), good.len());
+        for (r, w) in rows.iter().zip(&good) {
+            assert_eq!(r.client_ip.to_string(), w[1]);
+            assert_eq!(r.sni, w.get(5).unwrap_or(""));
+            assert_eq!(r.server_banner, w.get(6).unwrap_or(""));
+        }
+        assert_eq!(rows[0].sni, "a,b");
+        assert_eq!(rows[0].server_banner, "x\"y");
+        assert_eq!(rows[1].server_banner, "220 one\r\ntwo");
+        assert_eq!(rows.last().map(|r| r.sni.as_str()), Some("open"));
+        assert_eq!(stats.bad, 1);
+        assert_eq!(stats.first_bad.as_ref().map(|(l, _)| *l), Some(6));
+    }
+
+    #[test]
+    fn csv_commas_found_eight_bytes_at_a_time() {
+        let line = b",a,,bcdefghij,k,,,,,,,,lmnopq,";
+        let mut at = Vec::new();
+        commas(line, &mut at);
+        let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
+        assert_eq!(at, want);
+    }
+
+    #[test]
     fn csv_row_unquotes_cells() {
         let text = "ts,client_ip,client_port,server_ip,server_port,sni,cert_names,status\r\n\
 2026-11-28T10:56:59.472706Z,10.0.0.1,5,10.0.0.2,443,'=evil,'-a.example b.example,no_server_hello\r\n\
