@@ -166,6 +166,9 @@ struct Interner {
     /// Ids of the empty name and of the services' names (id + 1; 0: not
     /// yet), in [`Interner::fixed_id`] order: asked for on every connection.
     fixed: [u32; 5],
+    /// Ids of server addresses used as names (rows without a server name),
+    /// without writing the address out again for every connection.
+    addresses: rustc_hash::FxHashMap<IpAddr, u32>,
 }
 
 impl Interner {
@@ -208,6 +211,16 @@ impl Interner {
                 i
             }
         }
+    }
+
+    /// Id of an address written out as a name.
+    fn address_id(&mut self, ip: IpAddr) -> u32 {
+        if let Some(&i) = self.addresses.get(&ip) {
+            return i;
+        }
+        let i = self.id(&ip.to_string());
+        self.addresses.insert(ip, i);
+        i
     }
 
     fn id(&mut self, s: &str) -> u32 {
@@ -498,29 +511,24 @@ impl Tally {
         if !self.scope.covers(r) {
             return;
         }
-        // Borrowed; only an address is formatted.
-        let address;
-        let server_name: &str = match [
+        // Borrowed; an address is written out once per address.
+        let server_name = [
             r.sni.as_str(),
             r.cert_names.first().map_or("", String::as_str),
             r.server_banner.as_str(),
         ]
         .into_iter()
-        .find(|s| !s.is_empty())
-        {
-            Some(name) => name,
-            None => {
-                address = r.server_ip.to_string();
-                &address
-            }
-        };
+        .find(|s| !s.is_empty());
         let helo = if r.client_helo.is_empty() {
             self.names.fixed_id(None)
         } else {
             self.names.id(&r.client_helo)
         };
         let svc = self.names.fixed_id(r.m365.service);
-        let server = self.names.id(server_name);
+        let server = match server_name {
+            Some(name) => self.names.id(name),
+            None => self.names.address_id(r.server_ip),
+        };
         self.rows
             .entry((r.client_ip, helo, svc, server))
             .or_default()

@@ -24,6 +24,7 @@ pub enum Val<'a> {
     Arr(&'a str),
 }
 
+#[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
         i += 1;
@@ -71,6 +72,7 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
 }
 
 /// The string at `i` (its opening quote): decoded, and the index after it.
+#[inline]
 fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     let b = text.as_bytes();
     let (end, escaped) = string_end(b, i + 1)?;
@@ -82,6 +84,7 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     Some((s, end + 1))
 }
 
+#[inline]
 fn value(text: &str, i: usize) -> Option<(Val<'_>, usize)> {
     let b = text.as_bytes();
     match b.get(i)? {

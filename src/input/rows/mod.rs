@@ -529,20 +529,115 @@ impl CertNames {
 }
 
 /// Microsoft 365 recognition of the row's server with `endpoints` (the
-/// rules of a capture: [`classify_server`]).
+/// rules of a capture: [`classify_server`]), through [`Recognised`].
 pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
-    r.m365 = classify_server(
-        endpoints,
-        &r.sni,
-        &r.cert_names,
-        &r.server_banner,
-        r.server_ip,
-        // A mail session: a mail protocol, or implicit TLS answered with a
-        // mail greeting (`plaintext_answer`, whose row keeps the banner).
-        r.protocol != Protocol::Tls || !r.server_banner.is_empty() || !r.client_helo.is_empty(),
-    );
+    // A mail session: a mail protocol, or implicit TLS answered with a
+    // mail greeting (`plaintext_answer`, whose row keeps the banner).
+    let mail =
+        r.protocol != Protocol::Tls || !r.server_banner.is_empty() || !r.client_helo.is_empty();
+    r.m365 = RECOGNISED.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => c.classify(r, mail, endpoints),
+        Err(_) => classify_server(
+            endpoints,
+            &r.sni,
+            &r.cert_names,
+            &r.server_banner,
+            r.server_ip,
+            mail,
+        ),
+    });
     if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
         r.m365_data = Arc::clone(endpoints.data_label());
+    }
+}
+
+/// Slots of [`Recognised`] (a power of two).
+const RECOGNISED_SLOTS: usize = 8192;
+
+/// The recognition of a server lately seen in rows.
+#[derive(Debug)]
+struct Seen {
+    hash: u64,
+    server_ip: IpAddr,
+    mail: bool,
+    sni: String,
+    banner: String,
+    cert_names: Arc<[String]>,
+    class: Classification,
+}
+
+/// Recognitions of servers lately seen in rows, per thread and
+/// [`Endpoints`] instance: rows repeat the same servers (address, name,
+/// certificate) over and over, and recognising one takes several times
+/// longer than comparing it. One slot per hash of what decides it; a hit is
+/// checked against the facts kept, never trusted to the hash alone.
+#[derive(Debug, Default)]
+struct Recognised {
+    endpoints: u64,
+    slots: Vec<Option<Seen>>,
+}
+
+thread_local! {
+    static RECOGNISED: std::cell::RefCell<Recognised> = std::cell::RefCell::default();
+}
+
+impl Recognised {
+    fn classify(&mut self, r: &ConnRecord, mail: bool, endpoints: &Endpoints) -> Classification {
+        use std::hash::{Hash, Hasher};
+        if self.endpoints != endpoints.cache_id() || self.slots.is_empty() {
+            self.endpoints = endpoints.cache_id();
+            self.slots.clear();
+            self.slots.resize_with(RECOGNISED_SLOTS, || None);
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        (r.server_ip, mail, &r.sni, &r.server_banner, &*r.cert_names).hash(&mut h);
+        let hash = h.finish();
+        let slot = self.slots.get_mut(hash as usize & (RECOGNISED_SLOTS - 1));
+        if let Some(Some(seen)) = &slot
+            && seen.hash == hash
+            && seen.server_ip == r.server_ip
+            && seen.mail == mail
+            && seen.sni == r.sni
+            && seen.banner == r.server_banner
+            && (Arc::ptr_eq(&seen.cert_names, &r.cert_names) || *seen.cert_names == *r.cert_names)
+        {
+            return seen.class.clone();
+        }
+        let class = classify_server(
+            endpoints,
+            &r.sni,
+            &r.cert_names,
+            &r.server_banner,
+            r.server_ip,
+            mail,
+        );
+        if let Some(slot) = slot {
+            match slot {
+                Some(seen) => {
+                    seen.hash = hash;
+                    seen.server_ip = r.server_ip;
+                    seen.mail = mail;
+                    seen.sni.clear();
+                    seen.sni.push_str(&r.sni);
+                    seen.banner.clear();
+                    seen.banner.push_str(&r.server_banner);
+                    seen.cert_names = Arc::clone(&r.cert_names);
+                    seen.class = class.clone();
+                }
+                None => {
+                    *slot = Some(Seen {
+                        hash,
+                        server_ip: r.server_ip,
+                        mail,
+                        sni: r.sni.clone(),
+                        banner: r.server_banner.clone(),
+                        cert_names: Arc::clone(&r.cert_names),
+                        class: class.clone(),
+                    });
+                }
+            }
+        }
+        class
     }
 }
 
