@@ -221,7 +221,10 @@ impl Range<'_> {
         let last = (self.to - 1 - at) as usize;
         let mut end = memchr::memchr(b'\n', buf.get(last.max(begin)..filled).unwrap_or_default())
             .map(|i| last.max(begin) + i + 1);
-        while end.is_none() && at + (filled as u64) < self.len && filled - last <= rows::MAX_LINE {
+        while end.is_none()
+            && at + (filled as u64) < self.len
+            && filled.saturating_sub(last) <= rows::MAX_LINE
+        {
             if buf.len() < filled + STEP {
                 buf.resize(filled + STEP, 0);
             }
