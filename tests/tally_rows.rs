@@ -310,13 +310,13 @@ fn malformed_rows_and_cut_gzip() {
     );
 }
 
-/// A file read in byte ranges by several threads (each range a few KiB
-/// here, lines longer than a range among them, malformed rows in several
-/// ranges) gives what one thread gives: the same clients CSV, row counts
-/// and first malformed line; so does a CSV file, also with a quoted cell
-/// over two lines (read in blocks cut in order instead).
+/// A file read in blocks by several threads (each block a few KiB here,
+/// lines longer than a block among them, malformed rows in several blocks)
+/// gives what one thread gives: the same clients CSV, row counts and first
+/// malformed line; so does a CSV file, also with a quoted cell over two
+/// lines.
 #[test]
-fn ranges_read_by_threads_give_one_thread_s_result() {
+fn blocks_read_by_threads_give_one_thread_s_result() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, json, _) = analyze(dir.path(), &["samples/"], &["--scope", "all"]);
     let text = std::fs::read_to_string(&json).unwrap();

@@ -22,7 +22,6 @@ pub mod driver;
 pub mod names;
 pub mod pipelined;
 pub mod progress;
-pub mod row_ranges;
 pub mod rows;
 pub mod tally_rows;
 

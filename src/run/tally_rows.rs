@@ -71,24 +71,7 @@ pub fn tally_rows(
             }
         };
         run.files += 1;
-        let ranges = match input {
-            RowInput::File { path, .. }
-                if threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format) =>
-            {
-                super::row_ranges::read_ranges(
-                    path,
-                    opened.format,
-                    endpoints,
-                    threads,
-                    block.max(1),
-                    &mut outputs.summary,
-                )
-            }
-            _ => None,
-        };
-        let end = if let Some(end) = ranges {
-            end
-        } else if threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format) {
+        let end = if threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format) {
             read_parallel(
                 opened,
                 endpoints,
