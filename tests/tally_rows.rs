@@ -323,6 +323,68 @@ fn malformed_rows_and_cut_gzip() {
     );
 }
 
+/// A file read in blocks by several threads (each block a few KiB here,
+/// lines longer than a block among them, malformed rows in several blocks)
+/// gives what one thread gives: the same clients CSV, row counts and first
+/// malformed line; so does a CSV file, also with a quoted cell over two
+/// lines.
+#[test]
+fn blocks_read_by_threads_give_one_thread_s_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, json, _) = analyze(dir.path(), &["samples/"], &["--scope", "all"]);
+    let text = std::fs::read_to_string(&json).unwrap();
+    let mut big = String::new();
+    for copy in 0..6 {
+        for (i, l) in text.lines().enumerate() {
+            big.push_str(l);
+            big.push('\n');
+            if copy > 0 && i % 97 == 5 {
+                big.push_str("{\"client_ip\":\"10.0.0.1\",\"server_ip\":\"x\"}\n");
+            }
+            if i % 53 == 7 {
+                // A long line: a row with a long unknown key's value.
+                let pad = "p".repeat(9000 + i);
+                big.push_str(&l.replacen('{', &format!("{{\"pad\":\"{pad}\","), 1));
+                big.push('\n');
+            }
+        }
+    }
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    let (header, body) = csv_text.split_once("\r\n").unwrap();
+    let mut big_csv = format!("{header}\r\n");
+    for _ in 0..6 {
+        big_csv.push_str(body);
+        big_csv.push_str("2026-11-28T10:56:59Z,10.0.0.1,x,10.0.0.2,443\r\n");
+    }
+    let mut quoted = big_csv.clone();
+    quoted.push_str("2026-11-28T10:56:59Z,10.9.9.9,5,10.0.0.2,443,\"a\r\nb\"\r\n");
+    quoted.push_str(body);
+    for (name, data) in [
+        ("big.jsonl", &big),
+        ("big.csv", &big_csv),
+        ("quoted.csv", &quoted),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, data).unwrap();
+        let one = tally(dir.path(), &[&path], &["--scope", "all", "--threads", "1"]);
+        for block in ["4096", "5000", "65536"] {
+            let many = tally(
+                dir.path(),
+                &[&path],
+                &["--scope", "all", "--threads", "3", "--block-bytes", block],
+            );
+            assert_eq!(one.0, many.0, "{name} {block}: clients CSV");
+            assert_eq!(one.1.status.code(), many.1.status.code(), "{name}");
+            assert_eq!(one.1.stderr, many.1.stderr, "{name} {block}");
+        }
+        let err = String::from_utf8_lossy(&one.1.stderr);
+        assert!(
+            err.contains("malformed rows skipped (first at line"),
+            "{name}: {err}"
+        );
+    }
+}
+
 /// Rows written with the built-in endpoint data, tallied with other data,
 /// give what `analyze` of the packets gives with that data: recognition is
 /// applied again, not read from the rows.

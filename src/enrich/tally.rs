@@ -113,14 +113,16 @@ pub struct Entry {
     pub first_seen: i64,
     /// Last packet (µs).
     pub last_seen: i64,
+    // The sets are kept in the entry itself (no allocation of their own):
+    // an entry is then one place in memory, read once per connection.
     /// Distinct JA4 fingerprints (interned, at most [`MAX_FINGERPRINTS`]).
-    ja4: Vec<u32>,
+    ja4: Ids,
     /// Distinct JA3 fingerprints (interned, at most [`MAX_FINGERPRINTS`]).
-    ja3: Vec<u32>,
+    ja3: Ids,
     /// How the server was recognised as Microsoft 365 (interned, union).
-    m365_match: Vec<u32>,
+    m365_match: Ids,
     /// Server ports, ascending (at most [`MAX_FINGERPRINTS`], the lowest).
-    ports: Vec<u16>,
+    ports: arrayvec::ArrayVec<u16, MAX_FINGERPRINTS>,
     /// Protocols seen, one bit per [`Protocol::ALL`] index.
     protocols: u8,
 }
@@ -143,8 +145,13 @@ impl Entry {
 
     fn add_port(&mut self, port: u16) {
         if let Err(at) = self.ports.binary_search(&port) {
-            self.ports.insert(at, port);
-            self.ports.truncate(MAX_FINGERPRINTS);
+            if at >= MAX_FINGERPRINTS {
+                return;
+            }
+            if self.ports.is_full() {
+                self.ports.pop();
+            }
+            let _ = self.ports.try_insert(at, port);
         }
     }
 }
@@ -156,6 +163,12 @@ struct Interner {
     names: Vec<Box<str>>,
     /// Ids of the spellings of the 32 [`MatchKinds`] (id + 1; 0: not yet).
     kinds: [u32; 32],
+    /// Ids of the empty name and of the services' names (id + 1; 0: not
+    /// yet), in [`Interner::fixed_id`] order: asked for on every connection.
+    fixed: [u32; 5],
+    /// Ids of server addresses used as names (rows without a server name),
+    /// without writing the address out again for every connection.
+    addresses: rustc_hash::FxHashMap<IpAddr, u32>,
 }
 
 impl Interner {
@@ -179,6 +192,38 @@ impl Interner {
         }
     }
 
+    /// Id of the empty name (`None`) or of a service's name.
+    fn fixed_id(&mut self, service: Option<crate::model::m365::Service>) -> u32 {
+        use crate::model::m365::Service;
+        let (slot, s) = match service {
+            None => (0, ""),
+            Some(s) => (
+                1 + Service::ALL.iter().position(|x| *x == s).unwrap_or(0),
+                s.as_str(),
+            ),
+        };
+        match self.fixed.get(slot) {
+            Some(&i) if i > 0 => i - 1,
+            _ => {
+                let i = self.id(s);
+                if let Some(c) = self.fixed.get_mut(slot) {
+                    *c = i.saturating_add(1);
+                }
+                i
+            }
+        }
+    }
+
+    /// Id of an address written out as a name.
+    fn address_id(&mut self, ip: IpAddr) -> u32 {
+        if let Some(&i) = self.addresses.get(&ip) {
+            return i;
+        }
+        let i = self.id(&ip.to_string());
+        self.addresses.insert(ip, i);
+        i
+    }
+
     fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
@@ -194,15 +239,17 @@ impl Interner {
     }
 }
 
+/// A set of interned ids, at most [`MAX_FINGERPRINTS`].
+type Ids = arrayvec::ArrayVec<u32, MAX_FINGERPRINTS>;
+
 /// Adds `id` to a set of at most [`MAX_FINGERPRINTS`]: beyond that the
 /// set keeps the names first in byte order, so that it is the same
 /// whatever order connections come in (threads add them in any order).
-fn add_id(set: &mut Vec<u32>, id: u32, names: &Interner) {
+fn add_id(set: &mut Ids, id: u32, names: &Interner) {
     if set.contains(&id) {
         return;
     }
-    if set.len() < MAX_FINGERPRINTS {
-        set.push(id);
+    if set.try_push(id).is_ok() {
         return;
     }
     let last = set
@@ -573,27 +620,25 @@ impl Tally {
         if !r.who.is_empty() {
             self.name_row(r.client_ip, r.ts, &r.who);
         }
-        let service = r.m365.service.map_or("", |s| s.as_str());
-        // Borrowed; only an address is formatted.
-        let address;
-        let server_name: &str = match [
+        // Borrowed; an address is written out once per address.
+        let server_name = [
             r.sni.as_str(),
             &r.dns_name,
             r.cert_names.first().map_or("", String::as_str),
             r.server_banner.as_str(),
         ]
         .into_iter()
-        .find(|s| !s.is_empty())
-        {
-            Some(name) => name,
-            None => {
-                address = r.server_ip.to_string();
-                &address
-            }
+        .find(|s| !s.is_empty());
+        let helo = if r.client_helo.is_empty() {
+            self.names.fixed_id(None)
+        } else {
+            self.names.id(&r.client_helo)
         };
-        let helo = self.names.id(&r.client_helo);
-        let svc = self.names.id(service);
-        let server = self.names.id(server_name);
+        let svc = self.names.fixed_id(r.m365.service);
+        let server = match server_name {
+            Some(name) => self.names.id(name),
+            None => self.names.address_id(r.server_ip),
+        };
         self.rows
             .entry((r.client_ip, helo, svc, server))
             .or_default()

@@ -109,9 +109,10 @@ pub fn tally_rows(
     (run, None)
 }
 
-/// A block of whole lines and the number of lines before it.
+/// A block of whole lines (`data[..len]`) and the number of lines before it.
 struct Block {
     data: Vec<u8>,
+    len: usize,
     first_line: u64,
 }
 
@@ -167,7 +168,7 @@ fn read_parallel(
                         let Ok(block) = block else { break };
                         let e = rows::read_block(
                             format,
-                            &block.data,
+                            block.data.get(..block.len).unwrap_or_default(),
                             block.first_line,
                             header,
                             endpoints,
@@ -206,6 +207,9 @@ fn read_parallel(
 
 /// Cuts the input into blocks of whole lines (about `block` bytes) and
 /// sends them; buffers come back through `recycle`.
+///
+/// The input is read straight into the blocks (a read as large as the
+/// reader's buffer passes it by), not copied out of the reader's buffer.
 fn cut_blocks(
     reader: &mut dyn BufRead,
     csv: bool,
@@ -216,45 +220,50 @@ fn cut_blocks(
 ) -> io::Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     loop {
-        let mut data = recycle
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(block + (64 << 10)));
-        data.clear();
-        data.append(&mut carry);
+        let mut data = recycle.try_recv().unwrap_or_default();
+        // Buffers keep their length (their bytes are written over), so
+        // that they are not zeroed again for every block.
+        if data.len() < block + rows::MAX_LINE {
+            data.resize(block + rows::MAX_LINE, 0);
+        }
+        let mut len = carry.len();
+        if let Some(dst) = data.get_mut(..len) {
+            dst.copy_from_slice(&carry);
+        }
+        carry.clear();
         let mut eof = false;
         // Fill to BLOCK; a block without a place to cut grows (by up to
         // one longest line) before it is sent whole.
         let mut want = block;
         loop {
-            while data.len() < want {
-                let chunk = match reader.fill_buf() {
-                    Ok(c) => c,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            while len < want {
+                let dst = data.get_mut(len..want).unwrap_or_default();
+                match reader.read(dst) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         // Send what was read, then report.
-                        send(tx, data, lines)?;
+                        send(tx, data, len, lines)?;
                         return Err(e);
                     }
-                };
-                if chunk.is_empty() {
-                    eof = true;
-                    break;
                 }
-                let n = chunk.len().min(want - data.len());
-                data.extend_from_slice(chunk.get(..n).unwrap_or_default());
-                reader.consume(n);
             }
-            if eof || rows::cut(&data, csv).is_some() || want >= block + rows::MAX_LINE {
+            let filled = data.get(..len).unwrap_or_default();
+            if eof || rows::cut(filled, csv).is_some() || want >= block + rows::MAX_LINE {
                 break;
             }
             want += rows::MAX_LINE / 4;
         }
-        if !eof && let Some(at) = rows::cut(&data, csv) {
-            carry.extend_from_slice(data.get(at..).unwrap_or_default());
-            data.truncate(at);
+        if !eof && let Some(at) = rows::cut(data.get(..len).unwrap_or_default(), csv) {
+            carry.extend_from_slice(data.get(at..len).unwrap_or_default());
+            len = at;
         }
-        if !data.is_empty() {
-            send(tx, data, lines)?;
+        if len > 0 {
+            send(tx, data, len, lines)?;
         }
         if eof {
             return Ok(());
@@ -262,9 +271,19 @@ fn cut_blocks(
     }
 }
 
-fn send(tx: &mpsc::SyncSender<Block>, data: Vec<u8>, lines: &mut u64) -> io::Result<()> {
+fn send(
+    tx: &mpsc::SyncSender<Block>,
+    data: Vec<u8>,
+    len: usize,
+    lines: &mut u64,
+) -> io::Result<()> {
     let first_line = *lines;
-    *lines += memchr::memchr_iter(b'\n', &data).count() as u64;
-    tx.send(Block { data, first_line })
-        .map_err(|_| io::Error::other("the reading threads stopped"))
+    let filled = data.get(..len).unwrap_or_default();
+    *lines += memchr::memchr_iter(b'\n', filled).count() as u64;
+    tx.send(Block {
+        data,
+        len,
+        first_line,
+    })
+    .map_err(|_| io::Error::other("the reading threads stopped"))
 }

@@ -130,6 +130,12 @@ impl Endpoints {
         &self.data
     }
 
+    /// Tells this instance's data apart from any other instance's (made
+    /// from other data), for caches of its answers.
+    pub fn cache_id(&self) -> u64 {
+        self.cache_id
+    }
+
     /// The same data under another [`Endpoints::data_label`].
     pub fn with_data_label(mut self, label: &str) -> Endpoints {
         self.data = std::sync::Arc::from(label);

@@ -28,11 +28,46 @@ fn digits(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// The form tlsready writes, `2026-11-28T10:56:59.472706Z` (six
+/// fractional digits, UTC), read without the general parser; `None` for
+/// any other form (the general parser then reads it, the same way).
+#[inline]
+fn parse_rfc3339_us(b: &[u8]) -> Option<i64> {
+    let b: &[u8; 27] = b.try_into().ok()?;
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let d = |i: usize| -> Option<u32> {
+        let c = b[i].wrapping_sub(b'0');
+        (c < 10).then_some(u32::from(c))
+    };
+    let two = |i: usize| -> Option<u32> { Some(d(i)? * 10 + d(i + 1)?) };
+    let y = two(0)? * 100 + two(2)?;
+    let (mo, day, h, mi, sec) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let micros = (two(20)? * 10_000 + two(22)? * 100 + two(24)?) as i64;
+    let days = days_from_civil(i64::from(y), mo, day);
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
+    secs.checked_mul(1_000_000)?.checked_add(micros)
+}
+
 /// Parses an RFC 3339 / ISO 8601 date and time into µs since the Unix
 /// epoch: `2026-11-28T10:56:59.472706Z`, a space instead of `T`, any number
 /// of fractional digits (cut to µs), `Z`, `±HH:MM`, `±HHMM`, or no zone
 /// (UTC).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    if let Some(t) = parse_rfc3339_us(s.as_bytes()) {
+        return Some(t);
+    }
     let b = s.trim().as_bytes();
     if b.len() < 19 {
         return None;
@@ -90,6 +125,51 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let days = days_from_civil(i64::from(y), mo, d);
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset_s;
     secs.checked_mul(1_000_000)?.checked_add(micros)
+}
+
+/// Parses an address as [`IpAddr::from_str`] does; dotted IPv4 addresses
+/// (most rows) without its general parser.
+///
+/// [`IpAddr::from_str`]: std::net::IpAddr
+#[inline]
+pub fn parse_ip(s: &str) -> Option<std::net::IpAddr> {
+    let b = s.as_bytes();
+    let mut octets = [0u8; 4];
+    let mut n = 0usize;
+    let mut i = 0usize;
+    // Four octets of one to three digits, no leading zero, at most 255,
+    // separated by dots; anything else (IPv6 too) goes to the std parser,
+    // which gives the same answer for these.
+    while n < 4 {
+        let start = i;
+        let mut v = 0u32;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() || i - start == 3 {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        let leading_zero = len > 1 && b.get(start) == Some(&b'0');
+        if len == 0 || leading_zero || v > 255 {
+            return s.parse().ok();
+        }
+        if let Some(slot) = octets.get_mut(n) {
+            *slot = v as u8;
+        }
+        n += 1;
+        if n < 4 {
+            if b.get(i) != Some(&b'.') {
+                return s.parse().ok();
+            }
+            i += 1;
+        }
+    }
+    if i != b.len() {
+        return s.parse().ok();
+    }
+    Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(octets)))
 }
 
 /// Parses seconds since the epoch with a fraction (`1700000000.123456`,
@@ -247,8 +327,50 @@ mod tests {
             Some(parse_rfc3339("2026-11-28T10:56:36.5Z").unwrap() - 500_000)
         );
         assert_eq!(parse_rfc3339("2026-13-28T10:56:36Z"), None);
+        // The written form has a path of its own: the same answers.
+        for s in [
+            "2026-11-28T10:56:36.824478Z",
+            "1970-01-01T00:00:00.000000Z",
+            "2024-02-29T23:59:60.999999Z",
+            "2026-13-28T10:56:36.824478Z",
+            "2026-11-28T24:56:36.824478Z",
+            "2026-11-28T10:56:36.82447xZ",
+            "2026-11-28T10:56:36+824478Z",
+        ] {
+            let fast = parse_rfc3339_us(s.as_bytes());
+            assert_eq!(fast.is_some(), parse_rfc3339(s).is_some(), "{s}");
+            // Seven fractional digits: only the general parser reads it.
+            let general = parse_rfc3339(&format!("{}0Z", &s[..s.len() - 1]));
+            if fast.is_some() {
+                assert_eq!(fast, general, "{s}");
+            }
+        }
         assert_eq!(parse_rfc3339("2026-11-28T10:56"), None);
         assert_eq!(parse_rfc3339("XXXXXXXXXX.XXXXXX"), None);
+    }
+
+    #[test]
+    fn addresses_as_std_parses_them() {
+        for s in [
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.4 ",
+            "1..3.4",
+            "1.2.3.1234",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "",
+            "a.b.c.d",
+            "1.2.3.04",
+            "100.200.30.4",
+        ] {
+            assert_eq!(parse_ip(s), s.parse().ok(), "{s:?}");
+        }
     }
 
     #[test]

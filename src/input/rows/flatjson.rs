@@ -24,6 +24,7 @@ pub enum Val<'a> {
     Arr(&'a str),
 }
 
+#[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
         i += 1;
@@ -31,21 +32,47 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Bytes of `x` equal to `c`: the lowest set high bit marks the first one
+/// (bits above it may be set wrongly; only the lowest is used).
+#[inline]
+fn bytes_eq(x: u64, c: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let v = x ^ (LO * u64::from(c));
+    v.wrapping_sub(LO) & !v & HI
+}
+
 /// End (index of the closing quote) of the string whose content starts at
-/// `start`, and whether it holds escapes.
-fn string_end(b: &[u8], mut start: usize) -> Option<(usize, bool)> {
+/// `start`, and whether it holds escapes. The strings of a row are short:
+/// eight bytes are looked at a time, without a call.
+#[inline]
+fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {
-        let j = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
-        if b.get(j) == Some(&b'"') {
-            return Some((j, escaped));
+        while let Some(w) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            let x = u64::from_le_bytes(word);
+            let hit = bytes_eq(x, b'"') | bytes_eq(x, b'\\');
+            if hit != 0 {
+                i += (hit.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
         }
-        escaped = true;
-        start = j + 2;
+        match b.get(i)? {
+            b'"' => return Some((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
     }
 }
 
 /// The string at `i` (its opening quote): decoded, and the index after it.
+#[inline]
 fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     let b = text.as_bytes();
     let (end, escaped) = string_end(b, i + 1)?;
@@ -57,6 +84,7 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     Some((s, end + 1))
 }
 
+#[inline]
 fn value(text: &str, i: usize) -> Option<(Val<'_>, usize)> {
     let b = text.as_bytes();
     match b.get(i)? {
@@ -142,6 +170,169 @@ pub fn scan<'a>(
     }
 }
 
+/// The keys [`scan_ordered`] has seen, and which keys followed which: rows
+/// of one file have their keys in one order (some keys left out in some
+/// rows), so the next key is first compared with those that followed the
+/// previous key before (a comparison or two instead of finding the key's
+/// end and matching it against every name).
+#[derive(Debug)]
+pub struct KeyOrder {
+    /// `key":` as written, and its id.
+    keys: Vec<(Box<[u8]>, u8)>,
+    /// Per key (and [`START`] for the first), the keys seen after it, the
+    /// most recent first.
+    next: Vec<[u8; FOLLOWERS]>,
+}
+
+/// Keys remembered per file (more are read, but not compared first).
+const MAX_KEYS: usize = 64;
+/// Keys remembered after each key.
+const FOLLOWERS: usize = 3;
+/// A key slot that is none.
+const NONE: u8 = u8::MAX;
+/// The slot of "before the first key" in [`KeyOrder::next`].
+const START: usize = MAX_KEYS;
+
+impl Default for KeyOrder {
+    fn default() -> Self {
+        KeyOrder {
+            keys: Vec::new(),
+            next: vec![[NONE; FOLLOWERS]; MAX_KEYS + 1],
+        }
+    }
+}
+
+/// `a == b` for short slices, a word at a time, without a call to
+/// `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    #[inline]
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(x) = s.get(at..at + 8) {
+            w.copy_from_slice(x);
+        }
+        u64::from_le_bytes(w)
+    }
+    #[inline]
+    fn half(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        if let Some(x) = s.get(at..at + 4) {
+            w.copy_from_slice(x);
+        }
+        u32::from_le_bytes(w)
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+impl KeyOrder {
+    /// The slot of the key at `b[at..]` among those seen after `prev`, and
+    /// the index after its colon.
+    #[inline]
+    fn known(&self, prev: usize, b: &[u8], at: usize) -> Option<(usize, usize)> {
+        for &slot in self.next.get(prev)? {
+            let (key, _) = self.keys.get(usize::from(slot))?;
+            let after = at + key.len();
+            if b.get(at..after).is_some_and(|x| same(x, key)) {
+                return Some((usize::from(slot), after));
+            }
+        }
+        None
+    }
+
+    /// Remembers `written` (`key":`) with its id as seen after `prev`; its
+    /// slot, or [`START`] when no more keys are remembered.
+    fn learn(&mut self, prev: usize, written: &[u8], id: u8) -> usize {
+        let slot = match self.keys.iter().position(|(k, _)| &k[..] == written) {
+            Some(s) => s,
+            None if self.keys.len() < MAX_KEYS => {
+                self.keys.push((written.into(), id));
+                self.keys.len() - 1
+            }
+            None => return START,
+        };
+        if let Some(f) = self.next.get_mut(prev) {
+            f.rotate_right(1);
+            if let Some(first) = f.first_mut() {
+                *first = slot as u8;
+            }
+        }
+        slot
+    }
+}
+
+/// [`scan`] for objects whose keys are known by an id (`key_id`): calls
+/// `field` with the id and value of each key (keys `key_id` maps to
+/// `skip` are passed over without decoding their values further).
+pub fn scan_ordered<'a>(
+    text: &'a str,
+    order: &mut KeyOrder,
+    key_id: impl Fn(&str) -> u8,
+    mut field: impl FnMut(u8, Val<'a>) -> Option<()>,
+) -> Option<()> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(());
+    }
+    let mut prev = START;
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (id, at) = match order.known(prev, b, i + 1) {
+            Some((slot, after)) => {
+                prev = slot;
+                (order.keys.get(slot).map_or(0, |k| k.1), after)
+            }
+            None => {
+                let (end, escaped) = string_end(b, i + 1)?;
+                if escaped {
+                    return None;
+                }
+                let id = key_id(text.get(i + 1..end)?);
+                let mut after = skip_ws(b, end + 1);
+                if b.get(after) != Some(&b':') {
+                    return None;
+                }
+                after += 1;
+                // Remembered as written, up to the colon.
+                prev = order.learn(prev, b.get(i + 1..after)?, id);
+                (id, after)
+            }
+        };
+        let (val, next) = value(text, skip_ws(b, at))?;
+        field(id, val)?;
+        i = skip_ws(b, next);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +359,69 @@ mod tests {
         assert_eq!(v[5], ("f".into(), Val::Str(Cow::Owned("té\\x01".into()))));
         assert_eq!(v[6], ("g".into(), Val::Arr("[]")));
         assert_eq!(all(" { } ").map(|v| v.len()), Some(0));
+    }
+
+    #[test]
+    fn ordered_keys_read_as_scan() {
+        let id = |k: &str| k.as_bytes().first().copied().unwrap_or(0);
+        let mut order = KeyOrder::default();
+        for text in [
+            r#"{"a":"x","bb":12,"c":["p","q\"r"]}"#,
+            r#"{"a":"y","bb":13,"c":[]}"#,
+            r#"{"a":"y","bbb":1,"c":null}"#,
+            r#"{ "a" : "z" ,"c":true}"#,
+            r#"{"b":"y","a":"w"}"#,
+            r#"{"a":"y\u00e9xyz0123456789","bb":13,"c":[]}"#,
+            r#"{"a":"y","c":[]}"#,
+            r#"{"a":"y","bb":13,"c":[]}"#,
+            r#"{"a":"y","bbbbbbbbbbb":13,"c":[]}"#,
+            r#"{"a":"y","bbbbbbbbbbc":13,"c":[]}"#,
+        ] {
+            let mut want = Vec::new();
+            scan(text, |k, v| {
+                want.push((id(k), v));
+                Some(())
+            })
+            .unwrap();
+            let mut got = Vec::new();
+            scan_ordered(text, &mut order, id, |k, v| {
+                got.push((k, v));
+                Some(())
+            })
+            .unwrap();
+            assert_eq!(got, want, "{text}");
+        }
+        for bad in [r#"{"a":"x""#, r#"{"a\"":1}"#, r#"{"a" 1}"#, r#"{"a":1"#] {
+            assert!(
+                scan_ordered(bad, &mut order, id, |_, _| Some(())).is_none(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_as_eq() {
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for n in 0..text.len() {
+            let a = &text[..n];
+            assert!(same(a, a));
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same(a, &b), "{n} {at}");
+            }
+            assert!(!same(a, &text[..n + 1]));
+        }
+    }
+
+    #[test]
+    fn string_ends_found_eight_bytes_at_a_time() {
+        let s = br#"0123456789abcdef\"xyz\\"tail"#;
+        assert_eq!(string_end(s, 0), Some((23, true)));
+        assert_eq!(string_end(b"abcdefgh\"", 0), Some((8, false)));
+        assert_eq!(string_end(b"ab\"", 0), Some((2, false)));
+        assert_eq!(string_end(b"abcdefghij", 0), None);
+        assert_eq!(string_end(b"abcdefg\\", 0), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::enrich::m365::Endpoints;
+use crate::enrich::row::classify_server;
 use crate::model::m365::Classification;
 use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::model::sink::Sink;
@@ -287,22 +288,101 @@ pub fn each_line(
     stats: &mut ReadStats,
     mut each: impl FnMut(&[u8], u64, &mut ReadStats) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
+    raw_lines(r, stats, |line, too_long, line_no, stats| {
+        if too_long {
+            stats.bad_row(line_no, "line too long");
+            return Ok(());
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        each(line, line_no, stats)
+    })
+}
+
+/// Calls `each` with every line of `r` as it is (without its `\n`, with a
+/// `\r` before it), whether it is longer than [`MAX_LINE`] (then only its
+/// start, or nothing, is given), and its number.
+///
+/// Lines are given in place, out of the reader's buffer (no copy); only a
+/// line that straddles the end of the buffer is put together in a buffer
+/// of its own.
+pub fn raw_lines(
+    r: &mut dyn BufRead,
+    stats: &mut ReadStats,
+    mut each: impl FnMut(&[u8], bool, u64, &mut ReadStats) -> io::Result<()>,
+) -> io::Result<()> {
+    // The start of a line that the buffer ended in, and whether it is
+    // already too long.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut carry_too_long = false;
     let mut line_no = 0u64;
     loop {
-        match next_line(r, &mut buf)? {
-            Line::End => return Ok(()),
-            Line::TooLong => {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            if !carry.is_empty() || carry_too_long {
                 line_no += 1;
-                stats.bad_row(line_no, "line too long");
-                continue;
+                each(&carry, carry_too_long, line_no, stats)?;
             }
-            Line::Line => line_no += 1,
+            return Ok(());
         }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        let len = chunk.len();
+        let mut start = 0;
+        if !carry.is_empty() || carry_too_long {
+            // Finish the carried line first.
+            match memchr::memchr(b'\n', chunk) {
+                Some(i) => {
+                    let piece = chunk.get(..i).unwrap_or_default();
+                    append_capped(&mut carry, &mut carry_too_long, piece);
+                    line_no += 1;
+                    each(&carry, carry_too_long, line_no, stats)?;
+                    carry.clear();
+                    carry_too_long = false;
+                    start = i + 1;
+                }
+                None => {
+                    append_capped(&mut carry, &mut carry_too_long, chunk);
+                    r.consume(len);
+                    continue;
+                }
+            }
         }
-        each(&buf, line_no, stats)?;
+        let rest = chunk.get(start..).unwrap_or_default();
+        let mut at = 0;
+        for i in memchr::memchr_iter(b'\n', rest) {
+            line_no += 1;
+            let line = rest.get(at..i).unwrap_or_default();
+            if line.len() > MAX_LINE {
+                each(&[], true, line_no, stats)?;
+            } else {
+                each(line, false, line_no, stats)?;
+            }
+            at = i + 1;
+        }
+        append_capped(
+            &mut carry,
+            &mut carry_too_long,
+            rest.get(at..).unwrap_or_default(),
+        );
+        r.consume(len);
+    }
+}
+
+/// Appends `piece` to a carried line, at most [`MAX_LINE`] bytes in all.
+fn append_capped(carry: &mut Vec<u8>, too_long: &mut bool, piece: &[u8]) {
+    if *too_long {
+        return;
+    }
+    if carry.len() + piece.len() > MAX_LINE {
+        *too_long = true;
+        carry.clear();
+    } else {
+        carry.extend_from_slice(piece);
     }
 }
 
@@ -457,8 +537,130 @@ impl CertNames {
 }
 
 /// Microsoft 365 recognition of the row's server with `endpoints` (the
-/// rules of a capture).
-pub use crate::enrich::row::classify;
+/// rules of a capture: [`classify_server`]), through [`Recognised`].
+pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
+    // A mail session: a mail protocol, or implicit TLS answered with a
+    // mail greeting (`plaintext_answer`, whose row keeps the banner).
+    let mail = crate::enrich::row::mail_session(r);
+    r.m365 = RECOGNISED.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => c.classify(r, mail, endpoints),
+        Err(_) => classify_server(
+            endpoints,
+            &r.sni,
+            &r.dns_name,
+            &r.cert_names,
+            &r.server_banner,
+            r.server_ip,
+            mail,
+        ),
+    });
+    if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
+        r.m365_data = Arc::clone(endpoints.data_label());
+    }
+}
+
+/// Slots of [`Recognised`] (a power of two).
+const RECOGNISED_SLOTS: usize = 8192;
+
+/// The recognition of a server lately seen in rows.
+#[derive(Debug)]
+struct Seen {
+    hash: u64,
+    server_ip: IpAddr,
+    mail: bool,
+    sni: String,
+    dns_name: Arc<str>,
+    banner: String,
+    cert_names: Arc<[String]>,
+    class: Classification,
+}
+
+/// Recognitions of servers lately seen in rows, per thread and
+/// [`Endpoints`] instance: rows repeat the same servers (address, name,
+/// certificate) over and over, and recognising one takes several times
+/// longer than comparing it. One slot per hash of what decides it; a hit is
+/// checked against the facts kept, never trusted to the hash alone.
+#[derive(Debug, Default)]
+struct Recognised {
+    endpoints: u64,
+    slots: Vec<Option<Seen>>,
+}
+
+thread_local! {
+    static RECOGNISED: std::cell::RefCell<Recognised> = std::cell::RefCell::default();
+}
+
+impl Recognised {
+    fn classify(&mut self, r: &ConnRecord, mail: bool, endpoints: &Endpoints) -> Classification {
+        use std::hash::{Hash, Hasher};
+        if self.endpoints != endpoints.cache_id() || self.slots.is_empty() {
+            self.endpoints = endpoints.cache_id();
+            self.slots.clear();
+            self.slots.resize_with(RECOGNISED_SLOTS, || None);
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        (
+            r.server_ip,
+            mail,
+            &r.sni,
+            &*r.dns_name,
+            &r.server_banner,
+            &*r.cert_names,
+        )
+            .hash(&mut h);
+        let hash = h.finish();
+        let slot = self.slots.get_mut(hash as usize & (RECOGNISED_SLOTS - 1));
+        if let Some(Some(seen)) = &slot
+            && seen.hash == hash
+            && seen.server_ip == r.server_ip
+            && seen.mail == mail
+            && seen.sni == r.sni
+            && seen.dns_name == r.dns_name
+            && seen.banner == r.server_banner
+            && (Arc::ptr_eq(&seen.cert_names, &r.cert_names) || *seen.cert_names == *r.cert_names)
+        {
+            return seen.class.clone();
+        }
+        let class = classify_server(
+            endpoints,
+            &r.sni,
+            &r.dns_name,
+            &r.cert_names,
+            &r.server_banner,
+            r.server_ip,
+            mail,
+        );
+        if let Some(slot) = slot {
+            match slot {
+                Some(seen) => {
+                    seen.hash = hash;
+                    seen.server_ip = r.server_ip;
+                    seen.mail = mail;
+                    seen.sni.clear();
+                    seen.sni.push_str(&r.sni);
+                    seen.dns_name = Arc::clone(&r.dns_name);
+                    seen.banner.clear();
+                    seen.banner.push_str(&r.server_banner);
+                    seen.cert_names = Arc::clone(&r.cert_names);
+                    seen.class = class.clone();
+                }
+                None => {
+                    *slot = Some(Seen {
+                        hash,
+                        server_ip: r.server_ip,
+                        mail,
+                        sni: r.sni.clone(),
+                        dns_name: Arc::clone(&r.dns_name),
+                        banner: r.server_banner.clone(),
+                        cert_names: Arc::clone(&r.cert_names),
+                        class: class.clone(),
+                    });
+                }
+            }
+        }
+        class
+    }
+}
 
 /// How reading one input ended.
 #[derive(Debug, Default)]
@@ -509,7 +711,7 @@ pub fn splittable(format: Format) -> bool {
 /// (for CSV, the last one outside a quoted cell, counting quotes from the
 /// block's start, itself a row start). `None` when there is none.
 pub fn cut(data: &[u8], csv: bool) -> Option<usize> {
-    if !csv {
+    if !csv || memchr::memchr(b'"', data).is_none() {
         return memchr::memrchr(b'\n', data).map(|i| i + 1);
     }
     let mut quoted = false;

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::fields::{
-    best_from_max, parse_bool, parse_cipher, parse_rfc3339, parse_version, unquote_cell,
+    best_from_max, parse_bool, parse_cipher, parse_ip, parse_rfc3339, parse_version, unquote_cell,
 };
 use super::flatjson::{self, Val};
-use super::{CertNames, Emit, ReadStats, each_line, protocol, reset, status};
+use super::{CertNames, Emit, ReadStats, each_line, protocol, raw_lines, reset, status};
 use crate::model::row::ConnRecord;
 
 /// One JSON line as tlsready writes it. Text borrowed when unescaped.
@@ -137,9 +137,74 @@ impl<'a> From<JsonRow<'a>> for Row<'a> {
     }
 }
 
+/// Keys of a row as the fast path knows them (0: any other key).
+mod key {
+    pub const OTHER: u8 = 0;
+    pub const TS: u8 = 1;
+    pub const CLIENT_IP: u8 = 2;
+    pub const CLIENT_PORT: u8 = 3;
+    pub const SERVER_IP: u8 = 4;
+    pub const SERVER_PORT: u8 = 5;
+    pub const PACKETS: u8 = 6;
+    pub const HELLO_RETRY: u8 = 7;
+    pub const CERT_NAMES: u8 = 8;
+    pub const LAST_TS: u8 = 9;
+    pub const PROTOCOL: u8 = 10;
+    pub const SNI: u8 = 11;
+    pub const CLIENT_MAX_VERSION: u8 = 12;
+    pub const NEGOTIATED_VERSION: u8 = 13;
+    pub const CIPHER: u8 = 14;
+    pub const ALPN: u8 = 15;
+    pub const STATUS: u8 = 16;
+    pub const CLIENT_HELO: u8 = 17;
+    pub const SERVER_BANNER: u8 = 18;
+    pub const JA4: u8 = 19;
+    pub const JA3: u8 = 20;
+    pub const CLIENT_VERSION: u8 = 21;
+    pub const ALERT: u8 = 22;
+    pub const DNS_NAME: u8 = 23;
+    pub const CLIENT_NAME: u8 = 24;
+    pub const CLIENT_NAME_SOURCE: u8 = 25;
+    pub const CLIENT_MAC: u8 = 26;
+
+    /// The id of a key.
+    pub fn id(k: &str) -> u8 {
+        match k {
+            "ts" => TS,
+            "client_ip" => CLIENT_IP,
+            "client_port" => CLIENT_PORT,
+            "server_ip" => SERVER_IP,
+            "server_port" => SERVER_PORT,
+            "packets" => PACKETS,
+            "hello_retry" => HELLO_RETRY,
+            "cert_names" => CERT_NAMES,
+            "last_ts" => LAST_TS,
+            "protocol" => PROTOCOL,
+            "sni" => SNI,
+            "client_max_version" => CLIENT_MAX_VERSION,
+            "negotiated_version" => NEGOTIATED_VERSION,
+            "cipher" => CIPHER,
+            "alpn" => ALPN,
+            "status" => STATUS,
+            "client_helo" => CLIENT_HELO,
+            "server_banner" => SERVER_BANNER,
+            "ja4" => JA4,
+            "ja3" => JA3,
+            "client_version" => CLIENT_VERSION,
+            "alert" => ALERT,
+            "dns_name" => DNS_NAME,
+            "client_name" => CLIENT_NAME,
+            "client_name_source" => CLIENT_NAME_SOURCE,
+            "client_mac" => CLIENT_MAC,
+            _ => OTHER,
+        }
+    }
+}
+
 /// The row of a flat object as tlsready writes it, without serde; `None`
-/// for anything unusual (serde_json then reads the line).
-fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
+/// for anything unusual (serde_json then reads the line). `order`: the
+/// keys of the row before (see [`flatjson::KeyOrder`]).
+fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>> {
     let empty = || Cow::Borrowed("");
     let mut r = Row {
         ts: empty(),
@@ -171,7 +236,7 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
     };
     // ts, client_ip, client_port, server_ip, server_port seen.
     let mut required = 0u8;
-    flatjson::scan(text, |key, val| {
+    flatjson::scan_ordered(text, order, key::id, |id, val| {
         let number = |v: &Val<'_>| -> Option<u64> {
             match v {
                 Val::Num(n) => n.parse().ok(),
@@ -185,60 +250,61 @@ fn fast_row<'a>(text: &'a str) -> Option<Row<'a>> {
                 _ => None,
             }
         };
-        match key {
-            "ts" => {
+        match id {
+            key::OTHER => {}
+            key::TS => {
                 r.ts = text(val)?;
                 required |= 1;
             }
-            "client_ip" => {
-                r.client_ip = text(val)?.parse().ok()?;
+            key::CLIENT_IP => {
+                r.client_ip = parse_ip(&text(val)?)?;
                 required |= 2;
             }
-            "client_port" => {
+            key::CLIENT_PORT => {
                 r.client_port = number(&val)?;
                 required |= 4;
             }
-            "server_ip" => {
-                r.server_ip = text(val)?.parse().ok()?;
+            key::SERVER_IP => {
+                r.server_ip = parse_ip(&text(val)?)?;
                 required |= 8;
             }
-            "server_port" => {
+            key::SERVER_PORT => {
                 r.server_port = number(&val)?;
                 required |= 16;
             }
-            "packets" => r.packets = number(&val)?,
-            "hello_retry" => {
+            key::PACKETS => r.packets = number(&val)?,
+            key::HELLO_RETRY => {
                 r.hello_retry = match val {
                     Val::Bool(b) => b,
                     Val::Str(s) => parse_bool(&s)?,
                     _ => return None,
                 }
             }
-            "cert_names" => {
+            key::CERT_NAMES => {
                 r.cert_names = match val {
                     Val::Arr(a) => Some(a),
                     Val::Null => None,
                     _ => return None,
                 }
             }
-            "last_ts" => r.last_ts = text(val)?,
-            "protocol" => r.protocol = text(val)?,
-            "sni" => r.sni = text(val)?,
-            "dns_name" => r.dns_name = text(val)?,
-            "client_name" => r.client_name = text(val)?,
-            "client_name_source" => r.client_name_source = text(val)?,
-            "client_mac" => r.client_mac = text(val)?,
-            "client_max_version" => r.client_max_version = text(val)?,
-            "negotiated_version" => r.negotiated_version = text(val)?,
-            "cipher" => r.cipher = text(val)?,
-            "alpn" => r.alpn = text(val)?,
-            "status" => r.status = text(val)?,
-            "client_helo" => r.client_helo = text(val)?,
-            "server_banner" => r.server_banner = text(val)?,
-            "ja4" => r.ja4 = text(val)?,
-            "ja3" => r.ja3 = text(val)?,
-            "client_version" => r.client_version = text(val)?,
-            "alert" => r.alert = text(val)?,
+            key::LAST_TS => r.last_ts = text(val)?,
+            key::PROTOCOL => r.protocol = text(val)?,
+            key::SNI => r.sni = text(val)?,
+            key::CLIENT_MAX_VERSION => r.client_max_version = text(val)?,
+            key::NEGOTIATED_VERSION => r.negotiated_version = text(val)?,
+            key::CIPHER => r.cipher = text(val)?,
+            key::ALPN => r.alpn = text(val)?,
+            key::STATUS => r.status = text(val)?,
+            key::CLIENT_HELO => r.client_helo = text(val)?,
+            key::SERVER_BANNER => r.server_banner = text(val)?,
+            key::JA4 => r.ja4 = text(val)?,
+            key::JA3 => r.ja3 = text(val)?,
+            key::CLIENT_VERSION => r.client_version = text(val)?,
+            key::ALERT => r.alert = text(val)?,
+            key::DNS_NAME => r.dns_name = text(val)?,
+            key::CLIENT_NAME => r.client_name = text(val)?,
+            key::CLIENT_NAME_SOURCE => r.client_name_source = text(val)?,
+            key::CLIENT_MAC => r.client_mac = text(val)?,
             _ => {}
         }
         Some(())
@@ -349,13 +415,14 @@ pub fn read_json(
 ) -> io::Result<()> {
     let mut rec = super::empty_record();
     let mut certs = CertNames::default();
+    let mut order = flatjson::KeyOrder::default();
     each_line(r, stats, |buf, line_no, stats| {
         // One UTF-8 check for the line, not one per string.
         let Ok(text) = std::str::from_utf8(buf) else {
             stats.bad_row(line_no, "not UTF-8");
             return Ok(());
         };
-        let row = match fast_row(text) {
+        let row = match fast_row(text, &mut order) {
             Some(row) => row,
             None => match serde_json::from_str::<JsonRow<'_>>(text) {
                 Ok(row) => Row::from(row),
@@ -434,6 +501,8 @@ struct Columns {
     server_ip: usize,
     server_port: usize,
     opt: [Option<usize>; 19],
+    hello_retry: Option<usize>,
+    packets: Option<usize>,
 }
 
 /// Optional columns, in `Columns::opt` order.
@@ -459,15 +528,42 @@ const OPTIONAL: [&str; 19] = [
     "client_mac",
 ];
 
+impl Columns {
+    /// The columns named in `header` (found once per file).
+    fn of(header: &csv::ByteRecord) -> io::Result<Columns> {
+        let find = |name: &str| header.iter().position(|h| h == name.as_bytes());
+        let need = |name: &str| {
+            find(name)
+                .ok_or_else(|| io::Error::other(format!("connections CSV without a {name} column")))
+        };
+        Ok(Columns {
+            ts: need("ts")?,
+            client_ip: need("client_ip")?,
+            client_port: need("client_port")?,
+            server_ip: need("server_ip")?,
+            server_port: need("server_port")?,
+            opt: OPTIONAL.map(find),
+            hello_retry: find("hello_retry"),
+            packets: find("packets"),
+        })
+    }
+}
+
 /// Reads tlsready's connections CSV (the spreadsheet quoting of text cells
 /// undone).
 pub fn read_csv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>) -> io::Result<()> {
-    let mut rd = csv::ReaderBuilder::new()
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(r);
-    let header = rd.byte_headers().map_err(io::Error::other)?.clone();
-    csv_rows(&mut rd, &header, stats, emit)
+    let mut rows: Option<CsvRows> = None;
+    raw_lines(r, stats, |line, too_long, line_no, stats| match &mut rows {
+        Some(rows) => rows.line(line, too_long, line_no, stats, emit),
+        None => {
+            rows = Some(CsvRows::new(&csv_header(line)?)?);
+            Ok(())
+        }
+    })?;
+    match rows {
+        Some(mut rows) => rows.finish(stats, emit),
+        None => Err(io::Error::other("connections CSV without a header row")),
+    }
 }
 
 /// Reads rows of a connections CSV without its header line (a block of
@@ -478,16 +574,16 @@ pub fn read_csv_block(
     stats: &mut ReadStats,
     emit: &mut Emit<'_>,
 ) -> io::Result<()> {
-    let mut rd = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .buffer_capacity(1 << 16)
-        .from_reader(r);
-    csv_rows(&mut rd, header, stats, emit)
+    let mut rows = CsvRows::new(header)?;
+    raw_lines(r, stats, |line, too_long, line_no, stats| {
+        rows.line(line, too_long, line_no, stats, emit)
+    })?;
+    rows.finish(stats, emit)
 }
 
 /// The header of a connections CSV, from its first line.
 pub fn csv_header(line: &[u8]) -> io::Result<csv::ByteRecord> {
+    let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
     let mut rd = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line);
@@ -496,47 +592,203 @@ pub fn csv_header(line: &[u8]) -> io::Result<csv::ByteRecord> {
     Ok(h)
 }
 
-fn csv_rows<R: io::Read>(
-    rd: &mut csv::Reader<R>,
-    header: &csv::ByteRecord,
-    stats: &mut ReadStats,
-    emit: &mut Emit<'_>,
-) -> io::Result<()> {
-    let find = |name: &str| header.iter().position(|h| h == name.as_bytes());
-    let need = |name: &str| {
-        find(name)
-            .ok_or_else(|| io::Error::other(format!("connections CSV without a {name} column")))
-    };
-    let cols = Columns {
-        ts: need("ts")?,
-        client_ip: need("client_ip")?,
-        client_port: need("client_port")?,
-        server_ip: need("server_ip")?,
-        server_port: need("server_port")?,
-        opt: OPTIONAL.map(find),
-    };
-    let hello_retry = find("hello_retry");
-    let packets = find("packets");
-    let mut s = csv::StringRecord::new();
-    let mut rec = super::empty_record();
-    let mut certs = CertNames::default();
-    loop {
-        match rd.read_record(&mut s) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(io::Error::other(e));
+/// Positions of the commas in `line`, eight bytes at a time, into `at`.
+fn commas(line: &[u8], at: &mut Vec<usize>) {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const COMMA: u64 = 0x2c2c_2c2c_2c2c_2c2c;
+    at.clear();
+    let mut words = line.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        let v = u64::from_le_bytes(word) ^ COMMA;
+        // The high bit of each byte that is zero (a comma), exactly.
+        let mut hits = !(((v & LO7) + LO7) | v | LO7);
+        while hits != 0 {
+            at.push(base + (hits.trailing_zeros() / 8) as usize);
+            hits &= hits - 1;
+        }
+        base += 8;
+    }
+    for (i, &c) in words.remainder().iter().enumerate() {
+        if c == b',' {
+            at.push(base + i);
+        }
+    }
+}
+
+/// Rows of a connections CSV, line by line. A line without quotes is cut
+/// at its commas; a line with quotes is read by `csv_core` (with the lines
+/// after it while a quoted cell is open: an odd number of quotes so far).
+struct CsvRows {
+    cols: Columns,
+    /// A record whose quoted cell goes on over more lines, and its first line.
+    pending: Vec<u8>,
+    pending_line: u64,
+    pending_too_long: bool,
+    pending_odd: bool,
+    /// Cell boundaries of the current record: (start, end) in its text.
+    spans: Vec<(usize, usize)>,
+    commas: Vec<usize>,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    rec: ConnRecord,
+    certs: CertNames,
+}
+
+impl CsvRows {
+    fn new(header: &csv::ByteRecord) -> io::Result<CsvRows> {
+        Ok(CsvRows {
+            cols: Columns::of(header)?,
+            pending: Vec::new(),
+            pending_line: 0,
+            pending_too_long: false,
+            pending_odd: false,
+            spans: Vec::with_capacity(32),
+            commas: Vec::with_capacity(32),
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+            rec: super::empty_record(),
+            certs: CertNames::default(),
+        })
+    }
+
+    /// One line of the file (with its `\r`, without its `\n`).
+    fn line(
+        &mut self,
+        line: &[u8],
+        too_long: bool,
+        line_no: u64,
+        stats: &mut ReadStats,
+        emit: &mut Emit<'_>,
+    ) -> io::Result<()> {
+        let quotes = memchr::memchr_iter(b'"', line).count();
+        if !self.pending.is_empty() || self.pending_too_long {
+            if too_long || self.pending.len() + line.len() + 1 > super::MAX_LINE {
+                self.pending_too_long = true;
+                self.pending.clear();
+            } else {
+                self.pending.push(b'\n');
+                self.pending.extend_from_slice(line);
+            }
+            self.pending_odd ^= quotes % 2 == 1;
+            if !self.pending_odd {
+                return self.finish(stats, emit);
+            }
+            return Ok(());
+        }
+        if too_long {
+            stats.bad_row(line_no, "line too long");
+            return Ok(());
+        }
+        let body = line.strip_suffix(b"\r").unwrap_or(line);
+        if quotes == 0 && memchr::memchr(b'\r', body).is_none() {
+            if body.is_empty() {
+                return Ok(());
+            }
+            let Ok(text) = std::str::from_utf8(body) else {
+                stats.bad_row(line_no, "invalid UTF-8");
+                return Ok(());
+            };
+            commas(body, &mut self.commas);
+            self.spans.clear();
+            let mut start = 0;
+            for &c in &self.commas {
+                self.spans.push((start, c));
+                start = c + 1;
+            }
+            self.spans.push((start, body.len()));
+            return self.row(text, line_no, stats, emit);
+        }
+        self.pending.extend_from_slice(line);
+        self.pending_line = line_no;
+        self.pending_odd = quotes % 2 == 1;
+        if self.pending_odd {
+            return Ok(());
+        }
+        self.finish(stats, emit)
+    }
+
+    /// Reads the pending record(s) with `csv_core`.
+    fn finish(&mut self, stats: &mut ReadStats, emit: &mut Emit<'_>) -> io::Result<()> {
+        let line_no = self.pending_line;
+        if std::mem::take(&mut self.pending_too_long) {
+            self.pending.clear();
+            stats.bad_row(line_no, "line too long");
+            return Ok(());
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let text = std::mem::take(&mut self.pending);
+        let mut core = csv_core::Reader::new();
+        let mut input: &[u8] = &text;
+        let (mut nout, mut nend) = (0, 0);
+        loop {
+            let (res, nin, o, e) = core.read_record(
+                input,
+                self.out.get_mut(nout..).unwrap_or_default(),
+                self.ends.get_mut(nend..).unwrap_or_default(),
+            );
+            input = input.get(nin..).unwrap_or_default();
+            nout += o;
+            nend += e;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    self.out.resize(self.out.len() * 2, 0);
                 }
-                stats.bad_row(line, e);
-                continue;
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    self.ends.resize(self.ends.len() * 2, 0);
+                }
+                csv_core::ReadRecordResult::Record => {
+                    self.spans.clear();
+                    let mut start = 0;
+                    for &end in self.ends.get(..nend).unwrap_or_default() {
+                        self.spans.push((start, end));
+                        start = end;
+                    }
+                    let fields = std::mem::take(&mut self.out);
+                    let res = match std::str::from_utf8(fields.get(..nout).unwrap_or_default()) {
+                        Ok(t) => self.row(t, line_no, stats, emit),
+                        Err(_) => {
+                            stats.bad_row(line_no, "invalid UTF-8");
+                            Ok(())
+                        }
+                    };
+                    self.out = fields;
+                    res?;
+                    (nout, nend) = (0, 0);
+                }
+                csv_core::ReadRecordResult::End => break,
             }
         }
-        let line = s.position().map_or(0, csv::Position::line);
-        let cell = |i: usize| s.get(i).unwrap_or("");
+        self.pending = text;
+        self.pending.clear();
+        self.pending_odd = false;
+        Ok(())
+    }
+
+    /// One record: `text` cut at `self.spans`.
+    fn row(
+        &mut self,
+        text: &str,
+        line: u64,
+        stats: &mut ReadStats,
+        emit: &mut Emit<'_>,
+    ) -> io::Result<()> {
+        let cols = &self.cols;
+        let spans = &self.spans;
+        let cell = |i: usize| {
+            spans
+                .get(i)
+                .and_then(|&(a, b)| text.get(a..b))
+                .unwrap_or("")
+        };
         let opt = |k: usize| cols.opt.get(k).copied().flatten().map_or("", cell);
-        reset(&mut rec);
+        let rec = &mut self.rec;
+        reset(rec);
         let cells = Cells {
             ts: cell(cols.ts),
             last_ts: opt(0),
@@ -547,11 +799,9 @@ fn csv_rows<R: io::Read>(
             status: opt(7),
             client_version: opt(12),
         };
-        let filled = typed(&mut rec, &cells).and_then(|()| {
+        let filled = typed(rec, &cells).and_then(|()| {
             let ip = |name: &str, i: usize| -> Result<IpAddr, String> {
-                cell(i)
-                    .parse()
-                    .map_err(|_| format!("{name} {:?} is not an address", cell(i)))
+                parse_ip(cell(i)).ok_or_else(|| format!("{name} {:?} is not an address", cell(i)))
             };
             let num = |name: &str, i: usize| -> Result<u16, String> {
                 cell(i)
@@ -563,10 +813,10 @@ fn csv_rows<R: io::Read>(
                 num("client_port", cols.client_port)?,
                 ip("server_ip", cols.server_ip)?,
                 num("server_port", cols.server_port)?,
-                hello_retry
+                cols.hello_retry
                     .map_or(Some(false), |i| parse_bool(cell(i)))
                     .ok_or("hello_retry is not yes/no")?,
-                packets.map_or(Ok(0), |i| {
+                cols.packets.map_or(Ok(0), |i| {
                     cell(i).parse::<u64>().or_else(|_| {
                         if cell(i).is_empty() {
                             Ok(0)
@@ -581,7 +831,7 @@ fn csv_rows<R: io::Read>(
             Ok(v) => v,
             Err(e) => {
                 stats.bad_row(line, e);
-                continue;
+                return Ok(());
             }
         };
         rec.client_ip = cip;
@@ -604,6 +854,7 @@ fn csv_rows<R: io::Read>(
         rec.who.source.push_str(opt(17));
         rec.who.mac.push_str(opt(18));
         let cn = opt(13);
+        let certs = &mut self.certs;
         rec.cert_names = if cn.is_empty() {
             certs.get::<&str>(&[])
         } else {
@@ -617,7 +868,7 @@ fn csv_rows<R: io::Read>(
             made.unwrap_or_else(|_| certs.get::<&str>(&[]))
         };
         stats.rows += 1;
-        emit(&mut rec)?;
+        emit(rec)
     }
 }
 
@@ -635,14 +886,20 @@ mod tests {
             r#"{"cert_names":["a.example","*.b.example"],"cipher":"TLS_AES_128_GCM_SHA256","client_ip":"2001:db8::1","client_max_version":"TLS1.3","client_port":36446,"hello_retry":"yes","ja4":"t13d","last_ts":"2026-11-28T10:56:59.473672Z","negotiated_version":"TLS1.3","packets":4,"protocol":"tls","server_ip":"52.96.30.1","server_port":443,"sni":"q\"\\x01\u00e9","status":"established","ts":"2026-11-28T10:56:59.472706Z"}"#,
             r#"{ "ts" : "2026-11-28T10:56:59Z" , "client_ip":"10.0.0.1","client_port":"5","server_ip":"10.0.0.2","server_port":443,"hello_retry":false,"cert_names":[],"extra":null}"#,
         ] {
-            let fast = fast_row(line).expect("fast path");
+            let fast = fast_row(line, &mut flatjson::KeyOrder::default()).expect("fast path");
             let slow = Row::from(serde_json::from_str::<JsonRow<'_>>(line).unwrap());
             assert_eq!(fast, slow, "{line}");
         }
         // Nested values are left to serde_json.
-        assert!(fast_row(r#"{"ts":"x","client_ip":"10.0.0.1","client_port":1,"server_ip":"10.0.0.2","server_port":2,"x":{"y":1}}"#).is_none());
+        assert!(fast_row(r#"{"ts":"x","client_ip":"10.0.0.1","client_port":1,"server_ip":"10.0.0.2","server_port":2,"x":{"y":1}}"#, &mut flatjson::KeyOrder::default()).is_none());
         // A required field missing: serde_json says which.
-        assert!(fast_row(r#"{"ts":"x","client_ip":"10.0.0.1"}"#).is_none());
+        assert!(
+            fast_row(
+                r#"{"ts":"x","client_ip":"10.0.0.1"}"#,
+                &mut flatjson::KeyOrder::default()
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -664,6 +921,51 @@ not json
         assert_eq!(&*r.cert_names, ["outlook.office365.com", "*.outlook.com"]);
         assert_eq!(r.packets, 4);
         assert_eq!(r.last_ts - r.ts, 966);
+    }
+
+    #[test]
+    fn csv_quoted_cells_read_as_the_csv_crate_reads_them() {
+        // Quoted cells (a comma, a doubled quote, a line end inside), bare
+        // CRs, blank lines and short rows: the cells are those the csv
+        // crate gives, and malformed rows are counted at their first line.
+        let text = "ts,client_ip,client_port,server_ip,server_port,sni,server_banner\r\n\
+2026-11-28T10:56:59Z,10.0.0.1,5,10.0.0.2,443,\"a,b\",\"x\"\"y\"\r\n\
+\r\n\
+2026-11-28T10:56:59Z,10.0.0.1,5,10.0.0.2,443,c,\"220 one\r\ntwo\"\r\n\
+2026-11-28T10:56:59Z,10.0.0.3,x,10.0.0.2,443\r\n\
+2026-11-28T10:56:59Z,10.0.0.4,6,10.0.0.2,443\r\n\
+2026-11-28T10:56:59Z,10.0.0.5,7,10.0.0.2,443,d\r2026-11-28T10:56:59Z,10.0.0.6,8,10.0.0.2,443,e\n\
+2026-11-28T10:56:59Z,10.0.0.7,9,10.0.0.2,443,\"open";
+        let (rows, stats) = rows(text, true);
+        let mut want = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let good: Vec<csv::StringRecord> = want
+            .records()
+            .map(Result::unwrap)
+            .filter(|r| r.get(2) != Some("x"))
+            .collect();
+        assert_eq!(rows.len(), good.len());
+        for (r, w) in rows.iter().zip(&good) {
+            assert_eq!(r.client_ip.to_string(), w[1]);
+            assert_eq!(r.sni, w.get(5).unwrap_or(""));
+            assert_eq!(r.server_banner, w.get(6).unwrap_or(""));
+        }
+        assert_eq!(rows[0].sni, "a,b");
+        assert_eq!(rows[0].server_banner, "x\"y");
+        assert_eq!(rows[1].server_banner, "220 one\r\ntwo");
+        assert_eq!(rows.last().map(|r| r.sni.as_str()), Some("open"));
+        assert_eq!(stats.bad, 1);
+        assert_eq!(stats.first_bad.as_ref().map(|(l, _)| *l), Some(6));
+    }
+
+    #[test]
+    fn csv_commas_found_eight_bytes_at_a_time() {
+        let line = b",a,,bcdefghij,k,,,,,,,,lmnopq,";
+        let mut at = Vec::new();
+        commas(line, &mut at);
+        let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
+        assert_eq!(at, want);
     }
 
     #[test]
