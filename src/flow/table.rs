@@ -378,7 +378,24 @@ impl<'o> FlowTable<'o> {
         self.advance(last_ts);
     }
 
+    /// Capture time moves to `ts` (a frame's time).
+    #[inline]
     fn advance(&mut self, ts: i64) {
+        // The common case: a little later, no sweep due.
+        if ts > self.now
+            && self.now != i64::MIN
+            && ts - self.now <= self.limits.idle_timeout_us
+            && ts < self.next_sweep
+        {
+            self.leap = None;
+            self.now = ts;
+            return;
+        }
+        self.advance_slow(ts);
+    }
+
+    #[inline(never)]
+    fn advance_slow(&mut self, ts: i64) {
         if ts > self.now {
             // A leap past the idle timeout from one frame alone is more
             // likely a corrupt timestamp than a pause: believe it only when
