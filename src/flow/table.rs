@@ -114,7 +114,7 @@ const RST: u8 = 4;
 /// A connection's FIN and RST bits as [`Entry::closing`] keeps them.
 #[inline]
 fn closing_bits(fin: [bool; 2], rst: bool) -> u8 {
-    u8::from(fin[0]) * FIN0 | u8::from(fin[1]) * FIN1 | u8::from(rst) * RST
+    (u8::from(fin[0]) * FIN0) | (u8::from(fin[1]) * FIN1) | (u8::from(rst) * RST)
 }
 
 impl Entry {
@@ -333,8 +333,8 @@ impl<'o> FlowTable<'o> {
     /// sees the connection again). The others are reported now, as they
     /// stand, as at their close.
     pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
-        let gone = self
-            .remove_where(|e| e.last_ts < stalled || e.last_ts < quiet && e.conn.nothing_yet());
+        let gone =
+            self.remove_where(|e| e.last_ts < stalled || e.last_ts < quiet && e.conn.nothing_yet());
         let mut handed = Vec::new();
         for (k, mut c) in gone {
             if c.nothing_yet() {

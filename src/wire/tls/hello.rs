@@ -1,7 +1,6 @@
 //! ClientHello and ServerHello: the facts each carries, parsed from a
 //! handshake message body.
 
-
 use super::cursor::{Rd, groups_vector, u16_vector, versions_vector};
 use super::extensions::{alpn_from, sni_from, walk_extensions};
 use crate::model::version::TlsVersion;
