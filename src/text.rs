@@ -132,6 +132,12 @@ pub fn escape_host(raw: &[u8]) -> String {
 /// Escapes a name for every output: printable ASCII and other printable
 /// UTF-8 pass, control characters, backslash and invalid UTF-8 become `\xNN`.
 pub fn escape_name(raw: &[u8]) -> String {
+    // The common case, printable ASCII without a backslash: as it is.
+    if raw.iter().all(|&b| matches!(b, b' '..=b'~') && b != b'\\')
+        && let Ok(s) = std::str::from_utf8(raw)
+    {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -313,16 +313,20 @@ thread_local! {
 /// JA4 and JA3 of a ClientHello, through the per-thread cache.
 pub fn of_hello(h: &ClientHello) -> (String, String) {
     use std::hash::{Hash, Hasher};
-    let ciphers: Vec<u16> = h
-        .ciphers
-        .iter()
-        .filter_map(|c| u16::try_from(*c).ok())
-        .collect();
-    let v = hello_view(h, &ciphers);
+    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out),
+    // hashed as they come; collected only when the cache does not know
+    // the hello.
+    let ciphers = || h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
     let mut hasher = rustc_hash::FxHasher::default();
+    let mut n = 0usize;
+    for c in ciphers() {
+        c.hash(&mut hasher);
+        n += 1;
+    }
+    let v = hello_view(h, &[]);
     (
+        n,
         v.legacy_version,
-        v.ciphers,
         v.extensions,
         v.has_sni,
         v.alpn_first,
@@ -333,7 +337,16 @@ pub fn of_hello(h: &ClientHello) -> (String, String) {
     )
         .hash(&mut hasher);
     let key = hasher.finish();
-    FP_CACHE.with(|c| c.borrow_mut().get_or_make(key, || (ja4(&v), ja3(&v))))
+    FP_CACHE.with(|c| {
+        c.borrow_mut().get_or_make(key, || {
+            let list: Vec<u16> = ciphers().collect();
+            let v = HelloView {
+                ciphers: &list,
+                ..v
+            };
+            (ja4(&v), ja3(&v))
+        })
+    })
 }
 
 #[cfg(test)]

@@ -235,6 +235,19 @@ impl Engine {
                     }
                 }
                 Mode::Detect => {
+                    if self.plain.is_empty()
+                        && matches!(tls::classify_start(d, None), Start::Tls | Start::Sslv2)
+                    {
+                        // The stream's first bytes begin a record: to the
+                        // parser straight from the segment, no copy.
+                        self.opening = Some(Opening::Tls);
+                        self.mode = Mode::Tls;
+                        self.tls.feed(d, &mut on);
+                        if self.tls.finished() {
+                            self.mode = Mode::Off;
+                        }
+                        return;
+                    }
                     self.plain.extend_from_slice(d);
                     match tls::classify_start(&self.plain, None) {
                         Start::NeedMore => {}

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::budget::{self, Budget, CONN_COST};
-use super::conn::{Connection, Pool};
+use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
 use super::names::{NameLog, tcp_names};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
-use crate::wire::decode::{self, LinkType, Segment, Skip};
+use crate::wire::decode::{self, LinkType, Segment, Skip, flags};
 use crate::wire::names::frame::{Proto, transport};
 
 /// Where connections go once their facts are final.
@@ -95,12 +95,107 @@ pub struct Owned {
     pub packets: u64,
 }
 
+/// A tracked connection as the table holds it. Once a connection's
+/// analysis is over ([`Connection::done`]) its later packets are only
+/// counted: what they change is kept here, beside the key, so that such a
+/// packet (most packets: bulk data after the handshake) does not reach the
+/// boxed connection, a cache miss on a busy link. [`Entry::conn`] and
+/// [`Entry::into_conn`] bring the box up to date.
+struct Entry {
+    conn: Box<Connection>,
+    /// Latest packet (µs); the box's `last_ts` lags behind while done.
+    last_ts: i64,
+    /// Packets counted while done, not yet in the box.
+    more: u32,
+    /// The box's `done`.
+    done: bool,
+    /// While done: FIN from side 0 ([`FIN0`]), from side 1, RST.
+    closing: u8,
+}
+
+const FIN0: u8 = 1;
+const FIN1: u8 = 2;
+const RST: u8 = 4;
+
+/// A connection's FIN and RST bits as [`Entry::closing`] keeps them.
+#[inline]
+fn closing_bits(fin: [bool; 2], rst: bool) -> u8 {
+    (u8::from(fin[0]) * FIN0) | (u8::from(fin[1]) * FIN1) | (u8::from(rst) * RST)
+}
+
+impl Entry {
+    fn new(conn: Box<Connection>) -> Self {
+        Entry {
+            last_ts: conn.last_ts,
+            more: 0,
+            done: conn.done,
+            closing: closing_bits(conn.fin, conn.rst),
+            conn,
+        }
+    }
+
+    /// Packets seen so far.
+    fn packets(&self) -> u64 {
+        self.conn.packets + u64::from(self.more)
+    }
+
+    /// The connection, brought up to date.
+    #[inline]
+    fn conn(&mut self) -> &mut Connection {
+        if self.done {
+            self.sync();
+        }
+        &mut self.conn
+    }
+
+    fn sync(&mut self) {
+        let c = &mut self.conn;
+        c.packets += u64::from(std::mem::take(&mut self.more));
+        c.last_ts = self.last_ts;
+        c.fin = [self.closing & FIN0 != 0, self.closing & FIN1 != 0];
+        c.rst = self.closing & RST != 0;
+    }
+
+    /// The connection just became done: its later packets count here.
+    fn mark_done(&mut self) {
+        self.done = true;
+        self.last_ts = self.conn.last_ts;
+        self.closing = closing_bits(self.conn.fin, self.conn.rst);
+    }
+
+    /// The connection, brought up to date, out of the table.
+    fn into_conn(mut self) -> Box<Connection> {
+        if self.done {
+            self.sync();
+        }
+        self.conn
+    }
+
+    /// A packet of a done connection, from `side` with TCP `flags`: true
+    /// when the connection is now closed (RST, or FIN both ways).
+    #[inline]
+    fn count(&mut self, side: Side, tcp_flags: u8, ts: i64) -> bool {
+        if self.more == u32::MAX {
+            self.sync();
+        }
+        self.more += 1;
+        self.last_ts = ts;
+        if tcp_flags & flags::FIN != 0 {
+            self.closing |= if side == 0 { FIN0 } else { FIN1 };
+        }
+        if tcp_flags & flags::RST != 0 {
+            self.closing |= RST;
+        }
+        self.closing & RST != 0 || self.closing & (FIN0 | FIN1) == FIN0 | FIN1
+    }
+}
+
 /// Follows the connections of a stream of frames (one or several captures
 /// in a row).
 pub struct FlowTable<'o> {
     /// Connections boxed, so that the table itself stays small: with
     /// the tombstones evictions leave it may grow to twice `max_flows`.
-    table: FxHashMap<FlowKey, Box<Connection>>,
+    table: FxHashMap<FlowKey, Entry>,
     limits: Limits,
     out: &'o mut dyn Finished,
     /// Counters so far.
@@ -213,11 +308,11 @@ impl<'o> FlowTable<'o> {
         let owned = self
             .table
             .iter()
-            .map(|(k, c)| {
+            .map(|(k, e)| {
                 let o = Owned {
-                    first_ts: c.first_ts,
-                    last_ts: c.last_ts,
-                    packets: c.packets,
+                    first_ts: e.conn.first_ts,
+                    last_ts: e.last_ts,
+                    packets: e.packets(),
                 };
                 (*k, o)
             })
@@ -225,7 +320,7 @@ impl<'o> FlowTable<'o> {
         let done: Vec<FlowKey> = self
             .table
             .iter()
-            .filter(|(_, c)| c.done)
+            .filter(|(_, e)| e.done)
             .map(|(k, _)| *k)
             .collect();
         for k in &done {
@@ -245,7 +340,7 @@ impl<'o> FlowTable<'o> {
     /// stand, as at their close.
     pub fn release_stalled(&mut self, quiet: i64, stalled: i64) -> Vec<FlowKey> {
         let gone =
-            self.remove_where(|c| c.last_ts < stalled || c.last_ts < quiet && c.nothing_yet());
+            self.remove_where(|e| e.last_ts < stalled || e.last_ts < quiet && e.conn.nothing_yet());
         let mut handed = Vec::new();
         for (k, mut c) in gone {
             if c.nothing_yet() {
@@ -289,7 +384,24 @@ impl<'o> FlowTable<'o> {
         self.advance(last_ts);
     }
 
+    /// Capture time moves to `ts` (a frame's time).
+    #[inline]
     fn advance(&mut self, ts: i64) {
+        // The common case: a little later, no sweep due.
+        if ts > self.now
+            && self.now != i64::MIN
+            && ts - self.now <= self.limits.idle_timeout_us
+            && ts < self.next_sweep
+        {
+            self.leap = None;
+            self.now = ts;
+            return;
+        }
+        self.advance_slow(ts);
+    }
+
+    #[inline(never)]
+    fn advance_slow(&mut self, ts: i64) {
         if ts > self.now {
             // A leap past the idle timeout from one frame alone is more
             // likely a corrupt timestamp than a pause: believe it only when
@@ -350,7 +462,7 @@ impl<'o> FlowTable<'o> {
 
     /// Bytes buffered by all tracked connections (reassembly and parsing).
     pub fn buffered_bytes(&self) -> usize {
-        self.table.values().map(|c| c.buffered()).sum()
+        self.table.values().map(|e| e.conn.buffered()).sum()
     }
 
     /// Processes one captured frame of `link` type taken at `ts` (µs since
@@ -484,67 +596,47 @@ impl<'o> FlowTable<'o> {
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
         let (key, side) = FlowKey::of(seg);
         let pure_syn = pure_syn(seg);
-        if self.overrun {
-            match self.table.get(&key) {
-                None => return false,
-                // The SYN again: the connection had not started, the next
-                // chunk (which sees this SYN) reports it.
-                Some(c) if pure_syn && c.syn_isn == Some(seg.seq) => {
-                    self.forget(&key);
-                    return false;
-                }
-                _ => {}
-            }
+        if pure_syn && self.syn_again(&key, seg.seq) {
+            return false;
         }
-        if pure_syn
-            && self
-                .table
-                .get(&key)
-                .is_some_and(|c| c.syn_isn != Some(seg.seq))
-            && let Some(old) = self.forget(&key)
-        {
-            // The ports are reused by a new connection (not a SYN resent).
-            self.retire(key, old);
-            if self.overrun {
-                return false;
-            }
-        }
-        let conn = match self.table.get_mut(&key) {
-            Some(c) => c,
+        let e = match self.table.get_mut(&key) {
+            Some(e) => e,
             None => {
-                if !may_open(seg) {
+                // In overrun mode only connections already tracked are.
+                if self.overrun || !may_open(seg) {
                     return false;
                 }
                 if self.table.len() >= self.limits.max_flows {
                     self.evict_for_room();
                 }
                 self.stats.connections += 1;
-                self.table.entry(key).or_insert_with(|| {
-                    let mut c = Box::new(Connection::new(key.endpoints(), ts));
-                    c.midstream = !pure_syn;
-                    c
-                })
+                let mut c = Box::new(Connection::new(key.endpoints(), ts));
+                c.midstream = !pure_syn;
                 // (Charged with its first segment below.)
+                self.table.entry(key).or_insert(Entry::new(c))
             }
         };
-        let following = !conn.done;
+        if e.done {
+            // Only counted: the boxed connection is not touched.
+            if e.count(side, seg.flags, ts) || self.overrun {
+                self.forget(&key);
+            }
+            return false;
+        }
+        let conn = &mut *e.conn;
         conn.segment(side, seg, ts, &mut self.pool);
+        e.last_ts = ts;
         if recharge(&self.budget, &mut self.charged, conn) {
             self.pressure = true;
         }
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
-        if conn.done {
-            if closed || self.overrun {
-                self.forget(&key);
-            }
-            return following;
-        }
         if conn.facts.complete() || conn.exhausted() || closed {
             if closed || !conn.facts.complete() {
                 conn.flush();
             }
             conn.release(&mut self.pool);
             recharge(&self.budget, &mut self.charged, conn);
+            e.mark_done();
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
@@ -553,15 +645,37 @@ impl<'o> FlowTable<'o> {
                 if let Some(f) = &self.filter {
                     f.insert(key.tag(), self.frame_index);
                 }
-                if let Some(c) = self.table.get(&key)
-                    && self.out.finished(&key, c)
-                {
+                if self.out.finished(&key, &e.conn) {
                     self.stats.rows += 1;
                 }
                 self.failed = self.out.failed();
             }
         }
-        following
+        true
+    }
+
+    /// A SYN without ACK on the ports of a tracked connection: the same
+    /// SYN again (in overrun mode the connection had not started: the
+    /// next chunk, which sees this SYN, reports it; true), or a new
+    /// connection on the same ports (the old one is retired; true in
+    /// overrun mode).
+    #[inline(never)]
+    fn syn_again(&mut self, key: &FlowKey, seq: u32) -> bool {
+        let Some(e) = self.table.get(key) else {
+            return false;
+        };
+        if e.conn.syn_isn == Some(seq) {
+            if self.overrun {
+                self.forget(key);
+                return true;
+            }
+            return false;
+        }
+        // The ports are reused by a new connection (not a SYN resent).
+        if let Some(old) = self.forget(key) {
+            self.retire(*key, old);
+        }
+        self.overrun
     }
 
     /// Hands a connection's facts to [`Finished`].
@@ -577,7 +691,7 @@ impl<'o> FlowTable<'o> {
         if let Some(f) = &self.filter {
             f.remove(key.tag());
         }
-        let c = self.table.remove(key)?;
+        let c = self.table.remove(key)?.into_conn();
         self.budget.recharge(c.charged, 0);
         self.charged -= c.charged;
         if c.done {
@@ -596,14 +710,11 @@ impl<'o> FlowTable<'o> {
     }
 
     // Boxes as the table holds them: moving them out costs no copy.
-    fn remove_where(
-        &mut self,
-        pred: impl Fn(&Connection) -> bool,
-    ) -> Vec<(FlowKey, Box<Connection>)> {
+    fn remove_where(&mut self, pred: impl Fn(&Entry) -> bool) -> Vec<(FlowKey, Box<Connection>)> {
         let keys: Vec<FlowKey> = self
             .table
             .iter()
-            .filter(|(_, c)| pred(c))
+            .filter(|(_, e)| pred(e))
             .map(|(k, _)| *k)
             .collect();
         let mut gone: Vec<(FlowKey, Box<Connection>)> = keys
@@ -617,14 +728,14 @@ impl<'o> FlowTable<'o> {
     fn sweep_idle(&mut self) {
         if let Some(f) = &self.filter {
             // Done connections' packets may have stopped at the reader.
-            for (k, c) in self.table.iter_mut().filter(|(_, c)| c.done) {
+            for (k, e) in self.table.iter_mut().filter(|(_, e)| e.done) {
                 if let Some(t) = f.last_seen(k.tag()) {
-                    c.last_ts = c.last_ts.max(t);
+                    e.last_ts = e.last_ts.max(t);
                 }
             }
         }
         let limit = self.now.saturating_sub(self.limits.idle_timeout_us);
-        let gone = self.remove_where(|c| c.last_ts < limit);
+        let gone = self.remove_where(|e| e.last_ts < limit);
         self.stats.evicted_idle += gone.len() as u64;
         for (k, c) in gone {
             self.retire(k, c);
@@ -639,11 +750,11 @@ impl<'o> FlowTable<'o> {
 
     /// Evicts the longest-idle tenth of the table; returns how many.
     fn evict_idle_tenth(&mut self) -> u64 {
-        let mut idle: Vec<i64> = self.table.values().map(|c| c.last_ts).collect();
+        let mut idle: Vec<i64> = self.table.values().map(|e| e.last_ts).collect();
         let n = (idle.len() / 10).max(1);
         let (_, cut, _) = idle.select_nth_unstable(n - 1);
         let cut = *cut;
-        let gone = self.remove_where(|c| c.last_ts <= cut);
+        let gone = self.remove_where(|e| e.last_ts <= cut);
         let n = gone.len() as u64;
         for (k, c) in gone {
             self.retire(k, c);
@@ -669,8 +780,9 @@ impl<'o> FlowTable<'o> {
         let mut heavy: Vec<(u128, FlowKey)> = self
             .table
             .iter()
-            .filter(|(_, c)| !c.done && c.charged > CONN_COST)
-            .map(|(k, c)| {
+            .filter(|(_, e)| !e.done && e.conn.charged > CONN_COST)
+            .map(|(k, e)| {
+                let c = &e.conn;
                 let held = (c.charged - CONN_COST) as u128;
                 let age = now.saturating_sub(c.first_ts).max(1) as u128;
                 (held * age, *k)
@@ -682,9 +794,10 @@ impl<'o> FlowTable<'o> {
             if freed >= excess {
                 break;
             }
-            let Some(conn) = self.table.get_mut(&key) else {
+            let Some(e) = self.table.get_mut(&key) else {
                 continue;
             };
+            let conn = e.conn();
             let before = conn.charged;
             self.stats.shed_memcap += 1;
             self.stats.shed_bytes += conn.memory() as u64;
@@ -693,13 +806,14 @@ impl<'o> FlowTable<'o> {
             conn.release(&mut self.pool);
             recharge(&self.budget, &mut self.charged, conn);
             freed += before.saturating_sub(conn.charged);
+            e.mark_done();
             if self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
                 }
             } else {
-                if let Some(c) = self.table.get(&key)
-                    && self.out.finished(&key, c)
+                if let Some(e) = self.table.get(&key)
+                    && self.out.finished(&key, &e.conn)
                 {
                     self.stats.rows += 1;
                 }

@@ -74,7 +74,12 @@ type NamesCache = (u64, Memo<u64, std::rc::Rc<NamesSeen>>);
 
 const NAMES_CACHE_MAX: usize = 4096;
 
+/// Server addresses remembered per thread, with their prefix match.
+const IP_CACHE_MAX: usize = 4096;
+
 thread_local! {
+    static IP_CACHE: RefCell<(u64, Memo<IpAddr, Option<IpMatch>>)> =
+        RefCell::new((0, Memo::new(IP_CACHE_MAX)));
     static NAME_CACHE: RefCell<NameCache> = RefCell::new((0, Memo::new(NAME_CACHE_MAX)));
     static NAMES_CACHE: RefCell<NamesCache> = RefCell::new((0, Memo::new(NAMES_CACHE_MAX)));
 }
@@ -159,6 +164,20 @@ impl Endpoints {
     /// Matches an address against the published prefixes (longest prefix wins, then
     /// the lowest endpoint set id).
     pub fn match_ip(&self, ip: IpAddr) -> Option<IpMatch> {
+        // Through the per-thread cache: a server address comes back on
+        // connection after connection, and a miss probes every prefix
+        // length.
+        IP_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != self.cache_id {
+                c.0 = self.cache_id;
+                c.1.clear();
+            }
+            c.1.get_or_make(ip, || self.match_ip_uncached(ip))
+        })
+    }
+
+    fn match_ip_uncached(&self, ip: IpAddr) -> Option<IpMatch> {
         let (prefix, sets) = self.ip_hit(ip)?;
         let first = sets.first()?;
         Some(IpMatch {

@@ -47,6 +47,16 @@ pub(super) fn u16_vector(body: &[u8]) -> Option<Vec<u16>> {
     Some(u16_list(r.take(n)?))
 }
 
+/// A supported_groups body as tls-parser reads it: a `<2>`-length-prefixed
+/// vector of 16-bit values, `None` when the length runs past the body or
+/// is odd, bytes after the vector ignored.
+pub(super) fn groups_vector(body: &[u8]) -> Option<Vec<u16>> {
+    let mut r = Rd(body);
+    let n = usize::from(r.u16()?);
+    let list = r.take(n)?;
+    (n % 2 == 0).then(|| u16_list(list))
+}
+
 /// A supported_versions body as tls-parser reads it: two bytes are one
 /// version (the ServerHello form), otherwise a one-byte length (not
 /// checked) then versions to the end of the body, an even number of bytes.
@@ -87,6 +97,11 @@ mod tests {
                 _ => None,
             };
             assert_eq!(u16_vector(b), theirs, "signature_algorithms {b:?}");
+            let theirs = match tls_parser::parse_tls_extension_elliptic_curves_content(b) {
+                Ok((_, TlsExtension::EllipticCurves(v))) => Some(v.iter().map(|g| g.0).collect()),
+                _ => None,
+            };
+            assert_eq!(groups_vector(b), theirs, "supported_groups {b:?}");
             let mut raw = vec![0, 0x2b];
             raw.extend_from_slice(&u16::try_from(b.len()).unwrap_or(0).to_be_bytes());
             raw.extend_from_slice(b);

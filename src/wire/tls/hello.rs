@@ -1,9 +1,7 @@
 //! ClientHello and ServerHello: the facts each carries, parsed from a
 //! handshake message body.
 
-use tls_parser::TlsExtension;
-
-use super::cursor::{Rd, u16_list, u16_vector, versions_vector};
+use super::cursor::{Rd, groups_vector, u16_vector, versions_vector};
 use super::extensions::{alpn_from, sni_from, walk_extensions};
 use crate::model::version::TlsVersion;
 
@@ -121,7 +119,10 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
         r.take(usize::from(sid))?;
         let clen = usize::from(r.u16()?);
         let (cs, whole) = r.take_upto(clen);
-        ch.ciphers = u16_list(cs).into_iter().map(u32::from).collect();
+        ch.ciphers = cs
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .collect();
         if !whole {
             return None;
         }
@@ -152,10 +153,8 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
                     }
                 }
                 0x000a => {
-                    if let Ok((_, TlsExtension::EllipticCurves(v))) =
-                        tls_parser::parse_tls_extension_elliptic_curves_content(b)
-                    {
-                        ch.supported_groups = v.iter().map(|g| g.0).collect();
+                    if let Some(v) = groups_vector(b) {
+                        ch.supported_groups = v;
                     }
                 }
                 0x000b => {
