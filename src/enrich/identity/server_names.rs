@@ -27,10 +27,10 @@ use crate::wire::names::{dns, wire_name};
 pub const SLACK_US: i64 = 2_000_000;
 
 /// Answers kept per server address: the most recent, by distinct client.
-const PER_SERVER: usize = 3;
+const PER_SERVER: usize = 2;
 
 /// Server addresses kept by default (both generations).
-pub const DEFAULT_CAP: usize = 32_768;
+pub const DEFAULT_CAP: usize = 16_384;
 
 /// Names of recent questions kept decoded (cleared when full).
 const ASKED_CACHE: usize = 4096;
