@@ -234,18 +234,7 @@ mod tests {
     #[test]
     fn every_source_has_a_decided_class() {
         use Source::*;
-        for s in [
-            Hosts,
-            Dhcp,
-            Dhcpv6,
-            Kerberos,
-            Nbns,
-            Llmnr,
-            Mdns,
-            Ptr,
-            Ehlo,
-            KerberosUser,
-        ] {
+        for s in Source::ALL {
             let want = match s {
                 Hosts => Some(NameClass::Hosts),
                 Ptr => Some(NameClass::Dns),

@@ -176,18 +176,29 @@ pub fn mail_session(r: &ConnRecord) -> bool {
 }
 
 /// Microsoft 365 recognition of a row's server with `endpoints` (the rules
-/// of [`classify_server`]); for rows read back from files, and rows whose
-/// evidence changed.
-pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
-    r.m365 = classify_server(
+/// of [`classify_server`]), `mail` its [`mail_session`].
+pub fn classification(r: &ConnRecord, mail: bool, endpoints: &Endpoints) -> Classification {
+    classify_server(
         endpoints,
         &r.sni,
         &r.dns_name,
         &r.cert_names,
         &r.server_banner,
         r.server_ip,
-        mail_session(r),
-    );
+        mail,
+    )
+}
+
+/// [`classification`] as the row's own, with the data that made it; for
+/// rows read back from files, and rows whose evidence changed.
+pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
+    let m = classification(r, mail_session(r), endpoints);
+    set_classification(r, m, endpoints);
+}
+
+/// Gives a row its Microsoft 365 classification, made with `endpoints`.
+pub fn set_classification(r: &mut ConnRecord, m: Classification, endpoints: &Endpoints) {
+    r.m365 = m;
     if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
         r.m365_data = Arc::clone(endpoints.data_label());
     }

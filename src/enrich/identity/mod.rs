@@ -69,22 +69,23 @@ impl Source {
         }
     }
 
+    /// Every source, in the order of preference.
+    pub const ALL: [Source; 10] = [
+        Source::Hosts,
+        Source::Dhcp,
+        Source::Dhcpv6,
+        Source::Kerberos,
+        Source::Nbns,
+        Source::Llmnr,
+        Source::Mdns,
+        Source::Ptr,
+        Source::Ehlo,
+        Source::KerberosUser,
+    ];
+
     /// The source [`Source::as_str`] spells `s`.
     pub fn parse(s: &str) -> Option<Source> {
-        [
-            Source::Hosts,
-            Source::Dhcp,
-            Source::Dhcpv6,
-            Source::Kerberos,
-            Source::Nbns,
-            Source::Llmnr,
-            Source::Mdns,
-            Source::Ptr,
-            Source::Ehlo,
-            Source::KerberosUser,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        Source::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// A source that gives a host one name: another name from it for the
@@ -134,5 +135,6 @@ mod tests {
         assert_eq!(Source::parse("kerberos-user"), Some(Source::KerberosUser));
         assert_eq!(Source::parse("dhcp"), Some(Source::Dhcp));
         assert_eq!(Source::parse("guess"), None);
+        assert!(Source::ALL.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::enrich::m365::Endpoints;
-use crate::enrich::row::classify_server;
+use crate::enrich::row;
 use crate::model::m365::Classification;
 use crate::model::row::{ConnRecord, Protocol, Status};
 use crate::model::sink::Sink;
@@ -541,22 +541,12 @@ impl CertNames {
 pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
     // A mail session: a mail protocol, or implicit TLS answered with a
     // mail greeting (`plaintext_answer`, whose row keeps the banner).
-    let mail = crate::enrich::row::mail_session(r);
-    r.m365 = RECOGNISED.with(|c| match c.try_borrow_mut() {
+    let mail = row::mail_session(r);
+    let m = RECOGNISED.with(|c| match c.try_borrow_mut() {
         Ok(mut c) => c.classify(r, mail, endpoints),
-        Err(_) => classify_server(
-            endpoints,
-            &r.sni,
-            &r.dns_name,
-            &r.cert_names,
-            &r.server_banner,
-            r.server_ip,
-            mail,
-        ),
+        Err(_) => row::classification(r, mail, endpoints),
     });
-    if !Arc::ptr_eq(&r.m365_data, endpoints.data_label()) {
-        r.m365_data = Arc::clone(endpoints.data_label());
-    }
+    row::set_classification(r, m, endpoints);
 }
 
 /// Slots of [`Recognised`] (a power of two).
@@ -621,15 +611,7 @@ impl Recognised {
         {
             return seen.class.clone();
         }
-        let class = classify_server(
-            endpoints,
-            &r.sni,
-            &r.dns_name,
-            &r.cert_names,
-            &r.server_banner,
-            r.server_ip,
-            mail,
-        );
+        let class = row::classification(r, mail, endpoints);
         if let Some(slot) = slot {
             match slot {
                 Some(seen) => {
