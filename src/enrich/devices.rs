@@ -183,7 +183,7 @@ mod tests {
     use crate::enrich::identity::Source;
     use crate::enrich::tally::{Scope, Verdict};
     use crate::model::m365::{Classification, Service};
-    use crate::model::row::{ConnRecord, Protocol, Status};
+    use crate::model::row::ConnRecord;
 
     fn rec(client: &str, ts: i64, offer: u16, helo: &str) -> ConnRecord {
         ConnRecord {
@@ -193,16 +193,11 @@ mod tests {
             client_port: 1,
             server_ip: "52.96.0.1".parse().unwrap(),
             server_port: 443,
-            protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
-            dns_name: "".into(),
             client_max_version: Some(offer),
             client_best_version: Some(offer),
             client_version: Some(offer),
             negotiated_version: Some(offer),
-            cipher: None,
-            alpn: String::new(),
-            status: Status::Established,
             m365: Classification {
                 m365: true,
                 service: Some(Service::Exchange),
@@ -210,14 +205,9 @@ mod tests {
             },
             m365_data: std::sync::Arc::from("built-in:2026073100"),
             client_helo: helo.into(),
-            server_banner: String::new(),
-            cert_names: std::sync::Arc::from([]),
             ja4: "t10".into(),
-            ja3: String::new(),
-            alert: String::new(),
-            hello_retry: false,
             packets: 3,
-            who: Default::default(),
+            ..ConnRecord::default()
         }
     }
 

@@ -736,7 +736,6 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::model::m365::{Classification, Service};
-    use crate::model::row::Protocol;
 
     fn rec(client: &str, max: u16, neg: Option<u16>) -> ConnRecord {
         ConnRecord {
@@ -746,15 +745,11 @@ mod tests {
             client_port: 1,
             server_ip: "52.96.0.1".parse().unwrap(),
             server_port: 443,
-            protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
-            dns_name: "".into(),
             client_max_version: Some(max),
             client_best_version: Some(max),
             client_version: Some(max.min(0x0303)),
             negotiated_version: neg,
-            cipher: None,
-            alpn: String::new(),
             status: if neg.is_some() {
                 Status::Established
             } else {
@@ -766,15 +761,9 @@ mod tests {
                 ..Default::default()
             },
             m365_data: std::sync::Arc::from("built-in:2026073100"),
-            client_helo: String::new(),
-            server_banner: String::new(),
-            cert_names: std::sync::Arc::from([]),
             ja4: "t10".into(),
-            ja3: String::new(),
-            alert: String::new(),
-            hello_retry: false,
             packets: 3,
-            who: Default::default(),
+            ..ConnRecord::default()
         }
     }
 

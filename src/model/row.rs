@@ -219,6 +219,43 @@ pub struct ConnRecord {
     pub who: RowName,
 }
 
+/// An empty row: unspecified addresses, port 0, protocol `tls`, status
+/// `established`, no facts (filled in by the readers of rows, and by tests).
+impl Default for ConnRecord {
+    fn default() -> Self {
+        let any = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        ConnRecord {
+            ts: 0,
+            last_ts: 0,
+            client_ip: any,
+            client_port: 0,
+            server_ip: any,
+            server_port: 0,
+            protocol: Protocol::Tls,
+            sni: String::new(),
+            dns_name: Arc::from(""),
+            client_max_version: None,
+            client_best_version: None,
+            client_version: None,
+            negotiated_version: None,
+            cipher: None,
+            alpn: String::new(),
+            status: Status::Established,
+            m365: Classification::default(),
+            m365_data: Arc::from(""),
+            client_helo: String::new(),
+            server_banner: String::new(),
+            cert_names: Arc::from([]),
+            ja4: String::new(),
+            ja3: String::new(),
+            alert: String::new(),
+            hello_retry: false,
+            packets: 0,
+            who: RowName::default(),
+        }
+    }
+}
+
 impl ConnRecord {
     /// Negotiated version below TLS 1.2 (SSL 2/3, TLS 1.0/1.1)?
     pub fn negotiated_legacy(&self) -> bool {

@@ -225,7 +225,7 @@ fn client_table(tally: &Tally, by_device: bool) -> io::Result<ClientTable> {
 mod tests {
     use super::*;
     use crate::model::m365::{Classification, Service};
-    use crate::model::row::{ConnRecord, Protocol, Status};
+    use crate::model::row::ConnRecord;
     use crate::model::sink::Sink;
 
     /// A connection of `client` to Exchange, offering and negotiating `v`.
@@ -237,31 +237,18 @@ mod tests {
             client_port: 50000,
             server_ip: "52.96.0.1".parse().unwrap(),
             server_port: 443,
-            protocol: Protocol::Tls,
             sni: "outlook.office365.com".into(),
-            dns_name: "".into(),
             client_max_version: Some(v),
             client_best_version: Some(v),
             client_version: Some(v),
             negotiated_version: Some(v),
-            cipher: None,
-            alpn: String::new(),
-            status: Status::Established,
             m365: Classification {
                 m365: true,
                 service: Some(Service::Exchange),
                 ..Default::default()
             },
-            client_helo: String::new(),
-            server_banner: String::new(),
-            cert_names: std::sync::Arc::from([]),
-            ja4: String::new(),
-            ja3: String::new(),
-            alert: String::new(),
-            hello_retry: false,
             packets: 4,
-            m365_data: Default::default(),
-            who: Default::default(),
+            ..ConnRecord::default()
         }
     }
 

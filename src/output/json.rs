@@ -180,7 +180,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::model::m365::{Classification, MatchKinds, Service};
-    use crate::model::row::{Protocol, Status};
+    use crate::model::row::Protocol;
 
     /// A row with cells a CSV or spreadsheet must take care with.
     pub(crate) fn row() -> ConnRecord {
@@ -198,8 +198,6 @@ pub(crate) mod tests {
             client_version: Some(0x0303),
             negotiated_version: Some(0x0301),
             cipher: Some(0xc014),
-            alpn: String::new(),
-            status: Status::Established,
             m365: Classification {
                 m365: true,
                 service: Some(Service::Exchange),
@@ -215,13 +213,8 @@ pub(crate) mod tests {
             client_helo: "=host\"1".into(),
             server_banner: "mail.example".into(),
             cert_names: Arc::from(["-a".to_string(), "b".to_string()]),
-            dns_name: Arc::from(""),
-            ja4: String::new(),
-            ja3: String::new(),
-            alert: String::new(),
-            hello_retry: false,
             packets: 9,
-            who: Default::default(),
+            ..ConnRecord::default()
         }
     }
 

@@ -671,33 +671,18 @@ mod tests {
 
     fn test_record() -> crate::model::row::ConnRecord {
         crate::model::row::ConnRecord {
-            ts: 0,
-            last_ts: 0,
             client_ip: std::net::IpAddr::from([10, 0, 0, 1]),
             client_port: 1,
             server_ip: std::net::IpAddr::from([52, 96, 0, 1]),
             server_port: 443,
-            protocol: crate::model::row::Protocol::Tls,
             sni: "outlook.office365.com".into(),
-            dns_name: "".into(),
             client_max_version: Some(0x0301),
             client_best_version: Some(0x0301),
             client_version: Some(0x0301),
             negotiated_version: Some(0x0301),
-            cipher: None,
-            alpn: String::new(),
-            status: crate::model::row::Status::Established,
-            m365: Default::default(),
             m365_data: Arc::from("built-in:2026073100"),
-            client_helo: String::new(),
-            server_banner: String::new(),
-            cert_names: Arc::from([]),
-            ja4: String::new(),
-            ja3: String::new(),
-            alert: String::new(),
-            hello_retry: false,
             packets: 3,
-            who: Default::default(),
+            ..crate::model::row::ConnRecord::default()
         }
     }
 

@@ -18,7 +18,7 @@ pub mod suricata;
 pub mod zeek;
 
 use std::io::{self, BufRead, Read};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -430,35 +430,7 @@ pub fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {
 
 /// A row with nothing known: what every reader starts from.
 pub fn empty_record() -> ConnRecord {
-    ConnRecord {
-        ts: 0,
-        last_ts: 0,
-        client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        client_port: 0,
-        server_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        server_port: 0,
-        protocol: Protocol::Tls,
-        sni: String::new(),
-        dns_name: Arc::from(""),
-        client_max_version: None,
-        client_best_version: None,
-        client_version: None,
-        negotiated_version: None,
-        cipher: None,
-        alpn: String::new(),
-        status: Status::Established,
-        m365: Classification::default(),
-        m365_data: Arc::from(""),
-        client_helo: String::new(),
-        server_banner: String::new(),
-        cert_names: Arc::from([]),
-        ja4: String::new(),
-        ja3: String::new(),
-        alert: String::new(),
-        hello_retry: false,
-        packets: 0,
-        who: Default::default(),
-    }
+    ConnRecord::default()
 }
 
 /// Clears a row for reuse, keeping its string buffers.
