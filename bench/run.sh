@@ -4,8 +4,9 @@
 # Measures `tlsready analyze` against the floor (examples/pcap_floor.rs: a bare libpcap
 # `pcap_next_ex` loop) and against `cat FILE > /dev/null` (reading the file, the physical
 # limit here) on a synthetic capture from ../shared/bench/make-corpus.py, in the page cache,
-# side by side in one run (cat, floor, tlsready, and tlsready on the same file as pcapng
-# (editcap -F pcapng) and gzip, beside `gzip -dc`, alternate in every run).
+# side by side in one run (cat, floor, tlsready, tlsready --no-names, and tlsready on the
+# same file as pcapng (editcap -F pcapng) and gzip, beside `gzip -dc`, alternate in every
+# run).
 #
 # Usage:
 #   bench/run.sh [--size MIB] [--runs N] [--mode MODE] [--no-score] [--no-build]
@@ -41,7 +42,8 @@
 #
 # Output: per-run wall seconds and max RSS, medians and spread (min-max), MB/s (10^6 bytes
 # of file per second), the ratio floor/tlsready (issue-13 target >= 1.5: tlsready in at most
-# 2/3 of the floor's time), cat/tlsready, pcapng time / pcap time (target <= 1.10), gzip -dc
+# 2/3 of the floor's time), cat/tlsready, the cost of names (issue 15: tlsready against
+# tlsready --no-names, wall and CPU time; target <= 5 %), pcapng time / pcap time (target <= 1.10), gzip -dc
 # time / tlsready on the gzip file (target >= 1.0), tlsready's peak RSS over all of them
 # (/usr/bin/time's maximum resident set, file pages included; target <= 64 MiB),
 # score.py's accuracy line, the two-file speedup over one thread, and a summary block to paste into a
@@ -139,12 +141,13 @@ if [ "$MODE" != data ]; then
 fi
 
 # ---- helpers ---------------------------------------------------------------------------
-# timed LABEL CMD...: runs CMD (stdout/stderr to $OUT/LABEL.log), sets WALL (s) and RSS (KiB).
+# timed LABEL CMD...: runs CMD (stdout/stderr to $OUT/LABEL.log), sets WALL (s), RSS (KiB)
+# and CPU (user + system s).
 timed() {
   local label=$1; shift
   local tf=$OUT/$label.time t0 t1 rc=0
   t0=$(date +%s%N)
-  /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$OUT/$label.log" 2>&1 || rc=$?
+  /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >"$OUT/$label.log" 2>&1 || rc=$?
   t1=$(date +%s%N)
   if [ "$rc" -ne 0 ]; then
     say "run.sh: '$*' exited with $rc; last lines of $OUT/$label.log:"; tail -5 "$OUT/$label.log" >&2
@@ -153,6 +156,7 @@ timed() {
   fi
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
   RSS=$(awk 'END {print $2}' "$tf")
+  CPU=$(awk 'END {printf "%.3f", $3 + $4}' "$tf")
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
@@ -190,7 +194,7 @@ run_main() {
   local order="cat, floor, tlsready"
   [ "$FORMATS" = 1 ] && order="$order, tlsready pcapng, gzip -dc, tlsready gzip"
   say "== floor vs tlsready: $F1 ($bytes bytes), $RUNS runs each, alternating ($order)"
-  local fw=() cw=() tw=() tr=() fr=() nw=() nr=() gw=() zw=() zr=() i
+  local fw=() cw=() tw=() tr=() tc=() ow=() oc=() fr=() nw=() nr=() gw=() zw=() zr=() i
   # one untimed warm-up of each (page cache, binary pages)
   timed warm-floor "$FLOOR" "$F1"
   timed warm-tls "$BIN" analyze "$F1" --connections "$OUT/warm.csv" -q
@@ -202,8 +206,12 @@ run_main() {
     fw+=("$WALL"); fr+=("$RSS")
     printf '  run %d  floor     %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%s)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(cat "$OUT/floor-$i.log")"
     timed "tls-$i" "$BIN" analyze "$F1" --connections "$OUT/conn-$i.csv" -q
-    tw+=("$WALL"); tr+=("$RSS")
+    tw+=("$WALL"); tr+=("$RSS"); tc+=("$CPU")
     printf '  run %d  tlsready  %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%d connection rows)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(( $(wc -l <"$OUT/conn-$i.csv") - 1 ))"
+    timed "nonames-$i" "$BIN" analyze "$F1" --no-names --connections "$OUT/nonames-$i.csv" -q
+    ow+=("$WALL"); oc+=("$CPU")
+    printf '  run %d  no names  %8.3f s  %7.1f MB/s  cpu %.3f s (tlsready cpu %.3f s)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$CPU" "${tc[-1]}"
+    rm -f "$OUT/nonames-$i.csv"
     if [ "$FORMATS" = 1 ]; then
       timed "ng-$i" "$BIN" analyze "$NG" --connections "$OUT/ng-$i.csv" -q
       nw+=("$WALL"); nr+=("$RSS")
@@ -229,6 +237,14 @@ run_main() {
   printf '  spread    cat %s; floor %s; tlsready %s\n' "$(spread "${cw[@]}")" "$(spread "${fw[@]}")" "$(spread "${tw[@]}")"
   printf '  ratio floor/tlsready (speed over the bare libpcap loop) = %s  [%s]\n' "$ratio" "$verdict_t"
   printf '  ratio cat/tlsready (share of the speed of reading the file) = %s\n' "$rcat"
+  # Issue 15's budget: names (--no-names turns them off) cost at most 5 %.
+  local omed ocmed tcmed ncost ncpu
+  omed=$(median "${ow[@]}"); ocmed=$(median "${oc[@]}"); tcmed=$(median "${tc[@]}")
+  ncost=$(awk -v a="$tmed" -v b="$omed" 'BEGIN {printf "%+.1f", (a / b - 1) * 100}')
+  ncpu=$(awk -v a="$tcmed" -v b="$ocmed" 'BEGIN {printf "%+.1f", (a / b - 1) * 100}')
+  printf '  names     --no-names median %.3f s, spread %s; cost of names: wall %s %%, cpu %s %% (cpu medians %.3f s against %.3f s)  [%s]\n' \
+    "$omed" "$(spread "${ow[@]}")" "$ncost" "$ncpu" "$tcmed" "$ocmed" \
+    "$(awk -v c="$ncpu" 'BEGIN {print (c <= 5) ? "meets <= 5 %" : "above 5 %"}')"
   local nmed="" gmed="" zmed="" rng="" rgz="" verdict_n="" verdict_z=""
   if [ "$FORMATS" = 1 ]; then
     nmed=$(median "${nw[@]}"); gmed=$(median "${gw[@]}"); zmed=$(median "${zw[@]}")
@@ -260,6 +276,7 @@ run_main() {
   SUMMARY+=("floor          median $fmed s = $fmb MB/s, spread $(spread "${fw[@]}") (pcap_next_ex loop, $RUNS runs)")
   SUMMARY+=("tlsready       median $tmed s = $tmb MB/s, spread $(spread "${tw[@]}") (analyze --connections -q, $RUNS runs)")
   SUMMARY+=("ratio          floor/tlsready $ratio [$verdict_t]; cat/tlsready $rcat")
+  SUMMARY+=("names          --no-names median $omed s; names cost wall $ncost %, cpu $ncpu % (target <= 5 %)")
   if [ "$FORMATS" = 1 ]; then
     SUMMARY+=("pcapng         median $nmed s: $rng of the pcap time [$verdict_n]")
     SUMMARY+=("gzip           median $zmed s; gzip -dc $gmed s: ratio $rgz [$verdict_z]")

@@ -629,6 +629,48 @@ fn analyze_names_every_client_whatever_the_threads() {
     }
 }
 
+/// `--no-names`: nothing is learned from the traffic (no DHCP names, MACs
+/// or DNS server names), on the capture whose clients are all named above.
+#[test]
+fn no_names_learns_nothing_from_the_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (conns, clients) = (dir.path().join("c.csv"), dir.path().join("k.csv"));
+    let st = crate::util::tlsready()
+        .args([
+            "analyze",
+            "samples/identity/lan.pcap",
+            "-q",
+            "--scope",
+            "all",
+        ])
+        .arg("--no-names")
+        .arg("--connections")
+        .arg(&conns)
+        .arg("--clients")
+        .arg(&clients)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rows = crate::util::read_rows(&conns, b',');
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        for col in [
+            "dns_name",
+            "client_name",
+            "client_name_source",
+            "client_mac",
+        ] {
+            assert_eq!(r[col], "", "{col}: {r:?}");
+        }
+        assert!(!r["m365_match"].contains("dns"), "{r:?}");
+    }
+    let clients = crate::util::read_rows(&clients, b',');
+    assert_eq!(clients.len(), 2);
+    for r in &clients {
+        assert_eq!((&*r["client_name"], &*r["client_mac"]), ("", ""), "{r:?}");
+    }
+}
+
 /// `--hosts FILE` wins over what the capture teaches, and rows say so;
 /// the mail client's EHLO name is the name of a client nothing else names.
 #[test]

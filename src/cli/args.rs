@@ -166,6 +166,11 @@ pub struct OutputArgs {
     /// `90s`, `5m`; a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     pub idle_timeout: std::time::Duration,
+    /// Learn no names from the traffic (client names from DHCP, DNS, NetBIOS, LLMNR, mDNS,
+    /// Kerberos, HTTP and MACs; server names from DNS answers): the name columns stay empty
+    /// (`--hosts` names still apply), and the analysis is a little faster.
+    #[arg(long)]
+    pub no_names: bool,
     /// No summary on standard output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -243,6 +248,7 @@ impl TallyArgs {
             idle_timeout: std::time::Duration::from_micros(
                 u64::try_from(limits.idle_timeout_us).unwrap_or(0),
             ),
+            no_names: false,
             quiet: self.quiet,
         }
     }

@@ -156,6 +156,7 @@ impl OutputArgs {
             max_flows: self.max_flows.max(1),
             memcap: self.memcap,
             idle_timeout_us: i64::try_from(self.idle_timeout.as_micros()).unwrap_or(i64::MAX),
+            names: !self.no_names,
         }
     }
 

@@ -72,6 +72,9 @@ pub struct Limits {
     pub idle_timeout_us: i64,
     /// The memory budget of the run (bytes, see [`crate::flow::budget`]).
     pub memcap: usize,
+    /// Names are learned: DNS answers go to [`Finished::dns_answer`] and
+    /// [`FlowTable::with_names`] keeps name traffic (`--no-names` clears it).
+    pub names: bool,
 }
 
 impl Default for Limits {
@@ -80,6 +83,7 @@ impl Default for Limits {
             max_flows: 200_000,
             idle_timeout_us: 300 * 1_000_000,
             memcap: budget::DEFAULT_MEMCAP,
+            names: true,
         }
     }
 }
@@ -229,6 +233,8 @@ pub struct FlowTable<'o> {
     relief_after: usize,
     /// Name traffic kept for the host identity, when asked for.
     names: Option<Box<NameLog>>,
+    /// Names are learned at all ([`Limits::names`]).
+    learn_names: bool,
 }
 
 /// Brings `conn`'s charge to the budget up to date; true when the budget
@@ -268,12 +274,16 @@ impl<'o> FlowTable<'o> {
             pressure: false,
             relief_after: 0,
             names: None,
+            learn_names: limits.names,
         }
     }
 
-    /// Keeps the frames that name hosts (see [`NameLog`]).
+    /// Keeps the frames that name hosts (see [`NameLog`]), unless the
+    /// limits say names are not learned.
     pub fn with_names(mut self) -> Self {
-        self.names = Some(Box::default());
+        if self.learn_names {
+            self.names = Some(Box::default());
+        }
         self
     }
 
@@ -515,6 +525,9 @@ impl<'o> FlowTable<'o> {
     /// A frame that is not TCP: DNS answers to the consumer, name traffic
     /// to the log.
     fn not_tcp(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
+        if !self.learn_names {
+            return;
+        }
         let Some(t) = transport(link, frame).filter(|t| t.proto == Proto::Udp) else {
             return;
         };

@@ -5,7 +5,7 @@
 //!   [`frame::FrameSource`] trait every reader implements;
 //! - [`offline`]: capture files (pcap, pcapng, gzip, standard input, named
 //!   pipes), whole or one chunk, read by [`native`] (pcap and pcapng
-//!   records, without libpcap) over a [`window`] (the input read into a
+//!   records, without libpcap) over a [`window`] (a file mapped, or a stream read into a
 //!   buffer);
 //! - [`live`]: an interface sniffed through libpcap;
 //! - [`layout`]: how a pcap or pcapng file's records lie, to cut it into
