@@ -179,7 +179,13 @@ pub struct Identity {
     oui: Option<Oui>,
     learned: HashMap<Source, u64>,
     undecoded: u64,
+    /// OS hints of recent User-Agents, by their raw bytes (a client sends
+    /// the same one again and again).
+    ua_hints: HashMap<Box<[u8]>, Option<OsHint>>,
 }
+
+/// User-Agents whose hints are kept (cleared when full).
+const UA_CACHE: usize = 1024;
 
 impl Default for Identity {
     fn default() -> Self {
@@ -199,6 +205,7 @@ impl Identity {
             oui: None,
             learned: HashMap::default(),
             undecoded: 0,
+            ua_hints: HashMap::default(),
         }
     }
 
@@ -290,7 +297,7 @@ impl Identity {
         }
         if let Some(r) = http::parse_request(d.payload)
             && let Some(ua) = r.user_agent
-            && let Some(os) = os_hint::from_user_agent(&escape(&ua))
+            && let Some(os) = self.ua_hint(ua)
         {
             self.learn(
                 d.src,
@@ -302,6 +309,19 @@ impl Identity {
             );
         }
         StreamWant::Done
+    }
+
+    /// The OS hint of a raw User-Agent.
+    fn ua_hint(&mut self, ua: Vec<u8>) -> Option<OsHint> {
+        if let Some(h) = self.ua_hints.get(&*ua) {
+            return h.clone();
+        }
+        let h = os_hint::from_user_agent(&escape(&ua));
+        if self.ua_hints.len() >= UA_CACHE {
+            self.ua_hints.clear();
+        }
+        self.ua_hints.insert(ua.into_boxed_slice(), h.clone());
+        h
     }
 
     /// A frame from `addr` carried source MAC `mac` (call it for client

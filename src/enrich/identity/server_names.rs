@@ -51,7 +51,7 @@ impl Slot {
             .answers
             .iter_mut()
             .flatten()
-            .find(|a| a.0 == client && *a.2 == **name)
+            .find(|a| a.0 == client && (Arc::ptr_eq(&a.2, name) || *a.2 == **name))
         {
             a.1 = a.1.max(ts);
             return;
@@ -145,10 +145,21 @@ impl ServerNames {
             return;
         }
         if self.cur.len() >= self.cap {
-            self.prev = std::mem::take(&mut self.cur);
+            // The older generation's room serves the new one.
+            std::mem::swap(&mut self.prev, &mut self.cur);
+            self.cur.clear();
             self.rotations += 1;
         }
-        let mut slot = self.prev.get(&server).cloned().unwrap_or_default();
+        if self.cur.capacity() == 0 {
+            // Room for a whole generation at once: growing step by step
+            // rehashed every address several times.
+            self.cur.reserve(self.cap);
+        }
+        let mut slot = if self.prev.is_empty() {
+            Slot::default()
+        } else {
+            self.prev.get(&server).cloned().unwrap_or_default()
+        };
         slot.add(client, ts, name);
         self.cur.insert(server, slot);
     }
