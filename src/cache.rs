@@ -34,6 +34,16 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         self.map.get(key).cloned()
     }
 
+    /// The value remembered for `key`, borrowed.
+    #[inline]
+    pub fn peek<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get(key)
+    }
+
     /// Remembers `value` for `key` (clearing everything first when full).
     #[inline]
     pub fn put(&mut self, key: K, value: V) {

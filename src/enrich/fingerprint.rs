@@ -305,47 +305,70 @@ fn hello_view<'a>(ch: &'a ClientHello, ciphers: &'a [u16]) -> HelloView<'a> {
 /// one application sends the same hello on every connection.
 const FP_CACHE_MAX: usize = 4096;
 
+/// A remembered hello: its fields (see [`key_words`]), JA4 and JA3.
+type Remembered = (Box<[u16]>, String, String);
+
 thread_local! {
-    static FP_CACHE: std::cell::RefCell<Memo<u64, (String, String)>> =
+    static FP_CACHE: std::cell::RefCell<Memo<u64, Remembered>> =
         std::cell::RefCell::new(Memo::new(FP_CACHE_MAX));
+}
+
+/// The hello fields the fingerprints read, as one sequence of words (each
+/// list after its length): the fingerprint cache's key, compared whole on
+/// a hit, so hellos whose hashes collide never share fingerprints.
+fn key_words<'a>(h: &'a ClientHello, v: HelloView<'a>) -> impl Iterator<Item = u16> + 'a {
+    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out).
+    let ciphers = h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
+    let words = |s: &'a [u16]| std::iter::once(s.len() as u16).chain(s.iter().copied());
+    let bytes = |s: &'a [u8]| std::iter::once(s.len() as u16).chain(s.iter().map(|&b| b.into()));
+    std::iter::once(ciphers.clone().count() as u16)
+        .chain(ciphers)
+        .chain([
+            v.legacy_version,
+            u16::from(v.has_sni),
+            u16::from(v.alpn_first.is_some()),
+        ])
+        .chain(bytes(v.alpn_first.unwrap_or_default()))
+        .chain(words(v.extensions))
+        .chain(words(v.supported_versions))
+        .chain(words(v.signature_algorithms))
+        .chain(words(v.supported_groups))
+        .chain(bytes(v.ec_point_formats))
+}
+
+/// The cache's hash of [`key_words`].
+fn key_hash(h: &ClientHello, v: HelloView<'_>) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    for w in key_words(h, v) {
+        hasher.write_u16(w);
+    }
+    hasher.finish()
 }
 
 /// JA4 and JA3 of a ClientHello, through the per-thread cache.
 pub fn of_hello(h: &ClientHello) -> (String, String) {
-    use std::hash::{Hash, Hasher};
-    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out),
-    // hashed as they come; collected only when the cache does not know
-    // the hello.
-    let ciphers = || h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
-    let mut hasher = rustc_hash::FxHasher::default();
-    let mut n = 0usize;
-    for c in ciphers() {
-        c.hash(&mut hasher);
-        n += 1;
-    }
     let v = hello_view(h, &[]);
-    (
-        n,
-        v.legacy_version,
-        v.extensions,
-        v.has_sni,
-        v.alpn_first,
-        v.supported_versions,
-        v.signature_algorithms,
-        v.supported_groups,
-        v.ec_point_formats,
-    )
-        .hash(&mut hasher);
-    let key = hasher.finish();
+    let key = key_hash(h, v);
     FP_CACHE.with(|c| {
-        c.borrow_mut().get_or_make(key, || {
-            let list: Vec<u16> = ciphers().collect();
-            let v = HelloView {
-                ciphers: &list,
-                ..v
-            };
-            (ja4(&v), ja3(&v))
-        })
+        let mut c = c.borrow_mut();
+        if let Some((words, ja4, ja3)) = c.peek(&key)
+            && words.iter().copied().eq(key_words(h, v))
+        {
+            return (ja4.clone(), ja3.clone());
+        }
+        let list: Vec<u16> = h
+            .ciphers
+            .iter()
+            .filter_map(|c| u16::try_from(*c).ok())
+            .collect();
+        let full = HelloView {
+            ciphers: &list,
+            ..v
+        };
+        let (ja4, ja3) = (ja4(&full), ja3(&full));
+        c.put(key, (key_words(h, v).collect(), ja4.clone(), ja3.clone()));
+        (ja4, ja3)
     })
 }
 
@@ -832,5 +855,31 @@ mod tests {
         h.supported_groups = &[0x2a2a, 0x001d, 0x0017];
         h.ec_point_formats = &[0, 1];
         assert_eq!(ja3_string(&h), "771,4865,0,29-23,0-1");
+    }
+
+    /// A remembered hello whose hash equals another's (as a crafted hello
+    /// could make it) does not lend it its fingerprints.
+    #[test]
+    fn the_cache_compares_whole_hellos() {
+        let hello = ClientHello {
+            legacy_version: 0x0303,
+            ciphers: vec![0x1301, 0xc02f],
+            extensions: vec![0, 10, 43],
+            supported_versions: vec![0x0304],
+            supported_groups: vec![29],
+            ..ClientHello::default()
+        };
+        let right = of_hello(&hello);
+        FP_CACHE.with(|c| c.borrow_mut().clear());
+        let key = key_hash(&hello, hello_view(&hello, &[]));
+        let other: Box<[u16]> = vec![1, 0x002f, 0x0301].into();
+        FP_CACHE.with(|c| {
+            c.borrow_mut()
+                .put(key, (other, "ja4?".into(), "ja3?".into()))
+        });
+        assert_eq!(of_hello(&hello), right);
+        assert_ne!(right.0, "ja4?");
+        // And now it is remembered as itself.
+        assert_eq!(of_hello(&hello), right);
     }
 }

@@ -40,21 +40,25 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
-/// Certificates parsed lately, by a hash of their DER: servers present the
-/// same certificate on every connection, and X.509 parsing is costly.
+/// Certificates parsed lately, by their DER: servers present the same
+/// certificate on every connection, and X.509 parsing is costly.
 const CERT_CACHE_MAX: usize = 1024;
 
 thread_local! {
-    static CERT_CACHE: RefCell<Memo<u64, Arc<[String]>>> = RefCell::new(Memo::new(CERT_CACHE_MAX));
+    static CERT_CACHE: RefCell<Memo<Box<[u8]>, Arc<[String]>>> =
+        RefCell::new(Memo::new(CERT_CACHE_MAX));
 }
 
 /// [`certificate_names`] through the per-thread cache.
 fn cached_certificate_names(der: &[u8]) -> Arc<[String]> {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let key = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(der);
     CERT_CACHE.with(|c| {
-        c.borrow_mut()
-            .get_or_make(key, || certificate_names(der).into())
+        let mut c = c.borrow_mut();
+        if let Some(names) = c.get(der) {
+            return names;
+        }
+        let names: Arc<[String]> = certificate_names(der).into();
+        c.put(der.into(), Arc::clone(&names));
+        names
     })
 }
 
