@@ -53,6 +53,12 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         self.map.insert(key, value);
     }
 
+    /// Every remembered key and value.
+    #[cfg(test)]
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.map.clear();

@@ -305,69 +305,121 @@ fn hello_view<'a>(ch: &'a ClientHello, ciphers: &'a [u16]) -> HelloView<'a> {
 /// one application sends the same hello on every connection.
 const FP_CACHE_MAX: usize = 4096;
 
-/// A remembered hello: its fields (see [`key_words`]), JA4 and JA3.
-type Remembered = (Box<[u16]>, String, String);
-
 thread_local! {
     static FP_CACHE: std::cell::RefCell<Memo<u64, Remembered>> =
         std::cell::RefCell::new(Memo::new(FP_CACHE_MAX));
 }
 
-/// The hello fields the fingerprints read, as one sequence of words (each
-/// list after its length): the fingerprint cache's key, compared whole on
-/// a hit, so hellos whose hashes collide never share fingerprints.
-fn key_words<'a>(h: &'a ClientHello, v: HelloView<'a>) -> impl Iterator<Item = u16> + 'a {
-    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out).
-    let ciphers = h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
-    let words = |s: &'a [u16]| std::iter::once(s.len() as u16).chain(s.iter().copied());
-    let bytes = |s: &'a [u8]| std::iter::once(s.len() as u16).chain(s.iter().map(|&b| b.into()));
-    std::iter::once(ciphers.clone().count() as u16)
-        .chain(ciphers)
-        .chain([
-            v.legacy_version,
-            u16::from(v.has_sni),
-            u16::from(v.alpn_first.is_some()),
-        ])
-        .chain(bytes(v.alpn_first.unwrap_or_default()))
-        .chain(words(v.extensions))
-        .chain(words(v.supported_versions))
-        .chain(words(v.signature_algorithms))
-        .chain(words(v.supported_groups))
-        .chain(bytes(v.ec_point_formats))
+/// A remembered hello: the fields the fingerprints read, compared whole
+/// on a hit (hellos whose hashes collide never share fingerprints), and
+/// its JA4 and JA3. The lists lie end to end in two buffers.
+#[derive(Debug, Clone)]
+struct Remembered {
+    legacy_version: u16,
+    has_sni: bool,
+    /// The cipher suites as the hello lists them (SSLv2's 24-bit ones too).
+    ciphers: Box<[u32]>,
+    /// Extensions, supported versions, signature algorithms, supported
+    /// groups.
+    words: Box<[u16]>,
+    /// Where each list of `words` ends.
+    ends: [usize; 4],
+    /// The first ALPN name, then the EC point formats.
+    bytes: Box<[u8]>,
+    /// The length of the first ALPN name, if there was one.
+    alpn_len: Option<usize>,
+    ja4: String,
+    ja3: String,
 }
 
-/// The cache's hash of [`key_words`].
-fn key_hash(h: &ClientHello, v: HelloView<'_>) -> u64 {
-    use std::hash::Hasher;
-    let mut hasher = rustc_hash::FxHasher::default();
-    for w in key_words(h, v) {
-        hasher.write_u16(w);
+impl Remembered {
+    fn new(h: &ClientHello, v: &HelloView<'_>, ja4: String, ja3: String) -> Self {
+        let lists = [
+            v.extensions,
+            v.supported_versions,
+            v.signature_algorithms,
+            v.supported_groups,
+        ];
+        let mut words = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+        let mut ends = [0; 4];
+        for (end, l) in ends.iter_mut().zip(lists) {
+            words.extend_from_slice(l);
+            *end = words.len();
+        }
+        let alpn = v.alpn_first.unwrap_or_default();
+        Remembered {
+            legacy_version: v.legacy_version,
+            has_sni: v.has_sni,
+            ciphers: h.ciphers.as_slice().into(),
+            words: words.into(),
+            ends,
+            bytes: [alpn, v.ec_point_formats].concat().into(),
+            alpn_len: v.alpn_first.map(<[u8]>::len),
+            ja4,
+            ja3,
+        }
     }
+
+    /// True when `h`, seen as `v`, is this hello.
+    fn is(&self, h: &ClientHello, v: &HelloView<'_>) -> bool {
+        let e = self.ends;
+        let w = &self.words;
+        let alpn = self.alpn_len.unwrap_or(0);
+        self.legacy_version == v.legacy_version
+            && self.has_sni == v.has_sni
+            && *self.ciphers == *h.ciphers
+            && w.get(..e[0]) == Some(v.extensions)
+            && w.get(e[0]..e[1]) == Some(v.supported_versions)
+            && w.get(e[1]..e[2]) == Some(v.signature_algorithms)
+            && w.get(e[2]..e[3]) == Some(v.supported_groups)
+            && self.alpn_len.and_then(|n| self.bytes.get(..n)) == v.alpn_first
+            && self.bytes.get(alpn..) == Some(v.ec_point_formats)
+    }
+}
+
+/// The cache's hash of a hello's fields (`ciphers`: its 16-bit ones).
+fn key_hash(v: &HelloView<'_>, ciphers: impl Iterator<Item = u16>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    let mut n = 0usize;
+    for c in ciphers {
+        c.hash(&mut hasher);
+        n += 1;
+    }
+    (
+        n,
+        v.legacy_version,
+        v.extensions,
+        v.has_sni,
+        v.alpn_first,
+        v.supported_versions,
+        v.signature_algorithms,
+        v.supported_groups,
+        v.ec_point_formats,
+    )
+        .hash(&mut hasher);
     hasher.finish()
 }
 
 /// JA4 and JA3 of a ClientHello, through the per-thread cache.
 pub fn of_hello(h: &ClientHello) -> (String, String) {
+    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out),
+    // collected only when the cache does not know the hello.
+    let ciphers = || h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
     let v = hello_view(h, &[]);
-    let key = key_hash(h, v);
+    let key = key_hash(&v, ciphers());
     FP_CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some((words, ja4, ja3)) = c.peek(&key)
-            && words.iter().copied().eq(key_words(h, v))
-        {
-            return (ja4.clone(), ja3.clone());
+        if let Some(r) = c.peek(&key).filter(|r| r.is(h, &v)) {
+            return (r.ja4.clone(), r.ja3.clone());
         }
-        let list: Vec<u16> = h
-            .ciphers
-            .iter()
-            .filter_map(|c| u16::try_from(*c).ok())
-            .collect();
+        let list: Vec<u16> = ciphers().collect();
         let full = HelloView {
             ciphers: &list,
             ..v
         };
         let (ja4, ja3) = (ja4(&full), ja3(&full));
-        c.put(key, (key_words(h, v).collect(), ja4.clone(), ja3.clone()));
+        c.put(key, Remembered::new(h, &full, ja4.clone(), ja3.clone()));
         (ja4, ja3)
     })
 }
@@ -871,12 +923,20 @@ mod tests {
         };
         let right = of_hello(&hello);
         FP_CACHE.with(|c| c.borrow_mut().clear());
-        let key = key_hash(&hello, hello_view(&hello, &[]));
-        let other: Box<[u16]> = vec![1, 0x002f, 0x0301].into();
-        FP_CACHE.with(|c| {
-            c.borrow_mut()
-                .put(key, (other, "ja4?".into(), "ja3?".into()))
+        let ciphers = hello.ciphers.iter().map(|&c| c as u16);
+        let key = key_hash(&hello_view(&hello, &[]), ciphers);
+        let other = ClientHello {
+            ciphers: vec![0x002f],
+            ..hello.clone()
+        };
+        let mut wrong = FP_CACHE.with(|c| {
+            of_hello(&other);
+            let c = c.borrow();
+            let (_, r) = c.iter().next().unwrap();
+            r.clone()
         });
+        wrong.ja4 = "ja4?".into();
+        FP_CACHE.with(|c| c.borrow_mut().put(key, wrong));
         assert_eq!(of_hello(&hello), right);
         assert_ne!(right.0, "ja4?");
         // And now it is remembered as itself.

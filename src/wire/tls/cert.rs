@@ -44,9 +44,11 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
 /// certificate on every connection, and X.509 parsing is costly.
 const CERT_CACHE_MAX: usize = 1024;
 
+/// Leaf names by certificate DER.
+type CertMemo = Memo<Box<[u8]>, Arc<[String]>>;
+
 thread_local! {
-    static CERT_CACHE: RefCell<Memo<Box<[u8]>, Arc<[String]>>> =
-        RefCell::new(Memo::new(CERT_CACHE_MAX));
+    static CERT_CACHE: RefCell<CertMemo> = RefCell::new(Memo::new(CERT_CACHE_MAX));
 }
 
 /// [`certificate_names`] through the per-thread cache.
