@@ -76,7 +76,9 @@ pub fn ts_us(secs: i64, micros: i64) -> i64 {
 
 /// A libpcap packet header's time as µs since the epoch (see [`ts_us`]).
 pub fn timeval_us(tv: &libc::timeval) -> i64 {
-    ts_us(tv.tv_sec, tv.tv_usec)
+    // The fields are 32-bit on some systems (Windows).
+    #[allow(clippy::useless_conversion)]
+    ts_us(i64::from(tv.tv_sec), i64::from(tv.tv_usec))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub const BUF: usize = 256 << 10;
 pub const RELEASE: u64 = 1 << 20;
 
 /// Bytes of a mapped file prefetched ahead of the reader.
+#[cfg(unix)]
 const AHEAD: u64 = 4096;
 
 /// The bytes of one input.

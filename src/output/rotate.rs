@@ -41,21 +41,32 @@ pub struct RotateSpec {
 
 /// The name a sensor gets by default: the host name.
 pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at
-    // most that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = if rc == 0 {
-        String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned()
-    } else {
-        String::new()
-    };
+    let name = system_host_name();
     if name.is_empty() {
         "sensor".into()
     } else {
         name
     }
+}
+
+#[cfg(unix)]
+fn system_host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if rc == 0 {
+        String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Windows names the computer in `COMPUTERNAME`.
+#[cfg(not(unix))]
+fn system_host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
 }
 
 /// A sensor name usable in a file name: letters, digits, `.`, `_` and
