@@ -152,12 +152,12 @@ struct Learning<'t, 'o> {
 impl Consumer for Learning<'_, '_> {
     #[inline]
     fn frame(&mut self, f: &Frame<'_>) -> bool {
-        let save = self.analysis.frame(f);
+        // Name traffic and DNS answers are saved with the handshakes
+        // (`-w`): `analyze` of the file learns the same names.
+        let save = self.analysis.frame(f) | self.names.take_answer();
         match self.analysis.table.drain_names() {
             Some(log) => {
                 self.names.learn(&log);
-                // Name traffic is saved with the handshakes (`-w`): `analyze`
-                // of the file learns the same names.
                 save || log
                     .entries()
                     .iter()

@@ -224,6 +224,9 @@ pub struct Learner {
     follower: RefCell<Follower>,
     /// Name frames the flow table could not keep.
     dropped: Cell<u64>,
+    /// A DNS answer passed since [`Learner::take_answer`] (the rows learn
+    /// server names from it).
+    answer: Cell<bool>,
 }
 
 impl Learner {
@@ -241,6 +244,16 @@ impl Learner {
         self.follower
             .borrow_mut()
             .replay(log, &mut self.identity.borrow_mut());
+    }
+
+    /// A DNS answer passed (see [`crate::flow::table::Finished::dns_answer`]).
+    pub fn answer_seen(&self) {
+        self.answer.set(true);
+    }
+
+    /// Whether a DNS answer passed since the last call.
+    pub fn take_answer(&self) -> bool {
+        self.answer.replace(false)
     }
 
     /// Who `addr` was at `ts`, as known now (see [`Identity::client_name`]).

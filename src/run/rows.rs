@@ -233,6 +233,9 @@ impl Finished for Rows<'_> {
 
     fn dns_answer(&mut self, ts: i64, client: std::net::IpAddr, msg: &[u8]) {
         self.servers.learn(ts, client, msg);
+        if let Some(n) = self.names {
+            n.answer_seen();
+        }
     }
 
     fn interim(&mut self, stats: &Stats) {
