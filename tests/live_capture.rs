@@ -3,14 +3,15 @@
 //! Needs root (packet capture, network namespaces), `ip` (iproute2) and
 //! `openssl`; scripts/test.sh installs them. These tests fail, rather than
 //! skip, when something is missing: a skipped live test would hide a broken
-//! capture.
+//! capture. The naming test also needs dnsmasq and BusyBox udhcpc (a real
+//! DHCP server and client); without them it skips, saying why.
 //!
-//! The handshake test builds its own network: two namespaces joined by a
-//! veth pair, the openssl server in one, the client and tlsready in the
-//! other, so nothing else on the machine is seen or disturbed; everything it
-//! started (processes, namespaces) is removed by [`Guard`] even when an
-//! assertion fails. The other tests use loopback with a filter on a port of
-//! their own.
+//! The handshake tests build their own network: two namespaces joined by a
+//! veth pair, the openssl server (and dnsmasq) in one, the client and
+//! tlsready in the other, so nothing else on the machine is seen or
+//! disturbed; everything they started (processes, namespaces, the client's
+//! resolv.conf) is removed by [`Guard`] even when an assertion fails. The
+//! other tests use loopback with a filter on a port of their own.
 
 use crate::util::{bin, empty_data_dir, tlsready};
 use std::io::{Read, Write};
