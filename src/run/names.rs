@@ -269,3 +269,56 @@ impl Learner {
             .summary_line(self.dropped.get())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::conn::Connection;
+    use crate::flow::key::FlowKey;
+    use crate::flow::table::{Finished, FlowTable, Limits};
+
+    struct Nothing;
+    impl Finished for Nothing {
+        fn finished(&mut self, _key: &FlowKey, _conn: &Connection) -> bool {
+            false
+        }
+    }
+
+    fn sorted(mut rows: Vec<crate::enrich::identity::table::HostRow>) -> Vec<String> {
+        rows.sort_by_key(|r| (r.addr, r.first_seen, r.name.clone()));
+        rows.iter().map(|r| format!("{r:?}")).collect()
+    }
+
+    /// A live capture learns frame by frame (the table's log drained after
+    /// each) what `analyze` learns replaying the whole log at the end: the
+    /// real stacks of samples/identity/lan.pcap (Kerberos over TCP across
+    /// several frames included).
+    #[test]
+    fn learning_as_frames_come_equals_replaying_at_the_end() {
+        let frames = crate::testing::frames("identity/lan.pcap");
+        let (mut out, mut out2) = (Nothing, Nothing);
+        let mut whole = FlowTable::new(Limits::default(), &mut out).with_names();
+        let mut live = FlowTable::new(Limits::default(), &mut out2).with_names();
+        let learner = Learner::default();
+        let mut drains = 0;
+        for f in &frames {
+            whole.frame(f.link, f.ts_us, &f.data, f.wire_len);
+            live.frame(f.link, f.ts_us, &f.data, f.wire_len);
+            if let Some(log) = live.drain_names() {
+                drains += 1;
+                learner.learn(&log);
+            }
+        }
+        let mut at_end = Identity::default();
+        replay(&whole.take_names(), &mut at_end);
+        assert!(drains > 10, "{drains} drains");
+        let learned = learner.identity.into_inner();
+        let rows = sorted(at_end.host_rows());
+        assert!(rows.iter().any(|r| r.contains("Kerberos")), "{rows:?}");
+        assert_eq!(sorted(learned.host_rows()), rows);
+        assert_eq!(
+            learned.stats().summary_line(0),
+            at_end.stats().summary_line(0)
+        );
+    }
+}
