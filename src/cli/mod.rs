@@ -320,11 +320,11 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     bar.clear();
     // The report names the clients with everything learned (the rows
     // carry the names known when each was written).
-    outputs.summary.host_names = names.summary_line();
-    outputs
-        .summary
-        .tally
-        .name_clients(&|ip, ts| names.client_name(ip, ts));
+    tlsready::model::sink::Sink::name_clients(
+        &mut outputs,
+        &|ip, ts| names.client_name(ip, ts),
+        names.summary_line(),
+    );
     let analysed = ended.outcome.stats.packets;
     write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
@@ -555,8 +555,7 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
-/// The host identity of a run: `--hosts` names, `--oui` vendors.
-/// The host identity a run starts from: `--hosts`, `--oui`.
+/// The host identity a run starts from: `--hosts` names, `--oui` vendors.
 fn identity(a: &NameArgs) -> Result<tlsready::enrich::identity::Identity, String> {
     use tlsready::enrich::identity::{Identity, hosts_file, oui::Oui};
     let mut id = Identity::default();
