@@ -1145,6 +1145,8 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
         assert_eq!(who(r), named, "{r:?}");
         assert!(r["client_vendor"].contains("Dell"), "{r:?}");
         assert!(r["client_os_hint"].contains("Windows"), "{r:?}");
+        // Grouped by device (the default): its one address.
+        assert_eq!(r["client_addresses"], CLIENT_IP);
     }
     assert!(
         out.lines()
@@ -1176,10 +1178,11 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     assert_eq!(replay[2]["dns_name"], "nosni.live.test");
 }
 
-/// `capture --hosts`: the user's names, on loopback with a real openssl
-/// handshake, name the row as it is written and the clients CSV.
+/// `capture --hosts --rotate`: the user's names, on loopback with a real
+/// openssl handshake, name the row as it is written to the open rotated
+/// file (and so in the closed one) and the clients CSV.
 #[test]
-fn live_rows_take_names_from_hosts_file() {
+fn live_rotated_rows_take_names_from_hosts_file() {
     require_prerequisites();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -1204,7 +1207,8 @@ fn live_rows_take_names_from_hosts_file() {
     });
     let hosts = d.join("hosts.csv");
     std::fs::write(&hosts, "ip,name\n127.0.0.1,=loop desk\n").expect("write hosts");
-    let (conns, clients) = (d.join("A.csv"), d.join("B.csv"));
+    let (cdir, clients) = (d.join("rows"), d.join("B.csv"));
+    std::fs::create_dir(&cdir).expect("mkdir");
     let cap = capture_lo(
         &mut g,
         port,
@@ -1213,8 +1217,10 @@ fn live_rows_take_names_from_hosts_file() {
             "all",
             "--hosts",
             hosts.to_str().expect("path"),
+            "--rotate",
+            "1d",
             "--connections",
-            conns.to_str().expect("path"),
+            cdir.to_str().expect("path"),
             "--clients",
             clients.to_str().expect("path"),
         ],
@@ -1236,9 +1242,18 @@ fn live_rows_take_names_from_hosts_file() {
         .expect("write to s_client");
     drop(g.proc(c).child.stdin.take());
     assert!(g.wait(c, TIMEOUT).success(), "{}", g.proc(c).stderr.text());
-    wait_until("the row", || read(&conns).contains("hosts.live.test"));
-    // Named as written, while the capture still runs.
-    let live = csv_rows_so_far(&conns);
+    let file = || -> (String, String) {
+        dir_files(&cdir)
+            .into_iter()
+            .find(|(_, t)| t.contains("hosts.live.test"))
+            .unwrap_or_default()
+    };
+    wait_until("the row", || !file().0.is_empty());
+    // Named as written, in the open file, while the capture still runs.
+    let (open_name, text) = file();
+    assert!(open_name.starts_with('.'), "{open_name}");
+    let whole = text.rfind('\n').map_or("", |i| &text[..=i]);
+    let live = crate::util::rows_from(whole.as_bytes(), b',');
     assert_eq!(live.len(), 1);
     // Escaped like every name from outside (a leading `=`).
     assert_eq!(live[0]["client_name"], "'=loop desk");
@@ -1246,6 +1261,10 @@ fn live_rows_take_names_from_hosts_file() {
     g.signal(cap, "TERM");
     let st = g.wait(cap, TIMEOUT);
     assert_eq!(st.code(), Some(0), "{}", g.proc(cap).stderr.text());
+    // The closed file holds the row as it was written.
+    let (closed, text) = file();
+    assert!(!closed.starts_with('.'), "{closed}");
+    assert_eq!(crate::util::rows_from(text.as_bytes(), b','), live);
     let client_rows = csv_rows(&clients);
     assert_eq!(client_rows.len(), 1, "{}", read(&clients));
     assert_eq!(client_rows[0]["client_name"], "'=loop desk");
