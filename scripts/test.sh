@@ -7,6 +7,12 @@ if ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! command -v tcpdump >/dev/null || !
   || ! command -v ip >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev tcpdump openssl iproute2 >/dev/null
 fi
+# dnsmasq and BusyBox udhcpc for the live naming test in tests/live_capture.rs
+# (it skips, saying why, only when these cannot be installed).
+if ! command -v dnsmasq >/dev/null || ! command -v udhcpc >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base udhcpc >/dev/null) \
+    || echo "test.sh: cannot install dnsmasq-base/udhcpc: the live naming test will skip" >&2
+fi
 # Headless Chromium and pdftotext for the browser tests of the HTML report
 # (tests/html_report.rs; they skip, saying why, only when these cannot be installed).
 if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then

@@ -3,14 +3,15 @@
 //! Needs root (packet capture, network namespaces), `ip` (iproute2) and
 //! `openssl`; scripts/test.sh installs them. These tests fail, rather than
 //! skip, when something is missing: a skipped live test would hide a broken
-//! capture.
+//! capture. The naming test also needs dnsmasq and BusyBox udhcpc (a real
+//! DHCP server and client); without them it skips, saying why.
 //!
-//! The handshake test builds its own network: two namespaces joined by a
-//! veth pair, the openssl server in one, the client and tlsready in the
-//! other, so nothing else on the machine is seen or disturbed; everything it
-//! started (processes, namespaces) is removed by [`Guard`] even when an
-//! assertion fails. The other tests use loopback with a filter on a port of
-//! their own.
+//! The handshake tests build their own network: two namespaces joined by a
+//! veth pair, the openssl server (and dnsmasq) in one, the client and
+//! tlsready in the other, so nothing else on the machine is seen or
+//! disturbed; everything they started (processes, namespaces, the client's
+//! resolv.conf) is removed by [`Guard`] even when an assertion fails. The
+//! other tests use loopback with a filter on a port of their own.
 
 use crate::util::{bin, empty_data_dir, tlsready};
 use std::io::{Read, Write};
@@ -93,6 +94,8 @@ struct Proc {
 struct Guard {
     procs: Vec<Proc>,
     netns: Vec<String>,
+    /// Directories made outside the test's own (`/etc/netns/NS`).
+    dirs: Vec<PathBuf>,
 }
 
 impl Guard {
@@ -170,6 +173,16 @@ impl Guard {
         self.ip(&["netns", "add", name]);
         self.netns.push(name.to_string());
     }
+
+    /// glibc's resolver in namespace `ns` asks `server` (`ip netns exec`
+    /// bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf).
+    fn resolver(&mut self, ns: &str, server: &str) {
+        let dir = Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).expect("mkdir /etc/netns/NS");
+        self.dirs.push(dir.clone());
+        std::fs::write(dir.join("resolv.conf"), format!("nameserver {server}\n"))
+            .expect("write resolv.conf");
+    }
 }
 
 impl Drop for Guard {
@@ -186,6 +199,9 @@ impl Drop for Guard {
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
                 .status();
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }
@@ -215,6 +231,7 @@ struct Net {
     client: String,
     server: String,
     client_if: String,
+    server_if: String,
 }
 
 fn make_net(g: &mut Guard) -> Net {
@@ -249,6 +266,7 @@ fn make_net(g: &mut Guard) -> Net {
         client,
         server,
         client_if,
+        server_if,
     }
 }
 
@@ -305,18 +323,24 @@ fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
 /// One handshake with `openssl s_client` in the client namespace (an HTTP
 /// GET to the `-www` server, then the server closes).
 fn handshake(g: &mut Guard, net: &Net, version: &str, sni: &str) {
-    let i = g.spawn(in_netns(&net.client, "openssl").args([
-        "s_client",
-        "-connect",
-        &format!("{SERVER_IP}:{PORT}"),
-        "-servername",
-        sni,
-        version,
-        "-cipher",
-        "DEFAULT:@SECLEVEL=0",
-        "-nocommands",
-        "-ign_eof",
-    ]));
+    s_client(g, net, version, &["-servername", sni]);
+}
+
+/// [`handshake`] with `sni` the s_client options on the server name
+/// (`-servername NAME`, or `-noservername`).
+fn s_client(g: &mut Guard, net: &Net, version: &str, sni: &[&str]) {
+    let i = g.spawn(
+        in_netns(&net.client, "openssl")
+            .args(["s_client", "-connect", &format!("{SERVER_IP}:{PORT}")])
+            .args(sni)
+            .args([
+                version,
+                "-cipher",
+                "DEFAULT:@SECLEVEL=0",
+                "-nocommands",
+                "-ign_eof",
+            ]),
+    );
     {
         let stdin = g.proc(i).child.stdin.as_mut().expect("stdin");
         stdin
@@ -909,4 +933,348 @@ fn rotated_files_survive_sigkill_and_restart() {
         .collect();
     got.sort();
     assert_eq!(got, want);
+}
+
+/// Whether `tool` is installed; if not, prints why the calling test skips.
+fn installed(tool: &str, package: &str) -> bool {
+    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(tool).exists());
+    if !found {
+        eprintln!("skipped: `{tool}` is not installed (apt-get install {package})");
+    }
+    found
+}
+
+/// `capture` names its clients as it learns, from a real DHCP exchange
+/// (dnsmasq and BusyBox udhcpc sending a host name and a Windows vendor
+/// class) and a real DNS answer (glibc asking dnsmasq): a row written
+/// before the exchange has only the MAC of the client's SYN and stays so
+/// (rows are never rewritten), rows
+/// after it carry the DHCP name and the client's MAC, a row without SNI
+/// takes its server name from the DNS answer, and the reports (an interim
+/// one, the clients CSV, the summary) name the client with everything
+/// learned. The `-w` file keeps the name traffic: `analyze` of it names
+/// every row.
+#[test]
+fn live_rows_and_reports_carry_names_learned_while_capturing() {
+    require_prerequisites();
+    if !installed("dnsmasq", "dnsmasq-base") || !installed("udhcpc", "udhcpc") {
+        return;
+    }
+    const MAC: &str = "90:b1:1c:20:03:41"; // a Dell OUI
+    const NAME: &str = "LIVE-PC-7";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut g = Guard::default();
+    let net = make_net(&mut g);
+    g.ip(&[
+        "-n",
+        &net.client,
+        "link",
+        "set",
+        &net.client_if,
+        "address",
+        MAC,
+    ]);
+    tls_server(&mut g, &net, d);
+    // DHCP gives the client the address it has (the one address of the
+    // range, without dnsmasq's ping check); DNS answers one name.
+    let dns = g.spawn(
+        in_netns(&net.server, "dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--log-facility=-",
+                "--conf-file=/dev/null",
+            ])
+            .args([
+                "--no-resolv",
+                "--no-hosts",
+                "--user=root",
+                "--bind-interfaces",
+            ])
+            .arg(format!("--interface={}", net.server_if))
+            .arg(format!("--pid-file={}", d.join("dnsmasq.pid").display()))
+            .arg(format!(
+                "--dhcp-leasefile={}",
+                d.join("dnsmasq.leases").display()
+            ))
+            .arg(format!(
+                "--dhcp-range={CLIENT_IP},{CLIENT_IP},255.255.255.252,1h"
+            ))
+            .args(["--no-ping", "--dhcp-authoritative", "--log-dhcp"])
+            .arg(format!("--address=/nosni.live.test/{SERVER_IP}")),
+    );
+    wait_until("dnsmasq to serve DHCP", || {
+        let e = g.proc(dns).stderr.text();
+        assert!(g.running(dns), "dnsmasq stopped: {e}");
+        e.contains("DHCP, IP range")
+    });
+    g.resolver(&net.client, SERVER_IP);
+
+    let (conns, clients, json, pcap, page) = (
+        d.join("A.csv"),
+        d.join("B.csv"),
+        d.join("C.jsonl"),
+        d.join("D.pcap"),
+        d.join("F.html"),
+    );
+    let cap = g.spawn(
+        in_netns(&net.client, bin())
+            .args(["capture", "-i", &net.client_if, "--scope", "all"])
+            .args(["--report-every", "1s", "--html"])
+            .arg(&page)
+            .arg("--connections")
+            .arg(&conns)
+            .arg("--clients")
+            .arg(&clients)
+            .arg("--json")
+            .arg(&json)
+            .arg("-w")
+            .arg(&pcap)
+            .arg(format!(
+                "tcp port {PORT} or udp port 67 or udp port 68 or udp port 53"
+            )),
+    );
+    wait_until("the \"capturing on\" line", || {
+        let e = g.proc(cap).stderr.text();
+        assert!(!e.contains("error"), "capture failed to start: {e}");
+        e.contains("capturing on")
+    });
+
+    // (a) Before anything names the client: its row has no name.
+    handshake(&mut g, &net, "-tls1_2", "before.live.test");
+    wait_until("the first row", || {
+        read(&conns).contains("before.live.test")
+    });
+
+    // (b) A real DHCP exchange names it, a real DNS answer names the server.
+    let dhcp = g.spawn(in_netns(&net.client, "udhcpc").args([
+        "-i",
+        &net.client_if,
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "5",
+        "-T",
+        "1",
+        "-s",
+        "/bin/true",
+        "-x",
+        &format!("hostname:{NAME}"),
+        "-V",
+        "MSFT 5.0",
+    ]));
+    let st = g.wait(dhcp, TIMEOUT);
+    assert!(
+        st.success(),
+        "udhcpc: {}\ndnsmasq: {}",
+        g.proc(dhcp).stderr.text(),
+        g.proc(dns).stderr.text()
+    );
+    let lookup = g.spawn(in_netns(&net.client, "getent").args(["ahostsv4", "nosni.live.test"]));
+    let st = g.wait(lookup, TIMEOUT);
+    assert!(
+        st.success() && g.proc(lookup).stdout.text().contains(SERVER_IP),
+        "getent: {} {}",
+        g.proc(lookup).stdout.text(),
+        g.proc(lookup).stderr.text()
+    );
+
+    // (c) Rows written from now on carry the name; a TLS 1.0 client
+    // without SNI gets its server name from the DNS answer.
+    handshake(&mut g, &net, "-tls1_2", "after.live.test");
+    s_client(&mut g, &net, "-tls1", &["-noservername"]);
+    wait_until("three rows", || csv_rows_so_far(&conns).len() == 3);
+    // An interim report names the client that will break.
+    // The interim reports name the client: the live page lists it by its
+    // name, the terminal's counts what was learned.
+    wait_until("the live page naming the client", || {
+        read(&page).contains(NAME)
+    });
+    wait_until("an interim report's host names", || {
+        g.proc(cap)
+            .stdout
+            .text()
+            .contains("Host names: 1 learned (dhcp 1)")
+    });
+    assert!(g.running(cap), "{}", g.proc(cap).stderr.text());
+    g.signal(cap, "TERM");
+    let st = g.wait(cap, TIMEOUT);
+    let (out, err) = (g.proc(cap).stdout.text(), g.proc(cap).stderr.text());
+    assert_eq!(st.code(), Some(0), "stderr: {err}");
+
+    let rows = csv_rows(&conns);
+    let who = |r: &crate::util::Row| {
+        ["client_name", "client_name_source", "client_mac"].map(|c| r[c].clone())
+    };
+    let named = [NAME.to_string(), "dhcp".into(), MAC.into()];
+    assert_eq!(rows.len(), 3, "{}", read(&conns));
+    assert_eq!(rows[0]["sni"], "before.live.test");
+    // Before the exchange only its MAC is known (from its own SYN).
+    assert_eq!(who(&rows[0]), ["", "", MAC], "named before the exchange");
+    assert_eq!(rows[1]["sni"], "after.live.test");
+    assert_eq!(who(&rows[1]), named);
+    assert_eq!(
+        (rows[2]["sni"].as_str(), rows[2]["dns_name"].as_str()),
+        ("", "nosni.live.test")
+    );
+    assert_eq!(rows[2]["negotiated_version"], "TLS1.0");
+    assert_eq!(who(&rows[2]), named);
+    // The JSON lines say the same.
+    let lines: Vec<serde_json::Value> = read(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].get("client_name").is_none(), "{}", lines[0]);
+    assert_eq!(lines[0]["client_mac"], MAC);
+    for v in &lines[1..] {
+        assert_eq!(v["client_name"], NAME, "{v}");
+        assert_eq!(v["client_name_source"], "dhcp");
+        assert_eq!(v["client_mac"], MAC);
+    }
+
+    // The clients CSV names the client with all that was learned, its
+    // earlier connection included.
+    let client_rows = csv_rows(&clients);
+    assert_eq!(client_rows.len(), 3, "{}", read(&clients));
+    for r in &client_rows {
+        assert_eq!(r["client_ip"], CLIENT_IP);
+        assert_eq!(who(r), named, "{r:?}");
+        assert!(r["client_vendor"].contains("Dell"), "{r:?}");
+        assert!(r["client_os_hint"].contains("Windows"), "{r:?}");
+        // Grouped by device (the default): its one address.
+        assert_eq!(r["client_addresses"], CLIENT_IP);
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Host names: ") && l.contains("dhcp 1")),
+        "summary: {out}"
+    );
+
+    // (d) The -w file holds the name traffic too: `analyze` names every
+    // row, the first one included (it names once the input is read).
+    let again = d.join("E.csv");
+    let an = tlsready()
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("--connections")
+        .arg(&again)
+        .arg("--quiet")
+        .output()
+        .expect("run tlsready analyze");
+    assert!(
+        an.status.success(),
+        "{}",
+        String::from_utf8_lossy(&an.stderr)
+    );
+    let replay = csv_rows(&again);
+    assert_eq!(replay.len(), 3, "{}", read(&again));
+    for r in &replay {
+        assert_eq!(who(r), named, "{r:?}");
+    }
+    assert_eq!(replay[2]["dns_name"], "nosni.live.test");
+}
+
+/// `capture --hosts --rotate`: the user's names, on loopback with a real
+/// openssl handshake, name the row as it is written to the open rotated
+/// file (and so in the closed one) and the clients CSV.
+#[test]
+fn live_rotated_rows_take_names_from_hosts_file() {
+    require_prerequisites();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut g = Guard::default();
+    let (cert, key_pem) = make_cert(d);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let server = g.spawn(
+        Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key_pem)
+            .arg("-www"),
+    );
+    wait_until("openssl s_server to listen", || {
+        g.proc(server).stdout.text().contains("ACCEPT")
+    });
+    let hosts = d.join("hosts.csv");
+    std::fs::write(&hosts, "ip,name\n127.0.0.1,=loop desk\n").expect("write hosts");
+    let (cdir, clients) = (d.join("rows"), d.join("B.csv"));
+    std::fs::create_dir(&cdir).expect("mkdir");
+    let cap = capture_lo(
+        &mut g,
+        port,
+        &[
+            "--scope",
+            "all",
+            "--hosts",
+            hosts.to_str().expect("path"),
+            "--rotate",
+            "1d",
+            "--connections",
+            cdir.to_str().expect("path"),
+            "--clients",
+            clients.to_str().expect("path"),
+        ],
+    );
+    let c = g.spawn(Command::new("openssl").args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-servername",
+        "hosts.live.test",
+        "-ign_eof",
+    ]));
+    g.proc(c)
+        .child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .expect("write to s_client");
+    drop(g.proc(c).child.stdin.take());
+    assert!(g.wait(c, TIMEOUT).success(), "{}", g.proc(c).stderr.text());
+    let file = || -> (String, String) {
+        dir_files(&cdir)
+            .into_iter()
+            .find(|(_, t)| t.contains("hosts.live.test"))
+            .unwrap_or_default()
+    };
+    wait_until("the row", || !file().0.is_empty());
+    // Named as written, in the open file, while the capture still runs.
+    let (open_name, text) = file();
+    assert!(open_name.starts_with('.'), "{open_name}");
+    let whole = text.rfind('\n').map_or("", |i| &text[..=i]);
+    let live = crate::util::rows_from(whole.as_bytes(), b',');
+    assert_eq!(live.len(), 1);
+    // Escaped like every name from outside (a leading `=`).
+    assert_eq!(live[0]["client_name"], "'=loop desk");
+    assert_eq!(live[0]["client_name_source"], "hosts");
+    g.signal(cap, "TERM");
+    let st = g.wait(cap, TIMEOUT);
+    assert_eq!(st.code(), Some(0), "{}", g.proc(cap).stderr.text());
+    // The closed file holds the row as it was written.
+    let (closed, text) = file();
+    assert!(!closed.starts_with('.'), "{closed}");
+    assert_eq!(crate::util::rows_from(text.as_bytes(), b','), live);
+    let client_rows = csv_rows(&clients);
+    assert_eq!(client_rows.len(), 1, "{}", read(&clients));
+    assert_eq!(client_rows[0]["client_name"], "'=loop desk");
+    assert_eq!(client_rows[0]["client_name_source"], "hosts");
+}
+
+/// The complete rows of a CSV being written (a last line without its
+/// newline is not read).
+fn csv_rows_so_far(path: &Path) -> Vec<crate::util::Row> {
+    let text = read(path);
+    let whole = text.rfind('\n').map_or("", |i| &text[..=i]);
+    crate::util::rows_from(whole.as_bytes(), b',')
 }

@@ -67,10 +67,28 @@ pub struct HostsArgs {
     /// Write to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv, or the oui.txt text) to use for
-    /// MAC vendors instead of the embedded snapshot.
+    #[command(flatten)]
+    pub oui: OuiArgs,
+}
+
+/// MAC vendors (`analyze`, `capture`, `hosts`).
+#[derive(Args)]
+pub struct OuiArgs {
+    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv or oui.txt) for MAC vendors,
+    /// instead of the embedded snapshot.
     #[arg(long = "oui", value_name = "FILE")]
     pub oui: Vec<PathBuf>,
+}
+
+/// How clients are named besides what the capture teaches (`analyze`, `capture`).
+#[derive(Args)]
+pub struct NameArgs {
+    /// Names you already have: CSV `ip,name[,mac]` or hosts-file lines (`ip name...`);
+    /// they win over the names the capture teaches, and the clients CSV says `hosts`.
+    #[arg(long = "hosts", value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    #[command(flatten)]
+    pub oui: OuiArgs,
 }
 
 #[derive(Args)]
@@ -110,6 +128,8 @@ pub struct CaptureArgs {
     /// How often the stored endpoint update is looked at (default 10 s; for tests).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
     pub data_check_every: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub names: NameArgs,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -194,14 +214,8 @@ pub struct AnalyzeArgs {
     /// another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
-    /// Names you already have: CSV `ip,name[,mac]` or hosts-file lines (`ip name...`);
-    /// they win over the names the capture teaches, and the clients CSV says `hosts`.
-    #[arg(long = "hosts", value_name = "FILE")]
-    pub hosts: Option<PathBuf>,
-    /// IEEE OUI registry files (oui.csv, mam.csv, oui36.csv or oui.txt) for MAC vendors,
-    /// instead of the embedded snapshot.
-    #[arg(long = "oui", value_name = "FILE")]
-    pub oui: Vec<PathBuf>,
+    #[command(flatten)]
+    pub names: NameArgs,
     /// Smallest chunk a capture file is cut into, in bytes (for tests).
     #[arg(long, value_name = "BYTES", default_value_t = tlsready::run::chunked::MIN_CHUNK, hide = true)]
     pub min_chunk: u64,

@@ -20,7 +20,8 @@ use tlsready::text::rfc3339;
 use clap::Parser;
 
 use self::args::{
-    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, TallyArgs,
+    AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, NameArgs,
+    TallyArgs,
 };
 use self::config::load_endpoints;
 use self::progress::Bar;
@@ -99,7 +100,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         FrameFilter::new(e)?;
     }
     let cfg = a.out.resolve()?;
-    let mut identity = identity(a.hosts.as_deref(), &a.oui)?;
+    let mut identity = identity(&a.names)?;
     let sources = a.paths.iter().map(|p| p.display().to_string()).collect();
     let html = a.out.html("files", sources, &cfg.endpoints, None)?;
     let mut outputs = Outputs::open(&paths, cfg.scope, false)?;
@@ -206,6 +207,8 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         }
         None => None,
     };
+    // What the capture learns of its hosts, from `--hosts` and `--oui` on.
+    let names = tlsready::run::names::Learner::new(identity(&a.names)?);
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut capture = Live::open(&opts).map_err(|e| e.to_string())?;
     // The data (and its warnings) once the capture could start.
@@ -255,6 +258,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         &mut outputs,
         LiveSettings {
             stop: &stop,
+            names: &names,
             tick: &mut |table, cs| {
                 bar.status(format!(
                     "{} packets, {} connections tracked, {} rows, {} dropped by the kernel",
@@ -314,6 +318,13 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         },
     );
     bar.clear();
+    // The report names the clients with everything learned (the rows
+    // carry the names known when each was written).
+    tlsready::model::sink::Sink::name_clients(
+        &mut outputs,
+        &|ip, ts| names.client_name(ip, ts),
+        names.summary_line(),
+    );
     let analysed = ended.outcome.stats.packets;
     write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
@@ -544,18 +555,15 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
-/// The host identity of a run: `--hosts` names, `--oui` vendors.
-fn identity(
-    hosts: Option<&std::path::Path>,
-    oui: &[std::path::PathBuf],
-) -> Result<tlsready::enrich::identity::Identity, String> {
+/// The host identity a run starts from: `--hosts` names, `--oui` vendors.
+fn identity(a: &NameArgs) -> Result<tlsready::enrich::identity::Identity, String> {
     use tlsready::enrich::identity::{Identity, hosts_file, oui::Oui};
     let mut id = Identity::default();
-    if let Some(p) = hosts {
+    if let Some(p) = &a.hosts {
         id = id.with_known(hosts_file::load(p)?);
     }
-    if !oui.is_empty() {
-        id = id.with_oui(Oui::from_files(oui)?);
+    if !a.oui.oui.is_empty() {
+        id = id.with_oui(Oui::from_files(&a.oui.oui)?);
     }
     Ok(id)
 }
@@ -570,7 +578,10 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
     if let Some(e) = &a.filter {
         FrameFilter::new(e)?;
     }
-    let mut identity = identity(None, &a.oui)?;
+    let mut identity = identity(&NameArgs {
+        hosts: None,
+        oui: a.oui,
+    })?;
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,

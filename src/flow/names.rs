@@ -224,6 +224,18 @@ impl NameLog {
         }
     }
 
+    /// What was kept since the last drain, and the count of what was not:
+    /// handed on as it comes (live capture), while the starts of the TCP
+    /// directions stay counted here.
+    pub fn drain(&mut self) -> NameLog {
+        NameLog {
+            entries: std::mem::take(&mut self.entries),
+            bytes: std::mem::take(&mut self.bytes),
+            dropped: std::mem::take(&mut self.dropped),
+            streams: Default::default(),
+        }
+    }
+
     /// What was kept, in order.
     pub fn entries(&self) -> &[Logged] {
         &self.entries

@@ -37,7 +37,7 @@ pub trait Finished {
     }
 
     /// An interim report of everything so far (long live captures).
-    fn interim(&self, _stats: &Stats) {}
+    fn interim(&mut self, _stats: &Stats) {}
 
     /// Chunk mode: a connection handed over to the next chunk with nothing
     /// to report yet (see [`FlowTable::release_stalled`]), flushed. Its row,
@@ -295,6 +295,14 @@ impl<'o> FlowTable<'o> {
             .unwrap_or_default()
     }
 
+    /// The name traffic kept since the last call (see [`NameLog::drain`]);
+    /// `None` when there is none (a live capture learns as frames come).
+    #[inline]
+    pub fn drain_names(&mut self) -> Option<NameLog> {
+        let n = self.names.as_mut()?;
+        (!n.is_empty() || n.dropped > 0).then(|| n.drain())
+    }
+
     /// Charges buffered memory to `budget` (shared with other tables of
     /// the run) rather than to a budget of the table's own.
     pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
@@ -455,7 +463,7 @@ impl<'o> FlowTable<'o> {
     }
 
     /// Asks for an interim report of everything so far.
-    pub fn interim_report(&self) {
+    pub fn interim_report(&mut self) {
         self.out.interim(&self.stats);
     }
 

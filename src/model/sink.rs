@@ -1,6 +1,6 @@
 //! Where finished rows go.
 
-use super::row::ConnRecord;
+use super::row::{ClientName, ConnRecord};
 use super::stats::Stats;
 
 /// Where finished rows go (the outputs, a test's vector...).
@@ -10,6 +10,16 @@ pub trait Sink {
 
     /// Prints an interim report (long live captures); nothing by default.
     fn interim_report(&self, _stats: &Stats) {}
+
+    /// A live capture names its clients with what it has learned so far
+    /// (`who`: who an address was at a time), before a report; `host_names`
+    /// is the summary's line on the names learned. Nothing by default.
+    fn name_clients(
+        &mut self,
+        _who: &dyn Fn(std::net::IpAddr, i64) -> Option<ClientName>,
+        _host_names: String,
+    ) {
+    }
 
     /// The Microsoft 365 endpoint data was replaced mid-run (live capture):
     /// `description` says which data classifies the rows from now on.

@@ -409,6 +409,15 @@ impl Sink for Outputs {
         }
     }
 
+    fn name_clients(
+        &mut self,
+        who: &dyn Fn(std::net::IpAddr, i64) -> Option<crate::model::row::ClientName>,
+        host_names: String,
+    ) {
+        self.summary.tally.name_clients(who);
+        self.summary.host_names = host_names;
+    }
+
     fn endpoints_replaced(&mut self, description: &str) {
         self.summary.m365_data = description.to_string();
     }

@@ -8,7 +8,7 @@
 //! - live capture, see [`capture`].
 //!
 //! [`names`] feeds the host identity from the same frames (`tlsready
-//! hosts`).
+//! hosts`; `analyze` once the input is read; `capture` as frames come).
 //!
 //! [`rows`] turns finished connections into rows for the outputs;
 //! [`tally_rows`] is `tally`: connection rows read from files into the
@@ -32,12 +32,14 @@ use std::time::Duration;
 
 use self::analysis::Analysis;
 pub use self::driver::ReadControl;
-use self::driver::{Driver, Stop};
+use self::driver::{Consumer, Driver, Stop};
+use self::names::Learner;
 use self::progress::Progress;
 use self::rows::{Replacement, Rows};
 use crate::enrich::m365::Endpoints;
 use crate::flow::names::NameLog;
 use crate::flow::table::{FlowTable, Limits};
+use crate::input::frame::{Dropped, Frame};
 use crate::input::live::{CaptureError, CaptureStats, Live};
 use crate::input::source::{Input, Problem};
 use crate::model::stats::Stats;
@@ -72,7 +74,8 @@ pub struct Outcome {
     /// every connection of the part read.
     pub interrupted: bool,
     /// The frames that name hosts, in capture order (for
-    /// [`names::replay`]); empty for a live capture.
+    /// [`names::replay`]); empty for a live capture (which learns as it
+    /// goes, see [`LiveSettings::names`]).
     pub names: NameLog,
 }
 
@@ -132,7 +135,53 @@ pub struct LiveSettings<'a> {
     /// Called about once a second with the table and the capture's counts
     /// (status line, periodic reports); returns newer endpoint data to
     /// classify the rows from now on, if any.
-    pub tick: &'a mut dyn FnMut(&FlowTable<'_>, &CaptureStats) -> Option<Replacement>,
+    pub tick: &'a mut dyn FnMut(&mut FlowTable<'_>, &CaptureStats) -> Option<Replacement>,
+    /// What the capture learns of its hosts, as frames come: each row names
+    /// its client as known when written, each report with all learned.
+    pub names: &'a Learner,
+}
+
+/// A live capture's consumer: the flow table, then the name traffic it
+/// kept from the frame, learned at once (so a row written at the next
+/// frame knows it).
+struct Learning<'t, 'o> {
+    analysis: Analysis<'t, 'o>,
+    names: &'t Learner,
+}
+
+impl Consumer for Learning<'_, '_> {
+    #[inline]
+    fn frame(&mut self, f: &Frame<'_>) -> bool {
+        // Name traffic and DNS answers are saved with the handshakes
+        // (`-w`): `analyze` of the file learns the same names.
+        let save = self.analysis.frame(f) | self.names.take_answer();
+        match self.analysis.table.drain_names() {
+            Some(log) => {
+                self.names.learn(&log);
+                save || log
+                    .entries()
+                    .iter()
+                    .any(|e| matches!(e, crate::flow::names::Logged::Frame { .. }))
+            }
+            None => save,
+        }
+    }
+
+    fn dropped(&mut self, d: &Dropped) {
+        self.analysis.dropped(d);
+    }
+
+    fn failed(&mut self, msg: String) {
+        self.analysis.failed(msg);
+    }
+
+    fn warning(&mut self, msg: String) {
+        self.analysis.warning(msg);
+    }
+
+    fn done(&self) -> bool {
+        self.analysis.done()
+    }
 }
 
 /// How a live capture ended.
@@ -156,8 +205,10 @@ pub fn capture(
     ls: LiveSettings<'_>,
 ) -> LiveOutcome {
     let next = std::cell::Cell::new(None);
-    let mut rows = Rows::new(endpoints, outputs).replaceable(&next);
-    let mut table = FlowTable::new(limits, &mut rows);
+    let mut rows = Rows::new(endpoints, outputs)
+        .replaceable(&next)
+        .named(ls.names);
+    let mut table = FlowTable::new(limits, &mut rows).with_names();
     let mut driver = Driver::new(&progress::NoProgress)
         .stop_on(ls.stop)
         .for_at_most(live.options().duration)
@@ -166,16 +217,19 @@ pub fn capture(
     loop {
         let stop = driver.run(
             live,
-            &mut Analysis {
-                table: &mut table,
-                report: &mut |_| {},
+            &mut Learning {
+                analysis: Analysis {
+                    table: &mut table,
+                    report: &mut |_| {},
+                },
+                names: ls.names,
             },
         );
         if stop != Stop::Tick {
             break;
         }
         let counts = live.tick();
-        if let Some(r) = (ls.tick)(&table, &counts) {
+        if let Some(r) = (ls.tick)(&mut table, &counts) {
             next.set(Some(r));
         }
         // Newer endpoint data taken up, rotated files closed on time.

@@ -1,9 +1,12 @@
 //! The names pass: the driver's [`Consumer`] that feeds an [`Identity`]
 //! with every frame's name traffic (UDP datagrams of the name protocols,
 //! the starts of TCP streams on the Kerberos, DNS and HTTP ports, source
-//! MACs). `tlsready hosts` runs it over its inputs.
+//! MACs). `tlsready hosts` runs it over its inputs; `analyze` replays
+//! what its flow tables kept ([`replay`]); a live capture learns as the
+//! frames come ([`Learner`]).
 
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 
 use super::driver::Consumer;
@@ -37,38 +40,79 @@ fn wanted(sport: u16, dport: u16) -> bool {
     sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
 }
 
-/// Feeds `identity` from frames; input errors go to `report`.
-pub struct Names<'a> {
-    /// What is learned.
-    pub identity: &'a mut Identity,
-    /// Where input errors go (already formatted, naming the input).
-    pub report: &'a mut dyn FnMut(String),
+/// The TCP directions whose starts the name parsers are reading: kept
+/// from frame to frame (a long-lived [`Follower`] follows a live capture).
+#[derive(Debug, Default)]
+pub struct Follower {
     streams: HashMap<Dir, Stream>,
     /// Stream directions given up (the map was full).
     pub streams_dropped: u64,
 }
 
-impl<'a> Names<'a> {
-    /// Learning into `identity`.
-    pub fn new(identity: &'a mut Identity, report: &'a mut dyn FnMut(String)) -> Self {
-        Names {
-            identity,
-            report,
-            streams: HashMap::default(),
-            streams_dropped: 0,
+impl Follower {
+    /// Feeds `identity` with a frame's name traffic.
+    pub fn frame(&mut self, identity: &mut Identity, f: &Frame<'_>) {
+        let Some(t) = transport(f.link, f.data) else {
+            return;
+        };
+        if let Some(mac) = t.src_mac {
+            identity.frame_mac(f.ts_us, mac, t.src);
+        }
+        match t.proto {
+            Proto::Udp => identity.udp(&Datagram {
+                ts: f.ts_us,
+                src_mac: t.src_mac,
+                src: t.src,
+                dst: t.dst,
+                sport: t.sport,
+                dport: t.dport,
+                payload: t.payload,
+            }),
+            Proto::Tcp { seq, syn } => self.tcp(identity, f.ts_us, &t, seq, syn),
         }
     }
 
-    fn tcp(&mut self, ts: i64, t: &crate::wire::names::frame::Transport<'_>, seq: u32, syn: bool) {
+    /// Feeds `identity` with what a flow table kept (see
+    /// [`crate::flow::names`]), in capture order.
+    pub fn replay(&mut self, log: &NameLog, identity: &mut Identity) {
+        for e in log.entries() {
+            match e {
+                Logged::Frame { ts, link, data } => self.frame(
+                    identity,
+                    &Frame {
+                        link: *link,
+                        ts_us: *ts,
+                        data,
+                        wire_len: data.len() as u32,
+                    },
+                ),
+                Logged::Mac { ts, mac, addr } => identity.frame_mac(*ts, *mac, *addr),
+            }
+        }
+    }
+
+    /// Makes room for one more direction: when full, the map is cleared.
+    fn room(&mut self, dir: &Dir) {
+        if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(dir) {
+            self.streams_dropped += self.streams.len() as u64;
+            self.streams.clear();
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        identity: &mut Identity,
+        ts: i64,
+        t: &crate::wire::names::frame::Transport<'_>,
+        seq: u32,
+        syn: bool,
+    ) {
         if !wanted(t.sport, t.dport) {
             return;
         }
         let dir = (t.src, t.sport, t.dst, t.dport);
         if syn {
-            if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
-                self.streams_dropped += self.streams.len() as u64;
-                self.streams.clear();
-            }
+            self.room(&dir);
             self.streams.insert(
                 dir,
                 Stream {
@@ -86,10 +130,7 @@ impl<'a> Names<'a> {
         }
         if !self.streams.contains_key(&dir) {
             // Begun before the capture: from this segment on.
-            if self.streams.len() >= MAX_STREAMS {
-                self.streams_dropped += self.streams.len() as u64;
-                self.streams.clear();
-            }
+            self.room(&dir);
             self.streams.insert(
                 dir,
                 Stream {
@@ -117,7 +158,7 @@ impl<'a> Names<'a> {
         if s.buf.len() < s.want {
             return;
         }
-        let want = self.identity.tcp_stream(&Datagram {
+        let want = identity.tcp_stream(&Datagram {
             ts: s.ts,
             src_mac: s.mac,
             src: t.src,
@@ -136,26 +177,30 @@ impl<'a> Names<'a> {
     }
 }
 
+/// Feeds `identity` from frames; input errors go to `report`.
+pub struct Names<'a> {
+    /// What is learned.
+    pub identity: &'a mut Identity,
+    /// Where input errors go (already formatted, naming the input).
+    pub report: &'a mut dyn FnMut(String),
+    /// The TCP streams followed.
+    pub follower: Follower,
+}
+
+impl<'a> Names<'a> {
+    /// Learning into `identity`.
+    pub fn new(identity: &'a mut Identity, report: &'a mut dyn FnMut(String)) -> Self {
+        Names {
+            identity,
+            report,
+            follower: Follower::default(),
+        }
+    }
+}
+
 impl Consumer for Names<'_> {
     fn frame(&mut self, f: &Frame<'_>) -> bool {
-        let Some(t) = transport(f.link, f.data) else {
-            return false;
-        };
-        if let Some(mac) = t.src_mac {
-            self.identity.frame_mac(f.ts_us, mac, t.src);
-        }
-        match t.proto {
-            Proto::Udp => self.identity.udp(&Datagram {
-                ts: f.ts_us,
-                src_mac: t.src_mac,
-                src: t.src,
-                dst: t.dst,
-                sport: t.sport,
-                dport: t.dport,
-                payload: t.payload,
-            }),
-            Proto::Tcp { seq, syn } => self.tcp(f.ts_us, &t, seq, syn),
-        }
+        self.follower.frame(self.identity, f);
         false
     }
 
@@ -167,19 +212,113 @@ impl Consumer for Names<'_> {
 /// Feeds `identity` with what a run's flow tables kept (see
 /// [`crate::flow::names`]), in capture order.
 pub fn replay(log: &NameLog, identity: &mut Identity) {
-    let mut report = |_: String| {};
-    let mut names = Names::new(identity, &mut report);
-    for e in log.entries() {
-        match e {
-            Logged::Frame { ts, link, data } => {
-                names.frame(&Frame {
-                    link: *link,
-                    ts_us: *ts,
-                    data,
-                    wire_len: data.len() as u32,
-                });
-            }
-            Logged::Mac { ts, mac, addr } => names.identity.frame_mac(*ts, *mac, *addr),
+    Follower::default().replay(log, identity);
+}
+
+/// A live capture's host identity: fed with the name traffic of each frame
+/// as it comes ([`Learner::learn`]), asked by each row as it is written and
+/// by each report. Shared by reference on the capture's one thread.
+#[derive(Debug, Default)]
+pub struct Learner {
+    identity: RefCell<Identity>,
+    follower: RefCell<Follower>,
+    /// Name frames the flow table could not keep.
+    dropped: Cell<u64>,
+    /// A DNS answer passed since [`Learner::take_answer`] (the rows learn
+    /// server names from it).
+    answer: Cell<bool>,
+}
+
+impl Learner {
+    /// Learning into `identity` (with the user's `--hosts` and `--oui`).
+    pub fn new(identity: Identity) -> Self {
+        Learner {
+            identity: RefCell::new(identity),
+            ..Default::default()
         }
+    }
+
+    /// Learns from what the flow table kept since the last call.
+    pub fn learn(&self, log: &NameLog) {
+        self.dropped.set(self.dropped.get() + log.dropped);
+        self.follower
+            .borrow_mut()
+            .replay(log, &mut self.identity.borrow_mut());
+    }
+
+    /// A DNS answer passed (see [`crate::flow::table::Finished::dns_answer`]).
+    pub fn answer_seen(&self) {
+        self.answer.set(true);
+    }
+
+    /// Whether a DNS answer passed since the last call.
+    pub fn take_answer(&self) -> bool {
+        self.answer.replace(false)
+    }
+
+    /// Who `addr` was at `ts`, as known now (see [`Identity::client_name`]).
+    pub fn client_name(&self, addr: IpAddr, ts: i64) -> Option<crate::model::row::ClientName> {
+        self.identity.borrow().client_name(addr, ts)
+    }
+
+    /// The summary's line on the names learned so far.
+    pub fn summary_line(&self) -> String {
+        self.identity
+            .borrow()
+            .stats()
+            .summary_line(self.dropped.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::conn::Connection;
+    use crate::flow::key::FlowKey;
+    use crate::flow::table::{Finished, FlowTable, Limits};
+
+    struct Nothing;
+    impl Finished for Nothing {
+        fn finished(&mut self, _key: &FlowKey, _conn: &Connection) -> bool {
+            false
+        }
+    }
+
+    fn sorted(mut rows: Vec<crate::enrich::identity::table::HostRow>) -> Vec<String> {
+        rows.sort_by_key(|r| (r.addr, r.first_seen, r.name.clone()));
+        rows.iter().map(|r| format!("{r:?}")).collect()
+    }
+
+    /// A live capture learns frame by frame (the table's log drained after
+    /// each) what `analyze` learns replaying the whole log at the end: the
+    /// real stacks of samples/identity/lan.pcap (Kerberos over TCP across
+    /// several frames included).
+    #[test]
+    fn learning_as_frames_come_equals_replaying_at_the_end() {
+        let frames = crate::testing::frames("identity/lan.pcap");
+        let (mut out, mut out2) = (Nothing, Nothing);
+        let mut whole = FlowTable::new(Limits::default(), &mut out).with_names();
+        let mut live = FlowTable::new(Limits::default(), &mut out2).with_names();
+        let learner = Learner::default();
+        let mut drains = 0;
+        for f in &frames {
+            whole.frame(f.link, f.ts_us, &f.data, f.wire_len);
+            live.frame(f.link, f.ts_us, &f.data, f.wire_len);
+            if let Some(log) = live.drain_names() {
+                drains += 1;
+                learner.learn(&log);
+            }
+        }
+        let mut at_end = Identity::default();
+        replay(&whole.take_names(), &mut at_end);
+        assert!(drains > 10, "{drains} drains");
+        let learned = learner.identity.into_inner();
+        let rows = sorted(at_end.host_rows());
+        assert!(rows.iter().any(|r| r.contains("Kerberos")), "{rows:?}");
+        assert_eq!(sorted(learned.host_rows()), rows);
+        assert_eq!(
+            learned.stats().summary_line(0),
+            at_end.stats().summary_line(0)
+        );
     }
 }

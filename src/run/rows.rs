@@ -7,18 +7,23 @@
 //! resolved for the server ([`row::resolve`]). In chunk mode a row that
 //! found no answer its own client received is held back as well: an
 //! earlier chunk may hold it, and the join looks again.
+//!
+//! In a live capture ([`Rows::named`]) each row also gets its client's name
+//! as known when it is written, and each report names the clients with
+//! everything learned so far.
 
 use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
+use super::names::Learner;
 use crate::enrich::identity::server_names::{Resolved, ServerNames};
 use crate::enrich::m365::Endpoints;
 use crate::enrich::row;
 use crate::flow::conn::Connection;
 use crate::flow::key::FlowKey;
 use crate::flow::table::Finished;
-use crate::model::row::ConnRecord;
+use crate::model::row::{ConnRecord, RowName};
 use crate::model::sink::Sink;
 use crate::model::stats::Stats;
 
@@ -74,6 +79,8 @@ pub struct Rows<'s> {
     error: Option<io::Error>,
     /// Where a replacement of the endpoint data waits for the next tick.
     next: Option<&'s Cell<Option<Replacement>>>,
+    /// A live capture's names.
+    names: Option<&'s Learner>,
 }
 
 impl<'s> Rows<'s> {
@@ -89,7 +96,15 @@ impl<'s> Rows<'s> {
             servers: ServerNames::default(),
             error: None,
             next: None,
+            names: None,
         }
+    }
+
+    /// Live capture: each row names its client as `names` knows it when
+    /// the row is written; each report names the clients with all of it.
+    pub fn named(mut self, names: &'s Learner) -> Self {
+        self.names = Some(names);
+        self
     }
 
     /// Live capture: the endpoint data put in `slot` replaces the rows'
@@ -138,6 +153,18 @@ impl<'s> Rows<'s> {
     /// (chunk mode) when an earlier chunk may name it better.
     fn write(&mut self, key: &FlowKey, conn: &Connection, mut rec: ConnRecord) -> bool {
         let how = row::resolve(&mut rec, &[&self.servers], &self.endpoints);
+        if let Some(n) = self.names
+            && rec.who.is_empty()
+            && let Some(who) = n
+                .client_name(rec.client_ip, rec.ts)
+                .filter(|w| !w.name.is_empty() || !w.mac.is_empty())
+        {
+            rec.who = RowName {
+                name: who.name,
+                source: who.source.to_string(),
+                mac: who.mac,
+            };
+        }
         if conn.midstream
             && let Some(held) = self.held.as_mut()
             && held.len() < MAX_HELD
@@ -206,9 +233,16 @@ impl Finished for Rows<'_> {
 
     fn dns_answer(&mut self, ts: i64, client: std::net::IpAddr, msg: &[u8]) {
         self.servers.learn(ts, client, msg);
+        if let Some(n) = self.names {
+            n.answer_seen();
+        }
     }
 
-    fn interim(&self, stats: &Stats) {
+    fn interim(&mut self, stats: &Stats) {
+        if let Some(n) = self.names {
+            self.sink
+                .name_clients(&|ip, ts| n.client_name(ip, ts), n.summary_line());
+        }
         self.sink.interim_report(stats);
     }
 
