@@ -26,9 +26,10 @@ if command -v python3 >/dev/null && ! python3 -c "import chdb" >/dev/null 2>&1; 
     || echo "test.sh: cannot install chdb: the ClickHouse test will skip" >&2
 fi
 cargo fmt --check
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --profile ci --all-targets -- -D warnings
 cargo build --release
-cargo test --release
+# Tests in the `ci` profile (Cargo.toml): release code without the slow whole-program build.
+cargo test --profile ci
 # Real captures from public test suites, scored against independent tools
 # (../shared/corpus, read in place).
 python3 ../shared/corpus/score.py target/release/tlsready --max-extra=0
