@@ -197,18 +197,119 @@ pub struct Opened {
     pub reader: Box<dyn BufRead + Send>,
     /// Its format.
     pub format: Format,
+    /// The whole input in memory, when it is a plain file mapped (see
+    /// [`open`]): blocks of it are read in place.
+    pub whole: Option<Arc<Mapped>>,
+}
+
+/// A regular file mapped into memory, read in place (no copy).
+pub struct Mapped {
+    #[cfg(unix)]
+    map: memmap2::Mmap,
+}
+
+impl Mapped {
+    /// `file` mapped whole, when it is a non-empty regular file, mapping
+    /// is not turned off (`TLSREADY_MMAP=0`) and the system maps it.
+    #[cfg(unix)]
+    fn of(file: &std::fs::File) -> Option<Mapped> {
+        if std::env::var_os("TLSREADY_MMAP").is_some_and(|v| v == "0") {
+            return None;
+        }
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // SAFETY: the mapping is only read. Another program truncating the
+        // file while it is read makes later reads fault (SIGBUS); changed
+        // bytes are read as found.
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(Mapped { map })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::File) -> Option<Mapped> {
+        None
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        #[cfg(unix)]
+        {
+            &self.map
+        }
+        #[cfg(not(unix))]
+        {
+            &[]
+        }
+    }
+}
+
+/// A mapped file as a stream: its rest is one buffer.
+struct MappedReader {
+    map: Arc<Mapped>,
+    at: usize,
+}
+
+impl Read for MappedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.fill_buf()?;
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for MappedReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        Ok(self.map.bytes().get(self.at..).unwrap_or_default())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.map.bytes().len());
+    }
 }
 
 /// Opens an input, decodes gzip, and recognises the format; `Ok(None)` for
-/// an input that is not connection rows.
+/// an input that is not connection rows. A regular file is mapped into
+/// memory when it can be (read in place), else read.
 pub fn open(input: &RowInput) -> Result<Option<Opened>, RowError> {
     let label = input.label();
     let io_err = |e| RowError::Io(label.clone(), e);
     let raw: Box<dyn Read + Send> = match input {
-        RowInput::File { path, .. } => Box::new(std::fs::File::open(path).map_err(io_err)?),
+        RowInput::File { path, .. } => {
+            let file = std::fs::File::open(path).map_err(io_err)?;
+            if let Some(map) = Mapped::of(&file) {
+                return open_mapped(Arc::new(map)).map_err(io_err);
+            }
+            Box::new(file)
+        }
         RowInput::Stdin => Box::new(io::stdin()),
     };
     open_reader(raw).map_err(io_err)
+}
+
+/// [`open`] on a mapped file.
+fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
+    let bytes = map.bytes();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let reader = MappedReader { map, at: 0 };
+        return open_reader(Box::new(reader));
+    }
+    let head = bytes.get(..bytes.len().min(1 << 20)).unwrap_or_default();
+    let format = sniff_head(head);
+    Ok(format.map(|format| Opened {
+        reader: Box::new(MappedReader {
+            map: Arc::clone(&map),
+            at: 0,
+        }),
+        format,
+        whole: Some(map),
+    }))
 }
 
 /// [`open`] on a byte stream.
@@ -223,13 +324,17 @@ pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
     } else {
         Box::new(buffered)
     };
-    let format = sniff(&mut reader)?;
-    Ok(format.map(|format| Opened { reader, format }))
+    let format = sniff_head(reader.fill_buf()?);
+    Ok(format.map(|format| Opened {
+        reader,
+        format,
+        whole: None,
+    }))
 }
 
-/// Recognises the format from the first line (not consumed).
-fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
-    let head = r.fill_buf()?;
+/// Recognises the format from the first line of `head` (the start of the
+/// input).
+fn sniff_head(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let first = head.get(..line_end).unwrap_or_default();
@@ -242,14 +347,14 @@ fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
             .take(16)
             .take_while(|l| l.starts_with(b"#"))
             .any(|l| l.starts_with(b"#separator") || l.starts_with(b"#fields"));
-        return Ok(zeek.then_some(Format::ZeekTsv));
+        return zeek.then_some(Format::ZeekTsv);
     }
     if first.starts_with('{') {
         let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(first)
         else {
-            return Ok(None);
+            return None;
         };
-        return Ok(if obj.contains_key("event_type") {
+        return if obj.contains_key("event_type") {
             Some(Format::SuricataEve)
         } else if obj.contains_key("id.orig_h") || obj.contains_key("uid") {
             Some(Format::ZeekJson)
@@ -257,16 +362,16 @@ fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
             Some(Format::OwnJson)
         } else {
             None
-        });
+        };
     }
     let header: Vec<&str> = first.split(',').map(str::trim).collect();
     if ["ts", "client_ip", "server_ip"]
         .iter()
         .all(|c| header.contains(c))
     {
-        return Ok(Some(Format::OwnCsv));
+        return Some(Format::OwnCsv);
     }
-    Ok(None)
+    None
 }
 
 /// Result of [`next_line`].
@@ -632,7 +737,9 @@ pub struct ReadEnd {
 pub fn read(opened: Opened, endpoints: &Endpoints, sink: &mut dyn Sink) -> ReadEnd {
     let mut stats = ReadStats::default();
     let mut write_error = None;
-    let Opened { mut reader, format } = opened;
+    let Opened {
+        mut reader, format, ..
+    } = opened;
     let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
         classify(r, endpoints);
         sink.record(r).map_err(|e| {
