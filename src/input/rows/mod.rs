@@ -578,6 +578,36 @@ pub struct CertNames {
     by_text: rustc_hash::FxHashMap<Box<str>, Arc<[String]>>,
 }
 
+thread_local! {
+    /// The certificate name lists of JSON lines and of CSV rows read by
+    /// this thread, kept from one block of an input to the next.
+    static CERTS: std::cell::RefCell<[CertNames; 2]> = std::cell::RefCell::default();
+}
+
+impl CertNames {
+    /// This thread's lists for JSON lines (`json`) or CSV cells, taken
+    /// until [`CertNames::put_back`].
+    pub fn take(json: bool) -> CertNames {
+        CERTS.with(|c| {
+            c.try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.get_mut(usize::from(json)).map(std::mem::take))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Gives the lists taken by [`CertNames::take`] back.
+    pub fn put_back(self, json: bool) {
+        CERTS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut()
+                && let Some(slot) = c.get_mut(usize::from(json))
+            {
+                *slot = self;
+            }
+        });
+    }
+}
+
 /// Most lists kept by [`CertNames`] before it starts again.
 const CERT_CACHE_MAX: usize = 4096;
 
@@ -666,13 +696,16 @@ impl Recognised {
             self.slots.resize_with(RECOGNISED_SLOTS, || None);
         }
         let mut h = rustc_hash::FxHasher::default();
+        // The certificate's names by their first and their number (a hit
+        // compares them all).
         (
             r.server_ip,
             mail,
             &r.sni,
             &*r.dns_name,
             &r.server_banner,
-            &*r.cert_names,
+            r.cert_names.first(),
+            r.cert_names.len(),
         )
             .hash(&mut h);
         let hash = h.finish();
