@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{
-    best_from_max, parse_bool, parse_cipher, parse_ip, parse_rfc3339, parse_version, unquote_cell,
-};
+use super::fields::{Memo, best_from_max, parse_bool, parse_ip, parse_version, unquote_cell};
 use super::flatjson::{self, Val};
 use super::{CertNames, Emit, ReadStats, each_line, protocol, raw_lines, reset, status};
 use crate::model::row::ConnRecord;
@@ -419,12 +417,15 @@ struct Cells<'a> {
 }
 
 /// Fills the typed fields of `r` from text cells; `Err` names the bad one.
-fn typed(r: &mut ConnRecord, c: &Cells<'_>) -> Result<(), String> {
-    r.ts = parse_rfc3339(c.ts).ok_or_else(|| format!("ts {:?} is not a time", c.ts))?;
+fn typed(r: &mut ConnRecord, c: &Cells<'_>, memo: &mut Memo) -> Result<(), String> {
+    r.ts = memo
+        .time(c.ts)
+        .ok_or_else(|| format!("ts {:?} is not a time", c.ts))?;
     r.last_ts = if c.last_ts.is_empty() {
         r.ts
     } else {
-        parse_rfc3339(c.last_ts).ok_or_else(|| format!("last_ts {:?} is not a time", c.last_ts))?
+        memo.time(c.last_ts)
+            .ok_or_else(|| format!("last_ts {:?} is not a time", c.last_ts))?
     };
     r.protocol = if c.protocol.is_empty() {
         crate::model::row::Protocol::Tls
@@ -447,7 +448,10 @@ fn typed(r: &mut ConnRecord, c: &Cells<'_>) -> Result<(), String> {
     r.cipher = if c.cipher.is_empty() {
         None
     } else {
-        Some(parse_cipher(c.cipher).ok_or_else(|| format!("unknown cipher {:?}", c.cipher))?)
+        Some(
+            memo.cipher(c.cipher)
+                .ok_or_else(|| format!("unknown cipher {:?}", c.cipher))?,
+        )
     };
     r.status = if c.status.is_empty() {
         if r.negotiated_version.is_some() {
@@ -467,7 +471,12 @@ fn port(name: &str, n: u64) -> Result<u16, String> {
 
 /// The checks and typed fields after [`fast_fill`]: `Err` names what is
 /// wrong, as [`fill_json`] does.
-fn finish_json(rec: &mut ConnRecord, s: &Scanned<'_>, certs: &mut CertNames) -> Result<(), String> {
+fn finish_json(
+    rec: &mut ConnRecord,
+    s: &Scanned<'_>,
+    certs: &mut CertNames,
+    memo: &mut Memo,
+) -> Result<(), String> {
     let cells = Cells {
         ts: &s.ts,
         last_ts: &s.last_ts,
@@ -478,7 +487,7 @@ fn finish_json(rec: &mut ConnRecord, s: &Scanned<'_>, certs: &mut CertNames) -> 
         status: &s.status,
         client_version: &s.client_version,
     };
-    typed(rec, &cells)?;
+    typed(rec, &cells, memo)?;
     rec.client_port = port("client_port", s.client_port)?;
     rec.server_port = port("server_port", s.server_port)?;
     rec.cert_names = json_cert_names(s.cert_names, certs)?;
@@ -497,7 +506,12 @@ fn json_cert_names(raw: Option<&str>, certs: &mut CertNames) -> Result<Arc<[Stri
 
 /// Fills `rec` (reset) from a row serde_json read; `Err` names what is
 /// wrong.
-fn fill_json(rec: &mut ConnRecord, row: Row<'_>, certs: &mut CertNames) -> Result<(), String> {
+fn fill_json(
+    rec: &mut ConnRecord,
+    row: Row<'_>,
+    certs: &mut CertNames,
+    memo: &mut Memo,
+) -> Result<(), String> {
     let cells = Cells {
         ts: &row.ts,
         last_ts: &row.last_ts,
@@ -508,7 +522,7 @@ fn fill_json(rec: &mut ConnRecord, row: Row<'_>, certs: &mut CertNames) -> Resul
         status: &row.status,
         client_version: &row.client_version,
     };
-    typed(rec, &cells)?;
+    typed(rec, &cells, memo)?;
     let cp = port("client_port", row.client_port)?;
     let sp = port("server_port", row.server_port)?;
     rec.client_ip = row.client_ip;
@@ -543,6 +557,7 @@ pub fn read_json(
     let mut rec = super::empty_record();
     let mut certs = CertNames::take(true);
     let mut order = flatjson::KeyOrder::default();
+    let mut memo = Memo::default();
     let res = each_line(r, stats, |buf, line_no, stats| {
         // One UTF-8 check for the line, not one per string.
         let Ok(text) = std::str::from_utf8(buf) else {
@@ -551,11 +566,11 @@ pub fn read_json(
         };
         reset(&mut rec);
         let filled = match fast_fill(text, &mut order, &mut rec) {
-            Some(s) => finish_json(&mut rec, &s, &mut certs),
+            Some(s) => finish_json(&mut rec, &s, &mut certs, &mut memo),
             None => match serde_json::from_str::<JsonRow<'_>>(text) {
                 Ok(row) => {
                     reset(&mut rec);
-                    fill_json(&mut rec, Row::from(row), &mut certs)
+                    fill_json(&mut rec, Row::from(row), &mut certs, &mut memo)
                 }
                 Err(e) => Err(e.to_string()),
             },
@@ -720,6 +735,7 @@ struct CsvRows {
     ends: Vec<usize>,
     rec: ConnRecord,
     certs: CertNames,
+    memo: Memo,
 }
 
 impl CsvRows {
@@ -736,6 +752,7 @@ impl CsvRows {
             ends: vec![0; 64],
             rec: super::empty_record(),
             certs: CertNames::take(false),
+            memo: Memo::default(),
         })
     }
 
@@ -884,7 +901,7 @@ impl CsvRows {
             status: opt(7),
             client_version: opt(12),
         };
-        let filled = typed(rec, &cells).and_then(|()| {
+        let filled = typed(rec, &cells, &mut self.memo).and_then(|()| {
             let ip = |name: &str, i: usize| -> Result<IpAddr, String> {
                 parse_ip(cell(i)).ok_or_else(|| format!("{name} {:?} is not an address", cell(i)))
             };
