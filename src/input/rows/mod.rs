@@ -153,6 +153,8 @@ pub struct ReadStats {
     /// Lines before the part of the input being read (a block of it read by
     /// another thread): added to the line numbers given to [`Self::bad_row`].
     pub line_offset: u64,
+    /// Lines read (a line not ended by a line end counted too).
+    pub lines: u64,
 }
 
 impl ReadStats {
@@ -434,6 +436,7 @@ pub fn raw_lines(
                 line_no += 1;
                 each(&carry, carry_too_long, line_no, stats)?;
             }
+            stats.lines += line_no;
             return Ok(());
         }
         let len = chunk.len();
