@@ -659,6 +659,10 @@ pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
     row::set_classification(r, m, endpoints);
 }
 
+/// Longest SNI whose recognition [`Recognised`] keeps (longer ones are
+/// recognised every time).
+const SNI_KEPT: usize = 64;
+
 /// Slots of [`Recognised`] (a power of two).
 const RECOGNISED_SLOTS: usize = 8192;
 
@@ -668,7 +672,9 @@ struct Seen {
     hash: u64,
     server_ip: IpAddr,
     mail: bool,
-    sni: String,
+    /// Kept in the slot itself: compared on every hit, without reading
+    /// memory elsewhere.
+    sni: arrayvec::ArrayString<SNI_KEPT>,
     dns_name: Arc<str>,
     banner: String,
     cert_names: Arc<[String]>,
@@ -693,6 +699,9 @@ thread_local! {
 impl Recognised {
     fn classify(&mut self, r: &ConnRecord, mail: bool, endpoints: &Endpoints) -> Classification {
         use std::hash::{Hash, Hasher};
+        let Ok(sni) = arrayvec::ArrayString::<SNI_KEPT>::from(&r.sni) else {
+            return row::classification(r, mail, endpoints);
+        };
         if self.endpoints != endpoints.cache_id() || self.slots.is_empty() {
             self.endpoints = endpoints.cache_id();
             self.slots.clear();
@@ -717,9 +726,10 @@ impl Recognised {
             && seen.hash == hash
             && seen.server_ip == r.server_ip
             && seen.mail == mail
-            && seen.sni == r.sni
+            && seen.sni == sni
             && seen.dns_name == r.dns_name
-            && seen.banner == r.server_banner
+            && seen.banner.len() == r.server_banner.len()
+            && (r.server_banner.is_empty() || seen.banner == r.server_banner)
             && (Arc::ptr_eq(&seen.cert_names, &r.cert_names) || *seen.cert_names == *r.cert_names)
         {
             return seen.class.clone();
@@ -731,8 +741,7 @@ impl Recognised {
                     seen.hash = hash;
                     seen.server_ip = r.server_ip;
                     seen.mail = mail;
-                    seen.sni.clear();
-                    seen.sni.push_str(&r.sni);
+                    seen.sni = sni;
                     seen.dns_name = Arc::clone(&r.dns_name);
                     seen.banner.clear();
                     seen.banner.push_str(&r.server_banner);
@@ -744,7 +753,7 @@ impl Recognised {
                         hash,
                         server_ip: r.server_ip,
                         mail,
-                        sni: r.sni.clone(),
+                        sni,
                         dns_name: Arc::clone(&r.dns_name),
                         banner: r.server_banner.clone(),
                         cert_names: Arc::clone(&r.cert_names),
