@@ -275,18 +275,21 @@ fn read_mapped(
             .map(|_| {
                 let rest = &rest;
                 let header = header.as_ref();
+                let map = &*map;
                 s.spawn(move || {
                     let mut part = Summary::new(scope);
                     let mut stats = ReadStats::default();
                     let mut blocks = Vec::new();
                     while let Some((index, range)) = take(rest, data, csv, block) {
-                        let bytes = data.get(range).unwrap_or_default();
+                        let bytes = data.get(range.clone()).unwrap_or_default();
                         let e = rows::read_block(format, bytes, 0, header, endpoints, &mut part);
                         // Line ends in the block (a block cut inside a line
                         // too long ends in part of one).
                         let tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
                         let lines = e.stats.lines.saturating_sub(u64::from(tail));
                         blocks.push((index, lines, e.stats.first_bad.clone()));
+                        // Memory stays that of the blocks being read.
+                        map.release(range.start, range.end);
                         stats.add(&ReadStats {
                             first_bad: None,
                             ..e.stats

@@ -235,6 +235,22 @@ impl Mapped {
         None
     }
 
+    /// Lets the pages of `from..to` go from this process (they stay in the
+    /// system's file cache, and are mapped again if read again), so that
+    /// the memory of a run does not grow with the input read.
+    pub fn release(&self, from: usize, to: usize) {
+        #[cfg(unix)]
+        if to > from && to <= self.map.len() {
+            // SAFETY: the mapping is a read-only map of a file: pages let go
+            // are read again from the file when touched, with the same
+            // bytes (the file changing under the map is as for any read).
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         #[cfg(unix)]
@@ -248,11 +264,17 @@ impl Mapped {
     }
 }
 
-/// A mapped file as a stream: its rest is one buffer.
+/// A mapped file as a stream, read in windows of [`WINDOW`] bytes; the
+/// pages read are let go ([`Mapped::release`]) as it goes on.
 struct MappedReader {
     map: Arc<Mapped>,
     at: usize,
+    /// Bytes before this are let go.
+    released: usize,
 }
+
+/// Bytes of a mapped file given at once by [`MappedReader`].
+const WINDOW: usize = 4 << 20;
 
 impl Read for MappedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -268,11 +290,17 @@ impl Read for MappedReader {
 
 impl BufRead for MappedReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        Ok(self.map.bytes().get(self.at..).unwrap_or_default())
+        let bytes = self.map.bytes();
+        let end = bytes.len().min(self.at.saturating_add(WINDOW));
+        Ok(bytes.get(self.at..end).unwrap_or_default())
     }
 
     fn consume(&mut self, n: usize) {
         self.at = (self.at + n).min(self.map.bytes().len());
+        if self.at - self.released >= WINDOW {
+            self.map.release(self.released, self.at);
+            self.released = self.at;
+        }
     }
 }
 
@@ -299,7 +327,11 @@ pub fn open(input: &RowInput) -> Result<Option<Opened>, RowError> {
 fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
     let bytes = map.bytes();
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let reader = MappedReader { map, at: 0 };
+        let reader = MappedReader {
+            map,
+            at: 0,
+            released: 0,
+        };
         return open_reader(Box::new(reader));
     }
     let head = bytes.get(..bytes.len().min(1 << 20)).unwrap_or_default();
@@ -308,6 +340,7 @@ fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
         reader: Box::new(MappedReader {
             map: Arc::clone(&map),
             at: 0,
+            released: 0,
         }),
         format,
         whole: Some(map),
