@@ -99,8 +99,15 @@ impl Summary {
     /// Connections reported, by negotiated version spelling ("" = none).
     pub fn by_version(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
-        for (&v, &n) in self.versions.iter().map(|(v, n)| (v, n)).chain(&self.more_versions) {
-            let name = v.map(|v| TlsVersion(v).name().into_owned()).unwrap_or_default();
+        for (&v, &n) in self
+            .versions
+            .iter()
+            .map(|(v, n)| (v, n))
+            .chain(&self.more_versions)
+        {
+            let name = v
+                .map(|v| TlsVersion(v).name().into_owned())
+                .unwrap_or_default();
             *m.entry(name).or_default() += n;
         }
         m
@@ -123,7 +130,12 @@ impl Summary {
         self.connections += o.connections;
         self.below += o.below;
         self.below_elsewhere += o.below_elsewhere;
-        for (&v, &n) in o.versions.iter().map(|(v, n)| (v, n)).chain(&o.more_versions) {
+        for (&v, &n) in o
+            .versions
+            .iter()
+            .map(|(v, n)| (v, n))
+            .chain(&o.more_versions)
+        {
             self.count_version(v, n);
         }
         self.tally.merge(&o.tally);
