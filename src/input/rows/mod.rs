@@ -4,7 +4,9 @@
 //!
 //! Files or directories (walked recursively, in name order, hidden files
 //! skipped), plain or gzip (recognised by content), the format recognised
-//! by content. Rows are streamed: memory does not grow with the number of
+//! by content. A regular file is mapped into memory and read in place (a
+//! file cut shorter by another program meanwhile ends the run with SIGBUS;
+//! `TLSREADY_MMAP=0` reads it instead). Rows are streamed: memory does not grow with the number of
 //! rows. Microsoft 365 recognition is applied again with the endpoint data
 //! of this run, so rows written with older data benefit from a refresh.
 //!
