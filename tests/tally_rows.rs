@@ -376,6 +376,31 @@ fn blocks_read_by_threads_give_one_thread_s_result() {
             assert_eq!(one.0, many.0, "{name} {block}: clients CSV");
             assert_eq!(one.1.status.code(), many.1.status.code(), "{name}");
             assert_eq!(one.1.stderr, many.1.stderr, "{name} {block}");
+            // The file read, not mapped: blocks cut by one thread, the same.
+            let clients = dir.path().join("clients-read.csv");
+            let o = tlsready()
+                .env("TLSREADY_MMAP", "0")
+                .arg("tally")
+                .arg(&path)
+                .arg("--clients")
+                .arg(&clients)
+                .args([
+                    "-q",
+                    "--scope",
+                    "all",
+                    "--threads",
+                    "3",
+                    "--block-bytes",
+                    block,
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(
+                one.0,
+                std::fs::read(&clients).unwrap(),
+                "{name} {block}: read"
+            );
+            assert_eq!(one.1.stderr, o.stderr, "{name} {block}: read");
         }
         let err = String::from_utf8_lossy(&one.1.stderr);
         assert!(

@@ -142,7 +142,7 @@ pub fn from_summary(
     drop(rows);
     let (bucket_us, series) = summary.timeline.series(MAX_BARS);
     let negotiated = summary
-        .by_version
+        .by_version()
         .iter()
         .map(|(v, n)| (if v.is_empty() { "none" } else { v }.to_string(), *n))
         .collect();

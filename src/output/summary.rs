@@ -17,11 +17,17 @@ use crate::model::version::TlsVersion;
 /// Rows listed in the terminal report before "and N more".
 pub const MAX_LISTED: usize = 40;
 
+/// Negotiated versions counted in a short list (the rest in a map).
+const LISTED_VERSIONS: usize = 16;
+
 /// Counts and tally for the end-of-run (or periodic) report.
 #[derive(Debug)]
 pub struct Summary {
-    /// Connections reported, by negotiated version spelling ("" = none).
-    pub by_version: BTreeMap<String, u64>,
+    /// Connections reported, by negotiated version (in the order first
+    /// seen; see [`Summary::by_version`]).
+    versions: Vec<(Option<u16>, u64)>,
+    /// Versions beyond the first [`LISTED_VERSIONS`] (wild values).
+    more_versions: rustc_hash::FxHashMap<Option<u16>, u64>,
     /// Connections reported.
     pub connections: u64,
     /// Connections below TLS 1.2 (negotiated, or offered at most).
@@ -57,7 +63,8 @@ impl Summary {
     /// An empty summary for `scope`.
     pub fn new(scope: Scope) -> Self {
         Summary {
-            by_version: BTreeMap::new(),
+            versions: Vec::new(),
+            more_versions: Default::default(),
             connections: 0,
             below: 0,
             tally: Tally::new(scope),
@@ -89,13 +96,47 @@ impl Summary {
         self.scope
     }
 
+    /// Connections reported, by negotiated version spelling ("" = none).
+    pub fn by_version(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for (&v, &n) in self
+            .versions
+            .iter()
+            .map(|(v, n)| (v, n))
+            .chain(&self.more_versions)
+        {
+            let name = v
+                .map(|v| TlsVersion(v).name().into_owned())
+                .unwrap_or_default();
+            *m.entry(name).or_default() += n;
+        }
+        m
+    }
+
+    /// Counts `n` connections that negotiated `v` (a few versions: a
+    /// short list, no spelling made per connection).
+    fn count_version(&mut self, v: Option<u16>, n: u64) {
+        if let Some((_, c)) = self.versions.iter_mut().find(|(x, _)| *x == v) {
+            *c += n;
+        } else if self.versions.len() < LISTED_VERSIONS {
+            self.versions.push((v, n));
+        } else {
+            *self.more_versions.entry(v).or_default() += n;
+        }
+    }
+
     /// Adds the counts of another part of the same capture.
     pub fn merge(&mut self, o: &Summary) {
         self.connections += o.connections;
         self.below += o.below;
         self.below_elsewhere += o.below_elsewhere;
-        for (k, v) in &o.by_version {
-            *self.by_version.entry(k.clone()).or_default() += v;
+        for (&v, &n) in o
+            .versions
+            .iter()
+            .map(|(v, n)| (v, n))
+            .chain(&o.more_versions)
+        {
+            self.count_version(v, n);
         }
         self.tally.merge(&o.tally);
         self.timeline.merge(&o.timeline);
@@ -105,14 +146,7 @@ impl Summary {
 impl Sink for Summary {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
         self.connections += 1;
-        let v = rec.negotiated_version.map(|v| TlsVersion(v).name());
-        let v = v.as_deref().unwrap_or_default();
-        match self.by_version.get_mut(v) {
-            Some(n) => *n += 1,
-            None => {
-                self.by_version.insert(v.to_string(), 1);
-            }
-        }
+        self.count_version(rec.negotiated_version, 1);
         let below = rec.below_tls12();
         if below {
             self.below += 1;
@@ -352,7 +386,7 @@ impl Summary {
             )?,
         }
         let mix: Vec<String> = self
-            .by_version
+            .by_version()
             .iter()
             .map(|(v, n)| format!("{} {n}", if v.is_empty() { "none" } else { v }))
             .collect();

@@ -71,7 +71,16 @@ pub fn tally_rows(
             }
         };
         run.files += 1;
-        let end = if threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format) {
+        let parallel = threads >= 2 && !outputs.writes_rows() && rows::splittable(opened.format);
+        let end = if parallel && opened.whole.is_some() {
+            read_mapped(
+                opened,
+                endpoints,
+                threads,
+                block.max(1),
+                &mut outputs.summary,
+            )
+        } else if parallel {
             read_parallel(
                 opened,
                 endpoints,
@@ -125,7 +134,9 @@ fn read_parallel(
     block: usize,
     summary: &mut Summary,
 ) -> ReadEnd {
-    let Opened { mut reader, format } = opened;
+    let Opened {
+        mut reader, format, ..
+    } = opened;
     let csv = format == Format::OwnCsv;
     let mut end = ReadEnd::default();
     let mut lines = 0u64;
@@ -203,6 +214,152 @@ fn read_parallel(
         }
     }
     end
+}
+
+/// The parts of a mapped input not yet taken by a thread.
+struct Rest {
+    /// Where the next block starts.
+    at: usize,
+    /// Blocks taken so far.
+    taken: usize,
+}
+
+/// What one thread read of a mapped input: its tally, counts, and per
+/// block it read (by index) its lines and its first malformed row.
+type Part = (Summary, ReadStats, Vec<(usize, u64, Option<(u64, String)>)>);
+
+/// Reads a mapped input on `threads` threads, each taking the next block
+/// of whole lines in turn and reading it in place into a summary of its
+/// own; the summaries are added to `summary` at the end. Line numbers of
+/// malformed rows are put right at the end, from the lines of each block.
+fn read_mapped(
+    opened: Opened,
+    endpoints: &Endpoints,
+    threads: usize,
+    block: usize,
+    summary: &mut Summary,
+) -> ReadEnd {
+    let Opened { format, whole, .. } = opened;
+    let mut end = ReadEnd::default();
+    let Some(map) = whole else {
+        return end;
+    };
+    let data = map.bytes();
+    let csv = format == Format::OwnCsv;
+    let mut start = 0;
+    let header = if csv {
+        let first = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
+        let line = data.get(..first).unwrap_or_default();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match crate::input::rows::own::csv_header(line) {
+            Ok(h) => {
+                start = first;
+                Some(h)
+            }
+            Err(e) => {
+                end.read_error = Some(e);
+                return end;
+            }
+        }
+    } else {
+        None
+    };
+    let rest = Mutex::new(Rest {
+        at: start,
+        taken: 0,
+    });
+    let scope = summary.scope();
+    let parts: Vec<std::thread::Result<Part>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let rest = &rest;
+                let header = header.as_ref();
+                let map = &*map;
+                s.spawn(move || {
+                    let mut part = Summary::new(scope);
+                    let mut stats = ReadStats::default();
+                    let mut blocks = Vec::new();
+                    while let Some((index, range)) = take(rest, data, csv, block) {
+                        let bytes = data.get(range.clone()).unwrap_or_default();
+                        let e = rows::read_block(format, bytes, 0, header, endpoints, &mut part);
+                        // Line ends in the block (a block cut inside a line
+                        // too long ends in part of one).
+                        let tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
+                        let lines = e.stats.lines.saturating_sub(u64::from(tail));
+                        blocks.push((index, lines, e.stats.first_bad.clone()));
+                        // Memory stays that of the blocks being read.
+                        map.release(range.start, range.end);
+                        stats.add(&ReadStats {
+                            first_bad: None,
+                            ..e.stats
+                        });
+                    }
+                    (part, stats, blocks)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    // Lines before each block, then the first malformed row by its line.
+    let mut all_blocks = Vec::new();
+    for part in parts {
+        match part {
+            Ok((part, stats, blocks)) => {
+                summary.merge(&part);
+                end.stats.add(&stats);
+                all_blocks.extend(blocks);
+            }
+            Err(_) => {
+                end.read_error = Some(io::Error::other("a reading thread failed"));
+            }
+        }
+    }
+    all_blocks.sort_unstable_by_key(|b| b.0);
+    let mut before = u64::from(csv);
+    for (_, lines, first_bad) in all_blocks {
+        if let Some((line, why)) = first_bad {
+            end.stats.add(&ReadStats {
+                first_bad: Some((line + before, why)),
+                ..ReadStats::default()
+            });
+        }
+        before += lines;
+    }
+    end
+}
+
+/// The next block of whole lines of `data` (about `block` bytes) and its
+/// index, or `None` at the end; cut as [`cut_blocks`] cuts a stream.
+fn take(
+    rest: &Mutex<Rest>,
+    data: &[u8],
+    csv: bool,
+    block: usize,
+) -> Option<(usize, std::ops::Range<usize>)> {
+    let mut rest = rest.lock().ok()?;
+    let from = rest.at;
+    if from >= data.len() {
+        return None;
+    }
+    let left = data.get(from..).unwrap_or_default();
+    let mut want = block;
+    let len = loop {
+        if want >= left.len() {
+            break left.len();
+        }
+        let part = left.get(..want).unwrap_or_default();
+        if let Some(at) = rows::cut(part, csv) {
+            break at;
+        }
+        if want >= block + rows::MAX_LINE {
+            break want;
+        }
+        want = (want + rows::MAX_LINE / 4).min(block + rows::MAX_LINE);
+    };
+    rest.at = from + len;
+    rest.taken += 1;
+    Some((rest.taken - 1, from..from + len))
 }
 
 /// Cuts the input into blocks of whole lines (about `block` bytes) and

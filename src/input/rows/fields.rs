@@ -60,6 +60,96 @@ fn parse_rfc3339_us(b: &[u8]) -> Option<i64> {
     secs.checked_mul(1_000_000)?.checked_add(micros)
 }
 
+/// What the last rows read had in common, kept to read the next faster:
+/// the date of the last timestamp in the written form, the last cipher.
+#[derive(Debug, Default)]
+pub struct Memo {
+    /// `YYYY-MM-DDT` of the last timestamp read by the fast path, and its
+    /// day number.
+    date: Option<([u8; 11], i64)>,
+    /// The last cipher spelling and its id.
+    cipher: Option<(String, u32)>,
+}
+
+impl Memo {
+    /// [`parse_rfc3339`], the date of the written form read once per day.
+    #[inline]
+    pub fn time(&mut self, s: &str) -> Option<i64> {
+        let b = s.as_bytes();
+        if let (Some((date, days)), Some(head)) = (&self.date, b.get(..11))
+            && b.len() == 27
+            && head == date
+        {
+            // The same date as before (checked then): the time of day.
+            return time_of_day_us(b, *days).or_else(|| parse_rfc3339(s));
+        }
+        let t = parse_rfc3339(s)?;
+        if let Ok(b27) = <&[u8; 27]>::try_from(b)
+            && parse_rfc3339_us(b27).is_some()
+            && let Some(days) = date_days(b27)
+        {
+            let mut date = [0u8; 11];
+            date.copy_from_slice(&b27[..11]);
+            self.date = Some((date, days));
+        }
+        Some(t)
+    }
+
+    /// [`parse_cipher`], the last spelling remembered.
+    #[inline]
+    pub fn cipher(&mut self, s: &str) -> Option<u32> {
+        if let Some((last, id)) = &self.cipher
+            && last == s
+        {
+            return Some(*id);
+        }
+        let id = parse_cipher(s)?;
+        match &mut self.cipher {
+            Some((last, last_id)) => {
+                last.clear();
+                last.push_str(s);
+                *last_id = id;
+            }
+            None => self.cipher = Some((s.to_string(), id)),
+        }
+        Some(id)
+    }
+}
+
+/// The day number of the date of the written form (checked by
+/// [`parse_rfc3339_us`] first).
+fn date_days(b: &[u8; 27]) -> Option<i64> {
+    let d = |i: usize| -> Option<u32> {
+        let c = b[i].wrapping_sub(b'0');
+        (c < 10).then_some(u32::from(c))
+    };
+    let two = |i: usize| -> Option<u32> { Some(d(i)? * 10 + d(i + 1)?) };
+    let y = two(0)? * 100 + two(2)?;
+    Some(days_from_civil(i64::from(y), two(5)?, two(8)?))
+}
+
+/// The written form's time of day after a date of `days` (`None` when it
+/// is not that form: the general parser then reads it).
+#[inline]
+fn time_of_day_us(b: &[u8], days: i64) -> Option<i64> {
+    let b: &[u8; 27] = b.try_into().ok()?;
+    if b[13] != b':' || b[16] != b':' || b[19] != b'.' || b[26] != b'Z' {
+        return None;
+    }
+    let d = |i: usize| -> Option<u32> {
+        let c = b[i].wrapping_sub(b'0');
+        (c < 10).then_some(u32::from(c))
+    };
+    let two = |i: usize| -> Option<u32> { Some(d(i)? * 10 + d(i + 1)?) };
+    let (h, mi, sec) = (two(11)?, two(14)?, two(17)?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let micros = (two(20)? * 10_000 + two(22)? * 100 + two(24)?) as i64;
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
+    secs.checked_mul(1_000_000)?.checked_add(micros)
+}
+
 /// Parses an RFC 3339 / ISO 8601 date and time into µs since the Unix
 /// epoch: `2026-11-28T10:56:59.472706Z`, a space instead of `T`, any number
 /// of fractional digits (cut to µs), `Z`, `±HH:MM`, `±HHMM`, or no zone
@@ -347,6 +437,28 @@ mod tests {
         }
         assert_eq!(parse_rfc3339("2026-11-28T10:56"), None);
         assert_eq!(parse_rfc3339("XXXXXXXXXX.XXXXXX"), None);
+    }
+
+    #[test]
+    fn remembered_dates_read_as_the_parser() {
+        let mut m = Memo::default();
+        for s in [
+            "2026-11-28T10:56:36.824478Z",
+            "2026-11-28T23:59:60.999999Z",
+            "2026-11-28T24:00:00.000000Z",
+            "2026-11-28T10:5x:36.824478Z",
+            "2026-11-28T10:56:36.824478+0000",
+            "2026-11-28T10:56:36.8244780",
+            "2026-11-29T00:00:00.000001Z",
+            "2026-11-28T10:56:36Z",
+            "2026-13-28T10:56:36.824478Z",
+            "2026-11-28T10:56:36.824478Z",
+        ] {
+            assert_eq!(m.time(s), parse_rfc3339(s), "{s}");
+        }
+        for c in ["TLS_AES_128_GCM_SHA256", "0x1301", "nonsense", "0x1301"] {
+            assert_eq!(m.cipher(c), parse_cipher(c), "{c}");
+        }
     }
 
     #[test]

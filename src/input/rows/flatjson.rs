@@ -26,6 +26,11 @@ pub enum Val<'a> {
 
 #[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    // Most often no white space at all: one comparison (every white space
+    // byte is at most a space).
+    if b.get(i).is_none_or(|&c| c > b' ') {
+        return i;
+    }
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
         i += 1;
     }
@@ -46,7 +51,26 @@ fn bytes_eq(x: u64, c: u8) -> u64 {
 /// `start`, and whether it holds escapes. The strings of a row are short:
 /// eight bytes are looked at a time, without a call.
 #[inline]
-fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    string_end_in(b, i, true)
+}
+
+/// [`string_end`]; `escapes`: whether `b` may hold a backslash at all
+/// (when not, only quotes are looked for).
+#[inline(always)]
+fn string_end_in(b: &[u8], mut i: usize, escapes: bool) -> Option<(usize, bool)> {
+    if !escapes {
+        while let Some(w) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            let hit = bytes_eq(u64::from_le_bytes(word), b'"');
+            if hit != 0 {
+                return Some((i + (hit.trailing_zeros() / 8) as usize, false));
+            }
+            i += 8;
+        }
+        return memchr::memchr(b'"', b.get(i..)?).map(|n| (i + n, false));
+    }
     let mut escaped = false;
     loop {
         while let Some(w) = b.get(i..i + 8) {
@@ -73,9 +97,9 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
 
 /// The string at `i` (its opening quote): decoded, and the index after it.
 #[inline]
-fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
+fn string(text: &str, i: usize, escapes: bool) -> Option<(Cow<'_, str>, usize)> {
     let b = text.as_bytes();
-    let (end, escaped) = string_end(b, i + 1)?;
+    let (end, escaped) = string_end_in(b, i + 1, escapes)?;
     let s = if escaped {
         Cow::Owned(serde_json::from_str::<String>(text.get(i..=end)?).ok()?)
     } else {
@@ -85,10 +109,10 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
 }
 
 #[inline]
-fn value(text: &str, i: usize) -> Option<(Val<'_>, usize)> {
+fn value(text: &str, i: usize, escapes: bool) -> Option<(Val<'_>, usize)> {
     let b = text.as_bytes();
     match b.get(i)? {
-        b'"' => string(text, i).map(|(s, n)| (Val::Str(s), n)),
+        b'"' => string(text, i, escapes).map(|(s, n)| (Val::Str(s), n)),
         b'[' => {
             let mut j = skip_ws(b, i + 1);
             if b.get(j) != Some(&b']') {
@@ -96,7 +120,7 @@ fn value(text: &str, i: usize) -> Option<(Val<'_>, usize)> {
                     if b.get(j) != Some(&b'"') {
                         return None;
                     }
-                    let (end, _) = string_end(b, j + 1)?;
+                    let (end, _) = string_end_in(b, j + 1, escapes)?;
                     j = skip_ws(b, end + 1);
                     match b.get(j)? {
                         b',' => j = skip_ws(b, j + 1),
@@ -159,7 +183,7 @@ pub fn scan<'a>(
         if b.get(i) != Some(&b':') {
             return None;
         }
-        let (val, next) = value(text, skip_ws(b, i + 1))?;
+        let (val, next) = value(text, skip_ws(b, i + 1), true)?;
         field(key, val)?;
         i = skip_ws(b, next);
         match b.get(i)? {
@@ -297,6 +321,8 @@ pub fn scan_ordered<'a>(
         return (skip_ws(b, i + 1) == b.len()).then_some(());
     }
     let mut prev = START;
+    // Most lines hold no backslash: their strings end at the next quote.
+    let escapes = memchr::memchr(b'\\', b).is_some();
     loop {
         if b.get(i) != Some(&b'"') {
             return None;
@@ -307,7 +333,7 @@ pub fn scan_ordered<'a>(
                 (order.keys.get(slot).map_or(0, |k| k.1), after)
             }
             None => {
-                let (end, escaped) = string_end(b, i + 1)?;
+                let (end, escaped) = string_end_in(b, i + 1, escapes)?;
                 if escaped {
                     return None;
                 }
@@ -322,7 +348,7 @@ pub fn scan_ordered<'a>(
                 (id, after)
             }
         };
-        let (val, next) = value(text, skip_ws(b, at))?;
+        let (val, next) = value(text, skip_ws(b, at), escapes)?;
         field(id, val)?;
         i = skip_ws(b, next);
         match b.get(i)? {

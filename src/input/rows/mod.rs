@@ -4,7 +4,9 @@
 //!
 //! Files or directories (walked recursively, in name order, hidden files
 //! skipped), plain or gzip (recognised by content), the format recognised
-//! by content. Rows are streamed: memory does not grow with the number of
+//! by content. A regular file is mapped into memory and read in place (a
+//! file cut shorter by another program meanwhile ends the run with SIGBUS;
+//! `TLSREADY_MMAP=0` reads it instead). Rows are streamed: memory does not grow with the number of
 //! rows. Microsoft 365 recognition is applied again with the endpoint data
 //! of this run, so rows written with older data benefit from a refresh.
 //!
@@ -153,6 +155,8 @@ pub struct ReadStats {
     /// Lines before the part of the input being read (a block of it read by
     /// another thread): added to the line numbers given to [`Self::bad_row`].
     pub line_offset: u64,
+    /// Lines read (a line not ended by a line end counted too).
+    pub lines: u64,
 }
 
 impl ReadStats {
@@ -197,18 +201,152 @@ pub struct Opened {
     pub reader: Box<dyn BufRead + Send>,
     /// Its format.
     pub format: Format,
+    /// The whole input in memory, when it is a plain file mapped (see
+    /// [`open`]): blocks of it are read in place.
+    pub whole: Option<Arc<Mapped>>,
+}
+
+/// A regular file mapped into memory, read in place (no copy).
+pub struct Mapped {
+    #[cfg(unix)]
+    map: memmap2::Mmap,
+}
+
+impl Mapped {
+    /// `file` mapped whole, when it is a non-empty regular file, mapping
+    /// is not turned off (`TLSREADY_MMAP=0`) and the system maps it.
+    #[cfg(unix)]
+    fn of(file: &std::fs::File) -> Option<Mapped> {
+        if std::env::var_os("TLSREADY_MMAP").is_some_and(|v| v == "0") {
+            return None;
+        }
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // SAFETY: the mapping is only read. Another program truncating the
+        // file while it is read makes later reads fault (SIGBUS); changed
+        // bytes are read as found.
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(Mapped { map })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::File) -> Option<Mapped> {
+        None
+    }
+
+    /// Lets the pages of `from..to` go from this process (they stay in the
+    /// system's file cache, and are mapped again if read again), so that
+    /// the memory of a run does not grow with the input read.
+    pub fn release(&self, from: usize, to: usize) {
+        #[cfg(unix)]
+        if to > from && to <= self.map.len() {
+            // SAFETY: the mapping is a read-only map of a file: pages let go
+            // are read again from the file when touched, with the same
+            // bytes (the file changing under the map is as for any read).
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        #[cfg(unix)]
+        {
+            &self.map
+        }
+        #[cfg(not(unix))]
+        {
+            &[]
+        }
+    }
+}
+
+/// A mapped file as a stream, read in windows of [`WINDOW`] bytes; the
+/// pages read are let go ([`Mapped::release`]) as it goes on.
+struct MappedReader {
+    map: Arc<Mapped>,
+    at: usize,
+    /// Bytes before this are let go.
+    released: usize,
+}
+
+/// Bytes of a mapped file given at once by [`MappedReader`].
+const WINDOW: usize = 4 << 20;
+
+impl Read for MappedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.fill_buf()?;
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for MappedReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let bytes = self.map.bytes();
+        let end = bytes.len().min(self.at.saturating_add(WINDOW));
+        Ok(bytes.get(self.at..end).unwrap_or_default())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.map.bytes().len());
+        if self.at - self.released >= WINDOW {
+            self.map.release(self.released, self.at);
+            self.released = self.at;
+        }
+    }
 }
 
 /// Opens an input, decodes gzip, and recognises the format; `Ok(None)` for
-/// an input that is not connection rows.
+/// an input that is not connection rows. A regular file is mapped into
+/// memory when it can be (read in place), else read.
 pub fn open(input: &RowInput) -> Result<Option<Opened>, RowError> {
     let label = input.label();
     let io_err = |e| RowError::Io(label.clone(), e);
     let raw: Box<dyn Read + Send> = match input {
-        RowInput::File { path, .. } => Box::new(std::fs::File::open(path).map_err(io_err)?),
+        RowInput::File { path, .. } => {
+            let file = std::fs::File::open(path).map_err(io_err)?;
+            if let Some(map) = Mapped::of(&file) {
+                return open_mapped(Arc::new(map)).map_err(io_err);
+            }
+            Box::new(file)
+        }
         RowInput::Stdin => Box::new(io::stdin()),
     };
     open_reader(raw).map_err(io_err)
+}
+
+/// [`open`] on a mapped file.
+fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
+    let bytes = map.bytes();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let reader = MappedReader {
+            map,
+            at: 0,
+            released: 0,
+        };
+        return open_reader(Box::new(reader));
+    }
+    let head = bytes.get(..bytes.len().min(1 << 20)).unwrap_or_default();
+    let format = sniff_head(head);
+    Ok(format.map(|format| Opened {
+        reader: Box::new(MappedReader {
+            map: Arc::clone(&map),
+            at: 0,
+            released: 0,
+        }),
+        format,
+        whole: Some(map),
+    }))
 }
 
 /// [`open`] on a byte stream.
@@ -223,13 +361,17 @@ pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
     } else {
         Box::new(buffered)
     };
-    let format = sniff(&mut reader)?;
-    Ok(format.map(|format| Opened { reader, format }))
+    let format = sniff_head(reader.fill_buf()?);
+    Ok(format.map(|format| Opened {
+        reader,
+        format,
+        whole: None,
+    }))
 }
 
-/// Recognises the format from the first line (not consumed).
-fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
-    let head = r.fill_buf()?;
+/// Recognises the format from the first line of `head` (the start of the
+/// input).
+fn sniff_head(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let first = head.get(..line_end).unwrap_or_default();
@@ -242,14 +384,14 @@ fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
             .take(16)
             .take_while(|l| l.starts_with(b"#"))
             .any(|l| l.starts_with(b"#separator") || l.starts_with(b"#fields"));
-        return Ok(zeek.then_some(Format::ZeekTsv));
+        return zeek.then_some(Format::ZeekTsv);
     }
     if first.starts_with('{') {
         let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(first)
         else {
-            return Ok(None);
+            return None;
         };
-        return Ok(if obj.contains_key("event_type") {
+        return if obj.contains_key("event_type") {
             Some(Format::SuricataEve)
         } else if obj.contains_key("id.orig_h") || obj.contains_key("uid") {
             Some(Format::ZeekJson)
@@ -257,16 +399,16 @@ fn sniff(r: &mut Box<dyn BufRead + Send>) -> io::Result<Option<Format>> {
             Some(Format::OwnJson)
         } else {
             None
-        });
+        };
     }
     let header: Vec<&str> = first.split(',').map(str::trim).collect();
     if ["ts", "client_ip", "server_ip"]
         .iter()
         .all(|c| header.contains(c))
     {
-        return Ok(Some(Format::OwnCsv));
+        return Some(Format::OwnCsv);
     }
-    Ok(None)
+    None
 }
 
 /// Result of [`next_line`].
@@ -329,6 +471,7 @@ pub fn raw_lines(
                 line_no += 1;
                 each(&carry, carry_too_long, line_no, stats)?;
             }
+            stats.lines += line_no;
             return Ok(());
         }
         let len = chunk.len();
@@ -473,6 +616,36 @@ pub struct CertNames {
     by_text: rustc_hash::FxHashMap<Box<str>, Arc<[String]>>,
 }
 
+thread_local! {
+    /// The certificate name lists of JSON lines and of CSV rows read by
+    /// this thread, kept from one block of an input to the next.
+    static CERTS: std::cell::RefCell<[CertNames; 2]> = std::cell::RefCell::default();
+}
+
+impl CertNames {
+    /// This thread's lists for JSON lines (`json`) or CSV cells, taken
+    /// until [`CertNames::put_back`].
+    pub fn take(json: bool) -> CertNames {
+        CERTS.with(|c| {
+            c.try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.get_mut(usize::from(json)).map(std::mem::take))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Gives the lists taken by [`CertNames::take`] back.
+    pub fn put_back(self, json: bool) {
+        CERTS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut()
+                && let Some(slot) = c.get_mut(usize::from(json))
+            {
+                *slot = self;
+            }
+        });
+    }
+}
+
 /// Most lists kept by [`CertNames`] before it starts again.
 const CERT_CACHE_MAX: usize = 4096;
 
@@ -521,6 +694,10 @@ pub fn classify(r: &mut ConnRecord, endpoints: &Endpoints) {
     row::set_classification(r, m, endpoints);
 }
 
+/// Longest SNI whose recognition [`Recognised`] keeps (longer ones are
+/// recognised every time).
+const SNI_KEPT: usize = 64;
+
 /// Slots of [`Recognised`] (a power of two).
 const RECOGNISED_SLOTS: usize = 8192;
 
@@ -530,7 +707,9 @@ struct Seen {
     hash: u64,
     server_ip: IpAddr,
     mail: bool,
-    sni: String,
+    /// Kept in the slot itself: compared on every hit, without reading
+    /// memory elsewhere.
+    sni: arrayvec::ArrayString<SNI_KEPT>,
     dns_name: Arc<str>,
     banner: String,
     cert_names: Arc<[String]>,
@@ -555,19 +734,25 @@ thread_local! {
 impl Recognised {
     fn classify(&mut self, r: &ConnRecord, mail: bool, endpoints: &Endpoints) -> Classification {
         use std::hash::{Hash, Hasher};
+        let Ok(sni) = arrayvec::ArrayString::<SNI_KEPT>::from(&r.sni) else {
+            return row::classification(r, mail, endpoints);
+        };
         if self.endpoints != endpoints.cache_id() || self.slots.is_empty() {
             self.endpoints = endpoints.cache_id();
             self.slots.clear();
             self.slots.resize_with(RECOGNISED_SLOTS, || None);
         }
         let mut h = rustc_hash::FxHasher::default();
+        // The certificate's names by their first and their number (a hit
+        // compares them all).
         (
             r.server_ip,
             mail,
             &r.sni,
             &*r.dns_name,
             &r.server_banner,
-            &*r.cert_names,
+            r.cert_names.first(),
+            r.cert_names.len(),
         )
             .hash(&mut h);
         let hash = h.finish();
@@ -576,9 +761,10 @@ impl Recognised {
             && seen.hash == hash
             && seen.server_ip == r.server_ip
             && seen.mail == mail
-            && seen.sni == r.sni
+            && seen.sni == sni
             && seen.dns_name == r.dns_name
-            && seen.banner == r.server_banner
+            && seen.banner.len() == r.server_banner.len()
+            && (r.server_banner.is_empty() || seen.banner == r.server_banner)
             && (Arc::ptr_eq(&seen.cert_names, &r.cert_names) || *seen.cert_names == *r.cert_names)
         {
             return seen.class.clone();
@@ -590,8 +776,7 @@ impl Recognised {
                     seen.hash = hash;
                     seen.server_ip = r.server_ip;
                     seen.mail = mail;
-                    seen.sni.clear();
-                    seen.sni.push_str(&r.sni);
+                    seen.sni = sni;
                     seen.dns_name = Arc::clone(&r.dns_name);
                     seen.banner.clear();
                     seen.banner.push_str(&r.server_banner);
@@ -603,7 +788,7 @@ impl Recognised {
                         hash,
                         server_ip: r.server_ip,
                         mail,
-                        sni: r.sni.clone(),
+                        sni,
                         dns_name: Arc::clone(&r.dns_name),
                         banner: r.server_banner.clone(),
                         cert_names: Arc::clone(&r.cert_names),
@@ -632,7 +817,9 @@ pub struct ReadEnd {
 pub fn read(opened: Opened, endpoints: &Endpoints, sink: &mut dyn Sink) -> ReadEnd {
     let mut stats = ReadStats::default();
     let mut write_error = None;
-    let Opened { mut reader, format } = opened;
+    let Opened {
+        mut reader, format, ..
+    } = opened;
     let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
         classify(r, endpoints);
         sink.record(r).map_err(|e| {

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{
-    best_from_max, parse_bool, parse_cipher, parse_ip, parse_rfc3339, parse_version, unquote_cell,
-};
+use super::fields::{Memo, best_from_max, parse_bool, parse_ip, parse_version, unquote_cell};
 use super::flatjson::{self, Val};
 use super::{CertNames, Emit, ReadStats, each_line, protocol, raw_lines, reset, status};
 use crate::model::row::ConnRecord;
@@ -201,41 +199,56 @@ mod key {
     }
 }
 
-/// The row of a flat object as tlsready writes it, without serde; `None`
-/// for anything unusual (serde_json then reads the line). `order`: the
-/// keys of the row before (see [`flatjson::KeyOrder`]).
-fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>> {
+/// What [`fast_fill`] leaves for the checks after the scan: the cells
+/// read as text, the ports and the certificate names as written.
+struct Scanned<'a> {
+    ts: Cow<'a, str>,
+    last_ts: Cow<'a, str>,
+    protocol: Cow<'a, str>,
+    client_max_version: Cow<'a, str>,
+    negotiated_version: Cow<'a, str>,
+    cipher: Cow<'a, str>,
+    status: Cow<'a, str>,
+    client_version: Cow<'a, str>,
+    client_port: u64,
+    server_port: u64,
+    cert_names: Option<&'a str>,
+}
+
+/// Sets a text field of the row to `v`, in its own buffer (a key given
+/// twice: the last one counts, as it did in a row of its own).
+#[inline]
+fn set(field: &mut String, v: &str) {
+    field.clear();
+    field.push_str(v);
+}
+
+/// Reads a flat object as tlsready writes it straight into `rec` (reset
+/// first), without serde; `None` for anything unusual (serde_json then
+/// reads the line, into a `rec` reset again). `order`: the keys of the row
+/// before (see [`flatjson::KeyOrder`]).
+fn fast_fill<'a>(
+    text: &'a str,
+    order: &mut flatjson::KeyOrder,
+    rec: &mut ConnRecord,
+) -> Option<Scanned<'a>> {
     let empty = || Cow::Borrowed("");
-    let mut r = Row {
+    let mut r = Scanned {
         ts: empty(),
         last_ts: empty(),
-        client_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        client_port: 0,
-        server_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        server_port: 0,
         protocol: empty(),
-        sni: empty(),
-        dns_name: empty(),
-        client_name: empty(),
-        client_name_source: empty(),
-        client_mac: empty(),
         client_max_version: empty(),
         negotiated_version: empty(),
         cipher: empty(),
-        alpn: empty(),
         status: empty(),
-        client_helo: empty(),
-        server_banner: empty(),
-        ja4: empty(),
-        ja3: empty(),
         client_version: empty(),
+        client_port: 0,
+        server_port: 0,
         cert_names: None,
-        alert: empty(),
-        hello_retry: false,
-        packets: 0,
     };
     // ts, client_ip, client_port, server_ip, server_port seen.
     let mut required = 0u8;
+    let mut dns_name: Option<Cow<'a, str>> = None;
     flatjson::scan_ordered(text, order, key::id, |id, val| {
         let number = |v: &Val<'_>| -> Option<u64> {
             match v {
@@ -257,7 +270,7 @@ fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>
                 required |= 1;
             }
             key::CLIENT_IP => {
-                r.client_ip = parse_ip(&text(val)?)?;
+                rec.client_ip = parse_ip(&text(val)?)?;
                 required |= 2;
             }
             key::CLIENT_PORT => {
@@ -265,16 +278,16 @@ fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>
                 required |= 4;
             }
             key::SERVER_IP => {
-                r.server_ip = parse_ip(&text(val)?)?;
+                rec.server_ip = parse_ip(&text(val)?)?;
                 required |= 8;
             }
             key::SERVER_PORT => {
                 r.server_port = number(&val)?;
                 required |= 16;
             }
-            key::PACKETS => r.packets = number(&val)?,
+            key::PACKETS => rec.packets = number(&val)?,
             key::HELLO_RETRY => {
-                r.hello_retry = match val {
+                rec.hello_retry = match val {
                     Val::Bool(b) => b,
                     Val::Str(s) => parse_bool(&s)?,
                     _ => return None,
@@ -289,27 +302,70 @@ fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>
             }
             key::LAST_TS => r.last_ts = text(val)?,
             key::PROTOCOL => r.protocol = text(val)?,
-            key::SNI => r.sni = text(val)?,
+            key::SNI => set(&mut rec.sni, &text(val)?),
             key::CLIENT_MAX_VERSION => r.client_max_version = text(val)?,
             key::NEGOTIATED_VERSION => r.negotiated_version = text(val)?,
             key::CIPHER => r.cipher = text(val)?,
-            key::ALPN => r.alpn = text(val)?,
+            key::ALPN => set(&mut rec.alpn, &text(val)?),
             key::STATUS => r.status = text(val)?,
-            key::CLIENT_HELO => r.client_helo = text(val)?,
-            key::SERVER_BANNER => r.server_banner = text(val)?,
-            key::JA4 => r.ja4 = text(val)?,
-            key::JA3 => r.ja3 = text(val)?,
+            key::CLIENT_HELO => set(&mut rec.client_helo, &text(val)?),
+            key::SERVER_BANNER => set(&mut rec.server_banner, &text(val)?),
+            key::JA4 => set(&mut rec.ja4, &text(val)?),
+            key::JA3 => set(&mut rec.ja3, &text(val)?),
             key::CLIENT_VERSION => r.client_version = text(val)?,
-            key::ALERT => r.alert = text(val)?,
-            key::DNS_NAME => r.dns_name = text(val)?,
-            key::CLIENT_NAME => r.client_name = text(val)?,
-            key::CLIENT_NAME_SOURCE => r.client_name_source = text(val)?,
-            key::CLIENT_MAC => r.client_mac = text(val)?,
+            key::ALERT => set(&mut rec.alert, &text(val)?),
+            key::DNS_NAME => dns_name = Some(text(val)?),
+            key::CLIENT_NAME => set(&mut rec.who.name, &text(val)?),
+            key::CLIENT_NAME_SOURCE => set(&mut rec.who.source, &text(val)?),
+            key::CLIENT_MAC => set(&mut rec.who.mac, &text(val)?),
             _ => {}
         }
         Some(())
     })?;
-    (required == 31).then_some(r)
+    if required != 31 {
+        return None;
+    }
+    if let Some(d) = dns_name.filter(|d| !d.is_empty()) {
+        rec.dns_name = Arc::from(&*d);
+    }
+    Some(r)
+}
+
+/// The row of a flat object as tlsready writes it, without serde (for
+/// tests: [`fast_fill`] reads rows).
+#[cfg(test)]
+fn fast_row<'a>(text: &'a str, order: &mut flatjson::KeyOrder) -> Option<Row<'a>> {
+    let mut rec = super::empty_record();
+    let s = fast_fill(text, order, &mut rec)?;
+    let own = |x: &str| Cow::Owned(x.to_string());
+    Some(Row {
+        ts: s.ts,
+        last_ts: s.last_ts,
+        client_ip: rec.client_ip,
+        client_port: s.client_port,
+        server_ip: rec.server_ip,
+        server_port: s.server_port,
+        protocol: s.protocol,
+        sni: own(&rec.sni),
+        dns_name: own(&rec.dns_name),
+        client_name: own(&rec.who.name),
+        client_name_source: own(&rec.who.source),
+        client_mac: own(&rec.who.mac),
+        client_max_version: s.client_max_version,
+        negotiated_version: s.negotiated_version,
+        cipher: s.cipher,
+        alpn: own(&rec.alpn),
+        status: s.status,
+        client_helo: own(&rec.client_helo),
+        server_banner: own(&rec.server_banner),
+        ja4: own(&rec.ja4),
+        ja3: own(&rec.ja3),
+        client_version: s.client_version,
+        cert_names: s.cert_names,
+        alert: own(&rec.alert),
+        hello_retry: rec.hello_retry,
+        packets: rec.packets,
+    })
 }
 
 /// A number, or a string holding one.
@@ -361,12 +417,15 @@ struct Cells<'a> {
 }
 
 /// Fills the typed fields of `r` from text cells; `Err` names the bad one.
-fn typed(r: &mut ConnRecord, c: &Cells<'_>) -> Result<(), String> {
-    r.ts = parse_rfc3339(c.ts).ok_or_else(|| format!("ts {:?} is not a time", c.ts))?;
+fn typed(r: &mut ConnRecord, c: &Cells<'_>, memo: &mut Memo) -> Result<(), String> {
+    r.ts = memo
+        .time(c.ts)
+        .ok_or_else(|| format!("ts {:?} is not a time", c.ts))?;
     r.last_ts = if c.last_ts.is_empty() {
         r.ts
     } else {
-        parse_rfc3339(c.last_ts).ok_or_else(|| format!("last_ts {:?} is not a time", c.last_ts))?
+        memo.time(c.last_ts)
+            .ok_or_else(|| format!("last_ts {:?} is not a time", c.last_ts))?
     };
     r.protocol = if c.protocol.is_empty() {
         crate::model::row::Protocol::Tls
@@ -389,7 +448,10 @@ fn typed(r: &mut ConnRecord, c: &Cells<'_>) -> Result<(), String> {
     r.cipher = if c.cipher.is_empty() {
         None
     } else {
-        Some(parse_cipher(c.cipher).ok_or_else(|| format!("unknown cipher {:?}", c.cipher))?)
+        Some(
+            memo.cipher(c.cipher)
+                .ok_or_else(|| format!("unknown cipher {:?}", c.cipher))?,
+        )
     };
     r.status = if c.status.is_empty() {
         if r.negotiated_version.is_some() {
@@ -407,6 +469,85 @@ fn port(name: &str, n: u64) -> Result<u16, String> {
     u16::try_from(n).map_err(|_| format!("{name} {n} is not a port"))
 }
 
+/// The checks and typed fields after [`fast_fill`]: `Err` names what is
+/// wrong, as [`fill_json`] does.
+fn finish_json(
+    rec: &mut ConnRecord,
+    s: &Scanned<'_>,
+    certs: &mut CertNames,
+    memo: &mut Memo,
+) -> Result<(), String> {
+    let cells = Cells {
+        ts: &s.ts,
+        last_ts: &s.last_ts,
+        protocol: &s.protocol,
+        client_max_version: &s.client_max_version,
+        negotiated_version: &s.negotiated_version,
+        cipher: &s.cipher,
+        status: &s.status,
+        client_version: &s.client_version,
+    };
+    typed(rec, &cells, memo)?;
+    rec.client_port = port("client_port", s.client_port)?;
+    rec.server_port = port("server_port", s.server_port)?;
+    rec.cert_names = json_cert_names(s.cert_names, certs)?;
+    Ok(())
+}
+
+/// The certificate names of a JSON line (the array as written).
+fn json_cert_names(raw: Option<&str>, certs: &mut CertNames) -> Result<Arc<[String]>, String> {
+    match raw {
+        None => Ok(certs.get::<&str>(&[])),
+        Some(raw) => certs.by_text(raw, |t| {
+            serde_json::from_str::<Vec<String>>(t).map_err(|e| format!("cert_names: {e}"))
+        }),
+    }
+}
+
+/// Fills `rec` (reset) from a row serde_json read; `Err` names what is
+/// wrong.
+fn fill_json(
+    rec: &mut ConnRecord,
+    row: Row<'_>,
+    certs: &mut CertNames,
+    memo: &mut Memo,
+) -> Result<(), String> {
+    let cells = Cells {
+        ts: &row.ts,
+        last_ts: &row.last_ts,
+        protocol: &row.protocol,
+        client_max_version: &row.client_max_version,
+        negotiated_version: &row.negotiated_version,
+        cipher: &row.cipher,
+        status: &row.status,
+        client_version: &row.client_version,
+    };
+    typed(rec, &cells, memo)?;
+    let cp = port("client_port", row.client_port)?;
+    let sp = port("server_port", row.server_port)?;
+    rec.client_ip = row.client_ip;
+    rec.client_port = cp;
+    rec.server_ip = row.server_ip;
+    rec.server_port = sp;
+    rec.sni.push_str(&row.sni);
+    if !row.dns_name.is_empty() {
+        rec.dns_name = Arc::from(&*row.dns_name);
+    }
+    rec.who.name.push_str(&row.client_name);
+    rec.who.source.push_str(&row.client_name_source);
+    rec.who.mac.push_str(&row.client_mac);
+    rec.alpn.push_str(&row.alpn);
+    rec.client_helo.push_str(&row.client_helo);
+    rec.server_banner.push_str(&row.server_banner);
+    rec.ja4.push_str(&row.ja4);
+    rec.ja3.push_str(&row.ja3);
+    rec.alert.push_str(&row.alert);
+    rec.cert_names = json_cert_names(row.cert_names, certs)?;
+    rec.hello_retry = row.hello_retry;
+    rec.packets = row.packets;
+    Ok(())
+}
+
 /// Reads tlsready's JSON lines.
 pub fn read_json(
     r: &mut dyn BufRead,
@@ -414,83 +555,36 @@ pub fn read_json(
     emit: &mut Emit<'_>,
 ) -> io::Result<()> {
     let mut rec = super::empty_record();
-    let mut certs = CertNames::default();
+    let mut certs = CertNames::take(true);
     let mut order = flatjson::KeyOrder::default();
-    each_line(r, stats, |buf, line_no, stats| {
+    let mut memo = Memo::default();
+    let res = each_line(r, stats, |buf, line_no, stats| {
         // One UTF-8 check for the line, not one per string.
         let Ok(text) = std::str::from_utf8(buf) else {
             stats.bad_row(line_no, "not UTF-8");
             return Ok(());
         };
-        let row = match fast_row(text, &mut order) {
-            Some(row) => row,
-            None => match serde_json::from_str::<JsonRow<'_>>(text) {
-                Ok(row) => Row::from(row),
-                Err(e) => {
-                    stats.bad_row(line_no, e);
-                    return Ok(());
-                }
-            },
-        };
         reset(&mut rec);
-        let cells = Cells {
-            ts: &row.ts,
-            last_ts: &row.last_ts,
-            protocol: &row.protocol,
-            client_max_version: &row.client_max_version,
-            negotiated_version: &row.negotiated_version,
-            cipher: &row.cipher,
-            status: &row.status,
-            client_version: &row.client_version,
-        };
-        let filled = typed(&mut rec, &cells).and_then(|()| {
-            Ok((
-                port("client_port", row.client_port)?,
-                port("server_port", row.server_port)?,
-            ))
-        });
-        let (cp, sp) = match filled {
-            Ok(p) => p,
-            Err(e) => {
-                stats.bad_row(line_no, e);
-                return Ok(());
-            }
-        };
-        rec.client_ip = row.client_ip;
-        rec.client_port = cp;
-        rec.server_ip = row.server_ip;
-        rec.server_port = sp;
-        rec.sni.push_str(&row.sni);
-        if !row.dns_name.is_empty() {
-            rec.dns_name = Arc::from(&*row.dns_name);
-        }
-        rec.who.name.push_str(&row.client_name);
-        rec.who.source.push_str(&row.client_name_source);
-        rec.who.mac.push_str(&row.client_mac);
-        rec.alpn.push_str(&row.alpn);
-        rec.client_helo.push_str(&row.client_helo);
-        rec.server_banner.push_str(&row.server_banner);
-        rec.ja4.push_str(&row.ja4);
-        rec.ja3.push_str(&row.ja3);
-        rec.alert.push_str(&row.alert);
-        rec.cert_names = match row.cert_names {
-            None => certs.get::<&str>(&[]),
-            Some(raw) => match certs.by_text(raw, |t| {
-                serde_json::from_str::<Vec<String>>(t).map_err(|e| format!("cert_names: {e}"))
-            }) {
-                Ok(l) => l,
-                Err(e) => {
-                    stats.bad_row(line_no, e);
-                    return Ok(());
+        let filled = match fast_fill(text, &mut order, &mut rec) {
+            Some(s) => finish_json(&mut rec, &s, &mut certs, &mut memo),
+            None => match serde_json::from_str::<JsonRow<'_>>(text) {
+                Ok(row) => {
+                    reset(&mut rec);
+                    fill_json(&mut rec, Row::from(row), &mut certs, &mut memo)
                 }
+                Err(e) => Err(e.to_string()),
             },
         };
-        rec.hello_retry = row.hello_retry;
-        rec.packets = row.packets;
+        if let Err(e) = filled {
+            stats.bad_row(line_no, e);
+            return Ok(());
+        }
         stats.rows += 1;
         emit(&mut rec)?;
         Ok(())
-    })
+    });
+    certs.put_back(true);
+    res
 }
 
 /// Column positions in a connections CSV.
@@ -561,7 +655,11 @@ pub fn read_csv(r: &mut dyn BufRead, stats: &mut ReadStats, emit: &mut Emit<'_>)
         }
     })?;
     match rows {
-        Some(mut rows) => rows.finish(stats, emit),
+        Some(mut rows) => {
+            let res = rows.finish(stats, emit);
+            rows.certs.put_back(false);
+            res
+        }
         None => Err(io::Error::other("connections CSV without a header row")),
     }
 }
@@ -575,10 +673,12 @@ pub fn read_csv_block(
     emit: &mut Emit<'_>,
 ) -> io::Result<()> {
     let mut rows = CsvRows::new(header)?;
-    raw_lines(r, stats, |line, too_long, line_no, stats| {
+    let res = raw_lines(r, stats, |line, too_long, line_no, stats| {
         rows.line(line, too_long, line_no, stats, emit)
-    })?;
-    rows.finish(stats, emit)
+    })
+    .and_then(|()| rows.finish(stats, emit));
+    rows.certs.put_back(false);
+    res
 }
 
 /// The header of a connections CSV, from its first line.
@@ -635,6 +735,7 @@ struct CsvRows {
     ends: Vec<usize>,
     rec: ConnRecord,
     certs: CertNames,
+    memo: Memo,
 }
 
 impl CsvRows {
@@ -650,7 +751,8 @@ impl CsvRows {
             out: vec![0; 4096],
             ends: vec![0; 64],
             rec: super::empty_record(),
-            certs: CertNames::default(),
+            certs: CertNames::take(false),
+            memo: Memo::default(),
         })
     }
 
@@ -799,7 +901,7 @@ impl CsvRows {
             status: opt(7),
             client_version: opt(12),
         };
-        let filled = typed(rec, &cells).and_then(|()| {
+        let filled = typed(rec, &cells, &mut self.memo).and_then(|()| {
             let ip = |name: &str, i: usize| -> Result<IpAddr, String> {
                 parse_ip(cell(i)).ok_or_else(|| format!("{name} {:?} is not an address", cell(i)))
             };
