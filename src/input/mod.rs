@@ -12,12 +12,15 @@
 //!   chunks (pure);
 //! - [`filter`]: BPF expressions compiled by libpcap, run on each frame;
 //! - [`rows`]: connection rows read back from files (tlsready's own CSV and
-//!   JSON lines, Zeek `ssl.log`, Suricata `eve.json`), for `tally`.
+//!   JSON lines, Zeek `ssl.log`, Suricata `eve.json`), for `tally`;
+//! - `mapped` (Unix): files mapped into memory for both.
 
 pub mod filter;
 pub mod frame;
 pub mod layout;
 pub mod live;
+#[cfg(unix)]
+pub mod mapped;
 pub mod native;
 pub mod offline;
 pub mod rows;

@@ -77,7 +77,7 @@ impl Window {
     /// be, otherwise read into a buffer.
     pub fn read_file(file: File, at: u64) -> io::Result<Window> {
         #[cfg(unix)]
-        if let Some(map) = map_file(&file) {
+        if let Some(map) = super::mapped::map(&file) {
             return Ok(Window {
                 inner: Inner::Mapped(Mapped {
                     map,
@@ -172,25 +172,6 @@ impl Window {
             Inner::Mapped(m) => (&m.map[..], 0),
         }
     }
-}
-
-/// `file` mapped whole, when it is a non-empty regular file, mapping is
-/// not turned off (`TLSREADY_MMAP=0`) and the system maps it.
-#[cfg(unix)]
-fn map_file(file: &File) -> Option<memmap2::Mmap> {
-    if std::env::var_os("TLSREADY_MMAP").is_some_and(|v| v == "0") {
-        return None;
-    }
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() == 0 {
-        return None;
-    }
-    // SAFETY: the mapping is only read. Another program truncating the
-    // file while it is read makes later reads fault (SIGBUS), which the
-    // module documentation states; changed bytes are read as found.
-    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Some(map)
 }
 
 #[cfg(unix)]

@@ -217,19 +217,7 @@ impl Mapped {
     /// is not turned off (`TLSREADY_MMAP=0`) and the system maps it.
     #[cfg(unix)]
     fn of(file: &std::fs::File) -> Option<Mapped> {
-        if std::env::var_os("TLSREADY_MMAP").is_some_and(|v| v == "0") {
-            return None;
-        }
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() == 0 {
-            return None;
-        }
-        // SAFETY: the mapping is only read. Another program truncating the
-        // file while it is read makes later reads fault (SIGBUS); changed
-        // bytes are read as found.
-        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Some(Mapped { map })
+        crate::input::mapped::map(file).map(|map| Mapped { map })
     }
 
     #[cfg(not(unix))]
@@ -251,6 +239,8 @@ impl Mapped {
                     .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
             };
         }
+        #[cfg(not(unix))]
+        let _ = (from, to);
     }
 
     /// The file's bytes.
