@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
             let whole = Opened {
                 reader: Box::new(std::io::Cursor::new(data.to_vec())),
                 format,
+                whole: None,
             };
             let mut n = Count(0);
             let end = rows::read(whole, ep, &mut n);
