@@ -137,13 +137,26 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         threads: a.threads.into(),
         min_chunk: a.min_chunk,
     };
-    let outcome = run::analyze(inputs, &settings, &mut outputs, &bar, &mut |p| {
-        bar.eprint(&p.to_string());
-        input_failed |= p.is_error();
-    });
+    // Names are learned as each part of the input is done.
+    let mut follower = tlsready::run::names::Follower::default();
+    let mut names_dropped = 0;
+    let mut learn = |log: tlsready::flow::names::NameLog| {
+        names_dropped += log.dropped;
+        follower.replay(&log, &mut identity);
+    };
+    let outcome = run::analyze(
+        inputs,
+        &settings,
+        &mut outputs,
+        &bar,
+        &mut |p| {
+            bar.eprint(&p.to_string());
+            input_failed |= p.is_error();
+        },
+        &mut learn,
+    );
     bar.clear();
-    tlsready::run::names::replay(&outcome.names, &mut identity);
-    outputs.summary.host_names = identity.stats().summary_line(outcome.names.dropped);
+    outputs.summary.host_names = identity.stats().summary_line(names_dropped);
     // Names apply once the whole capture is known: to the connection rows,
     // the clients CSV, the terminal report.
     let namer = |ip, ts| identity.client_name(ip, ts);

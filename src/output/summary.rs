@@ -636,7 +636,7 @@ mod tests {
             &mut s,
             &NoProgress,
             &mut |e| panic!("{e}"),
-            &mut crate::flow::names::NameLog::default(),
+            &mut |_| {},
         );
         assert!(err.is_none());
         let mut out = Vec::new();

@@ -560,7 +560,7 @@ pub fn run(
     outputs: &mut Outputs,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
-    names: &mut NameLog,
+    learn: &mut dyn FnMut(NameLog),
 ) -> (Stats, Option<io::Error>) {
     let spec = outputs.spool_spec();
     let next = AtomicUsize::new(0);
@@ -636,13 +636,19 @@ pub fn run(
                     summary: &summary,
                     local: Summary::new(scope),
                 };
-                join.add(chunks, d, &mut sink, report, names);
+                let names = join.add(chunks, d, &mut sink, report);
                 let local = sink.local;
+                drop(rows);
                 if local.connections > 0 {
                     lock(&summary).merge(&local);
                 }
                 joined += 1;
                 gate.joined_one();
+                // The names of this part of the input are learned while
+                // later chunks are still being analysed.
+                if let Some(names) = names {
+                    learn(names);
+                }
             }
             if join.write_error.is_some() {
                 // Nothing more can be written: stop the workers early.
@@ -730,16 +736,15 @@ impl Join {
         mut d: Done,
         outputs: &mut Shared<'_>,
         report: &mut dyn FnMut(Problem),
-        names: &mut NameLog,
-    ) {
-        let Some(c) = chunks.get(d.index) else { return };
+    ) -> Option<NameLog> {
+        let c = chunks.get(d.index)?;
         if c.first_of_file() {
             self.file_packets = 0;
             self.skip_rest_of = None;
         } else if self.skip_rest_of.as_ref() == Some(&c.path) {
-            return;
+            return None;
         }
-        names.append(std::mem::take(&mut d.names));
+        let names = std::mem::take(&mut d.names);
         if self.servers.len() >= RECENT_ANSWERS {
             self.servers.pop_front();
         }
@@ -857,6 +862,7 @@ impl Join {
         if d.voids_rest {
             self.skip_rest_of = Some(c.path.clone());
         }
+        Some(names)
     }
 
     /// Writes the deferred rows of the connections `due` says, in the

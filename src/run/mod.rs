@@ -73,27 +73,25 @@ pub struct Outcome {
     /// A signal stopped the run before its inputs ended: the outputs hold
     /// every connection of the part read.
     pub interrupted: bool,
-    /// The frames that name hosts, in capture order (for
-    /// [`names::replay`]); empty for a live capture (which learns as it
-    /// goes, see [`LiveSettings::names`]).
-    pub names: NameLog,
 }
 
 /// Analyses capture files into `outputs`. Input errors go to `report`
 /// (already formatted, naming the input); reading goes on with the next.
+/// The frames that name hosts go to `learn` in capture order, a part of
+/// the input at a time (each chunk as it is joined, see [`names`]).
 pub fn analyze(
     inputs: Vec<Input>,
     s: &Settings,
     outputs: &mut Outputs,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
+    learn: &mut dyn FnMut(NameLog),
 ) -> Outcome {
     let chunks = if s.threads >= 2 {
         chunked::plan(&inputs, s.threads, s.min_chunk)
     } else {
         None
     };
-    let mut names = NameLog::default();
     let (stats, write_error) = match chunks {
         // pcap and pcapng files: chunks analysed at once, joined in order.
         Some(chunks) => {
@@ -103,7 +101,7 @@ pub fn analyze(
                 threads: s.threads,
                 control: s.control.clone(),
             };
-            chunked::run(&chunks, &settings, outputs, progress, report, &mut names)
+            chunked::run(&chunks, &settings, outputs, progress, report, learn)
         }
         // Reading (native reader, header decode, early drops) on a thread of its
         // own, analysis here; with one thread both on this thread.
@@ -116,7 +114,7 @@ pub fn analyze(
             outputs,
             progress,
             report,
-            &mut names,
+            learn,
         ),
     };
     let interrupted = s.control.stopped();
@@ -124,7 +122,6 @@ pub fn analyze(
         stats,
         write_error,
         interrupted,
-        names,
     }
 }
 
@@ -245,7 +242,6 @@ pub fn capture(
             write_error: rows.take_error(),
             // A signal is how a capture ends, not an interruption.
             interrupted: false,
-            names: NameLog::default(),
         },
         capture,
         error,

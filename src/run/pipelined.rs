@@ -303,7 +303,7 @@ impl<I> Batches<'_, I> {
 /// Analyses `inputs` as one stream: reading on a thread of its own when
 /// `threaded`, else taking turns with the analysis on this thread. Rows go
 /// to `sink`, input errors to `report`; returns the counters and the first
-/// error writing rows; the name traffic goes to `names`. Once `control`'s
+/// error writing rows; the name traffic goes to `learn`. Once `control`'s
 /// stop is set, no more is read; what was read is analysed and reported.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -315,7 +315,7 @@ pub fn run(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
-    names: &mut NameLog,
+    learn: &mut dyn FnMut(NameLog),
 ) -> (Stats, Option<io::Error>) {
     let filter = Arc::new(DoneFilter::default());
     let mut rows = Rows::new(endpoints, sink);
@@ -373,7 +373,7 @@ pub fn run(
         ));
     }
     table.finish();
-    names.append(table.take_names());
+    learn(table.take_names());
     let stats = table.stats;
     drop(table);
     (stats, rows.take_error())
@@ -408,7 +408,7 @@ mod tests {
             &mut sink,
             &NoProgress,
             &mut |e| errors.push(e),
-            &mut NameLog::default(),
+            &mut |_| {},
         );
         assert!(err.is_none() && errors.is_empty(), "{errors:?}");
         let rows = sink
@@ -454,7 +454,7 @@ mod tests {
             &mut sink,
             &NoProgress,
             &mut |e| errors.push(e),
-            &mut NameLog::default(),
+            &mut |_| {},
         );
         assert_eq!(errors.len(), 1);
         assert!(
