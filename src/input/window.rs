@@ -24,7 +24,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 pub const BUF: usize = 256 << 10;
 
 /// Bytes of a mapped file read past before its pages are released.
-pub const RELEASE: u64 = 1 << 20;
+pub const RELEASE: u64 = 512 << 10;
 
 /// Bytes of a mapped file prefetched ahead of the reader.
 #[cfg(unix)]

@@ -145,15 +145,8 @@ impl ServerNames {
             return;
         }
         if self.cur.len() >= self.cap {
-            // The older generation's room serves the new one.
-            std::mem::swap(&mut self.prev, &mut self.cur);
-            self.cur.clear();
+            self.prev = std::mem::take(&mut self.cur);
             self.rotations += 1;
-        }
-        if self.cur.capacity() == 0 {
-            // Room for a whole generation at once: growing step by step
-            // rehashed every address several times.
-            self.cur.reserve(self.cap);
         }
         let mut slot = if self.prev.is_empty() {
             Slot::default()
