@@ -1,5 +1,6 @@
-//! Input files mapped into memory, read in place: capture files
-//! ([`super::window`]) and connection-row files ([`super::rows`]).
+//! Input files mapped into memory, read in place: connection-row files
+//! ([`super::rows`]). (Capture files are read with `read`, see
+//! [`super::window`]: mapping them was measured no faster.)
 //!
 //! A mapped file that another program truncates while it is read ends the
 //! run with SIGBUS, as for any program that maps files (ripgrep, for one);

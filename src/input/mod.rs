@@ -5,7 +5,7 @@
 //!   [`frame::FrameSource`] trait every reader implements;
 //! - [`offline`]: capture files (pcap, pcapng, gzip, standard input, named
 //!   pipes), whole or one chunk, read by [`native`] (pcap and pcapng
-//!   records, without libpcap) over a [`window`] (a file mapped, or a stream read into a
+//!   records, without libpcap) over a [`window`] (the input read into a
 //!   buffer);
 //! - [`live`]: an interface sniffed through libpcap;
 //! - [`layout`]: how a pcap or pcapng file's records lie, to cut it into
@@ -13,7 +13,7 @@
 //! - [`filter`]: BPF expressions compiled by libpcap, run on each frame;
 //! - [`rows`]: connection rows read back from files (tlsready's own CSV and
 //!   JSON lines, Zeek `ssl.log`, Suricata `eve.json`), for `tally`;
-//! - `mapped` (Unix): files mapped into memory for both.
+//! - `mapped` (Unix): row files mapped into memory.
 
 pub mod filter;
 pub mod frame;

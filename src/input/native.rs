@@ -1,5 +1,5 @@
 //! Capture files read natively: classic pcap and pcapng, over a
-//! [`Window`] (a file mapped, or a stream read into a buffer), without libpcap.
+//! [`Window`] (a file or a stream read into a buffer), without libpcap.
 //! This file: the reader, its format dispatch and what both formats share;
 //! `native/classic.rs` and `native/pcapng.rs`: each format's records.
 //!
@@ -295,7 +295,6 @@ impl Reader {
     /// the next record starts at `end` or later).
     #[inline]
     fn locate(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
-        self.win.done_before(self.pos);
         // The common case first: a whole packet record in the buffer.
         if self.pos < end {
             let fast = match self.format {

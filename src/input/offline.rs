@@ -3,9 +3,9 @@
 //! files, standard input, named pipes), or one chunk of a pcap or pcapng
 //! file ([`ChunkSource`]: a byte range of the file).
 //!
-//! A file is mapped (or read into one buffer, [`super::window`]); each
-//! frame is handed on as a slice of it. Gzip files and streams are
-//! decompressed on the reading thread into a buffer.
+//! A file is read with `read` into one buffer ([`super::window`]); each
+//! frame is handed on as a slice of that buffer. Gzip files and streams
+//! are decompressed on the reading thread into the same kind of buffer.
 
 use std::fs::File;
 use std::io::{self, Read};
