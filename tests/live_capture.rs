@@ -363,6 +363,24 @@ fn read(path: &Path) -> String {
 }
 
 /// CSV rows as maps from column name to cell; the file must be complete.
+/// The rows `tlsready analyze` writes to `out` from a `-w` file.
+fn analyze_rows(pcap: &Path, out: &Path) -> Vec<crate::util::Row> {
+    let an = tlsready()
+        .arg("analyze")
+        .arg(pcap)
+        .arg("--connections")
+        .arg(out)
+        .arg("--quiet")
+        .output()
+        .expect("run tlsready analyze");
+    assert!(
+        an.status.success(),
+        "analyze -w file: {}",
+        String::from_utf8_lossy(&an.stderr)
+    );
+    csv_rows(out)
+}
+
 fn csv_rows(path: &Path) -> Vec<crate::util::Row> {
     let text = read(path);
     assert!(
@@ -534,20 +552,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
 
     // (d) The -w file holds the handshakes: analysing it gives the same rows.
     let again = d.join("E.csv");
-    let an = tlsready()
-        .arg("analyze")
-        .arg(&pcap)
-        .arg("--connections")
-        .arg(&again)
-        .arg("--quiet")
-        .output()
-        .expect("run tlsready analyze");
-    assert!(
-        an.status.success(),
-        "analyze -w file: {}",
-        String::from_utf8_lossy(&an.stderr)
-    );
-    let replay = csv_rows(&again);
+    let replay = analyze_rows(&pcap, &again);
     assert_eq!(
         replay.iter().map(key).collect::<Vec<_>>(),
         rows.iter().map(key).collect::<Vec<_>>()
@@ -1157,20 +1162,7 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     // (d) The -w file holds the name traffic too: `analyze` names every
     // row, the first one included (it names once the input is read).
     let again = d.join("E.csv");
-    let an = tlsready()
-        .arg("analyze")
-        .arg(&pcap)
-        .arg("--connections")
-        .arg(&again)
-        .arg("--quiet")
-        .output()
-        .expect("run tlsready analyze");
-    assert!(
-        an.status.success(),
-        "{}",
-        String::from_utf8_lossy(&an.stderr)
-    );
-    let replay = csv_rows(&again);
+    let replay = analyze_rows(&pcap, &again);
     assert_eq!(replay.len(), 3, "{}", read(&again));
     for r in &replay {
         assert_eq!(who(r), named, "{r:?}");
