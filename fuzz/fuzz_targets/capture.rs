@@ -114,20 +114,20 @@ fn chunked(path: &PathBuf) {
         threads: 3,
         control: Default::default(),
     };
-    let mut names = tlsready::flow::names::NameLog::default();
+    // The name traffic the chunks kept, through every name parser as each
+    // chunk is joined.
+    let mut identity = tlsready::enrich::identity::Identity::default();
+    let mut follower = tlsready::run::names::Follower::default();
     let (stats, err) = chunked::run(
         &chunks,
         &settings,
         &mut outputs,
         &NoProgress,
         &mut |_| {},
-        &mut names,
+        &mut |names| follower.replay(&names, &mut identity),
     );
     assert!(err.is_none());
     assert_eq!(stats.rows, outputs.summary.connections);
-    // The name traffic the chunks kept, through every name parser.
-    let mut identity = tlsready::enrich::identity::Identity::default();
-    tlsready::run::names::replay(&names, &mut identity);
     let _ = identity.host_rows();
 }
 
