@@ -122,6 +122,18 @@ impl Guard {
         self.procs.get_mut(i).expect("process index")
     }
 
+    /// Starts a `tlsready capture` command and waits for its "capturing
+    /// on" line (failing if it reports an error first). Returns its index.
+    fn start_capture(&mut self, cmd: &mut Command) -> usize {
+        let i = self.spawn(cmd);
+        wait_until("the \"capturing on\" line", || {
+            let e = self.proc(i).stderr.text();
+            assert!(!e.contains("error"), "capture failed to start: {e}");
+            e.contains("capturing on")
+        });
+        i
+    }
+
     /// Waits for the process to exit, killing it after `timeout`.
     fn wait(&mut self, i: usize, timeout: Duration) -> ExitStatus {
         let p = self.proc(i);
@@ -433,7 +445,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
         d.join("C.jsonl"),
         d.join("D.pcap"),
     );
-    let cap = g.spawn(
+    let cap = g.start_capture(
         in_netns(&net.client, bin())
             .args(["capture", "-i", &net.client_if, "--scope", "all"])
             .arg("--connections")
@@ -446,11 +458,6 @@ fn live_handshakes_are_reported_while_running_and_saved() {
             .arg(&pcap)
             .arg(format!("tcp port {PORT}")),
     );
-    wait_until("the \"capturing on\" line", || {
-        let e = g.proc(cap).stderr.text();
-        assert!(!e.contains("error"), "capture failed to start: {e}");
-        e.contains("capturing on")
-    });
 
     // (a) Each row is on disk as soon as its handshake is over.
     handshake(&mut g, &net, "-tls1", "legacy.example");
@@ -561,16 +568,12 @@ fn live_handshakes_are_reported_while_running_and_saved() {
 
 /// A loopback capture of the test's own port.
 fn capture_lo(g: &mut Guard, port: u16, extra: &[&str]) -> usize {
-    let i = g.spawn(
+    g.start_capture(
         tlsready()
             .args(["capture", "-i", "lo", "--quiet"])
             .args(extra)
             .arg(format!("tcp port {port}")),
-    );
-    wait_until("the \"capturing on\" line", || {
-        g.proc(i).stderr.text().contains("capturing on")
-    });
-    i
+    )
 }
 
 #[test]
@@ -683,16 +686,13 @@ fn live_html_report_is_rewritten_atomically_at_each_report() {
     let pages = d.join("www");
     std::fs::create_dir(&pages).expect("mkdir");
     let page = pages.join("report.html");
-    let cap = g.spawn(
+    let cap = g.start_capture(
         in_netns(&net.client, bin())
             .args(["capture", "-i", &net.client_if, "--scope", "all", "--quiet"])
             .args(["--report-every", "1s", "--html"])
             .arg(&page)
             .arg(format!("tcp port {PORT}")),
     );
-    wait_until("the \"capturing on\" line", || {
-        g.proc(cap).stderr.text().contains("capturing on")
-    });
 
     // A reader (a browser, a web server) reads the page all the time: it
     // always finds a whole page, never a half-written one.
@@ -799,7 +799,7 @@ fn rotated_files_survive_sigkill_and_restart() {
     std::fs::create_dir(&cdir).expect("mkdir");
     std::fs::create_dir(&jdir).expect("mkdir");
     let start = |g: &mut Guard| -> usize {
-        let cap = g.spawn(
+        g.start_capture(
             in_netns(&net.client, bin())
                 .args(["capture", "-i", &net.client_if, "--scope", "all"])
                 .args(["--rotate", "2", "--sensor", "edge-1"])
@@ -808,13 +808,7 @@ fn rotated_files_survive_sigkill_and_restart() {
                 .arg("--json")
                 .arg(&jdir)
                 .arg(format!("tcp port {PORT}")),
-        );
-        wait_until("the \"capturing on\" line", || {
-            let e = g.proc(cap).stderr.text();
-            assert!(!e.contains("error"), "capture failed to start: {e}");
-            e.contains("capturing on")
-        });
-        cap
+        )
     };
     let mut made: Vec<(String, &str)> = Vec::new();
     let mut phase = |g: &mut Guard, range: std::ops::Range<usize>| {
@@ -1024,7 +1018,7 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
         d.join("D.pcap"),
         d.join("F.html"),
     );
-    let cap = g.spawn(
+    let cap = g.start_capture(
         in_netns(&net.client, bin())
             .args(["capture", "-i", &net.client_if, "--scope", "all"])
             .args(["--report-every", "1s", "--html"])
@@ -1041,11 +1035,6 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
                 "tcp port {PORT} or udp port 67 or udp port 68 or udp port 53"
             )),
     );
-    wait_until("the \"capturing on\" line", || {
-        let e = g.proc(cap).stderr.text();
-        assert!(!e.contains("error"), "capture failed to start: {e}");
-        e.contains("capturing on")
-    });
 
     // (a) Before anything names the client: its row has no name.
     handshake(&mut g, &net, "-tls1_2", "before.live.test");
