@@ -1,9 +1,10 @@
 //! The frames that name hosts, kept by the flow table as they pass (UDP
 //! datagrams of the name protocols, TCP segments on the Kerberos, DNS and
 //! HTTP ports, the source MAC of each connection's SYN), in capture order.
-//! A run replays them into one host identity once the input is read, so
-//! a name learned anywhere in the capture applies, at its time, to every
-//! connection, whichever thread read it.
+//! A run replays them into one host identity, each chunk's as it is
+//! joined (in capture order), and names the rows once the input is read,
+//! so a name learned anywhere in the capture applies, at its time, to
+//! every connection, whichever thread read it.
 
 use std::net::IpAddr;
 
@@ -200,30 +201,6 @@ impl NameLog {
         }
     }
 
-    /// Appends `later` (the log of the next chunk of the input), as far
-    /// as [`MAX_BYTES`] allows in all; the rest is counted as dropped.
-    pub fn append(&mut self, mut later: NameLog) {
-        self.dropped += later.dropped;
-        if self.bytes + later.bytes <= MAX_BYTES {
-            self.bytes += later.bytes;
-            self.entries.append(&mut later.entries);
-            return;
-        }
-        for e in later.entries {
-            let cost = ENTRY
-                + match &e {
-                    Logged::Frame { data, .. } => data.len(),
-                    Logged::Mac { .. } => 0,
-                };
-            if self.bytes + cost > MAX_BYTES {
-                self.dropped += 1;
-            } else {
-                self.bytes += cost;
-                self.entries.push(e);
-            }
-        }
-    }
-
     /// What was kept since the last drain, and the count of what was not:
     /// handed on as it comes (live capture), while the starts of the TCP
     /// directions stay counted here.
@@ -282,36 +259,5 @@ mod tests {
             own_source_mac(&frame(false, [10, 0, 0, 7])[..20], client),
             None
         );
-    }
-
-    /// Chunks' logs joined stay within [`MAX_BYTES`] in all, in order,
-    /// and what does not fit is counted.
-    #[test]
-    fn joined_logs_stay_bounded() {
-        let frame = vec![0u8; 1 << 20];
-        let log = |n: i64| {
-            let mut l = NameLog::default();
-            for ts in 0..n {
-                l.frame(LinkType::Ethernet, ts, &frame);
-            }
-            l
-        };
-        let one = log(40);
-        assert_eq!((one.entries().len(), one.dropped), (40, 0));
-        let mut all = NameLog::default();
-        all.append(one);
-        all.append(log(40));
-        let kept = all.entries().len();
-        assert!(all.bytes <= MAX_BYTES && (60..64).contains(&kept), "{kept}");
-        assert_eq!(all.dropped, 80 - kept as u64);
-        let first_ts: Vec<i64> = all
-            .entries()
-            .iter()
-            .map(|e| match e {
-                Logged::Frame { ts, .. } | Logged::Mac { ts, .. } => *ts,
-            })
-            .take(41)
-            .collect();
-        assert_eq!(first_ts[39..], [39, 0]);
     }
 }

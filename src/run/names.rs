@@ -2,8 +2,8 @@
 //! with every frame's name traffic (UDP datagrams of the name protocols,
 //! the starts of TCP streams on the Kerberos, DNS and HTTP ports, source
 //! MACs). `tlsready hosts` runs it over its inputs; `analyze` replays
-//! what its flow tables kept ([`replay`]); a live capture learns as the
-//! frames come ([`Learner`]).
+//! what its flow tables kept ([`Follower::replay`], a chunk at a time); a
+//! live capture learns as the frames come ([`Learner`]).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
@@ -209,12 +209,6 @@ impl Consumer for Names<'_> {
     }
 }
 
-/// Feeds `identity` with what a run's flow tables kept (see
-/// [`crate::flow::names`]), in capture order.
-pub fn replay(log: &NameLog, identity: &mut Identity) {
-    Follower::default().replay(log, identity);
-}
-
 /// A live capture's host identity: fed with the name traffic of each frame
 /// as it comes ([`Learner::learn`]), asked by each row as it is written and
 /// by each report. Shared by reference on the capture's one thread.
@@ -310,7 +304,7 @@ mod tests {
             }
         }
         let mut at_end = Identity::default();
-        replay(&whole.take_names(), &mut at_end);
+        Follower::default().replay(&whole.take_names(), &mut at_end);
         assert!(drains > 10, "{drains} drains");
         let learned = learner.identity.into_inner();
         let rows = sorted(at_end.host_rows());
