@@ -515,19 +515,25 @@ fn random_bodies_behind_real_headers_never_panic() {
 /// row (CSV and JSON lines); the same bytes with one thread and with the
 /// file cut into chunks (names learned in one chunk apply to connections
 /// in another).
+/// `tlsready analyze` of the real-stack LAN sample, every server in scope.
+fn analyze_lan() -> std::process::Command {
+    let mut cmd = crate::util::tlsready();
+    cmd.args([
+        "analyze",
+        "samples/identity/lan.pcap",
+        "-q",
+        "--scope",
+        "all",
+    ]);
+    cmd
+}
+
 #[test]
 fn analyze_names_every_client_whatever_the_threads() {
     let dir = tempfile::tempdir().unwrap();
     let out = |n: &str| dir.path().join(n);
     for t in ["1", "2", "3"] {
-        let st = crate::util::tlsready()
-            .args([
-                "analyze",
-                "samples/identity/lan.pcap",
-                "-q",
-                "--scope",
-                "all",
-            ])
+        let st = analyze_lan()
             .args(["--threads", t, "--min-chunk", "4096"])
             .arg("--connections")
             .arg(out(&format!("c{t}.csv")))
@@ -562,17 +568,7 @@ fn analyze_names_every_client_whatever_the_threads() {
         other => panic!("unexpected client {other}"),
     };
     // Rows for standard output are named too (they wait for the end).
-    let piped = crate::util::tlsready()
-        .args([
-            "analyze",
-            "samples/identity/lan.pcap",
-            "-q",
-            "--scope",
-            "all",
-        ])
-        .args(["--connections", "-"])
-        .output()
-        .unwrap();
+    let piped = analyze_lan().args(["--connections", "-"]).output().unwrap();
     assert!(piped.status.success());
     assert!(piped.stdout == std::fs::read(out("c1.csv")).unwrap());
     let conns = crate::util::read_rows(&out("c1.csv"), b',');
@@ -635,14 +631,7 @@ fn analyze_names_every_client_whatever_the_threads() {
 fn no_names_learns_nothing_from_the_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let (conns, clients) = (dir.path().join("c.csv"), dir.path().join("k.csv"));
-    let st = crate::util::tlsready()
-        .args([
-            "analyze",
-            "samples/identity/lan.pcap",
-            "-q",
-            "--scope",
-            "all",
-        ])
+    let st = analyze_lan()
         .arg("--no-names")
         .arg("--connections")
         .arg(&conns)
@@ -682,14 +671,7 @@ fn hosts_file_wins_and_ehlo_names_the_rest() {
         "ip,name,mac\n10.197.0.149,ACCOUNTING-7,00:11:22:33:44:55\n",
     )
     .unwrap();
-    let out = crate::util::tlsready()
-        .args([
-            "analyze",
-            "samples/identity/lan.pcap",
-            "-q",
-            "--scope",
-            "all",
-        ])
+    let out = analyze_lan()
         .arg("--hosts")
         .arg(&hosts)
         .args(["--clients", "-"])
