@@ -162,6 +162,14 @@ impl Facts {
         self.client_hello.is_some() && server_done
     }
 
+    /// Lets go of the hellos once the row is written, while they are still
+    /// in the processor's cache (freed when the connection closes, much
+    /// later, each is a cache miss); the connection is then only counted.
+    pub fn shed(&mut self) {
+        self.client_hello = None;
+        self.server_hello = None;
+    }
+
     fn on_event(&mut self, side: Side, ev: Event) {
         match ev {
             Event::ClientHello(ch) => {

@@ -670,6 +670,11 @@ impl<'o> FlowTable<'o> {
                     self.stats.rows += 1;
                 }
                 self.failed = self.out.failed();
+                // Only a connection first seen mid-stream is looked at
+                // again when it leaves (see `Finished::left`).
+                if !e.conn.midstream {
+                    e.conn.facts.shed();
+                }
             }
         }
         true
