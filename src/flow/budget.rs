@@ -9,6 +9,7 @@
 //! when a buffer grows or shrinks by a step. When the budget is exceeded
 //! the flow table sheds connections (see [`crate::flow::table`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default budget: 256 MiB.
@@ -74,6 +75,66 @@ impl Budget {
     }
 }
 
+/// One flow table's share of the run's [`Budget`]: charges are drawn from
+/// the shared counter in grants of up to 1 MiB and given back past two
+/// grants, so that the counter (a cache line every thread writes) changes
+/// rarely. The counter is then ahead of what connections hold by at most
+/// two grants per table; what is left is given back when the share is
+/// dropped.
+#[derive(Debug)]
+pub struct Share {
+    budget: Arc<Budget>,
+    /// Drawn from the counter, not charged to a connection.
+    spare: usize,
+    grant: usize,
+}
+
+impl Share {
+    /// A share of `budget`, with nothing drawn yet.
+    pub fn new(budget: Arc<Budget>) -> Self {
+        let grant = (budget.cap / 256).clamp(STEP, 1 << 20);
+        Share {
+            budget,
+            spare: 0,
+            grant,
+        }
+    }
+
+    /// The budget shared.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Moves a charge from `old` bytes to `new` bytes; true when drawing
+    /// it exceeded the budget (see [`Budget::recharge`]).
+    #[inline]
+    pub fn recharge(&mut self, old: usize, new: usize) -> bool {
+        if new > old {
+            let need = new - old;
+            if need <= self.spare {
+                self.spare -= need;
+                return false;
+            }
+            let draw = need - self.spare + self.grant;
+            self.spare = self.grant;
+            self.budget.recharge(0, draw)
+        } else {
+            self.spare += old - new;
+            if self.spare > 2 * self.grant {
+                self.budget.recharge(self.spare - self.grant, 0);
+                self.spare = self.grant;
+            }
+            false
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.budget.recharge(self.spare, 0);
+    }
+}
+
 impl Default for Budget {
     fn default() -> Self {
         Budget::new(DEFAULT_MEMCAP)
@@ -99,6 +160,34 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shares draw from the counter in grants, stay within two grants of
+    /// what they charged, see the budget exceeded, and give everything
+    /// back when dropped.
+    #[test]
+    fn shares_draw_in_grants_and_give_back() {
+        let budget = Arc::new(Budget::new(64 << 20));
+        let mut a = Share::new(Arc::clone(&budget));
+        let mut b = Share::new(Arc::clone(&budget));
+        let grant = 64 << 20 >> 8;
+        assert!(!a.recharge(0, STEP));
+        assert_eq!(budget.used(), STEP + grant);
+        // Within the spare: the counter does not change.
+        assert!(!a.recharge(STEP, 3 * STEP));
+        assert_eq!(budget.used(), STEP + grant);
+        assert!(!b.recharge(0, 10 << 20));
+        assert_eq!(budget.used(), STEP + grant + (10 << 20) + grant);
+        // Past the cap: the draw says so.
+        assert!(b.recharge(10 << 20, 70 << 20));
+        assert!(budget.over());
+        // Giving back keeps at most two grants aside.
+        assert!(!b.recharge(70 << 20, 0));
+        assert!(budget.used() <= 3 * STEP + 4 * grant);
+        drop(b);
+        assert!(!a.recharge(3 * STEP, 0));
+        drop(a);
+        assert_eq!(budget.used(), 0);
+    }
 
     #[test]
     fn sizes() {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::budget::{self, Budget, CONN_COST};
+use super::budget::{self, Budget, CONN_COST, Share};
 use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
@@ -222,8 +222,9 @@ pub struct FlowTable<'o> {
     failed: bool,
     /// IP datagrams being reassembled.
     defrag: Defrag,
-    /// The run's memory budget (shared by the tables of a chunked run).
-    budget: Arc<Budget>,
+    /// The table's share of the run's memory budget (shared by the tables
+    /// of a chunked run).
+    budget: Share,
     /// Bytes this table has charged to the budget.
     charged: usize,
     /// A charge made the budget exceeded: shed (see [`FlowTable::relieve`]).
@@ -240,7 +241,7 @@ pub struct FlowTable<'o> {
 /// Brings `conn`'s charge to the budget up to date; true when the budget
 /// is now exceeded.
 #[inline]
-fn recharge(budget: &Budget, total: &mut usize, conn: &mut Connection) -> bool {
+fn recharge(budget: &mut Share, total: &mut usize, conn: &mut Connection) -> bool {
     let cost = CONN_COST + budget::steps(conn.memory());
     if cost == conn.charged {
         return false;
@@ -269,7 +270,7 @@ impl<'o> FlowTable<'o> {
             overrun: false,
             failed: false,
             defrag: Defrag::new(DefragLimits::default()),
-            budget: Arc::new(Budget::new(limits.memcap)),
+            budget: Share::new(Arc::new(Budget::new(limits.memcap))),
             charged: 0,
             pressure: false,
             relief_after: 0,
@@ -306,7 +307,7 @@ impl<'o> FlowTable<'o> {
     /// Charges buffered memory to `budget` (shared with other tables of
     /// the run) rather than to a budget of the table's own.
     pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
-        self.budget = budget;
+        self.budget = Share::new(budget);
         self
     }
 
@@ -647,7 +648,7 @@ impl<'o> FlowTable<'o> {
         let conn = &mut *e.conn;
         conn.segment(side, seg, ts, &mut self.pool);
         e.last_ts = ts;
-        if recharge(&self.budget, &mut self.charged, conn) {
+        if recharge(&mut self.budget, &mut self.charged, conn) {
             self.pressure = true;
         }
         let closed = conn.rst || (conn.fin[0] && conn.fin[1]);
@@ -656,7 +657,7 @@ impl<'o> FlowTable<'o> {
                 conn.flush();
             }
             conn.release(&mut self.pool);
-            recharge(&self.budget, &mut self.charged, conn);
+            recharge(&mut self.budget, &mut self.charged, conn);
             e.mark_done();
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
@@ -798,7 +799,7 @@ impl<'o> FlowTable<'o> {
     /// budget or more, the longest-idle tenth of the table is evicted.
     fn relieve(&mut self) {
         self.pressure = false;
-        let excess = self.budget.above(87);
+        let excess = self.budget.budget().above(87);
         if excess == 0 || self.charged < self.relief_after {
             return;
         }
@@ -830,7 +831,7 @@ impl<'o> FlowTable<'o> {
             conn.flush();
             conn.facts.gap_in_handshake = true;
             conn.release(&mut self.pool);
-            recharge(&self.budget, &mut self.charged, conn);
+            recharge(&mut self.budget, &mut self.charged, conn);
             freed += before.saturating_sub(conn.charged);
             e.mark_done();
             if self.overrun {
@@ -847,7 +848,9 @@ impl<'o> FlowTable<'o> {
             }
         }
         // The table's own memory is a large part of the budget: evict.
-        if freed < excess && self.table.len().saturating_mul(CONN_COST) >= self.budget.cap() / 4 {
+        if freed < excess
+            && self.table.len().saturating_mul(CONN_COST) >= self.budget.budget().cap() / 4
+        {
             let before = self.charged;
             let n = self.evict_idle_tenth();
             self.stats.evicted_memcap += n;
@@ -856,7 +859,7 @@ impl<'o> FlowTable<'o> {
         if freed < excess {
             // Too little here (other threads hold the rest): try again
             // once this table holds more.
-            self.relief_after = self.charged + self.budget.cap() / 16;
+            self.relief_after = self.charged + self.budget.budget().cap() / 16;
         } else {
             self.relief_after = 0;
         }
