@@ -53,8 +53,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// The exit status of a run whose outputs were written: some client will
 /// break with `--fail-on-legacy` (4) takes precedence over an input that
 /// failed (3).
-fn exit_status(input_failed: bool, will_break: bool, fail_on_legacy: bool) -> u8 {
-    if fail_on_legacy && will_break {
+/// `will_break` is asked only with `--fail-on-legacy` (grouping the tally
+/// by device takes a while on a large run).
+fn exit_status(input_failed: bool, will_break: impl FnOnce() -> bool, fail_on_legacy: bool) -> u8 {
+    if fail_on_legacy && will_break() {
         EXIT_LEGACY
     } else if input_failed {
         EXIT_INPUT
@@ -161,7 +163,11 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     // the clients CSV, the terminal report.
     let namer = |ip, ts| identity.client_name(ip, ts);
     outputs.name_rows(&namer, identity.names_anyone())?;
-    outputs.summary.tally.name_clients(&namer);
+    // The tally grouped by device (hence named) is shown, or decides the
+    // exit status.
+    if outputs.shows_tally(cfg.quiet) || cfg.fail_on_legacy {
+        outputs.summary.tally.name_clients(&namer);
+    }
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     if interrupted {
@@ -170,7 +176,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     }
     Ok(exit_status(
         input_failed,
-        outputs.will_break() > 0,
+        || outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
 }
@@ -365,7 +371,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     }
     Ok(exit_status(
         ended.error.is_some(),
-        outputs.will_break() > 0,
+        || outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
 }
@@ -440,7 +446,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     }
     Ok(exit_status(
         input_failed,
-        outputs.will_break() > 0,
+        || outputs.will_break() > 0,
         cfg.fail_on_legacy,
     ))
 }

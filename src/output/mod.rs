@@ -324,6 +324,12 @@ impl Outputs {
         self.csv.is_some() || self.json.is_some() || self.rotate.is_some()
     }
 
+    /// The tally is shown: in the terminal report (unless `quiet`), the
+    /// clients CSV or the HTML report.
+    pub fn shows_tally(&self, quiet: bool) -> bool {
+        !quiet || self.clients.is_some() || self.html.is_some()
+    }
+
     /// Clients that will break, in scope.
     pub fn will_break(&self) -> usize {
         self.summary.report_tally().clients_with(Verdict::WillBreak)
