@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
-use crate::wire::names::frame::{Proto, Transport, transport};
+use crate::wire::names::frame::{Transport, transport_if};
 
 /// Bytes kept at most, frames and SYN sources with their entries (what
 /// comes after is counted, not kept).
@@ -61,8 +61,10 @@ pub fn tcp_names(sport: u16, dport: u16) -> bool {
 /// Whether a frame that is not TCP carries name traffic or a DNS answer
 /// (which may name a server: the flow table hands those on at once).
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
-    transport(link, frame)
-        .is_some_and(|t| t.proto == Proto::Udp && (t.sport == 53 || udp_names(t.sport, t.dport)))
+    transport_if(link, frame, |udp, sport, dport| {
+        udp && (sport == 53 || udp_names(sport, dport))
+    })
+    .is_some()
 }
 
 /// Whether a UDP datagram names hosts: unicast DNS answers only when they

@@ -57,6 +57,8 @@ pub struct MacTable {
     limits: Limits,
     /// Observations refused because a table was full.
     pub refused: u64,
+    /// The router met last (behind a router, nearly every frame is its).
+    last_router: Option<Mac>,
 }
 
 /// A MAC taken for a router.
@@ -80,15 +82,16 @@ impl MacTable {
     /// A frame from `addr` carried source MAC `mac` at `ts`.
     pub fn observe(&mut self, ts: i64, mac: Mac, addr: IpAddr) {
         // Group (multicast/broadcast) and all-zero addresses name nothing.
-        if mac[0] & 1 != 0 || mac == [0; 6] {
+        if mac[0] & 1 != 0 || mac == [0; 6] || self.last_router == Some(mac) {
             return;
         }
-        if !self.by_mac.contains_key(&mac) && self.by_mac.len() >= self.limits.max_macs {
+        if self.by_mac.len() >= self.limits.max_macs && !self.by_mac.contains_key(&mac) {
             self.refused += 1;
             return;
         }
         let info = self.by_mac.entry(mac).or_default();
         if info.router {
+            self.last_router = Some(mac);
             return;
         }
         match info.addrs.iter_mut().find(|(a, _, _)| *a == addr) {
@@ -107,6 +110,7 @@ impl MacTable {
         let v6 = info.addrs.len() - v4;
         if addr.is_ipv4() && concurrent >= CONCURRENT_V4 || v4 > MAX_V4 || v6 > MAX_V6 {
             info.router = true;
+            self.last_router = Some(mac);
             return;
         }
         if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= self.limits.max_addrs {

@@ -47,9 +47,23 @@ pub struct Transport<'a> {
 /// else (or a link type read only by the TLS path).
 #[inline]
 pub fn transport(link: LinkType, frame: &[u8]) -> Option<Transport<'_>> {
-    match fast(link, frame) {
+    transport_if(link, frame, |_, _, _| true)
+}
+
+/// [`transport`], only when `keep(udp, sport, dport)`: asked as soon as
+/// the ports are read (in the common case before anything else is), so a
+/// frame of no interest costs little.
+#[inline]
+pub fn transport_if(
+    link: LinkType,
+    frame: &[u8],
+    keep: impl Fn(bool, u16, u16) -> bool,
+) -> Option<Transport<'_>> {
+    match fast(link, frame, &keep) {
         Fast::Done(t) => t,
-        Fast::General => general(link, frame),
+        Fast::General => {
+            general(link, frame).filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport))
+        }
     }
 }
 
@@ -67,10 +81,10 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// IPv4 (not a fragment) or IPv6 without extension headers; UDP or TCP.
 /// Anything else goes to etherparse.
 #[inline]
-fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
+fn fast<'a>(link: LinkType, frame: &'a [u8], keep: &impl Fn(bool, u16, u16) -> bool) -> Fast<'a> {
     let (src_mac, mut et, mut at) = match link {
         LinkType::Ethernet => match (frame.get(6..12), be16(frame, 12)) {
-            (Some(m), Some(et)) => (Mac::try_from(m).ok(), et, 14),
+            (Some(m), Some(et)) => (Some(m), et, 14),
             _ => return Fast::Done(None),
         },
         LinkType::Raw => match frame.first().map(|b| b >> 4) {
@@ -90,7 +104,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
     let Some(ip) = frame.get(at..) else {
         return Fast::Done(None);
     };
-    let (src, dst, proto, rest) = match et {
+    let (v6, ip, proto, rest) = match et {
         0x0800 => {
             let Some(&vihl) = ip.first() else {
                 return Fast::Done(None);
@@ -109,14 +123,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
             } else {
                 total.min(ip.len())
             };
-            let a: [u8; 4] = [ip[12], ip[13], ip[14], ip[15]];
-            let b: [u8; 4] = [ip[16], ip[17], ip[18], ip[19]];
-            (
-                IpAddr::from(a),
-                IpAddr::from(b),
-                ip[9],
-                ip.get(hl..end).unwrap_or_default(),
-            )
+            (false, ip, ip[9], ip.get(hl..end).unwrap_or_default())
         }
         0x86dd => {
             if ip.len() < 40 || ip[0] >> 4 != 6 {
@@ -128,22 +135,16 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
             } else {
                 (40 + plen).min(ip.len())
             };
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&ip[8..24]);
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&ip[24..40]);
-            (
-                IpAddr::from(a),
-                IpAddr::from(b),
-                ip[6],
-                ip.get(40..end).unwrap_or_default(),
-            )
+            (true, ip, ip[6], ip.get(40..end).unwrap_or_default())
         }
         _ => return Fast::General,
     };
     let (Some(sport), Some(dport)) = (be16(rest, 0), be16(rest, 2)) else {
         return Fast::Done(None);
     };
+    if matches!(proto, 6 | 17) && !keep(proto == 17, sport, dport) {
+        return Fast::Done(None);
+    }
     let (proto, payload) = match proto {
         17 if rest.len() >= 8 => (Proto::Udp, &rest[8..]),
         6 => {
@@ -167,8 +168,20 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
         0 | 43 | 44 | 60 | 47 | 4 | 41 => return Fast::General,
         _ => return Fast::Done(None),
     };
+    // (Lengths checked above: 20 bytes of IPv4 header, 40 of IPv6.)
+    let (src, dst) = if v6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&ip[8..24]);
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&ip[24..40]);
+        (IpAddr::from(a), IpAddr::from(b))
+    } else {
+        let a: [u8; 4] = [ip[12], ip[13], ip[14], ip[15]];
+        let b: [u8; 4] = [ip[16], ip[17], ip[18], ip[19]];
+        (IpAddr::from(a), IpAddr::from(b))
+    };
     Fast::Done(Some(Transport {
-        src_mac,
+        src_mac: src_mac.and_then(|m| Mac::try_from(m).ok()),
         src,
         dst,
         proto,
