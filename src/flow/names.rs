@@ -55,16 +55,23 @@ pub fn udp_names(sport: u16, dport: u16) -> bool {
 /// DNS answers, HTTP requests.
 #[inline]
 pub fn tcp_names(sport: u16, dport: u16) -> bool {
-    sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
+    // Asked of every TCP segment: most have neither port this low (nor
+    // 8080), which the first tests tell.
+    (sport <= 88 || dport <= 88 || dport == 8080)
+        && (sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080)
 }
 
-/// Whether a frame that is not TCP carries name traffic or a DNS answer
-/// (which may name a server: the flow table hands those on at once).
+/// Whether a datagram (`udp`, else TCP) with these ports is read for
+/// names: a DNS answer (which may name a server: the flow table hands
+/// those on at once) or [`udp_names`].
+#[inline(always)]
+pub fn udp_wanted(udp: bool, sport: u16, dport: u16) -> bool {
+    udp && (sport == 53 || udp_names(sport, dport))
+}
+
+/// Whether a frame that is not TCP carries name traffic or a DNS answer.
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
-    transport_if(link, frame, |udp, sport, dport| {
-        udp && (sport == 53 || udp_names(sport, dport))
-    })
-    .is_some()
+    transport_if(link, frame, udp_wanted).is_some()
 }
 
 /// Whether a UDP datagram names hosts: unicast DNS answers only when they

@@ -18,7 +18,7 @@ use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
-use super::names::{NameLog, tcp_names, udp_names};
+use super::names::{NameLog, tcp_names, udp_wanted};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Segment, Skip, flags};
@@ -538,9 +538,7 @@ impl<'o> FlowTable<'o> {
         }
         // UDP only, and only the ports that may name (read first: most
         // datagrams are QUIC, and cost little).
-        let Some(t) = transport_if(link, frame, |udp, sport, dport| {
-            udp && (sport == 53 || udp_names(sport, dport))
-        }) else {
+        let Some(t) = transport_if(link, frame, udp_wanted) else {
             return;
         };
         if t.sport == 53 {

@@ -47,24 +47,64 @@ pub struct Transport<'a> {
 /// else (or a link type read only by the TLS path).
 #[inline]
 pub fn transport(link: LinkType, frame: &[u8]) -> Option<Transport<'_>> {
-    transport_if(link, frame, |_, _, _| true)
+    match fast(link, frame) {
+        Fast::Done(t) => t,
+        Fast::General => general(link, frame),
+    }
 }
 
-/// [`transport`], only when `keep(udp, sport, dport)`: asked as soon as
-/// the ports are read (in the common case before anything else is), so a
-/// frame of no interest costs little.
+/// [`transport`], only when `keep(udp, sport, dport)`. In the common case
+/// the ports are read first ([`peek`]), so a frame of no interest costs
+/// little.
 #[inline]
 pub fn transport_if(
     link: LinkType,
     frame: &[u8],
     keep: impl Fn(bool, u16, u16) -> bool,
 ) -> Option<Transport<'_>> {
-    match fast(link, frame, &keep) {
-        Fast::Done(t) => t,
-        Fast::General => {
-            general(link, frame).filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport))
-        }
+    if let Some((udp, sport, dport)) = peek(link, frame)
+        && !keep(udp, sport, dport)
+    {
+        return None;
     }
+    transport(link, frame).filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport))
+}
+
+/// UDP (true) or TCP and the ports, read as [`fast`] reads them, in the
+/// cases where it reads them; `None` for anything else (fast may then still
+/// find a transport).
+#[inline]
+fn peek(link: LinkType, frame: &[u8]) -> Option<(bool, u16, u16)> {
+    let (mut et, mut at) = match link {
+        LinkType::Ethernet => (be16(frame, 12)?, 14),
+        LinkType::Raw => match frame.first()? >> 4 {
+            4 => (0x0800, 0),
+            6 => (0x86dd, 0),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if et == 0x8100 {
+        et = be16(frame, at + 2)?;
+        at += 4;
+    }
+    let ip = frame.get(at..)?;
+    let (proto, l4) = match et {
+        0x0800 => {
+            let vihl = *ip.first()?;
+            let hl = usize::from(vihl & 0x0f) * 4;
+            if vihl >> 4 != 4 || hl < 20 || ip.len() < hl {
+                return None;
+            }
+            (ip[9], hl)
+        }
+        0x86dd if ip.len() >= 40 && ip[0] >> 4 == 6 => (ip[6], 40),
+        _ => return None,
+    };
+    if !matches!(proto, 6 | 17) {
+        return None;
+    }
+    Some((proto == 17, be16(ip, l4)?, be16(ip, l4 + 2)?))
 }
 
 enum Fast<'a> {
@@ -81,7 +121,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// IPv4 (not a fragment) or IPv6 without extension headers; UDP or TCP.
 /// Anything else goes to etherparse.
 #[inline]
-fn fast<'a>(link: LinkType, frame: &'a [u8], keep: &impl Fn(bool, u16, u16) -> bool) -> Fast<'a> {
+fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
     let (src_mac, mut et, mut at) = match link {
         LinkType::Ethernet => match (frame.get(6..12), be16(frame, 12)) {
             (Some(m), Some(et)) => (Some(m), et, 14),
@@ -142,9 +182,6 @@ fn fast<'a>(link: LinkType, frame: &'a [u8], keep: &impl Fn(bool, u16, u16) -> b
     let (Some(sport), Some(dport)) = (be16(rest, 0), be16(rest, 2)) else {
         return Fast::Done(None);
     };
-    if matches!(proto, 6 | 17) && !keep(proto == 17, sport, dport) {
-        return Fast::Done(None);
-    }
     let (proto, payload) = match proto {
         17 if rest.len() >= 8 => (Proto::Udp, &rest[8..]),
         6 => {
