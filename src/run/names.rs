@@ -153,8 +153,29 @@ impl Follower {
         }
         s.next = seq.wrapping_add(t.payload.len() as u32);
         let room = MAX_STREAM.saturating_sub(s.buf.len());
-        s.buf
-            .extend_from_slice(t.payload.get(..room).unwrap_or(t.payload));
+        let more = t.payload.get(..room).unwrap_or(t.payload);
+        // The first segment is read where it lies (most starts fit in one).
+        let first = s.buf.is_empty();
+        if first && more.len() >= s.want {
+            let want = identity.tcp_stream(&Datagram {
+                ts: s.ts,
+                src_mac: s.mac,
+                src: t.src,
+                dst: t.dst,
+                sport: t.sport,
+                dport: t.dport,
+                payload: more,
+            });
+            match want {
+                StreamWant::More(n) if n <= MAX_STREAM && n > more.len() => {
+                    s.want = n;
+                    s.buf.extend_from_slice(more);
+                }
+                _ => s.done = true,
+            }
+            return;
+        }
+        s.buf.extend_from_slice(more);
         if s.buf.len() < s.want {
             return;
         }
