@@ -336,4 +336,29 @@ mod tests {
             at_end.stats().summary_line(0)
         );
     }
+
+    /// `names_anyone` (asked before the rows are named) says whether some
+    /// learned row has a name or a MAC: yes on the LAN sample, no on a
+    /// capture of TLS alone.
+    #[test]
+    fn names_anyone_as_the_rows_say() {
+        for (name, expect) in [("identity/lan.pcap", true), ("openssl-tls12.pcap", false)] {
+            let mut identity = Identity::default();
+            let mut follower = Follower::default();
+            for f in crate::testing::frames(name) {
+                follower.frame(
+                    &mut identity,
+                    &Frame {
+                        link: f.link,
+                        ts_us: f.ts_us,
+                        data: &f.data,
+                        wire_len: f.wire_len,
+                    },
+                );
+            }
+            let rows = identity.host_rows();
+            let any = rows.iter().any(|r| !r.name.is_empty() || r.mac.is_some());
+            assert_eq!((identity.names_anyone(), any), (expect, expect), "{name}");
+        }
+    }
 }

@@ -18,9 +18,9 @@ const CONCURRENT_V4: usize = 3;
 /// Activity window, microseconds.
 const WINDOW_US: i64 = 60_000_000;
 /// Distinct IPv4 addresses over the capture that make a router.
-const MAX_V4: usize = 16;
+pub const MAX_V4: usize = 16;
 /// Distinct IPv6 addresses over the capture that make a router.
-const MAX_V6: usize = 32;
+pub const MAX_V6: usize = 32;
 /// MACs kept per address.
 const MACS_PER_ADDR: usize = 4;
 
@@ -213,6 +213,12 @@ mod tests {
         // Nothing is attributed to it, before or after.
         assert_eq!(t.mac_for(ip("192.0.2.1"), 0), None);
         assert_eq!(t.mac_for(ip("203.0.113.9"), 0), None);
+        // Its later frames (taken at once) change nothing; a host's still count.
+        t.observe(4_000_000, GW, ip("192.0.2.44"));
+        t.observe(4_000_000, HOST, ip("192.0.2.45"));
+        assert_eq!(t.mac_for(ip("192.0.2.44"), 0), None);
+        assert_eq!(t.mac_for(ip("192.0.2.45"), 0), Some(HOST));
+        t.observe(5_000_000, GW, ip("192.0.2.46"));
         assert_eq!(
             t.routers(),
             vec![Router {

@@ -116,8 +116,8 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-/// The common case by offsets alone (it runs on every frame that is not
-/// TCP, and on every SYN): Ethernet with at most one VLAN tag, or raw IP;
+/// The common case by offsets alone (it runs on every name frame kept and
+/// every datagram on a name port): Ethernet with at most one VLAN tag, or raw IP;
 /// IPv4 (not a fragment) or IPv6 without extension headers; UDP or TCP.
 /// Anything else goes to etherparse.
 #[inline]
@@ -344,5 +344,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `transport_if` finds what `transport` finds and `keep` accepts, on
+    /// the frames of several link types (Ethernet with and without VLAN
+    /// tags, raw IP, Linux cooked, IPv6, fragments, tunnels).
+    #[test]
+    fn transport_if_is_transport_filtered() {
+        let keeps: [&dyn Fn(bool, u16, u16) -> bool; 4] = [
+            &|_, _, _| true,
+            &|udp, _, _| udp,
+            &|udp, sport, dport| udp && (sport == 53 || dport == 67),
+            &|udp, _, dport| !udp && dport == 88,
+        ];
+        let mut kept = [0; 4];
+        for name in [
+            "identity/lan.pcap",
+            "vlan.pcap",
+            "qinq.pcap",
+            "raw-ipv4.pcap",
+            "raw-ipv6.pcap",
+            "sll.pcap",
+            "ipv6.pcap",
+            "ipv4-fragments.pcap",
+            "gre.pcap",
+        ] {
+            for f in crate::testing::frames(name) {
+                for (i, keep) in keeps.iter().enumerate() {
+                    let a = transport_if(f.link, &f.data, keep);
+                    let b = transport(f.link, &f.data)
+                        .filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport));
+                    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}");
+                    kept[i] += usize::from(a.is_some());
+                }
+            }
+        }
+        // Each filter kept some frames, and fewer than everything.
+        assert!(
+            kept[0] > kept[1] && kept[1] > kept[2] && kept[2] > 0,
+            "{kept:?}"
+        );
+        assert!(kept[3] > 0, "{kept:?}");
     }
 }
