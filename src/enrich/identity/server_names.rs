@@ -141,7 +141,10 @@ impl ServerNames {
     /// `server`.
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
         if self.cur.len() >= self.cap && !self.cur.contains_key(&server) {
-            self.prev = std::mem::take(&mut self.cur);
+            // The older generation's table is cleared and reused (no
+            // allocation, no growth).
+            std::mem::swap(&mut self.prev, &mut self.cur);
+            self.cur.clear();
             self.rotations += 1;
         }
         if self.cur.capacity() == 0 {
