@@ -8,7 +8,6 @@
 
 use std::net::IpAddr;
 
-use crate::enrich::identity::macs::{MAX_V4, MAX_V6};
 use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
 use crate::wire::names::frame::{Transport, transport_if};
@@ -16,6 +15,12 @@ use crate::wire::names::frame::{Transport, transport_if};
 /// Bytes kept at most, frames and SYN sources with their entries (what
 /// comes after is counted, not kept).
 pub const MAX_BYTES: usize = 64 << 20;
+
+/// Distinct IPv4 addresses a MAC sources over a capture that make it a
+/// router (the host identity's rule, see `enrich::identity::macs`).
+pub const MAX_V4: usize = 16;
+/// Distinct IPv6 addresses that make a router.
+pub const MAX_V6: usize = 32;
 
 /// What one entry costs besides a frame's bytes.
 const ENTRY: usize = std::mem::size_of::<Logged>();

@@ -11,16 +11,13 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
+use crate::flow::names::{MAX_V4, MAX_V6};
 use crate::wire::names::Mac;
 
 /// IPv4 addresses active at once (within [`WINDOW_US`]) that make a router.
 const CONCURRENT_V4: usize = 3;
 /// Activity window, microseconds.
 const WINDOW_US: i64 = 60_000_000;
-/// Distinct IPv4 addresses over the capture that make a router.
-pub const MAX_V4: usize = 16;
-/// Distinct IPv6 addresses over the capture that make a router.
-pub const MAX_V6: usize = 32;
 /// MACs kept per address.
 const MACS_PER_ADDR: usize = 4;
 
