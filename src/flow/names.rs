@@ -10,11 +10,17 @@ use std::net::IpAddr;
 
 use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
-use crate::wire::names::frame::{Proto, Transport, transport};
+use crate::wire::names::frame::{Transport, transport_if};
 
 /// Bytes kept at most, frames and SYN sources with their entries (what
 /// comes after is counted, not kept).
 pub const MAX_BYTES: usize = 64 << 20;
+
+/// Distinct IPv4 addresses a MAC sources over a capture that make it a
+/// router (the host identity's rule, see `enrich::identity::macs`).
+pub const MAX_V4: usize = 16;
+/// Distinct IPv6 addresses that make a router.
+pub const MAX_V6: usize = 32;
 
 /// What one entry costs besides a frame's bytes.
 const ENTRY: usize = std::mem::size_of::<Logged>();
@@ -55,14 +61,23 @@ pub fn udp_names(sport: u16, dport: u16) -> bool {
 /// DNS answers, HTTP requests.
 #[inline]
 pub fn tcp_names(sport: u16, dport: u16) -> bool {
-    sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080
+    // Asked of every TCP segment: most have neither port this low (nor
+    // 8080), which the first tests tell.
+    (sport <= 88 || dport <= 88 || dport == 8080)
+        && (sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080)
 }
 
-/// Whether a frame that is not TCP carries name traffic or a DNS answer
-/// (which may name a server: the flow table hands those on at once).
+/// Whether a datagram (`udp`, else TCP) with these ports is read for
+/// names: a DNS answer (which may name a server: the flow table hands
+/// those on at once) or [`udp_names`].
+#[inline(always)]
+pub fn udp_wanted(udp: bool, sport: u16, dport: u16) -> bool {
+    udp && (sport == 53 || udp_names(sport, dport))
+}
+
+/// Whether a frame that is not TCP carries name traffic or a DNS answer.
 pub fn frame_names(link: LinkType, frame: &[u8]) -> bool {
-    transport(link, frame)
-        .is_some_and(|t| t.proto == Proto::Udp && (t.sport == 53 || udp_names(t.sport, t.dport)))
+    transport_if(link, frame, udp_wanted).is_some()
 }
 
 /// Whether a UDP datagram names hosts: unicast DNS answers only when they
@@ -120,6 +135,39 @@ pub struct NameLog {
     /// Payload bytes kept per TCP direction (the start of a stream is
     /// what names: a Kerberos record, an HTTP request's headers).
     streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), usize>,
+    /// The source of the latest SYNs.
+    last_mac: LastMac,
+}
+
+/// The MAC of the latest SYNs and the client addresses it sourced. Once
+/// it sourced more than the router rule's counts ([`MAX_V4`], [`MAX_V6`]),
+/// the host table has taken it for a router by the time this log is
+/// learned and learns nothing more from it: its later SYNs are not kept
+/// (behind a router, nearly every SYN is its).
+#[derive(Debug, Default)]
+struct LastMac {
+    mac: Option<Mac>,
+    addrs: Vec<IpAddr>,
+    router: bool,
+}
+
+impl LastMac {
+    /// A SYN from `mac` and `addr`: true when it teaches nothing.
+    fn router(&mut self, mac: Mac, addr: IpAddr) -> bool {
+        if self.mac != Some(mac) {
+            self.mac = Some(mac);
+            self.addrs.clear();
+            self.router = false;
+        }
+        if !self.router && !self.addrs.contains(&addr) {
+            self.addrs.push(addr);
+            let v4 = self.addrs.iter().filter(|a| a.is_ipv4()).count();
+            // This SYN is kept: it is the one that makes the router.
+            self.router = v4 > MAX_V4 || self.addrs.len() - v4 > MAX_V6;
+            return false;
+        }
+        self.router
+    }
 }
 
 /// TCP directions whose starts are being kept at once (cleared when full).
@@ -192,6 +240,9 @@ impl NameLog {
             return;
         }
         if let Some(mac) = own_source_mac(frame, addr) {
+            if self.last_mac.router(mac, addr) {
+                return;
+            }
             if self.bytes + ENTRY > MAX_BYTES {
                 self.dropped += 1;
                 return;
@@ -210,6 +261,7 @@ impl NameLog {
             bytes: std::mem::take(&mut self.bytes),
             dropped: std::mem::take(&mut self.dropped),
             streams: Default::default(),
+            last_mac: Default::default(),
         }
     }
 
@@ -258,6 +310,55 @@ mod tests {
         assert_eq!(
             own_source_mac(&frame(false, [10, 0, 0, 7])[..20], client),
             None
+        );
+    }
+
+    /// Behind a router the log stops keeping its SYNs once they make it
+    /// one; learned, the log gives the table what every SYN would have.
+    #[test]
+    fn a_routers_later_syns_are_not_kept() {
+        use crate::enrich::identity::macs::{Limits, MacTable};
+        let syn = |mac: [u8; 6], src: [u8; 4]| {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&mac);
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&[52, 96, 0, 1]);
+            f
+        };
+        let gw = [0x00, 0x0c, 0x29, 0x40, 0x0e, 0xef];
+        let host = [0x90, 0xb1, 0x1c, 0x20, 0x03, 0x41];
+        // A host, then 40 clients behind the router (one of them twice),
+        // the host again.
+        let mut syns = vec![(host, [192, 168, 1, 7])];
+        syns.extend((0..40).map(|i| (gw, [10, 0, i / 8, i])));
+        syns.push((gw, [10, 0, 0, 3]));
+        syns.push((host, [192, 168, 1, 7]));
+        let mut log = NameLog::default();
+        let mut every = MacTable::new(Limits::default());
+        for (i, (mac, src)) in syns.iter().enumerate() {
+            let ts = i as i64 * 1_000;
+            let addr = IpAddr::from(*src);
+            log.syn(LinkType::Ethernet, ts, &syn(*mac, *src), addr);
+            every.observe(ts, *mac, addr);
+        }
+        // The host's two, and the router's up to the one that made it one.
+        assert_eq!(log.entries().len(), 2 + MAX_V4 + 1);
+        let mut learned = MacTable::new(Limits::default());
+        for e in log.entries() {
+            if let Logged::Mac { ts, mac, addr } = e {
+                learned.observe(*ts, *mac, *addr);
+            }
+        }
+        assert_eq!(learned.routers(), every.routers());
+        assert_eq!(learned.routers().len(), 1);
+        for (_, src) in &syns {
+            let addr = IpAddr::from(*src);
+            assert_eq!(learned.mac_for(addr, 0), every.mac_for(addr, 0));
+        }
+        assert_eq!(
+            learned.mac_for("192.168.1.7".parse().unwrap(), 0),
+            Some(host)
         );
     }
 }

@@ -18,11 +18,11 @@ use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
-use super::names::{NameLog, tcp_names};
+use super::names::{NameLog, tcp_names, udp_wanted};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Segment, Skip, flags};
-use crate::wire::names::frame::{Proto, transport};
+use crate::wire::names::frame::transport_if;
 
 /// Where connections go once their facts are final.
 pub trait Finished {
@@ -512,17 +512,17 @@ impl<'o> FlowTable<'o> {
             }
         };
         self.stats.tcp_packets += 1;
+        if bare_ack(&seg) {
+            // Nothing to reassemble or parse (the reader thread drops
+            // these too), no name.
+            return false;
+        }
         if let Some(n) = self.names.as_mut() {
             if tcp_names(seg.sport, seg.dport) {
                 n.tcp(link, ts, frame, &seg);
             } else if pure_syn(&seg) {
                 n.syn(link, ts, frame, seg.src);
             }
-        }
-        if bare_ack(&seg) {
-            // Nothing to reassemble or parse (the reader thread drops
-            // these too).
-            return false;
         }
         let following = self.segment(&seg, ts);
         if self.pressure {
@@ -537,7 +537,9 @@ impl<'o> FlowTable<'o> {
         if !self.learn_names {
             return;
         }
-        let Some(t) = transport(link, frame).filter(|t| t.proto == Proto::Udp) else {
+        // UDP only, and only the ports that may name (read first: most
+        // datagrams are QUIC, and cost little).
+        let Some(t) = transport_if(link, frame, udp_wanted) else {
             return;
         };
         if t.sport == 53 {

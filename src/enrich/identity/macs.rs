@@ -11,16 +11,13 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
+use crate::flow::names::{MAX_V4, MAX_V6};
 use crate::wire::names::Mac;
 
 /// IPv4 addresses active at once (within [`WINDOW_US`]) that make a router.
 const CONCURRENT_V4: usize = 3;
 /// Activity window, microseconds.
 const WINDOW_US: i64 = 60_000_000;
-/// Distinct IPv4 addresses over the capture that make a router.
-const MAX_V4: usize = 16;
-/// Distinct IPv6 addresses over the capture that make a router.
-const MAX_V6: usize = 32;
 /// MACs kept per address.
 const MACS_PER_ADDR: usize = 4;
 
@@ -57,6 +54,8 @@ pub struct MacTable {
     limits: Limits,
     /// Observations refused because a table was full.
     pub refused: u64,
+    /// The router met last (behind a router, nearly every frame is its).
+    last_router: Option<Mac>,
 }
 
 /// A MAC taken for a router.
@@ -80,15 +79,16 @@ impl MacTable {
     /// A frame from `addr` carried source MAC `mac` at `ts`.
     pub fn observe(&mut self, ts: i64, mac: Mac, addr: IpAddr) {
         // Group (multicast/broadcast) and all-zero addresses name nothing.
-        if mac[0] & 1 != 0 || mac == [0; 6] {
+        if mac[0] & 1 != 0 || mac == [0; 6] || self.last_router == Some(mac) {
             return;
         }
-        if !self.by_mac.contains_key(&mac) && self.by_mac.len() >= self.limits.max_macs {
+        if self.by_mac.len() >= self.limits.max_macs && !self.by_mac.contains_key(&mac) {
             self.refused += 1;
             return;
         }
         let info = self.by_mac.entry(mac).or_default();
         if info.router {
+            self.last_router = Some(mac);
             return;
         }
         match info.addrs.iter_mut().find(|(a, _, _)| *a == addr) {
@@ -107,6 +107,7 @@ impl MacTable {
         let v6 = info.addrs.len() - v4;
         if addr.is_ipv4() && concurrent >= CONCURRENT_V4 || v4 > MAX_V4 || v6 > MAX_V6 {
             info.router = true;
+            self.last_router = Some(mac);
             return;
         }
         if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= self.limits.max_addrs {
@@ -209,6 +210,12 @@ mod tests {
         // Nothing is attributed to it, before or after.
         assert_eq!(t.mac_for(ip("192.0.2.1"), 0), None);
         assert_eq!(t.mac_for(ip("203.0.113.9"), 0), None);
+        // Its later frames (taken at once) change nothing; a host's still count.
+        t.observe(4_000_000, GW, ip("192.0.2.44"));
+        t.observe(4_000_000, HOST, ip("192.0.2.45"));
+        assert_eq!(t.mac_for(ip("192.0.2.44"), 0), None);
+        assert_eq!(t.mac_for(ip("192.0.2.45"), 0), Some(HOST));
+        t.observe(5_000_000, GW, ip("192.0.2.46"));
         assert_eq!(
             t.routers(),
             vec![Router {

@@ -611,13 +611,7 @@ impl Identity {
     /// Whether any address has a name or a MAC (else no row can be
     /// named).
     pub fn names_anyone(&self) -> bool {
-        !self.known.is_empty()
-            || self.macs.names_any()
-            || self
-                .hosts
-                .rows()
-                .iter()
-                .any(|r| !r.name.is_empty() || r.mac.is_some())
+        !self.known.is_empty() || self.macs.names_any() || self.hosts.names_any()
     }
 
     /// What was learned, one row per address × name × source (and MAC);

@@ -140,21 +140,24 @@ impl ServerNames {
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
     /// `server`.
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
-        if let Some(s) = self.cur.get_mut(&server) {
-            s.add(client, ts, name);
-            return;
-        }
-        if self.cur.len() >= self.cap {
-            self.prev = std::mem::take(&mut self.cur);
+        if self.cur.len() >= self.cap && !self.cur.contains_key(&server) {
+            // The older generation's table is cleared and reused (no
+            // allocation, no growth).
+            std::mem::swap(&mut self.prev, &mut self.cur);
+            self.cur.clear();
             self.rotations += 1;
         }
-        let mut slot = if self.prev.is_empty() {
-            Slot::default()
-        } else {
-            self.prev.get(&server).cloned().unwrap_or_default()
-        };
-        slot.add(client, ts, name);
-        self.cur.insert(server, slot);
+        if self.cur.capacity() == 0 {
+            // Room for the answers of a busy minute at once (growing from
+            // nothing moves every slot many times).
+            self.cur.reserve(self.cap.min(512));
+        }
+        // One lookup for a server address known or new.
+        let prev = &self.prev;
+        self.cur
+            .entry(server)
+            .or_insert_with(|| prev.get(&server).cloned().unwrap_or_default())
+            .add(client, ts, name);
     }
 
     /// The name `client` had resolved for `server` for a connection that

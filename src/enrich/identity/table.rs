@@ -300,6 +300,15 @@ impl HostTable {
         .filter(|h| h.name.is_some() || h.mac.is_some() || h.os.is_some())
     }
 
+    /// Whether some row of [`HostTable::rows`] has a name or a MAC
+    /// (without building them).
+    pub fn names_any(&self) -> bool {
+        self.hosts
+            .values()
+            .flat_map(|h| &h.tenancies)
+            .any(|t| t.mac.is_some() || t.names.iter().any(|e| !e.name.is_empty()))
+    }
+
     /// Everything learned: one row per address × tenancy × name (a tenancy
     /// without a name gives one row for its MAC or OS hint), by address
     /// then time.

@@ -53,6 +53,60 @@ pub fn transport(link: LinkType, frame: &[u8]) -> Option<Transport<'_>> {
     }
 }
 
+/// [`transport`], only when `keep(udp, sport, dport)`. In the common case
+/// the ports are read first ([`peek`]), so a frame of no interest costs
+/// little.
+#[inline]
+pub fn transport_if(
+    link: LinkType,
+    frame: &[u8],
+    keep: impl Fn(bool, u16, u16) -> bool,
+) -> Option<Transport<'_>> {
+    if let Some((udp, sport, dport)) = peek(link, frame)
+        && !keep(udp, sport, dport)
+    {
+        return None;
+    }
+    transport(link, frame).filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport))
+}
+
+/// UDP (true) or TCP and the ports, read as [`fast`] reads them, in the
+/// cases where it reads them; `None` for anything else (fast may then still
+/// find a transport).
+#[inline]
+fn peek(link: LinkType, frame: &[u8]) -> Option<(bool, u16, u16)> {
+    let (mut et, mut at) = match link {
+        LinkType::Ethernet => (be16(frame, 12)?, 14),
+        LinkType::Raw => match frame.first()? >> 4 {
+            4 => (0x0800, 0),
+            6 => (0x86dd, 0),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if et == 0x8100 {
+        et = be16(frame, at + 2)?;
+        at += 4;
+    }
+    let ip = frame.get(at..)?;
+    let (proto, l4) = match et {
+        0x0800 => {
+            let vihl = *ip.first()?;
+            let hl = usize::from(vihl & 0x0f) * 4;
+            if vihl >> 4 != 4 || hl < 20 || ip.len() < hl {
+                return None;
+            }
+            (ip[9], hl)
+        }
+        0x86dd if ip.len() >= 40 && ip[0] >> 4 == 6 => (ip[6], 40),
+        _ => return None,
+    };
+    if !matches!(proto, 6 | 17) {
+        return None;
+    }
+    Some((proto == 17, be16(ip, l4)?, be16(ip, l4 + 2)?))
+}
+
 enum Fast<'a> {
     Done(Option<Transport<'a>>),
     General,
@@ -62,15 +116,15 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-/// The common case by offsets alone (it runs on every frame that is not
-/// TCP, and on every SYN): Ethernet with at most one VLAN tag, or raw IP;
+/// The common case by offsets alone (it runs on every name frame kept and
+/// every datagram on a name port): Ethernet with at most one VLAN tag, or raw IP;
 /// IPv4 (not a fragment) or IPv6 without extension headers; UDP or TCP.
 /// Anything else goes to etherparse.
 #[inline]
 fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
     let (src_mac, mut et, mut at) = match link {
         LinkType::Ethernet => match (frame.get(6..12), be16(frame, 12)) {
-            (Some(m), Some(et)) => (Mac::try_from(m).ok(), et, 14),
+            (Some(m), Some(et)) => (Some(m), et, 14),
             _ => return Fast::Done(None),
         },
         LinkType::Raw => match frame.first().map(|b| b >> 4) {
@@ -90,7 +144,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
     let Some(ip) = frame.get(at..) else {
         return Fast::Done(None);
     };
-    let (src, dst, proto, rest) = match et {
+    let (v6, ip, proto, rest) = match et {
         0x0800 => {
             let Some(&vihl) = ip.first() else {
                 return Fast::Done(None);
@@ -109,14 +163,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
             } else {
                 total.min(ip.len())
             };
-            let a: [u8; 4] = [ip[12], ip[13], ip[14], ip[15]];
-            let b: [u8; 4] = [ip[16], ip[17], ip[18], ip[19]];
-            (
-                IpAddr::from(a),
-                IpAddr::from(b),
-                ip[9],
-                ip.get(hl..end).unwrap_or_default(),
-            )
+            (false, ip, ip[9], ip.get(hl..end).unwrap_or_default())
         }
         0x86dd => {
             if ip.len() < 40 || ip[0] >> 4 != 6 {
@@ -128,16 +175,7 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
             } else {
                 (40 + plen).min(ip.len())
             };
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&ip[8..24]);
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&ip[24..40]);
-            (
-                IpAddr::from(a),
-                IpAddr::from(b),
-                ip[6],
-                ip.get(40..end).unwrap_or_default(),
-            )
+            (true, ip, ip[6], ip.get(40..end).unwrap_or_default())
         }
         _ => return Fast::General,
     };
@@ -167,8 +205,20 @@ fn fast(link: LinkType, frame: &[u8]) -> Fast<'_> {
         0 | 43 | 44 | 60 | 47 | 4 | 41 => return Fast::General,
         _ => return Fast::Done(None),
     };
+    // (Lengths checked above: 20 bytes of IPv4 header, 40 of IPv6.)
+    let (src, dst) = if v6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&ip[8..24]);
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&ip[24..40]);
+        (IpAddr::from(a), IpAddr::from(b))
+    } else {
+        let a: [u8; 4] = [ip[12], ip[13], ip[14], ip[15]];
+        let b: [u8; 4] = [ip[16], ip[17], ip[18], ip[19]];
+        (IpAddr::from(a), IpAddr::from(b))
+    };
     Fast::Done(Some(Transport {
-        src_mac,
+        src_mac: src_mac.and_then(|m| Mac::try_from(m).ok()),
         src,
         dst,
         proto,
@@ -294,5 +344,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `transport_if` finds what `transport` finds and `keep` accepts, on
+    /// the frames of several link types (Ethernet with and without VLAN
+    /// tags, raw IP, Linux cooked, IPv6, fragments, tunnels).
+    #[test]
+    fn transport_if_is_transport_filtered() {
+        let keeps: [&dyn Fn(bool, u16, u16) -> bool; 4] = [
+            &|_, _, _| true,
+            &|udp, _, _| udp,
+            &|udp, sport, dport| udp && (sport == 53 || dport == 67),
+            &|udp, _, dport| !udp && dport == 88,
+        ];
+        let mut kept = [0; 4];
+        for name in [
+            "identity/lan.pcap",
+            "vlan.pcap",
+            "qinq.pcap",
+            "raw-ipv4.pcap",
+            "raw-ipv6.pcap",
+            "sll.pcap",
+            "ipv6.pcap",
+            "ipv4-fragments.pcap",
+            "gre.pcap",
+        ] {
+            for f in crate::testing::frames(name) {
+                for (i, keep) in keeps.iter().enumerate() {
+                    let a = transport_if(f.link, &f.data, keep);
+                    let b = transport(f.link, &f.data)
+                        .filter(|t| keep(t.proto == Proto::Udp, t.sport, t.dport));
+                    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}");
+                    kept[i] += usize::from(a.is_some());
+                }
+            }
+        }
+        // Each filter kept some frames, and fewer than everything.
+        assert!(
+            kept[0] > kept[1] && kept[1] > kept[2] && kept[2] > 0,
+            "{kept:?}"
+        );
+        assert!(kept[3] > 0, "{kept:?}");
     }
 }
