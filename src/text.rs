@@ -14,20 +14,44 @@ pub fn push_num(out: &mut String, n: u64, width: usize) {
 /// Appends an address as `Display` writes it; IPv4 without the
 /// formatting machinery (two per row).
 pub fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    let mut b = Vec::new();
+    push_ip_bytes(&mut b, ip);
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// [`push_ip`] to bytes.
+pub fn push_ip_bytes(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
-                push_num(out, u64::from(o), 1);
+                push_u8(out, o);
             }
         }
         std::net::IpAddr::V6(v6) => {
-            use std::fmt::Write as _;
+            use std::io::Write as _;
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Appends a byte in decimal.
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+        out.extend_from_slice(&two_digits(n % 100));
+    } else if n >= 10 {
+        out.extend_from_slice(&two_digits(n));
+    } else {
+        out.push(b'0' + n);
+    }
+}
+
+/// `n` (below 100) as two digits.
+fn two_digits(n: u8) -> [u8; 2] {
+    [b'0' + n / 10, b'0' + n % 10]
 }
 
 /// RFC 3339 UTC time of a µs timestamp, e.g. `2025-03-04T08:00:00.123456Z`
@@ -39,44 +63,63 @@ pub fn rfc3339(ts_us: i64) -> String {
 }
 
 /// Appends [`rfc3339`] of `ts_us` to `out` (nothing when out of range).
-/// The date comes from `time` by day number (remembered for the last day
-/// seen on this thread: a row has two timestamps, rows come in time
-/// order); the time of day is plain arithmetic.
 pub fn push_time(out: &mut String, ts_us: i64) {
+    if let Some(t) = time_bytes(ts_us) {
+        out.push_str(std::str::from_utf8(&t).unwrap_or_default());
+    }
+}
+
+/// [`push_time`] to bytes.
+pub fn push_time_bytes(out: &mut Vec<u8>, ts_us: i64) {
+    if let Some(t) = time_bytes(ts_us) {
+        out.extend_from_slice(&t);
+    }
+}
+
+/// [`rfc3339`] of `ts_us` as bytes, `None` when out of range. The date
+/// comes from `time` by day number (remembered for the last day seen on
+/// this thread: a row has two timestamps, rows come in time order); the
+/// time of day is plain arithmetic.
+fn time_bytes(ts_us: i64) -> Option<[u8; 27]> {
     const DAY_US: i64 = 86_400_000_000;
     thread_local! {
-        /// The last day number formatted, and its `YYYY-MM-DDT`.
-        static LAST_DAY: std::cell::RefCell<(i64, String)> =
-            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        /// The last day number formatted, and its `YYYY-MM-DDT` (`None`:
+        /// out of range).
+        static LAST_DAY: std::cell::Cell<(i64, Option<[u8; 11]>)> =
+            const { std::cell::Cell::new((i64::MIN, None)) };
     }
     let day = ts_us.div_euclid(DAY_US);
     let in_day = ts_us.rem_euclid(DAY_US);
-    let known = LAST_DAY.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != day {
-            let mut date = String::with_capacity(11);
-            if !push_date(&mut date, day) {
-                return false;
-            }
-            *last = (day, date);
+    let date = LAST_DAY.with(|last| {
+        let (known, date) = last.get();
+        if known == day {
+            return date;
         }
-        out.push_str(&last.1);
-        true
-    });
-    if !known {
-        return;
-    }
+        let mut s = String::with_capacity(11);
+        let date = push_date(&mut s, day)
+            .then(|| <[u8; 11]>::try_from(s.as_bytes()).ok())
+            .flatten();
+        last.set((day, date));
+        date
+    })?;
+    let mut t = *b"YYYY-MM-DDT00:00:00.000000Z";
+    t[..11].copy_from_slice(&date);
+    // `in_day` is below a day's µs: every field fits its digits.
     let secs = in_day / 1_000_000;
-    let field = |n: i64| u64::try_from(n).unwrap_or(0);
-    push_num(out, field(secs / 3600), 2);
-    out.push(':');
-    push_num(out, field(secs / 60 % 60), 2);
-    out.push(':');
-    push_num(out, field(secs % 60), 2);
-    // Always six digits: the cells then sort as text in time order.
-    out.push('.');
-    push_num(out, field(in_day % 1_000_000), 6);
-    out.push('Z');
+    let micros = in_day % 1_000_000;
+    let digit = |n: i64| b'0' + u8::try_from(n % 10).unwrap_or(0);
+    for (i, n) in [
+        (11, secs / 3600),
+        (14, secs / 60 % 60),
+        (17, secs % 60),
+        (20, micros / 10_000),
+        (22, micros / 100 % 100),
+        (24, micros % 100),
+    ] {
+        t[i] = digit(n / 10);
+        t[i + 1] = digit(n);
+    }
+    Some(t)
 }
 
 /// Appends `YYYY-MM-DDT` of a day number since 1970-01-01; false when out of

@@ -1,6 +1,7 @@
 //! The connections CSV: one row per connection, RFC 4180, spreadsheet-safe
 //! cells.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -9,7 +10,7 @@ use super::spool::{Out, RowOutput, copy_big};
 use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
 use crate::model::version::TlsVersion;
-use crate::text::{push_ip, push_num, push_safe, push_time};
+use crate::text::{push_ip_bytes, push_time_bytes};
 use crate::wire::tls::cipher_name;
 
 /// Columns of the connections CSV, in order.
@@ -55,84 +56,189 @@ pub fn yes_no(b: bool) -> &'static str {
 
 /// The cells of one connection row, in [`CONNECTION_COLUMNS`] order.
 pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
-    let mut v = Vec::with_capacity(CONNECTION_COLUMNS.len());
-    write_cells(r, &mut String::new(), &mut |c| v.push(c.to_string()));
-    v
+    let (mut line, mut spans) = (Vec::new(), Vec::new());
+    write_row(
+        r,
+        &mut Cells {
+            line: &mut line,
+            spans: Some(&mut spans),
+            start: 0,
+            n: 0,
+        },
+        &mut Ciphers::default(),
+    );
+    spans
+        .iter()
+        .map(|&(a, b)| String::from_utf8_lossy(line.get(a..b).unwrap_or_default()).into_owned())
+        .collect()
 }
 
-/// Calls `emit` with each cell of a connection row, in
-/// [`CONNECTION_COLUMNS`] order, formatting into `buf` (reused: a row's
-/// certificate names alone can take a kilobyte).
-pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str)) {
-    use std::fmt::Write as _;
-    let m = &r.m365;
-    let mut cell = |buf: &mut String, f: &mut dyn FnMut(&mut String)| {
-        buf.clear();
-        f(buf);
-        emit(buf);
-    };
-    let safe = push_safe;
-    let version = |buf: &mut String, v: Option<u16>| {
+/// A row being written: cells appended to `line` one after another.
+struct Cells<'a> {
+    line: &'a mut Vec<u8>,
+    /// Where each cell starts and ends ([`connection_cells`]), or `None`:
+    /// the row is a CSV line, cells quoted where needed.
+    spans: Option<&'a mut Vec<(usize, usize)>>,
+    start: usize,
+    /// Cells opened.
+    n: usize,
+}
+
+impl Cells<'_> {
+    /// Starts a cell; its bytes go to the returned buffer.
+    fn open(&mut self) -> &mut Vec<u8> {
+        if self.n > 0 {
+            self.line.push(b',');
+        }
+        self.n += 1;
+        self.start = self.line.len();
+        self.line
+    }
+
+    /// Ends a cell that holds no quote, comma, CR or LF.
+    fn close(&mut self) {
+        if let Some(s) = self.spans.as_mut() {
+            s.push((self.start, self.line.len()));
+        }
+    }
+
+    /// Ends a cell that may need quotes.
+    fn close_text(&mut self) {
+        if self.spans.is_none()
+            && let Some(cell) = self.line.get(self.start..)
+            && needs_quotes(cell)
+        {
+            let cell = self.line.split_off(self.start);
+            push_field(self.line, &String::from_utf8_lossy(&cell));
+        }
+        self.close();
+    }
+
+    /// A cell of fixed text (no quotes needed).
+    fn word(&mut self, s: &str) {
+        self.open().extend_from_slice(s.as_bytes());
+        self.close();
+    }
+
+    /// A text cell made safe for spreadsheets ([`crate::text::push_safe`]).
+    fn safe(&mut self, s: &str) {
+        push_safe_bytes(self.open(), s);
+        self.close_text();
+    }
+
+    /// A text cell as it is.
+    fn text(&mut self, s: &str) {
+        self.open().extend_from_slice(s.as_bytes());
+        self.close_text();
+    }
+
+    /// A number.
+    fn num(&mut self, n: u64) {
+        self.open()
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.close();
+    }
+
+    /// A version's name, empty when absent.
+    fn version(&mut self, v: Option<u16>) {
+        let line = self.open();
         if let Some(v) = v {
-            buf.push_str(&TlsVersion(v).name());
+            line.extend_from_slice(TlsVersion(v).name().as_bytes());
         }
-    };
-    cell(buf, &mut |b| push_time(b, r.ts));
-    cell(buf, &mut |b| push_ip(b, r.client_ip));
-    cell(buf, &mut |b| push_num(b, u64::from(r.client_port), 1));
-    cell(buf, &mut |b| push_ip(b, r.server_ip));
-    cell(buf, &mut |b| push_num(b, u64::from(r.server_port), 1));
-    cell(buf, &mut |b| b.push_str(r.protocol.as_str()));
-    cell(buf, &mut |b| safe(b, &r.sni));
-    cell(buf, &mut |b| version(b, r.client_max_version));
-    cell(buf, &mut |b| version(b, r.negotiated_version));
-    cell(buf, &mut |b| {
-        if let Some(c) = r.cipher {
-            b.push_str(&cipher_name(c));
-        }
-    });
-    cell(buf, &mut |b| safe(b, &r.alpn));
-    cell(buf, &mut |b| b.push_str(r.status.as_str()));
-    cell(buf, &mut |b| b.push_str(yes_no(m.m365)));
-    cell(buf, &mut |b| {
-        if let Some(s) = m.service {
-            b.push_str(s.as_str());
-        }
-    });
-    cell(buf, &mut |b| {
-        let _ = write!(b, "{}", m.matched);
-    });
-    cell(buf, &mut |b| {
-        if let Some(i) = m.endpoint_id {
-            push_num(b, u64::from(i), 1);
-        }
-    });
-    cell(buf, &mut |b| b.push_str(yes_no(m.legacy)));
-    cell(buf, &mut |b| safe(b, &r.client_helo));
-    cell(buf, &mut |b| safe(b, &r.server_banner));
-    cell(buf, &mut |b| b.push_str(&r.ja4));
-    cell(buf, &mut |b| b.push_str(&r.ja3));
-    cell(buf, &mut |b| version(b, r.client_version));
-    cell(buf, &mut |b| {
-        for (i, n) in r.cert_names.iter().enumerate() {
-            if i == 0 {
-                safe(b, n);
-            } else {
-                b.push(' ');
-                b.push_str(n);
+        self.close();
+    }
+}
+
+/// [`crate::text::push_safe`] to bytes.
+fn push_safe_bytes(out: &mut Vec<u8>, s: &str) {
+    if matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) {
+        out.push(b'\'');
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Cipher suite names met lately (a capture uses a handful).
+#[derive(Default)]
+struct Ciphers(Vec<(u32, Cow<'static, str>)>);
+
+impl Ciphers {
+    fn name(&mut self, id: u32) -> &str {
+        let i = match self.0.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                if self.0.len() >= 32 {
+                    self.0.clear();
+                }
+                self.0.push((id, cipher_name(id)));
+                self.0.len() - 1
             }
+        };
+        self.0.get(i).map_or("", |(_, n)| n)
+    }
+}
+
+/// Writes the cells of a connection row, in [`CONNECTION_COLUMNS`] order.
+fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
+    let m = &r.m365;
+    push_time_bytes(c.open(), r.ts);
+    c.close();
+    push_ip_bytes(c.open(), r.client_ip);
+    c.close();
+    c.num(u64::from(r.client_port));
+    push_ip_bytes(c.open(), r.server_ip);
+    c.close();
+    c.num(u64::from(r.server_port));
+    c.word(r.protocol.as_str());
+    c.safe(&r.sni);
+    c.version(r.client_max_version);
+    c.version(r.negotiated_version);
+    c.text(r.cipher.map_or("", |id| ciphers.name(id)));
+    c.safe(&r.alpn);
+    c.word(r.status.as_str());
+    c.word(yes_no(m.m365));
+    c.word(m.service.map_or("", |s| s.as_str()));
+    let line = c.open();
+    for (i, kind) in m.matched.names().enumerate() {
+        if i > 0 {
+            line.push(b'+');
         }
-    });
-    cell(buf, &mut |b| b.push_str(&r.alert));
-    cell(buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
-    cell(buf, &mut |b| push_time(b, r.last_ts));
-    cell(buf, &mut |b| push_num(b, r.packets, 1));
-    cell(buf, &mut |b| safe(b, &r.dns_name));
+        line.extend_from_slice(kind.as_bytes());
+    }
+    c.close();
+    match m.endpoint_id {
+        Some(i) => c.num(u64::from(i)),
+        None => c.word(""),
+    }
+    c.word(yes_no(m.legacy));
+    c.safe(&r.client_helo);
+    c.safe(&r.server_banner);
+    c.text(&r.ja4);
+    c.text(&r.ja3);
+    c.version(r.client_version);
+    let line = c.open();
+    for (i, n) in r.cert_names.iter().enumerate() {
+        if i == 0 {
+            push_safe_bytes(line, n);
+        } else {
+            line.push(b' ');
+            line.extend_from_slice(n.as_bytes());
+        }
+    }
+    c.close_text();
+    c.text(&r.alert);
+    c.word(yes_no(r.hello_retry));
+    push_time_bytes(c.open(), r.last_ts);
+    c.close();
+    c.num(r.packets);
+    c.safe(&r.dns_name);
     // The client's name, source and MAC (empty until `super::named` fills
     // them, unless read back from rows).
-    cell(buf, &mut |b| safe(b, &r.who.name));
-    cell(buf, &mut |b| safe(b, &r.who.source));
-    cell(buf, &mut |b| b.push_str(&r.who.mac));
+    c.safe(&r.who.name);
+    c.safe(&r.who.source);
+    c.text(&r.who.mac);
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.
@@ -199,12 +305,9 @@ pub fn push_record<'a>(line: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a s
 pub struct CsvSink {
     out: Out,
     flush_each: bool,
-    /// The row's cells back to back, where each ends, the row as written,
-    /// and a cell buffer; all reused across rows.
-    cells: Vec<u8>,
-    ends: Vec<usize>,
+    /// The row as written, reused across rows.
     line: Vec<u8>,
-    scratch: String,
+    ciphers: Ciphers,
 }
 
 impl CsvSink {
@@ -227,10 +330,8 @@ impl CsvSink {
         CsvSink {
             out,
             flush_each: false,
-            cells: Vec::with_capacity(1024),
-            ends: Vec::with_capacity(CONNECTION_COLUMNS.len()),
             line: Vec::with_capacity(1024),
-            scratch: String::new(),
+            ciphers: Ciphers::default(),
         }
     }
 }
@@ -247,33 +348,16 @@ impl RowOutput for CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        let (cells, ends) = (&mut self.cells, &mut self.ends);
-        cells.clear();
-        ends.clear();
-        write_cells(rec, &mut self.scratch, &mut |c| {
-            cells.extend_from_slice(c.as_bytes());
-            ends.push(cells.len());
-        });
-        // One scan of the whole row: most rows need no quotes at all.
-        let quotes = needs_quotes(cells);
-        let line = &mut self.line;
-        line.clear();
-        let mut start = 0;
-        for (i, &end) in ends.iter().enumerate() {
-            if i > 0 {
-                line.push(b',');
-            }
-            let cell = cells.get(start..end).unwrap_or_default();
-            if quotes {
-                // Cells are whole `str`s, so each slice is valid UTF-8.
-                push_field(line, std::str::from_utf8(cell).unwrap_or_default());
-            } else {
-                line.extend_from_slice(cell);
-            }
-            start = end;
-        }
-        line.extend_from_slice(b"\r\n");
-        self.out.write_all(line)?;
+        self.line.clear();
+        let mut cells = Cells {
+            line: &mut self.line,
+            spans: None,
+            start: 0,
+            n: 0,
+        };
+        write_row(rec, &mut cells, &mut self.ciphers);
+        self.line.extend_from_slice(b"\r\n");
+        self.out.write_all(&self.line)?;
         if self.flush_each {
             self.out.flush()?;
         }
