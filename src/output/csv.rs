@@ -73,11 +73,11 @@ pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
         .collect()
 }
 
-/// A row being written: cells appended to `line` one after another.
+/// A row being written: cells appended to `line`, separated by commas,
+/// none quoted.
 struct Cells<'a> {
     line: &'a mut Vec<u8>,
-    /// Where each cell starts and ends ([`connection_cells`]), or `None`:
-    /// the row is a CSV line, cells quoted where needed.
+    /// Where each cell starts and ends, when wanted.
     spans: Option<&'a mut Vec<(usize, usize)>>,
     start: usize,
     /// Cells opened.
@@ -86,6 +86,7 @@ struct Cells<'a> {
 
 impl Cells<'_> {
     /// Starts a cell; its bytes go to the returned buffer.
+    #[inline(always)]
     fn open(&mut self) -> &mut Vec<u8> {
         if self.n > 0 {
             self.line.push(b',');
@@ -95,44 +96,30 @@ impl Cells<'_> {
         self.line
     }
 
-    /// Ends a cell that holds no quote, comma, CR or LF.
+    /// Ends a cell.
+    #[inline(always)]
     fn close(&mut self) {
         if let Some(s) = self.spans.as_mut() {
             s.push((self.start, self.line.len()));
         }
     }
 
-    /// Ends a cell that may need quotes.
-    fn close_text(&mut self) {
-        if self.spans.is_none()
-            && let Some(cell) = self.line.get(self.start..)
-            && needs_quotes(cell)
-        {
-            let cell = self.line.split_off(self.start);
-            push_field(self.line, &String::from_utf8_lossy(&cell));
-        }
-        self.close();
-    }
-
-    /// A cell of fixed text (no quotes needed).
-    fn word(&mut self, s: &str) {
+    /// A cell of text as it is.
+    #[inline(always)]
+    fn text(&mut self, s: &str) {
         self.open().extend_from_slice(s.as_bytes());
         self.close();
     }
 
     /// A text cell made safe for spreadsheets ([`crate::text::push_safe`]).
+    #[inline(always)]
     fn safe(&mut self, s: &str) {
         push_safe_bytes(self.open(), s);
-        self.close_text();
-    }
-
-    /// A text cell as it is.
-    fn text(&mut self, s: &str) {
-        self.open().extend_from_slice(s.as_bytes());
-        self.close_text();
+        self.close();
     }
 
     /// A number.
+    #[inline(always)]
     fn num(&mut self, n: u64) {
         self.open()
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -140,6 +127,7 @@ impl Cells<'_> {
     }
 
     /// A version's name, empty when absent.
+    #[inline(always)]
     fn version(&mut self, v: Option<u16>) {
         let line = self.open();
         if let Some(v) = v {
@@ -150,6 +138,7 @@ impl Cells<'_> {
 }
 
 /// [`crate::text::push_safe`] to bytes.
+#[inline(always)]
 fn push_safe_bytes(out: &mut Vec<u8>, s: &str) {
     if matches!(
         s.as_bytes().first(),
@@ -191,15 +180,15 @@ fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
     push_ip_bytes(c.open(), r.server_ip);
     c.close();
     c.num(u64::from(r.server_port));
-    c.word(r.protocol.as_str());
+    c.text(r.protocol.as_str());
     c.safe(&r.sni);
     c.version(r.client_max_version);
     c.version(r.negotiated_version);
     c.text(r.cipher.map_or("", |id| ciphers.name(id)));
     c.safe(&r.alpn);
-    c.word(r.status.as_str());
-    c.word(yes_no(m.m365));
-    c.word(m.service.map_or("", |s| s.as_str()));
+    c.text(r.status.as_str());
+    c.text(yes_no(m.m365));
+    c.text(m.service.map_or("", |s| s.as_str()));
     let line = c.open();
     for (i, kind) in m.matched.names().enumerate() {
         if i > 0 {
@@ -210,9 +199,9 @@ fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
     c.close();
     match m.endpoint_id {
         Some(i) => c.num(u64::from(i)),
-        None => c.word(""),
+        None => c.text(""),
     }
-    c.word(yes_no(m.legacy));
+    c.text(yes_no(m.legacy));
     c.safe(&r.client_helo);
     c.safe(&r.server_banner);
     c.text(&r.ja4);
@@ -227,9 +216,9 @@ fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
             line.extend_from_slice(n.as_bytes());
         }
     }
-    c.close_text();
+    c.close();
     c.text(&r.alert);
-    c.word(yes_no(r.hello_retry));
+    c.text(yes_no(r.hello_retry));
     push_time_bytes(c.open(), r.last_ts);
     c.close();
     c.num(r.packets);
@@ -305,8 +294,11 @@ pub fn push_record<'a>(line: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a s
 pub struct CsvSink {
     out: Out,
     flush_each: bool,
-    /// The row as written, reused across rows.
+    /// The row as written, and for rows with cells to quote, the cells
+    /// and where each ends; reused across rows.
     line: Vec<u8>,
+    cells: Vec<u8>,
+    spans: Vec<(usize, usize)>,
     ciphers: Ciphers,
 }
 
@@ -331,6 +323,8 @@ impl CsvSink {
             out,
             flush_each: false,
             line: Vec::with_capacity(1024),
+            cells: Vec::new(),
+            spans: Vec::new(),
             ciphers: Ciphers::default(),
         }
     }
@@ -348,21 +342,51 @@ impl RowOutput for CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        self.line.clear();
+        let line = &mut self.line;
+        line.clear();
         let mut cells = Cells {
-            line: &mut self.line,
+            line,
             spans: None,
             start: 0,
             n: 0,
         };
         write_row(rec, &mut cells, &mut self.ciphers);
-        self.line.extend_from_slice(b"\r\n");
-        self.out.write_all(&self.line)?;
+        // One scan of the whole row: most rows need no quotes at all.
+        if !plain(line, CONNECTION_COLUMNS.len() - 1) {
+            let (cells, spans) = (&mut self.cells, &mut self.spans);
+            cells.clear();
+            spans.clear();
+            let mut c = Cells {
+                line: cells,
+                spans: Some(spans),
+                start: 0,
+                n: 0,
+            };
+            write_row(rec, &mut c, &mut self.ciphers);
+            line.clear();
+            for (i, &(a, b)) in spans.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
+                }
+                let cell = cells.get(a..b).unwrap_or_default();
+                // Cells are whole `str`s, so each span is valid UTF-8.
+                push_field(line, std::str::from_utf8(cell).unwrap_or_default());
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        self.out.write_all(line)?;
         if self.flush_each {
             self.out.flush()?;
         }
         Ok(())
     }
+}
+
+/// Whether a row of cells joined by `commas` commas has no cell that needs
+/// quotes: no quote, CR or LF, and no comma of its own.
+fn plain(row: &[u8], commas: usize) -> bool {
+    memchr::memchr3(b'"', b'\r', b'\n', row).is_none()
+        && memchr::memchr_iter(b',', row).count() == commas
 }
 
 #[cfg(test)]
