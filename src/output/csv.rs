@@ -449,4 +449,34 @@ mod tests {
             assert_eq!(ours, theirs);
         }
     }
+
+    /// Every column has its cell, empty ones included (a time out of
+    /// range, no cipher, no names): 31 cells, 30 commas.
+    #[test]
+    fn empty_cells_keep_their_columns() {
+        let mut rec = ConnRecord {
+            ts: i64::MAX,
+            ..ConnRecord::default()
+        };
+        rec.cert_names = vec!["a,b".to_string(), "c".to_string()].into();
+        let cells = connection_cells(&rec);
+        assert_eq!(cells.len(), CONNECTION_COLUMNS.len());
+        assert_eq!(cells[0], "");
+        assert_eq!(cells[1], "0.0.0.0");
+        assert_eq!(cells[22], "a,b c");
+        let (out, mut back) = crate::output::spool::temp_part().expect("temp file");
+        let mut sink = CsvSink::headless(out);
+        sink.record(&rec).expect("row");
+        sink.flush().expect("flush");
+        drop(sink);
+        std::io::Seek::rewind(&mut back).expect("rewind");
+        let mut line = String::new();
+        std::io::Read::read_to_string(&mut back, &mut line).expect("read back");
+        assert!(line.starts_with(",0.0.0.0,0,0.0.0.0,0,tls,"), "{line}");
+        assert!(line.contains(",\"a,b c\","), "{line}");
+        assert!(
+            line.ends_with(",no,1970-01-01T00:00:00.000000Z,0,,,,\r\n"),
+            "{line}"
+        );
+    }
 }
