@@ -63,7 +63,6 @@ pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
             line: &mut line,
             spans: Some(&mut spans),
             start: 0,
-            n: 0,
         },
         &mut Ciphers::default(),
     );
@@ -80,20 +79,21 @@ struct Cells<'a> {
     /// Where each cell starts and ends, when wanted.
     spans: Option<&'a mut Vec<(usize, usize)>>,
     start: usize,
-    /// Cells opened.
-    n: usize,
 }
 
 impl Cells<'_> {
-    /// Starts a cell; its bytes go to the returned buffer.
+    /// Starts the first cell; its bytes go to the returned buffer.
     #[inline(always)]
-    fn open(&mut self) -> &mut Vec<u8> {
-        if self.n > 0 {
-            self.line.push(b',');
-        }
-        self.n += 1;
+    fn first(&mut self) -> &mut Vec<u8> {
         self.start = self.line.len();
         self.line
+    }
+
+    /// Starts a cell after the first; its bytes go to the returned buffer.
+    #[inline(always)]
+    fn open(&mut self) -> &mut Vec<u8> {
+        self.line.push(b',');
+        self.first()
     }
 
     /// Ends a cell.
@@ -172,7 +172,7 @@ impl Ciphers {
 /// Writes the cells of a connection row, in [`CONNECTION_COLUMNS`] order.
 fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
     let m = &r.m365;
-    push_time_bytes(c.open(), r.ts);
+    push_time_bytes(c.first(), r.ts);
     c.close();
     push_ip_bytes(c.open(), r.client_ip);
     c.close();
@@ -348,7 +348,6 @@ impl Sink for CsvSink {
             line,
             spans: None,
             start: 0,
-            n: 0,
         };
         write_row(rec, &mut cells, &mut self.ciphers);
         // One scan of the whole row: most rows need no quotes at all.
@@ -360,7 +359,6 @@ impl Sink for CsvSink {
                 line: cells,
                 spans: Some(spans),
                 start: 0,
-                n: 0,
             };
             write_row(rec, &mut c, &mut self.ciphers);
             line.clear();
