@@ -14,20 +14,66 @@ pub fn push_num(out: &mut String, n: u64, width: usize) {
 /// Appends an address as `Display` writes it; IPv4 without the
 /// formatting machinery (two per row).
 pub fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    let mut b = Vec::new();
+    push_ip_bytes(&mut b, ip);
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// [`push_ip`] to bytes.
+pub fn push_ip_bytes(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
+            // At most `255.255.255.255`: made on the stack, appended once;
+            // each octet as its digits and a dot, from a table.
+            let mut b = [0u8; 16];
+            let mut n = 0;
+            for o in v4.octets() {
+                let (digits, len) = OCTETS[usize::from(o)];
+                if let Some(to) = b.get_mut(n..n + 4) {
+                    to.copy_from_slice(&digits);
                 }
-                push_num(out, u64::from(o), 1);
+                n += usize::from(len);
             }
+            // Without the last dot.
+            out.extend_from_slice(b.get(..n - 1).unwrap_or_default());
         }
         std::net::IpAddr::V6(v6) => {
-            use std::fmt::Write as _;
+            use std::io::Write as _;
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Each byte value in decimal with a dot after it, and how many of the
+/// four bytes that is.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let o = i as u8;
+        t[i] = if o >= 100 {
+            ([b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, b'.'], 4)
+        } else if o >= 10 {
+            ([b'0' + o / 10, b'0' + o % 10, b'.', 0], 3)
+        } else {
+            ([b'0' + o, b'.', 0, 0], 2)
+        };
+        i += 1;
+    }
+    t
+};
+
+/// `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The last two digits of `n`.
+fn pair(n: u32) -> [u8; 2] {
+    let i = (n % 100) as usize * 2;
+    [PAIRS[i], PAIRS[i + 1]]
 }
 
 /// RFC 3339 UTC time of a µs timestamp, e.g. `2025-03-04T08:00:00.123456Z`
@@ -39,44 +85,69 @@ pub fn rfc3339(ts_us: i64) -> String {
 }
 
 /// Appends [`rfc3339`] of `ts_us` to `out` (nothing when out of range).
-/// The date comes from `time` by day number (remembered for the last day
-/// seen on this thread: a row has two timestamps, rows come in time
-/// order); the time of day is plain arithmetic.
 pub fn push_time(out: &mut String, ts_us: i64) {
-    const DAY_US: i64 = 86_400_000_000;
+    if let Some(t) = time_bytes(ts_us) {
+        out.push_str(std::str::from_utf8(&t).unwrap_or_default());
+    }
+}
+
+/// [`push_time`] to bytes.
+pub fn push_time_bytes(out: &mut Vec<u8>, ts_us: i64) {
+    if let Some(t) = time_bytes(ts_us) {
+        out.extend_from_slice(&t);
+    }
+}
+
+/// [`rfc3339`] of `ts_us` as bytes, `None` when out of range. The date
+/// comes from `time` by day number; the time of day is plain arithmetic.
+/// The last day and the last second formatted are remembered on this
+/// thread: a row has two timestamps, rows come in time order.
+fn time_bytes(ts_us: i64) -> Option<[u8; 27]> {
+    const DAY_SECS: i64 = 86_400;
     thread_local! {
-        /// The last day number formatted, and its `YYYY-MM-DDT`.
-        static LAST_DAY: std::cell::RefCell<(i64, String)> =
-            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        /// The last day number formatted, and its `YYYY-MM-DDT` (`None`:
+        /// out of range).
+        static LAST_DAY: std::cell::Cell<(i64, Option<[u8; 11]>)> =
+            const { std::cell::Cell::new((i64::MIN, None)) };
+        /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS.`.
+        static LAST_SECOND: std::cell::Cell<(i64, [u8; 20])> =
+            const { std::cell::Cell::new((i64::MIN, [0; 20])) };
     }
-    let day = ts_us.div_euclid(DAY_US);
-    let in_day = ts_us.rem_euclid(DAY_US);
-    let known = LAST_DAY.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != day {
-            let mut date = String::with_capacity(11);
-            if !push_date(&mut date, day) {
-                return false;
+    let secs = ts_us.div_euclid(1_000_000);
+    let micros = u32::try_from(ts_us.rem_euclid(1_000_000)).unwrap_or(0);
+    let (known, mut prefix) = LAST_SECOND.get();
+    if known != secs {
+        let day = secs.div_euclid(DAY_SECS);
+        let in_day = u32::try_from(secs.rem_euclid(DAY_SECS)).unwrap_or(0);
+        let date = LAST_DAY.with(|last| {
+            let (known, date) = last.get();
+            if known == day {
+                return date;
             }
-            *last = (day, date);
-        }
-        out.push_str(&last.1);
-        true
-    });
-    if !known {
-        return;
+            let mut s = String::with_capacity(11);
+            let date = push_date(&mut s, day)
+                .then(|| <[u8; 11]>::try_from(s.as_bytes()).ok())
+                .flatten();
+            last.set((day, date));
+            date
+        })?;
+        let [h0, h1] = pair(in_day / 3600);
+        let [m0, m1] = pair(in_day / 60 % 60);
+        let [s0, s1] = pair(in_day % 60);
+        let [y0, y1, y2, y3, _, o0, o1, _, d0, d1, _] = date;
+        prefix = [
+            y0, y1, y2, y3, b'-', o0, o1, b'-', d0, d1, b'T', h0, h1, b':', m0, m1, b':', s0, s1,
+            b'.',
+        ];
+        LAST_SECOND.set((secs, prefix));
     }
-    let secs = in_day / 1_000_000;
-    let field = |n: i64| u64::try_from(n).unwrap_or(0);
-    push_num(out, field(secs / 3600), 2);
-    out.push(':');
-    push_num(out, field(secs / 60 % 60), 2);
-    out.push(':');
-    push_num(out, field(secs % 60), 2);
     // Always six digits: the cells then sort as text in time order.
-    out.push('.');
-    push_num(out, field(in_day % 1_000_000), 6);
-    out.push('Z');
+    let mut t = [b'Z'; 27];
+    t[..20].copy_from_slice(&prefix);
+    t[20..22].copy_from_slice(&pair(micros / 10_000));
+    t[22..24].copy_from_slice(&pair(micros / 100));
+    t[24..26].copy_from_slice(&pair(micros));
+    Some(t)
 }
 
 /// Appends `YYYY-MM-DDT` of a day number since 1970-01-01; false when out of

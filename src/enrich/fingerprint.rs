@@ -377,17 +377,13 @@ impl Remembered {
     }
 }
 
-/// The cache's hash of a hello's fields (`ciphers`: its 16-bit ones).
-fn key_hash(v: &HelloView<'_>, ciphers: impl Iterator<Item = u16>) -> u64 {
+/// The cache's hash of a hello's fields, each list hashed whole (a hit is
+/// compared field by field, see [`Remembered::is`]).
+fn key_hash(h: &ClientHello, v: &HelloView<'_>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = rustc_hash::FxHasher::default();
-    let mut n = 0usize;
-    for c in ciphers {
-        c.hash(&mut hasher);
-        n += 1;
-    }
     (
-        n,
+        h.ciphers.as_slice(),
         v.legacy_version,
         v.extensions,
         v.has_sni,
@@ -403,17 +399,19 @@ fn key_hash(v: &HelloView<'_>, ciphers: impl Iterator<Item = u16>) -> u64 {
 
 /// JA4 and JA3 of a ClientHello, through the per-thread cache.
 pub fn of_hello(h: &ClientHello) -> (String, String) {
-    // The 16-bit cipher values (SSLv2 specs of 24 bits are left out),
-    // collected only when the cache does not know the hello.
-    let ciphers = || h.ciphers.iter().filter_map(|c| u16::try_from(*c).ok());
     let v = hello_view(h, &[]);
-    let key = key_hash(&v, ciphers());
+    let key = key_hash(h, &v);
     FP_CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if let Some(r) = c.peek(&key).filter(|r| r.is(h, &v)) {
             return (r.ja4.clone(), r.ja3.clone());
         }
-        let list: Vec<u16> = ciphers().collect();
+        // The 16-bit cipher values (SSLv2 specs of 24 bits are left out).
+        let list: Vec<u16> = h
+            .ciphers
+            .iter()
+            .filter_map(|c| u16::try_from(*c).ok())
+            .collect();
         let full = HelloView {
             ciphers: &list,
             ..v
@@ -923,8 +921,7 @@ mod tests {
         };
         let right = of_hello(&hello);
         FP_CACHE.with(|c| c.borrow_mut().clear());
-        let ciphers = hello.ciphers.iter().map(|&c| c as u16);
-        let key = key_hash(&hello_view(&hello, &[]), ciphers);
+        let key = key_hash(&hello, &hello_view(&hello, &[]));
         let other = ClientHello {
             ciphers: vec![0x002f],
             ..hello.clone()

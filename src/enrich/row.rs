@@ -8,7 +8,7 @@ use super::identity::server_names::{Resolved, ServerNames};
 use super::m365::{Endpoints, Query};
 use crate::flow::conn::{Connection, Opening};
 use crate::model::m365::{Classification, Service};
-use crate::model::row::{ConnRecord, Protocol, Status};
+use crate::model::row::{ConnRecord, Protocol, Status, no_name};
 use crate::text::escape_name;
 use crate::wire::mail::{MailProtocol, StartTls};
 use crate::wire::tls::ClientHello;
@@ -112,7 +112,7 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         server_port,
         protocol,
         sni,
-        dns_name: Arc::from(""),
+        dns_name: no_name(),
         client_max_version: ch.map(ClientHello::max_version),
         client_best_version: ch.map(ClientHello::best_version),
         client_version: ch.map(|h| h.legacy_version),
@@ -148,18 +148,19 @@ pub fn classify_server(
     endpoints: &Endpoints,
     sni: &str,
     dns_name: &str,
-    cert_names: &[String],
+    cert_names: &Arc<[String]>,
     banner: &str,
     server_ip: std::net::IpAddr,
     mail: bool,
 ) -> Classification {
-    let mut m365 = endpoints.classify(&Query {
+    let q = Query {
         sni: (!sni.is_empty()).then_some(sni),
         dns_name: (!dns_name.is_empty()).then_some(dns_name),
         cert_names,
         banner_host: (!banner.is_empty()).then_some(banner),
         server_ip,
-    });
+    };
+    let mut m365 = endpoints.classify_shared(&q, cert_names);
     // A Microsoft 365 mail server is Exchange Online, even when the name
     // that matched is a shared one such as `*.office365.com` (Common).
     if mail && m365.m365 && m365.service == Some(Service::Common) {

@@ -84,25 +84,31 @@ impl MatchKinds {
     }
 }
 
-impl fmt::Display for MatchKinds {
-    /// Joins the matched kinds with `+` in the order `sni+dns+cert+banner+ip`; empty when
-    /// nothing matched.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for (on, name) in [
+impl MatchKinds {
+    /// The names of the kinds that matched, in the order
+    /// `sni`, `dns`, `cert`, `banner`, `ip`.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        [
             (self.sni, "sni"),
             (self.dns, "dns"),
             (self.cert, "cert"),
             (self.banner, "banner"),
             (self.ip, "ip"),
-        ] {
-            if on {
-                if !first {
-                    f.write_str("+")?;
-                }
-                f.write_str(name)?;
-                first = false;
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+    }
+}
+
+impl fmt::Display for MatchKinds {
+    /// Joins the matched kinds with `+` in the order `sni+dns+cert+banner+ip`; empty when
+    /// nothing matched.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str("+")?;
             }
+            f.write_str(name)?;
         }
         Ok(())
     }

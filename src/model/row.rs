@@ -219,6 +219,15 @@ pub struct ConnRecord {
     pub who: RowName,
 }
 
+/// An empty name, shared per thread (rows are made by the thousand, most
+/// without a DNS name).
+pub fn no_name() -> Arc<str> {
+    thread_local! {
+        static EMPTY: Arc<str> = Arc::from("");
+    }
+    EMPTY.with(Arc::clone)
+}
+
 /// An empty row: unspecified addresses, port 0, protocol `tls`, status
 /// `established`, no facts (filled in by the readers of rows, and by tests).
 impl Default for ConnRecord {
@@ -233,7 +242,7 @@ impl Default for ConnRecord {
             server_port: 0,
             protocol: Protocol::Tls,
             sni: String::new(),
-            dns_name: Arc::from(""),
+            dns_name: no_name(),
             client_max_version: None,
             client_best_version: None,
             client_version: None,

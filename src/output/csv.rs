@@ -1,6 +1,7 @@
 //! The connections CSV: one row per connection, RFC 4180, spreadsheet-safe
 //! cells.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -9,7 +10,7 @@ use super::spool::{Out, RowOutput, copy_big};
 use crate::model::row::ConnRecord;
 use crate::model::sink::Sink;
 use crate::model::version::TlsVersion;
-use crate::text::{push_ip, push_num, push_safe, push_time};
+use crate::text::{push_ip_bytes, push_time_bytes};
 use crate::wire::tls::cipher_name;
 
 /// Columns of the connections CSV, in order.
@@ -55,84 +56,178 @@ pub fn yes_no(b: bool) -> &'static str {
 
 /// The cells of one connection row, in [`CONNECTION_COLUMNS`] order.
 pub fn connection_cells(r: &ConnRecord) -> Vec<String> {
-    let mut v = Vec::with_capacity(CONNECTION_COLUMNS.len());
-    write_cells(r, &mut String::new(), &mut |c| v.push(c.to_string()));
-    v
+    let (mut line, mut spans) = (Vec::new(), Vec::new());
+    write_row(
+        r,
+        &mut Cells {
+            line: &mut line,
+            spans: Some(&mut spans),
+            start: 0,
+        },
+        &mut Ciphers::default(),
+    );
+    spans
+        .iter()
+        .map(|&(a, b)| String::from_utf8_lossy(line.get(a..b).unwrap_or_default()).into_owned())
+        .collect()
 }
 
-/// Calls `emit` with each cell of a connection row, in
-/// [`CONNECTION_COLUMNS`] order, formatting into `buf` (reused: a row's
-/// certificate names alone can take a kilobyte).
-pub fn write_cells(r: &ConnRecord, buf: &mut String, emit: &mut dyn FnMut(&str)) {
-    use std::fmt::Write as _;
-    let m = &r.m365;
-    let mut cell = |buf: &mut String, f: &mut dyn FnMut(&mut String)| {
-        buf.clear();
-        f(buf);
-        emit(buf);
-    };
-    let safe = push_safe;
-    let version = |buf: &mut String, v: Option<u16>| {
+/// A row being written: cells appended to `line`, separated by commas,
+/// none quoted.
+struct Cells<'a> {
+    line: &'a mut Vec<u8>,
+    /// Where each cell starts and ends, when wanted.
+    spans: Option<&'a mut Vec<(usize, usize)>>,
+    start: usize,
+}
+
+impl Cells<'_> {
+    /// Starts the first cell; its bytes go to the returned buffer.
+    #[inline(always)]
+    fn first(&mut self) -> &mut Vec<u8> {
+        self.start = self.line.len();
+        self.line
+    }
+
+    /// Starts a cell after the first; its bytes go to the returned buffer.
+    #[inline(always)]
+    fn open(&mut self) -> &mut Vec<u8> {
+        self.line.push(b',');
+        self.first()
+    }
+
+    /// Ends a cell.
+    #[inline(always)]
+    fn close(&mut self) {
+        if let Some(s) = self.spans.as_mut() {
+            s.push((self.start, self.line.len()));
+        }
+    }
+
+    /// A cell of text as it is.
+    #[inline(always)]
+    fn text(&mut self, s: &str) {
+        self.open().extend_from_slice(s.as_bytes());
+        self.close();
+    }
+
+    /// A text cell made safe for spreadsheets ([`crate::text::push_safe`]).
+    #[inline(always)]
+    fn safe(&mut self, s: &str) {
+        push_safe_bytes(self.open(), s);
+        self.close();
+    }
+
+    /// A number.
+    #[inline(always)]
+    fn num(&mut self, n: u64) {
+        self.open()
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.close();
+    }
+
+    /// A version's name, empty when absent.
+    #[inline(always)]
+    fn version(&mut self, v: Option<u16>) {
+        let line = self.open();
         if let Some(v) = v {
-            buf.push_str(&TlsVersion(v).name());
+            line.extend_from_slice(TlsVersion(v).name().as_bytes());
         }
-    };
-    cell(buf, &mut |b| push_time(b, r.ts));
-    cell(buf, &mut |b| push_ip(b, r.client_ip));
-    cell(buf, &mut |b| push_num(b, u64::from(r.client_port), 1));
-    cell(buf, &mut |b| push_ip(b, r.server_ip));
-    cell(buf, &mut |b| push_num(b, u64::from(r.server_port), 1));
-    cell(buf, &mut |b| b.push_str(r.protocol.as_str()));
-    cell(buf, &mut |b| safe(b, &r.sni));
-    cell(buf, &mut |b| version(b, r.client_max_version));
-    cell(buf, &mut |b| version(b, r.negotiated_version));
-    cell(buf, &mut |b| {
-        if let Some(c) = r.cipher {
-            b.push_str(&cipher_name(c));
-        }
-    });
-    cell(buf, &mut |b| safe(b, &r.alpn));
-    cell(buf, &mut |b| b.push_str(r.status.as_str()));
-    cell(buf, &mut |b| b.push_str(yes_no(m.m365)));
-    cell(buf, &mut |b| {
-        if let Some(s) = m.service {
-            b.push_str(s.as_str());
-        }
-    });
-    cell(buf, &mut |b| {
-        let _ = write!(b, "{}", m.matched);
-    });
-    cell(buf, &mut |b| {
-        if let Some(i) = m.endpoint_id {
-            push_num(b, u64::from(i), 1);
-        }
-    });
-    cell(buf, &mut |b| b.push_str(yes_no(m.legacy)));
-    cell(buf, &mut |b| safe(b, &r.client_helo));
-    cell(buf, &mut |b| safe(b, &r.server_banner));
-    cell(buf, &mut |b| b.push_str(&r.ja4));
-    cell(buf, &mut |b| b.push_str(&r.ja3));
-    cell(buf, &mut |b| version(b, r.client_version));
-    cell(buf, &mut |b| {
-        for (i, n) in r.cert_names.iter().enumerate() {
-            if i == 0 {
-                safe(b, n);
-            } else {
-                b.push(' ');
-                b.push_str(n);
+        self.close();
+    }
+}
+
+/// [`crate::text::push_safe`] to bytes.
+#[inline(always)]
+fn push_safe_bytes(out: &mut Vec<u8>, s: &str) {
+    if matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) {
+        out.push(b'\'');
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Cipher suite names met lately (a capture uses a handful).
+#[derive(Default)]
+struct Ciphers(Vec<(u32, Cow<'static, str>)>);
+
+impl Ciphers {
+    fn name(&mut self, id: u32) -> &str {
+        let i = match self.0.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                if self.0.len() >= 32 {
+                    self.0.clear();
+                }
+                self.0.push((id, cipher_name(id)));
+                self.0.len() - 1
             }
+        };
+        self.0.get(i).map_or("", |(_, n)| n)
+    }
+}
+
+/// Writes the cells of a connection row, in [`CONNECTION_COLUMNS`] order.
+fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
+    let m = &r.m365;
+    push_time_bytes(c.first(), r.ts);
+    c.close();
+    push_ip_bytes(c.open(), r.client_ip);
+    c.close();
+    c.num(u64::from(r.client_port));
+    push_ip_bytes(c.open(), r.server_ip);
+    c.close();
+    c.num(u64::from(r.server_port));
+    c.text(r.protocol.as_str());
+    c.safe(&r.sni);
+    c.version(r.client_max_version);
+    c.version(r.negotiated_version);
+    c.text(r.cipher.map_or("", |id| ciphers.name(id)));
+    c.safe(&r.alpn);
+    c.text(r.status.as_str());
+    c.text(yes_no(m.m365));
+    c.text(m.service.map_or("", |s| s.as_str()));
+    let line = c.open();
+    for (i, kind) in m.matched.names().enumerate() {
+        if i > 0 {
+            line.push(b'+');
         }
-    });
-    cell(buf, &mut |b| b.push_str(&r.alert));
-    cell(buf, &mut |b| b.push_str(yes_no(r.hello_retry)));
-    cell(buf, &mut |b| push_time(b, r.last_ts));
-    cell(buf, &mut |b| push_num(b, r.packets, 1));
-    cell(buf, &mut |b| safe(b, &r.dns_name));
+        line.extend_from_slice(kind.as_bytes());
+    }
+    c.close();
+    match m.endpoint_id {
+        Some(i) => c.num(u64::from(i)),
+        None => c.text(""),
+    }
+    c.text(yes_no(m.legacy));
+    c.safe(&r.client_helo);
+    c.safe(&r.server_banner);
+    c.text(&r.ja4);
+    c.text(&r.ja3);
+    c.version(r.client_version);
+    let line = c.open();
+    for (i, n) in r.cert_names.iter().enumerate() {
+        if i == 0 {
+            push_safe_bytes(line, n);
+        } else {
+            line.push(b' ');
+            line.extend_from_slice(n.as_bytes());
+        }
+    }
+    c.close();
+    c.text(&r.alert);
+    c.text(yes_no(r.hello_retry));
+    push_time_bytes(c.open(), r.last_ts);
+    c.close();
+    c.num(r.packets);
+    c.safe(&r.dns_name);
     // The client's name, source and MAC (empty until `super::named` fills
     // them, unless read back from rows).
-    cell(buf, &mut |b| safe(b, &r.who.name));
-    cell(buf, &mut |b| safe(b, &r.who.source));
-    cell(buf, &mut |b| b.push_str(&r.who.mac));
+    c.safe(&r.who.name);
+    c.safe(&r.who.source);
+    c.text(&r.who.mac);
 }
 
 /// A CSV writer as RFC 4180 has it: CRLF line ends, quotes where needed.
@@ -199,12 +294,12 @@ pub fn push_record<'a>(line: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a s
 pub struct CsvSink {
     out: Out,
     flush_each: bool,
-    /// The row's cells back to back, where each ends, the row as written,
-    /// and a cell buffer; all reused across rows.
-    cells: Vec<u8>,
-    ends: Vec<usize>,
+    /// The row as written, and for rows with cells to quote, the cells
+    /// and where each ends; reused across rows.
     line: Vec<u8>,
-    scratch: String,
+    cells: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    ciphers: Ciphers,
 }
 
 impl CsvSink {
@@ -227,10 +322,10 @@ impl CsvSink {
         CsvSink {
             out,
             flush_each: false,
-            cells: Vec::with_capacity(1024),
-            ends: Vec::with_capacity(CONNECTION_COLUMNS.len()),
             line: Vec::with_capacity(1024),
-            scratch: String::new(),
+            cells: Vec::new(),
+            spans: Vec::new(),
+            ciphers: Ciphers::default(),
         }
     }
 }
@@ -247,30 +342,34 @@ impl RowOutput for CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        let (cells, ends) = (&mut self.cells, &mut self.ends);
-        cells.clear();
-        ends.clear();
-        write_cells(rec, &mut self.scratch, &mut |c| {
-            cells.extend_from_slice(c.as_bytes());
-            ends.push(cells.len());
-        });
-        // One scan of the whole row: most rows need no quotes at all.
-        let quotes = needs_quotes(cells);
         let line = &mut self.line;
         line.clear();
-        let mut start = 0;
-        for (i, &end) in ends.iter().enumerate() {
-            if i > 0 {
-                line.push(b',');
-            }
-            let cell = cells.get(start..end).unwrap_or_default();
-            if quotes {
-                // Cells are whole `str`s, so each slice is valid UTF-8.
+        let mut cells = Cells {
+            line,
+            spans: None,
+            start: 0,
+        };
+        write_row(rec, &mut cells, &mut self.ciphers);
+        // One scan of the whole row: most rows need no quotes at all.
+        if !plain(line, CONNECTION_COLUMNS.len() - 1) {
+            let (cells, spans) = (&mut self.cells, &mut self.spans);
+            cells.clear();
+            spans.clear();
+            let mut c = Cells {
+                line: cells,
+                spans: Some(spans),
+                start: 0,
+            };
+            write_row(rec, &mut c, &mut self.ciphers);
+            line.clear();
+            for (i, &(a, b)) in spans.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
+                }
+                let cell = cells.get(a..b).unwrap_or_default();
+                // Cells are whole `str`s, so each span is valid UTF-8.
                 push_field(line, std::str::from_utf8(cell).unwrap_or_default());
-            } else {
-                line.extend_from_slice(cell);
             }
-            start = end;
         }
         line.extend_from_slice(b"\r\n");
         self.out.write_all(line)?;
@@ -279,6 +378,13 @@ impl Sink for CsvSink {
         }
         Ok(())
     }
+}
+
+/// Whether a row of cells joined by `commas` commas has no cell that needs
+/// quotes: no quote, CR or LF, and no comma of its own.
+fn plain(row: &[u8], commas: usize) -> bool {
+    memchr::memchr3(b'"', b'\r', b'\n', row).is_none()
+        && memchr::memchr_iter(b',', row).count() == commas
 }
 
 #[cfg(test)]
@@ -340,5 +446,35 @@ mod tests {
             let theirs = String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8");
             assert_eq!(ours, theirs);
         }
+    }
+
+    /// Every column has its cell, empty ones included (a time out of
+    /// range, no cipher, no names): 31 cells, 30 commas.
+    #[test]
+    fn empty_cells_keep_their_columns() {
+        let mut rec = ConnRecord {
+            ts: i64::MAX,
+            ..ConnRecord::default()
+        };
+        rec.cert_names = vec!["a,b".to_string(), "c".to_string()].into();
+        let cells = connection_cells(&rec);
+        assert_eq!(cells.len(), CONNECTION_COLUMNS.len());
+        assert_eq!(cells[0], "");
+        assert_eq!(cells[1], "0.0.0.0");
+        assert_eq!(cells[22], "a,b c");
+        let (out, mut back) = crate::output::spool::temp_part().expect("temp file");
+        let mut sink = CsvSink::headless(out);
+        sink.record(&rec).expect("row");
+        sink.flush().expect("flush");
+        drop(sink);
+        std::io::Seek::rewind(&mut back).expect("rewind");
+        let mut line = String::new();
+        std::io::Read::read_to_string(&mut back, &mut line).expect("read back");
+        assert!(line.starts_with(",0.0.0.0,0,0.0.0.0,0,tls,"), "{line}");
+        assert!(line.contains(",\"a,b c\","), "{line}");
+        assert!(
+            line.ends_with(",no,1970-01-01T00:00:00.000000Z,0,,,,\r\n"),
+            "{line}"
+        );
     }
 }

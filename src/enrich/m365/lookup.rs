@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
@@ -33,7 +34,7 @@ pub struct Endpoints {
     /// Distinguishes instances in the per-thread name cache.
     cache_id: u64,
     /// Which data this is, as the rows name it (see [`Endpoints::data_label`]).
-    pub(super) data: std::sync::Arc<str>,
+    pub(super) data: Arc<str>,
 }
 
 /// Names looked up lately, per thread and per [`Endpoints`] instance: the
@@ -51,7 +52,9 @@ type NameCache = (u64, Memo<Box<str>, Option<usize>>);
 #[derive(Debug)]
 struct NamesSeen {
     sni: Option<Box<str>>,
-    cert_names: Box<[String]>,
+    /// The query's own list when it came shared ([`Endpoints::classify_shared`]):
+    /// the next query with that list is known by its address.
+    cert_names: Arc<[String]>,
     banner_host: Option<Box<str>>,
     /// Best entries for the SNI, the certificate and the banner.
     best: NameHits,
@@ -62,9 +65,12 @@ type NameHits = (Option<usize>, Option<usize>, Option<usize>);
 
 impl NamesSeen {
     fn answers(&self, q: &Query<'_>) -> bool {
+        // The same memory (held alive here) holds the same names.
+        let same_list = std::ptr::eq(self.cert_names.as_ptr(), q.cert_names.as_ptr())
+            && self.cert_names.len() == q.cert_names.len();
         self.sni.as_deref() == q.sni
             && self.banner_host.as_deref() == q.banner_host
-            && *self.cert_names == *q.cert_names
+            && (same_list || *self.cert_names == *q.cert_names)
     }
 }
 
@@ -193,7 +199,20 @@ impl Endpoints {
     /// earlier name). The service and endpoint id come from the strongest matching
     /// evidence: sni, then dns, then cert, then banner, then ip.
     pub fn classify(&self, q: &Query<'_>) -> Classification {
-        let (sni, cert, banner) = self.name_hits(q);
+        self.classify_in(q, None)
+    }
+
+    /// [`Endpoints::classify`] of a query whose certificate names are
+    /// `certs` (shared by the connections to one server): the per-thread
+    /// cache keeps the list itself and knows it again by its address.
+    pub fn classify_shared(&self, q: &Query<'_>, certs: &Arc<[String]>) -> Classification {
+        let same = std::ptr::eq(certs.as_ptr(), q.cert_names.as_ptr())
+            && certs.len() == q.cert_names.len();
+        self.classify_in(q, same.then_some(certs))
+    }
+
+    fn classify_in(&self, q: &Query<'_>, certs: Option<&Arc<[String]>>) -> Classification {
+        let (sni, cert, banner) = self.name_hits(q, certs);
         // Only connections without SNI carry a DNS name: rare, not cached
         // with the other names.
         let dns = q.dns_name.and_then(|name| self.best_name(name));
@@ -231,11 +250,19 @@ impl Endpoints {
 
     /// The best entries for a query's SNI, certificate names (the most
     /// specific; ties: the earlier name) and banner host, through the
-    /// per-thread cache.
-    fn name_hits(&self, q: &Query<'_>) -> NameHits {
+    /// per-thread cache. `certs`: the query's names, shared.
+    fn name_hits(&self, q: &Query<'_>, certs: Option<&Arc<[String]>>) -> NameHits {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
-        (q.sni, q.cert_names, q.banner_host).hash(&mut h);
+        // Of the certificate names, the number and the first only: a hit
+        // is checked against all of them.
+        (
+            q.sni,
+            q.cert_names.len(),
+            q.cert_names.first(),
+            q.banner_host,
+        )
+            .hash(&mut h);
         let key = h.finish();
         let cached = NAMES_CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -264,7 +291,7 @@ impl Endpoints {
         if !big {
             let seen = NamesSeen {
                 sni: q.sni.map(Box::from),
-                cert_names: q.cert_names.into(),
+                cert_names: certs.map_or_else(|| q.cert_names.into(), Arc::clone),
                 banner_host: q.banner_host.map(Box::from),
                 best,
             };

@@ -872,4 +872,49 @@ mod tests {
         let t = e.describe_lookup("a..b");
         assert!(t.contains("neither"), "{t}");
     }
+
+    /// Certificate lists shared by connections are known again by their
+    /// address; a list with the same first name and length but other names,
+    /// or the same names in a list of their own, are classified by their
+    /// names.
+    #[test]
+    fn shared_certificate_lists() {
+        use std::sync::Arc;
+        let e = emb();
+        let q = |certs: &[String]| -> Classification {
+            e.classify(&Query {
+                sni: None,
+                dns_name: None,
+                cert_names: certs,
+                banner_host: None,
+                server_ip: NON_MS,
+            })
+        };
+        let shared = |certs: &Arc<[String]>| -> Classification {
+            let q = Query {
+                sni: None,
+                dns_name: None,
+                cert_names: certs,
+                banner_host: None,
+                server_ip: NON_MS,
+            };
+            e.classify_shared(&q, certs)
+        };
+        let ms: Arc<[String]> = Arc::from(vec![
+            "example.org".to_string(),
+            "outlook.office365.com".to_string(),
+        ]);
+        let other: Arc<[String]> =
+            Arc::from(vec!["example.org".to_string(), "example.net".to_string()]);
+        let first = shared(&ms);
+        assert!(first.m365 && first.matched.cert, "{first:?}");
+        assert_eq!(first.service, Some(Service::Exchange));
+        assert_eq!(shared(&ms), first);
+        assert_eq!(shared(&other), Classification::default());
+        // The same names at another address.
+        let copy = |l: &Arc<[String]>| -> Vec<String> { l.iter().cloned().collect() };
+        assert_eq!(q(&copy(&ms)), first);
+        assert_eq!(q(&copy(&other)), Classification::default());
+        assert_eq!(shared(&ms), first);
+    }
 }
