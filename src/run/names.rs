@@ -155,30 +155,15 @@ impl Follower {
         let room = MAX_STREAM.saturating_sub(s.buf.len());
         let more = t.payload.get(..room).unwrap_or(t.payload);
         // The first segment is read where it lies (most starts fit in one).
-        let first = s.buf.is_empty();
-        if first && more.len() >= s.want {
-            let want = identity.tcp_stream(&Datagram {
-                ts: s.ts,
-                src_mac: s.mac,
-                src: t.src,
-                dst: t.dst,
-                sport: t.sport,
-                dport: t.dport,
-                payload: more,
-            });
-            match want {
-                StreamWant::More(n) if n <= MAX_STREAM && n > more.len() => {
-                    s.want = n;
-                    s.buf.extend_from_slice(more);
-                }
-                _ => s.done = true,
+        let in_place = s.buf.is_empty() && more.len() >= s.want;
+        if !in_place {
+            s.buf.extend_from_slice(more);
+            if s.buf.len() < s.want {
+                return;
             }
-            return;
         }
-        s.buf.extend_from_slice(more);
-        if s.buf.len() < s.want {
-            return;
-        }
+        let payload = if in_place { more } else { &s.buf[..] };
+        let read = payload.len();
         let want = identity.tcp_stream(&Datagram {
             ts: s.ts,
             src_mac: s.mac,
@@ -186,10 +171,15 @@ impl Follower {
             dst: t.dst,
             sport: t.sport,
             dport: t.dport,
-            payload: &s.buf,
+            payload,
         });
         match want {
-            StreamWant::More(n) if n <= MAX_STREAM && n > s.buf.len() => s.want = n,
+            StreamWant::More(n) if n <= MAX_STREAM && n > read => {
+                if in_place {
+                    s.buf.extend_from_slice(more);
+                }
+                s.want = n;
+            }
             _ => {
                 s.done = true;
                 s.buf = Vec::new();
