@@ -69,11 +69,48 @@ impl Slot {
     }
 }
 
+/// One generation of answers: an index of server addresses into slots
+/// kept in the order they came. Most answers name a new address; its
+/// index entry is small and its slot written at the end, so a table of
+/// thousands of addresses costs few cache misses.
+#[derive(Debug, Default)]
+struct Generation {
+    index: HashMap<IpAddr, u32>,
+    slots: Vec<Slot>,
+}
+
+impl Generation {
+    fn get(&self, server: &IpAddr) -> Option<&Slot> {
+        self.index
+            .get(server)
+            .and_then(|&i| self.slots.get(i as usize))
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+    }
+
+    /// The slot of `server`, made from `new` when it has none.
+    fn slot(&mut self, server: IpAddr, new: impl FnOnce() -> Slot) -> Option<&mut Slot> {
+        let next = u32::try_from(self.slots.len()).ok()?;
+        let i = *self.index.entry(server).or_insert(next);
+        if i == next {
+            self.slots.push(new());
+        }
+        self.slots.get_mut(i as usize)
+    }
+}
+
 /// Server names learned from DNS answers.
 #[derive(Debug)]
 pub struct ServerNames {
-    cur: HashMap<IpAddr, Slot>,
-    prev: HashMap<IpAddr, Slot>,
+    cur: Generation,
+    prev: Generation,
     cap: usize,
     rotations: u64,
     /// Escaped names of recent questions, by their wire form: a name asked
@@ -100,8 +137,8 @@ impl ServerNames {
     /// Keeps the answers for at most about `cap` server addresses.
     pub fn new(cap: usize) -> Self {
         ServerNames {
-            cur: HashMap::default(),
-            prev: HashMap::default(),
+            cur: Generation::default(),
+            prev: Generation::default(),
             cap: cap.max(2) / 2,
             rotations: 0,
             asked: HashMap::default(),
@@ -140,24 +177,27 @@ impl ServerNames {
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
     /// `server`.
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
-        if self.cur.len() >= self.cap && !self.cur.contains_key(&server) {
-            // The older generation's table is cleared and reused (no
+        if self.cur.len() >= self.cap && !self.cur.index.contains_key(&server) {
+            // The older generation's tables are cleared and reused (no
             // allocation, no growth).
             std::mem::swap(&mut self.prev, &mut self.cur);
             self.cur.clear();
             self.rotations += 1;
         }
-        if self.cur.capacity() == 0 {
+        if self.cur.index.capacity() == 0 {
             // Room for the answers of a busy minute at once (growing from
-            // nothing moves every slot many times).
-            self.cur.reserve(self.cap.min(512));
+            // nothing moves every entry many times).
+            self.cur.index.reserve(self.cap.min(512));
+            self.cur.slots.reserve(self.cap.min(512));
         }
         // One lookup for a server address known or new.
         let prev = &self.prev;
-        self.cur
-            .entry(server)
-            .or_insert_with(|| prev.get(&server).cloned().unwrap_or_default())
-            .add(client, ts, name);
+        if let Some(slot) = self
+            .cur
+            .slot(server, || prev.get(&server).cloned().unwrap_or_default())
+        {
+            slot.add(client, ts, name);
+        }
     }
 
     /// The name `client` had resolved for `server` for a connection that
@@ -208,7 +248,7 @@ impl ServerNames {
 
     /// None kept.
     pub fn is_empty(&self) -> bool {
-        self.cur.is_empty() && self.prev.is_empty()
+        self.cur.len() == 0 && self.prev.len() == 0
     }
 }
 
