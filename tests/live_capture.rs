@@ -430,6 +430,38 @@ fn key(r: &crate::util::Row) -> Vec<String> {
     .collect()
 }
 
+/// The outputs a long capture writes at once: connections CSV, clients
+/// CSV, JSON lines and the frames kept (`-w`), in one directory.
+struct Outs {
+    conns: PathBuf,
+    clients: PathBuf,
+    json: PathBuf,
+    pcap: PathBuf,
+}
+
+impl Outs {
+    fn in_dir(d: &Path) -> Self {
+        Outs {
+            conns: d.join("A.csv"),
+            clients: d.join("B.csv"),
+            json: d.join("C.jsonl"),
+            pcap: d.join("D.pcap"),
+        }
+    }
+
+    /// `cmd` writing them all.
+    fn onto<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.arg("--connections")
+            .arg(&self.conns)
+            .arg("--clients")
+            .arg(&self.clients)
+            .arg("--json")
+            .arg(&self.json)
+            .arg("-w")
+            .arg(&self.pcap)
+    }
+}
+
 #[test]
 fn live_handshakes_are_reported_while_running_and_saved() {
     require_prerequisites();
@@ -439,41 +471,34 @@ fn live_handshakes_are_reported_while_running_and_saved() {
     let net = make_net(&mut g);
     tls_server(&mut g, &net, d);
 
-    let (conns, clients, json, pcap) = (
-        d.join("A.csv"),
-        d.join("B.csv"),
-        d.join("C.jsonl"),
-        d.join("D.pcap"),
-    );
+    let out = Outs::in_dir(d);
+    let (conns, clients, json, pcap) = (&out.conns, &out.clients, &out.json, &out.pcap);
     let cap = g.start_capture(
-        in_netns(&net.client, bin())
-            .args(["capture", "-i", &net.client_if, "--scope", "all"])
-            .arg("--connections")
-            .arg(&conns)
-            .arg("--clients")
-            .arg(&clients)
-            .arg("--json")
-            .arg(&json)
-            .arg("-w")
-            .arg(&pcap)
-            .arg(format!("tcp port {PORT}")),
+        out.onto(in_netns(&net.client, bin()).args([
+            "capture",
+            "-i",
+            &net.client_if,
+            "--scope",
+            "all",
+        ]))
+        .arg(format!("tcp port {PORT}")),
     );
 
     // (a) Each row is on disk as soon as its handshake is over.
     handshake(&mut g, &net, "-tls1", "legacy.example");
     wait_until("the TLS 1.0 row in the connections CSV", || {
-        read(&conns).contains("legacy.example")
+        read(conns).contains("legacy.example")
     });
     handshake(&mut g, &net, "-tls1_2", "modern.example");
     wait_until("the TLS 1.2 row in the connections CSV", || {
-        read(&conns).contains("modern.example")
+        read(conns).contains("modern.example")
     });
     assert!(
         g.running(cap),
         "capture stopped early: {}",
         g.proc(cap).stderr.text()
     );
-    let json_live = read(&json);
+    let json_live = read(json);
     assert_eq!(
         json_live.lines().count(),
         2,
@@ -487,8 +512,8 @@ fn live_handshakes_are_reported_while_running_and_saved() {
     assert_eq!(st.code(), Some(0), "exit status; stderr: {err}");
 
     // (c) Complete outputs.
-    let rows = csv_rows(&conns);
-    assert_eq!(rows.len(), 2, "rows: {}", read(&conns));
+    let rows = csv_rows(conns);
+    assert_eq!(rows.len(), 2, "rows: {}", read(conns));
     let cell = |i: usize, c: &str| {
         rows.get(i)
             .and_then(|r| r.get(c))
@@ -510,8 +535,8 @@ fn live_handshakes_are_reported_while_running_and_saved() {
         assert_eq!(cell(i, "server_port"), PORT.to_string());
         assert_eq!(cell(i, "cert_names"), "live.test");
     }
-    let client_rows = csv_rows(&clients);
-    assert!(!client_rows.is_empty(), "clients CSV: {}", read(&clients));
+    let client_rows = csv_rows(clients);
+    assert!(!client_rows.is_empty(), "clients CSV: {}", read(clients));
     let total = |col: &str| -> u64 {
         client_rows
             .iter()
@@ -522,13 +547,13 @@ fn live_handshakes_are_reported_while_running_and_saved() {
         (total("tls10"), total("tls12")),
         (1, 1),
         "{}",
-        read(&clients)
+        read(clients)
     );
     for r in &client_rows {
         assert_eq!(r.get("client_ip").map(String::as_str), Some(CLIENT_IP));
         assert!(r.get("verdict").is_some_and(|v| !v.is_empty()), "{r:?}");
     }
-    let json_text = read(&json);
+    let json_text = read(json);
     assert!(json_text.ends_with('\n'), "JSON lines: {json_text:?}");
     let snis: Vec<String> = json_text
         .lines()
@@ -559,7 +584,7 @@ fn live_handshakes_are_reported_while_running_and_saved() {
 
     // (d) The -w file holds the handshakes: analysing it gives the same rows.
     let again = d.join("E.csv");
-    let replay = analyze_rows(&pcap, &again);
+    let replay = analyze_rows(pcap, &again);
     assert_eq!(
         replay.iter().map(key).collect::<Vec<_>>(),
         rows.iter().map(key).collect::<Vec<_>>()
@@ -1011,36 +1036,24 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     });
     g.resolver(&net.client, SERVER_IP);
 
-    let (conns, clients, json, pcap, page) = (
-        d.join("A.csv"),
-        d.join("B.csv"),
-        d.join("C.jsonl"),
-        d.join("D.pcap"),
-        d.join("F.html"),
-    );
+    let out = Outs::in_dir(d);
+    let (conns, clients, json, pcap) = (&out.conns, &out.clients, &out.json, &out.pcap);
+    let page = d.join("F.html");
     let cap = g.start_capture(
-        in_netns(&net.client, bin())
-            .args(["capture", "-i", &net.client_if, "--scope", "all"])
-            .args(["--report-every", "1s", "--html"])
-            .arg(&page)
-            .arg("--connections")
-            .arg(&conns)
-            .arg("--clients")
-            .arg(&clients)
-            .arg("--json")
-            .arg(&json)
-            .arg("-w")
-            .arg(&pcap)
-            .arg(format!(
-                "tcp port {PORT} or udp port 67 or udp port 68 or udp port 53"
-            )),
+        out.onto(
+            in_netns(&net.client, bin())
+                .args(["capture", "-i", &net.client_if, "--scope", "all"])
+                .args(["--report-every", "1s", "--html"])
+                .arg(&page),
+        )
+        .arg(format!(
+            "tcp port {PORT} or udp port 67 or udp port 68 or udp port 53"
+        )),
     );
 
     // (a) Before anything names the client: its row has no name.
     handshake(&mut g, &net, "-tls1_2", "before.live.test");
-    wait_until("the first row", || {
-        read(&conns).contains("before.live.test")
-    });
+    wait_until("the first row", || read(conns).contains("before.live.test"));
 
     // (b) A real DHCP exchange names it, a real DNS answer names the server.
     let dhcp = g.spawn(in_netns(&net.client, "udhcpc").args([
@@ -1080,7 +1093,7 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     // without SNI gets its server name from the DNS answer.
     handshake(&mut g, &net, "-tls1_2", "after.live.test");
     s_client(&mut g, &net, "-tls1", &["-noservername"]);
-    wait_until("three rows", || csv_rows_so_far(&conns).len() == 3);
+    wait_until("three rows", || csv_rows_so_far(conns).len() == 3);
     // An interim report names the client that will break.
     // The interim reports name the client: the live page lists it by its
     // name, the terminal's counts what was learned.
@@ -1099,12 +1112,12 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     let (out, err) = (g.proc(cap).stdout.text(), g.proc(cap).stderr.text());
     assert_eq!(st.code(), Some(0), "stderr: {err}");
 
-    let rows = csv_rows(&conns);
+    let rows = csv_rows(conns);
     let who = |r: &crate::util::Row| {
         ["client_name", "client_name_source", "client_mac"].map(|c| r[c].clone())
     };
     let named = [NAME.to_string(), "dhcp".into(), MAC.into()];
-    assert_eq!(rows.len(), 3, "{}", read(&conns));
+    assert_eq!(rows.len(), 3, "{}", read(conns));
     assert_eq!(rows[0]["sni"], "before.live.test");
     // Before the exchange only its MAC is known (from its own SYN).
     assert_eq!(who(&rows[0]), ["", "", MAC], "named before the exchange");
@@ -1117,7 +1130,7 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     assert_eq!(rows[2]["negotiated_version"], "TLS1.0");
     assert_eq!(who(&rows[2]), named);
     // The JSON lines say the same.
-    let lines: Vec<serde_json::Value> = read(&json)
+    let lines: Vec<serde_json::Value> = read(json)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
@@ -1132,8 +1145,8 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
 
     // The clients CSV names the client with all that was learned, its
     // earlier connection included.
-    let client_rows = csv_rows(&clients);
-    assert_eq!(client_rows.len(), 3, "{}", read(&clients));
+    let client_rows = csv_rows(clients);
+    assert_eq!(client_rows.len(), 3, "{}", read(clients));
     for r in &client_rows {
         assert_eq!(r["client_ip"], CLIENT_IP);
         assert_eq!(who(r), named, "{r:?}");
@@ -1151,7 +1164,7 @@ fn live_rows_and_reports_carry_names_learned_while_capturing() {
     // (d) The -w file holds the name traffic too: `analyze` names every
     // row, the first one included (it names once the input is read).
     let again = d.join("E.csv");
-    let replay = analyze_rows(&pcap, &again);
+    let replay = analyze_rows(pcap, &again);
     assert_eq!(replay.len(), 3, "{}", read(&again));
     for r in &replay {
         assert_eq!(who(r), named, "{r:?}");
