@@ -292,8 +292,10 @@ struct Ctx<'a, 'o> {
     budget: &'a Arc<Budget>,
 }
 
-/// Analyses chunk `i` and its overrun.
-fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
+/// Analyses chunk `i` and its overrun; also the counts of a chunk whose
+/// start was found by resynchronising, once proved good, for its worker
+/// to add to the run's summary.
+fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
     let Ctx {
         chunks,
         s,
@@ -326,7 +328,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     // Whether the next chunk's start is good, for its worker.
     let _edge = EdgeGuard(gate, i + 1);
     let Some(c) = chunks.get(i) else {
-        return done;
+        return (done, None);
     };
     // The first chunk writes rows straight to the run's outputs (nothing
     // is joined before it); the others to spools. A chunk that starts a
@@ -343,7 +345,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             Ok(o) => spool.insert(o),
             Err(e) => {
                 done.write_error = Some(e);
-                return done;
+                return (done, None);
             }
         }
     };
@@ -367,7 +369,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
             done.error = Some(ChunkError::Open(e));
             drop(rows);
             done.outputs = spool;
-            return done;
+            return (done, None);
         }
     };
     let mut table = FlowTable::new(s.worker_limits(), &mut rows)
@@ -409,17 +411,20 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> Done {
     drop(rows);
     // Counts made while the run's summary was busy.
     done.summary = shared.map(|s| s.local);
+    let mut counts = None;
     if !c.first_of_file()
         && let Some(part) = spool.as_mut()
         && start_is_good(chunks, i, gate)
     {
-        // Added here, while the chunk before may still be in its overrun,
-        // rather than when joining.
-        let counts = std::mem::replace(&mut part.summary, Summary::new(spec.scope()));
-        lock(summary).merge(&counts);
+        // Added by this worker once the chunk is handed to the join (while
+        // the join writes its rows), not by the join.
+        counts = Some(std::mem::replace(
+            &mut part.summary,
+            Summary::new(spec.scope()),
+        ));
     }
     done.outputs = spool;
-    done
+    (done, counts)
 }
 
 /// Waits until the chunks before `i` in its file have read up to their
@@ -560,7 +565,7 @@ pub fn run(
     outputs: &mut Outputs,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
-    learn: &mut dyn FnMut(NameLog),
+    learn: &mut (dyn FnMut(NameLog) + Send),
 ) -> (Stats, Option<io::Error>) {
     let spec = outputs.spool_spec();
     let next = AtomicUsize::new(0);
@@ -617,14 +622,27 @@ pub fn run(
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);
-                    let d = work(cx, i);
-                    if tx.send(d).is_err() {
+                    let (d, counts) = work(cx, i);
+                    let sent = tx.send(d).is_ok();
+                    if let Some(c) = counts {
+                        lock(cx.summary).merge(&c);
+                    }
+                    if !sent {
                         break;
                     }
                 }
             });
         }
         drop(tx);
+        // The names of each part of the input are learned, in order, on a
+        // thread of their own: while later chunks are analysed, and while
+        // the join writes the last one's rows.
+        let (names_tx, names_rx) = std::sync::mpsc::channel::<NameLog>();
+        sc.spawn(move || {
+            for log in names_rx {
+                learn(log);
+            }
+        });
         let mut pending = BTreeMap::new();
         let mut joined = 0;
         for d in rx.iter() {
@@ -636,7 +654,12 @@ pub fn run(
                     summary: &summary,
                     local: Summary::new(scope),
                 };
-                let names = join.add(chunks, d, &mut sink, report);
+                // The chunk's names go to the names thread before its rows
+                // are written.
+                join.add(chunks, d, &mut sink, report, &mut |names| {
+                    // (The names thread ends only with the run.)
+                    let _ = names_tx.send(names);
+                });
                 let local = sink.local;
                 drop(rows);
                 if local.connections > 0 {
@@ -644,11 +667,6 @@ pub fn run(
                 }
                 joined += 1;
                 gate.joined_one();
-                // The names of this part of the input are learned while
-                // later chunks are still being analysed.
-                if let Some(names) = names {
-                    learn(names);
-                }
             }
             if join.write_error.is_some() {
                 // Nothing more can be written: stop the workers early.
@@ -657,6 +675,7 @@ pub fn run(
                 break;
             }
         }
+        drop(names_tx);
         // The input ended: connections handed over and seen by no later
         // chunk are reported as they stood (as one reader reports every
         // connection still open at the end).
@@ -730,21 +749,26 @@ struct Join {
 }
 
 impl Join {
+    /// Joins chunk `d` (the next in order): its name traffic to `names`
+    /// first (unless the chunk is void), then its rows and counts.
     fn add(
         &mut self,
         chunks: &[Chunk],
         mut d: Done,
         outputs: &mut Shared<'_>,
         report: &mut dyn FnMut(Problem),
-    ) -> Option<NameLog> {
-        let c = chunks.get(d.index)?;
+        names: &mut dyn FnMut(NameLog),
+    ) {
+        let Some(c) = chunks.get(d.index) else {
+            return;
+        };
         if c.first_of_file() {
             self.file_packets = 0;
             self.skip_rest_of = None;
         } else if self.skip_rest_of.as_ref() == Some(&c.path) {
-            return None;
+            return;
         }
-        let names = std::mem::take(&mut d.names);
+        names(std::mem::take(&mut d.names));
         if self.servers.len() >= RECENT_ANSWERS {
             self.servers.pop_front();
         }
@@ -862,7 +886,6 @@ impl Join {
         if d.voids_rest {
             self.skip_rest_of = Some(c.path.clone());
         }
-        Some(names)
     }
 
     /// Writes the deferred rows of the connections `due` says, in the

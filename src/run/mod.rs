@@ -85,7 +85,7 @@ pub fn analyze(
     outputs: &mut Outputs,
     progress: &dyn Progress,
     report: &mut dyn FnMut(Problem),
-    learn: &mut dyn FnMut(NameLog),
+    learn: &mut (dyn FnMut(NameLog) + Send),
 ) -> Outcome {
     let chunks = if s.threads >= 2 {
         chunked::plan(&inputs, s.threads, s.min_chunk)
