@@ -132,9 +132,9 @@ pub struct NameLog {
     bytes: usize,
     /// Frames not kept (over [`MAX_BYTES`]).
     pub dropped: u64,
-    /// Payload bytes kept per TCP direction (the start of a stream is
-    /// what names: a Kerberos record, an HTTP request's headers).
-    streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), usize>,
+    /// What is kept of each TCP direction (the start of a stream is what
+    /// names: a Kerberos record, an HTTP request's headers).
+    streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), Kept>,
     /// The source of the latest SYNs.
     last_mac: LastMac,
 }
@@ -170,17 +170,28 @@ impl LastMac {
     }
 }
 
+/// What a TCP direction's log holds so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Kept {
+    /// Payload bytes kept.
+    bytes: usize,
+    /// The sequence number of the stream's first payload byte (after a
+    /// SYN), when known.
+    start: Option<u32>,
+}
+
 /// TCP directions whose starts are being kept at once (cleared when full).
 const MAX_STREAMS: usize = 16_384;
+
+/// A TCP direction to an HTTP port (requests).
+fn is_http(dport: u16) -> bool {
+    dport == 80 || dport == 8080
+}
 
 /// Bytes of a TCP direction kept: a Kerberos or DNS message (at most
 /// 64 KiB as read), the headers of an HTTP request.
 fn stream_cap(dport: u16) -> usize {
-    if dport == 80 || dport == 8080 {
-        4096
-    } else {
-        65_536
-    }
+    if is_http(dport) { 4096 } else { 65_536 }
 }
 
 impl NameLog {
@@ -215,13 +226,23 @@ impl NameLog {
         if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
             self.streams.clear();
         }
-        let kept = self.streams.entry(dir).or_insert(0);
+        let kept = self.streams.entry(dir).or_default();
+        let cap = stream_cap(seg.dport);
         if syn {
-            *kept = 0;
-        } else if *kept >= stream_cap(seg.dport) {
+            *kept = Kept {
+                bytes: 0,
+                start: Some(seg.seq.wrapping_add(1)),
+            };
+        } else if kept.bytes >= cap {
             return;
         }
-        *kept += seg.payload.len();
+        kept.bytes += seg.payload.len();
+        // An HTTP request is read from the first segment after the SYN
+        // (see `run::names::Follower`): the rest is not kept. (Without the
+        // SYN, in an earlier chunk, the cap applies.)
+        if is_http(seg.dport) && !seg.payload.is_empty() && kept.start == Some(seg.seq) {
+            kept.bytes = cap;
+        }
         self.frame(link, ts, frame);
     }
 
@@ -311,6 +332,57 @@ mod tests {
             own_source_mac(&frame(false, [10, 0, 0, 7])[..20], client),
             None
         );
+    }
+
+    /// Of an HTTP request direction the log keeps the SYN and the first
+    /// segment after it (all the follower reads): on the real frames of
+    /// samples/identity/lan.pcap, with a second request added after the
+    /// first (its sequence number moved on).
+    #[test]
+    fn http_keeps_the_first_request_segment() {
+        use crate::wire::decode::{decode, flags};
+        let frames = crate::testing::frames("identity/lan.pcap");
+        let http: Vec<_> = frames
+            .iter()
+            .filter(|f| decode(f.link, &f.data).is_ok_and(|s| s.dport == 80))
+            .collect();
+        let first = http
+            .iter()
+            .find(|f| decode(f.link, &f.data).is_ok_and(|s| !s.payload.is_empty()))
+            .expect("an HTTP request in the sample");
+        let seg = decode(first.link, &first.data).unwrap();
+        assert!(seg.payload.starts_with(b"GET "));
+        // The same request again, after the first (TCP sequence number at
+        // offset 14 + 20 + 4, IPv4 without options).
+        let mut again = first.data.clone();
+        let next = seg.seq.wrapping_add(seg.payload.len() as u32);
+        again[38..42].copy_from_slice(&next.to_be_bytes());
+        assert_eq!(decode(first.link, &again).unwrap().seq, next);
+        let mut log = NameLog::default();
+        let mut syns = 0;
+        for f in &http {
+            let s = decode(f.link, &f.data).unwrap();
+            syns += usize::from(s.flags & flags::SYN != 0);
+            log.tcp(f.link, f.ts_us, &f.data, &s);
+        }
+        let kept = log.entries().len();
+        let s = decode(first.link, &again).unwrap();
+        log.tcp(first.link, first.ts_us, &again, &s);
+        assert!(syns >= 1);
+        assert_eq!(kept, syns + 1, "the SYN and the request");
+        assert_eq!(log.entries().len(), kept, "the second request is not kept");
+        // Another direction to port 8080 without its SYN in this log: its
+        // segments are kept up to the cap.
+        let mut log = NameLog::default();
+        let mut moved = first.data.clone();
+        moved[36..38].copy_from_slice(&8080u16.to_be_bytes());
+        let s = decode(first.link, &moved).unwrap();
+        log.tcp(first.link, first.ts_us, &moved, &s);
+        let mut moved2 = again.clone();
+        moved2[36..38].copy_from_slice(&8080u16.to_be_bytes());
+        let s = decode(first.link, &moved2).unwrap();
+        log.tcp(first.link, first.ts_us, &moved2, &s);
+        assert_eq!(log.entries().len(), 2);
     }
 
     /// Behind a router the log stops keeping its SYNs once they make it
