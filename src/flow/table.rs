@@ -502,6 +502,14 @@ impl<'o> FlowTable<'o> {
                 self.not_tcp(link, ts, frame);
                 return false;
             }
+            Err(Skip::Udp { sport, dport }) => {
+                self.stats.not_tcp += 1;
+                // Most datagrams (QUIC) are on no name port.
+                if udp_wanted(true, sport, dport) {
+                    self.not_tcp(link, ts, frame);
+                }
+                return false;
+            }
             Err(Skip::Fragment) => {
                 self.stats.fragments += 1;
                 return self.fragment(link, ts, frame);
@@ -589,7 +597,7 @@ impl<'o> FlowTable<'o> {
                     None => false,
                 }
             }
-            Err(Skip::NotTcp) => {
+            Err(Skip::NotTcp | Skip::Udp { .. }) => {
                 self.stats.not_tcp += 1;
                 // A DNS answer too long for one packet.
                 if d.proto == 17

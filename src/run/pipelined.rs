@@ -21,7 +21,7 @@ use super::rows::Rows;
 use crate::enrich::m365::Endpoints;
 use crate::flow::done_filter::DoneFilter;
 use crate::flow::key::flow_hash;
-use crate::flow::names::{NameLog, frame_names, tcp_names};
+use crate::flow::names::{NameLog, frame_names, tcp_names, udp_wanted};
 use crate::flow::segment::{bare_ack, pure_syn};
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::frame::{Dropped, Event, Frame, FrameSource};
@@ -79,6 +79,11 @@ impl Batch {
         match decode::decode(f.link, f.data) {
             // Name traffic goes on to the table (see `flow::names`).
             Err(Skip::NotTcp) if !frame_names(f.link, f.data) => {
+                self.dropped.not_tcp += 1;
+                self.skip(f);
+                return;
+            }
+            Err(Skip::Udp { sport, dport }) if !udp_wanted(true, sport, dport) => {
                 self.dropped.not_tcp += 1;
                 self.skip(f);
                 return;

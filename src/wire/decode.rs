@@ -103,6 +103,15 @@ pub struct Segment<'a> {
 pub enum Skip {
     /// Not IP, or IP but not TCP (UDP, ICMP, ARP...).
     NotTcp,
+    /// A whole UDP datagram over IPv4 (not a tunnel), with its ports: not
+    /// TCP either, read by the fast path (the name parsers go on from the
+    /// ports without decoding the frame again).
+    Udp {
+        /// Source port.
+        sport: u16,
+        /// Destination port.
+        dport: u16,
+    },
     /// An IP fragment (see [`fragment`]: the flow table reassembles them).
     Fragment,
     /// Headers cut short or malformed.
@@ -222,10 +231,17 @@ fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
             return Some(Err(Skip::Fragment));
         }
         if ip.protocol() != etherparse::IpNumber::TCP {
-            if may_tunnel(ip.protocol(), rest.get(usize::from(ip.ihl()) * 4..)) {
+            let l4 = rest.get(usize::from(ip.ihl()) * 4..);
+            if may_tunnel(ip.protocol(), l4) {
                 return None;
             }
-            return Some(Err(Skip::NotTcp));
+            return Some(Err(match l4 {
+                Some([a, b, c, d, ..]) if ip.protocol() == etherparse::IpNumber::UDP => Skip::Udp {
+                    sport: u16::from_be_bytes([*a, *b]),
+                    dport: u16::from_be_bytes([*c, *d]),
+                },
+                _ => Skip::NotTcp,
+            }));
         }
         let hl = usize::from(ip.ihl()) * 4;
         let total = usize::from(ip.total_len());

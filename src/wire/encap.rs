@@ -382,7 +382,7 @@ mod tests {
                     s.flags,
                     s.payload.to_vec(),
                 )),
-                Err(Skip::NotTcp) => not_tcp += 1,
+                Err(Skip::NotTcp | Skip::Udp { .. }) => not_tcp += 1,
                 Err(e) => panic!("{name}: {e:?}"),
             }
         }
@@ -613,7 +613,13 @@ mod tests {
         ];
         udp.extend_from_slice(&[0xc0, 0x00, 0x00, 0x35, 0, 16, 0, 0]);
         udp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
-        assert_eq!(decode::decode(LinkType::Raw, &udp), Err(Skip::NotTcp));
+        assert_eq!(
+            decode::decode(LinkType::Raw, &udp),
+            Err(Skip::Udp {
+                sport: 0xc000,
+                dport: 53
+            })
+        );
         udp[22..24].copy_from_slice(&4789u16.to_be_bytes());
         assert_eq!(ip(&udp), Found::Malformed); // VXLAN, then a cut Ethernet header
         udp[28] = 0;
