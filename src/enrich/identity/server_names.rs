@@ -32,6 +32,9 @@ const PER_SERVER: usize = 2;
 /// Server addresses kept by default (both generations).
 pub const DEFAULT_CAP: usize = 16_384;
 
+/// Server addresses a generation makes room for at its first answer.
+const RESERVE: usize = 8192;
+
 /// Names of recent questions kept decoded (cleared when full).
 const ASKED_CACHE: usize = 4096;
 
@@ -185,10 +188,11 @@ impl ServerNames {
             self.rotations += 1;
         }
         if self.cur.index.capacity() == 0 {
-            // Room for the answers of a busy minute at once (growing from
-            // nothing moves every entry many times).
-            self.cur.index.reserve(self.cap.min(512));
-            self.cur.slots.reserve(self.cap.min(512));
+            // Room for a whole generation at once, up to RESERVE: growing
+            // moves every entry again at each doubling, into memory not in
+            // the cache (about a megabyte; pages are touched as used).
+            self.cur.index.reserve(self.cap.min(RESERVE));
+            self.cur.slots.reserve(self.cap.min(RESERVE));
         }
         // One lookup for a server address known or new.
         let prev = &self.prev;
