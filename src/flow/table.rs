@@ -525,18 +525,31 @@ impl<'o> FlowTable<'o> {
             // these too), no name.
             return false;
         }
-        if let Some(n) = self.names.as_mut() {
-            if tcp_names(seg.sport, seg.dport) {
-                n.tcp(link, ts, frame, &seg);
-            } else if pure_syn(&seg) {
-                n.syn(link, ts, frame, seg.src);
-            }
+        // Name traffic: a SYN, or a port low enough (one test for most
+        // segments; the rest out of line).
+        if self.names.is_some()
+            && (seg.flags & flags::SYN != 0 || seg.sport.min(seg.dport) <= 88 || seg.dport == 8080)
+        {
+            self.names_segment(link, ts, frame, &seg);
         }
         let following = self.segment(&seg, ts);
         if self.pressure {
             self.relieve();
         }
         following
+    }
+
+    /// A TCP segment that may be name traffic (see [`Self::frame`]): to
+    /// the log when it is.
+    #[inline(never)]
+    fn names_segment(&mut self, link: LinkType, ts: i64, frame: &[u8], seg: &Segment<'_>) {
+        if let Some(n) = self.names.as_mut() {
+            if tcp_names(seg.sport, seg.dport) {
+                n.tcp(link, ts, frame, seg);
+            } else if pure_syn(seg) {
+                n.syn(link, ts, frame, seg.src);
+            }
+        }
     }
 
     /// A frame that is not TCP: DNS answers to the consumer, name traffic
