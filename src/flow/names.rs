@@ -61,10 +61,21 @@ pub fn udp_names(sport: u16, dport: u16) -> bool {
 /// DNS answers, HTTP requests.
 #[inline]
 pub fn tcp_names(sport: u16, dport: u16) -> bool {
-    // Asked of every TCP segment: most have neither port this low (nor
-    // 8080), which the first tests tell.
-    (sport <= 88 || dport <= 88 || dport == 8080)
+    low_ports(sport, dport)
         && (sport == 88 || dport == 88 || sport == 53 || dport == 80 || dport == 8080)
+}
+
+/// Whether a TCP segment may be name traffic at all ([`tcp_names`], or a
+/// SYN, whose MAC is kept): one test for most segments, which have
+/// neither port this low (nor 8080) and no SYN.
+#[inline(always)]
+pub fn may_name(syn: bool, sport: u16, dport: u16) -> bool {
+    syn || low_ports(sport, dport)
+}
+
+#[inline(always)]
+fn low_ports(sport: u16, dport: u16) -> bool {
+    sport.min(dport) <= 88 || dport == 8080
 }
 
 /// Whether a datagram (`udp`, else TCP) with these ports is read for

@@ -18,7 +18,7 @@ use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
 use super::key::FlowKey;
-use super::names::{NameLog, tcp_names, udp_wanted};
+use super::names::{NameLog, may_name, tcp_names, udp_wanted};
 use super::segment::{bare_ack, may_open, pure_syn};
 use crate::model::stats::Stats;
 use crate::wire::decode::{self, LinkType, Segment, Skip, flags};
@@ -525,11 +525,8 @@ impl<'o> FlowTable<'o> {
             // these too), no name.
             return false;
         }
-        // Name traffic: a SYN, or a port low enough (one test for most
-        // segments; the rest out of line).
-        if self.names.is_some()
-            && (seg.flags & flags::SYN != 0 || seg.sport.min(seg.dport) <= 88 || seg.dport == 8080)
-        {
+        // Name traffic: the rest out of line.
+        if self.names.is_some() && may_name(seg.flags & flags::SYN != 0, seg.sport, seg.dport) {
             self.names_segment(link, ts, frame, &seg);
         }
         let following = self.segment(&seg, ts);
