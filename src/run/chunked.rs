@@ -637,7 +637,9 @@ pub fn run(
         // The names of each part of the input are learned, in order, on a
         // thread of their own: while later chunks are analysed, and while
         // the join writes the last one's rows.
-        let (names_tx, names_rx) = std::sync::mpsc::channel::<NameLog>();
+        // Bounded: when learning falls behind, the join waits, and the gate
+        // holds the workers back (the logs queued stay few).
+        let (names_tx, names_rx) = std::sync::mpsc::sync_channel::<NameLog>(ahead);
         sc.spawn(move || {
             for log in names_rx {
                 learn(log);
