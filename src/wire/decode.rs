@@ -104,8 +104,9 @@ pub enum Skip {
     /// Not IP, or IP but not TCP (UDP, ICMP, ARP...).
     NotTcp,
     /// A whole UDP datagram over IPv4 (not a tunnel), with its ports: not
-    /// TCP either, read by the fast path (the name parsers go on from the
-    /// ports without decoding the frame again).
+    /// TCP either, read by the fast path (a datagram on no name port is
+    /// dropped without decoding the frame again; the others are decoded
+    /// again for their payload).
     Udp {
         /// Source port.
         sport: u16,
