@@ -153,3 +153,79 @@ fn memcap_sizes_are_checked() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--memcap"));
 }
+
+/// The names of each chunk reach the names thread through a bounded queue:
+/// when learning falls behind (here the first log takes a second), the join
+/// waits and the workers are held back, instead of every chunk's name log
+/// (up to 64 MiB each) piling up while the whole input is read. 32 copies
+/// of a capture full of name traffic, cut into 64 chunks on 2 threads:
+/// workers may run a few chunks ahead, not through the input.
+#[test]
+fn slow_name_learning_holds_the_workers_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tlsready::enrich::m365::Endpoints;
+    use tlsready::enrich::tally::Scope;
+    use tlsready::flow::table::Limits;
+    use tlsready::input::source::Input;
+    use tlsready::output::{OutputPaths, Outputs};
+    use tlsready::run::ReadControl;
+    use tlsready::run::chunked::{self, Settings};
+    use tlsready::run::progress::Progress;
+
+    struct Read(AtomicU64);
+    impl Progress for Read {
+        fn advance(&self, bytes: u64) {
+            self.0.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::util::sample("identity/lan.pcap");
+    let inputs: Vec<Input> = (0..32)
+        .map(|i| {
+            let p = dir.path().join(format!("lan-{i}.pcap"));
+            std::fs::copy(&src, &p).unwrap();
+            Input::File(p)
+        })
+        .collect();
+    let bytes = 32 * std::fs::metadata(&src).unwrap().len();
+    let chunks = chunked::plan(&inputs, 2, 1024).expect("pcap files are cut");
+    assert_eq!(chunks.len(), 64);
+    let settings = Settings {
+        endpoints: Arc::new(Endpoints::embedded()),
+        limits: Limits::default(),
+        threads: 2,
+        control: ReadControl::default(),
+    };
+    let mut outputs = Outputs::open(&OutputPaths::default(), Scope::All, false).unwrap();
+    let read = Read(AtomicU64::new(0));
+    let (mut logs, mut read_while_stuck) = (0, None);
+    let mut learn = |_log| {
+        logs += 1;
+        if read_while_stuck.is_none() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            read_while_stuck = Some(read.0.load(Ordering::Relaxed));
+        }
+    };
+    let (stats, err) = chunked::run(
+        &chunks,
+        &settings,
+        &mut outputs,
+        &read,
+        &mut |_| {},
+        &mut learn,
+    );
+    assert!(err.is_none());
+    assert!(stats.packets > 0);
+    // Every chunk's names were learned in the end.
+    assert!(logs >= 32, "{logs} name logs");
+    let stuck = read_while_stuck.expect("names were learned");
+    // Every record was read (progress counts records, not file headers).
+    let total = read.0.load(Ordering::Relaxed);
+    assert!(total > bytes * 99 / 100, "{total} of {bytes} bytes read");
+    assert!(
+        stuck < total / 2,
+        "{stuck} of {total} bytes read while the first chunk's names were being learned"
+    );
+}
