@@ -625,6 +625,80 @@ fn analyze_names_every_client_whatever_the_threads() {
     }
 }
 
+/// More name traffic than one name log holds (64 MiB): 70 MB of NBNS
+/// queries (which name nothing, padded with an Ethernet trailer), then the
+/// LAN sample. One reader hands its log on to be learned each time it is
+/// half full, so the sample's DHCP names still reach the clients, as when
+/// the file is cut into chunks (each with a log of its own); the summary
+/// counts no name frame left out.
+#[test]
+fn more_name_traffic_than_one_log_holds_loses_no_name() {
+    let lan = std::fs::read(crate::util::sample("identity/lan.pcap")).unwrap();
+    assert_eq!(
+        &lan[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian µs pcap"
+    );
+    let (head, mut records) = (&lan[..24], Vec::new());
+    let mut at = 24;
+    while at + 16 <= lan.len() {
+        let incl = u32::from_le_bytes(lan[at + 8..at + 12].try_into().unwrap()) as usize;
+        records.push(&lan[at..at + 16 + incl]);
+        at += 16 + incl;
+    }
+    // Frame 54: an NBNS name query for CORP<1d> from BUCHHALTUNG-7.
+    let query = records[53];
+    assert_eq!(&query[16 + 36..16 + 38], &137u16.to_be_bytes());
+    let first_sec = u32::from_le_bytes(records[0][..4].try_into().unwrap());
+    const PAD: usize = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.pcap");
+    let mut out = head.to_vec();
+    for i in 0..1200u32 {
+        let frame_len = query.len() - 16 + PAD;
+        out.extend((first_sec - 2).to_le_bytes());
+        out.extend((i * 100).to_le_bytes());
+        out.extend((frame_len as u32).to_le_bytes());
+        out.extend((frame_len as u32).to_le_bytes());
+        out.extend(&query[16..]);
+        out.extend(std::iter::repeat_n(0u8, PAD));
+    }
+    for r in &records {
+        out.extend(*r);
+    }
+    assert!(out.len() > 70_000_000);
+    std::fs::write(&path, &out).unwrap();
+    drop(out);
+    let mut clients = Vec::new();
+    for t in ["1", "2"] {
+        let k = dir.path().join(format!("k{t}.csv"));
+        let o = crate::util::tlsready()
+            .arg("analyze")
+            .arg(&path)
+            .args(["--scope", "all", "--threads", t, "--clients"])
+            .arg(&k)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(!stdout.contains("name frames not kept"), "{t}: {stdout}");
+        let rows = crate::util::read_rows(&k, b',');
+        let mut named: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r["client_name"].clone(), r["client_name_source"].clone()))
+            .collect();
+        named.sort();
+        let want = [("BUCHHALTUNG-7", "dhcp"), ("scanner-3og", "dhcp")];
+        let want: Vec<(String, String)> = want.map(|(a, b)| (a.into(), b.into())).into();
+        assert_eq!(named, want, "--threads {t}");
+        clients.push(std::fs::read(&k).unwrap());
+    }
+    assert!(
+        clients[0] == clients[1],
+        "the same clients CSV on 1 and 2 threads"
+    );
+}
+
 /// `--no-names`: nothing is learned from the traffic (no DHCP names, MACs
 /// or DNS server names), on the capture whose clients are all named above.
 #[test]

@@ -302,6 +302,13 @@ impl NameLog {
         &self.entries
     }
 
+    /// Half of [`MAX_BYTES`] or more kept: time to hand the log on
+    /// ([`NameLog::drain`]) where that can be done.
+    #[inline]
+    pub fn half_full(&self) -> bool {
+        self.bytes >= MAX_BYTES / 2
+    }
+
     /// Nothing kept.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

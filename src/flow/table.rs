@@ -304,6 +304,12 @@ impl<'o> FlowTable<'o> {
         (!n.is_empty() || n.dropped > 0).then(|| n.drain())
     }
 
+    /// The name log kept so far is half full ([`NameLog::half_full`]).
+    #[inline]
+    pub fn names_half_full(&self) -> bool {
+        self.names.as_ref().is_some_and(|n| n.half_full())
+    }
+
     /// Charges buffered memory to `budget` (shared with other tables of
     /// the run) rather than to a budget of the table's own.
     pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {

@@ -174,7 +174,10 @@ impl Layout {
                 let (secs, frac, caplen, len) = (u(0)?, u(4)?, u(8)?, u(12)?);
                 let frac_max = if nanos { 1_000_000_000 } else { 1_000_000 };
                 let limit = snaplen.max(MAX_FRAME);
-                let ok = frac < frac_max && caplen <= len && caplen <= limit && len <= limit;
+                // A frame of no bytes on the wire is not one: runs of zeros
+                // (a zeroed file copied over SMB or NFS) chain as such.
+                let ok =
+                    frac < frac_max && caplen <= len && caplen <= limit && len <= limit && len > 0;
                 ok.then_some((u64::from(secs), 16 + u64::from(caplen)))
             }
             Kind::Pcapng { interfaces, .. } => {
@@ -435,6 +438,28 @@ mod tests {
             l.find_record(&f[last as usize - 3..], last - 3, f.len() as u64),
             Some(last)
         );
+    }
+
+    /// Payloads of zeros (a zeroed file sent over SMB, NFS or iSCSI) are not
+    /// taken for a chain of empty records.
+    #[test]
+    fn runs_of_zeros_are_not_records() {
+        let mut f = file(&[]);
+        let mut starts = vec![];
+        for i in 0..40u32 {
+            starts.push(f.len() as u64);
+            f.extend((1000 + i).to_le_bytes());
+            f.extend(7u32.to_le_bytes());
+            f.extend(1200u32.to_le_bytes());
+            f.extend(1200u32.to_le_bytes());
+            f.extend(std::iter::repeat_n(0, 1200));
+        }
+        let l = Layout::parse(&f).unwrap();
+        for probe in [starts[3] + 17, starts[10] + 600, starts[20] + 1000] {
+            let want = *starts.iter().find(|&&s| s >= probe).unwrap();
+            let got = l.find_record(&f[probe as usize..], probe, f.len() as u64);
+            assert_eq!(got, Some(want), "probe {probe}");
+        }
     }
 
     #[test]

@@ -383,6 +383,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
             &mut Analysis {
                 table: &mut table,
                 report: &mut |_| {},
+                learn: None,
             },
         );
     let failed = table.failed();

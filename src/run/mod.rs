@@ -218,6 +218,7 @@ pub fn capture(
                 analysis: Analysis {
                     table: &mut table,
                     report: &mut |_| {},
+                    learn: None,
                 },
                 names: ls.names,
             },

@@ -332,6 +332,7 @@ pub fn run(
         let mut analysis = Analysis {
             table: &mut table,
             report: &mut *report,
+            learn: Some(&mut *learn),
         };
         let mut driver = Driver::new(&NoProgress);
         if threaded {
