@@ -502,3 +502,32 @@ fn damaged_file_then_good_file() {
     );
     assert_eq!(r.rows, all_established());
 }
+
+/// A file of an unsupported link type, cut into chunks (`--min-chunk`
+/// lowered): one line for the file, as with one thread, not one a chunk.
+#[test]
+fn unsupported_link_type_is_one_line_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = good();
+    for _ in 0..5 {
+        let more = good();
+        bytes.extend_from_slice(&more[24..]);
+    }
+    bytes[20..24].copy_from_slice(&147u32.to_le_bytes());
+    let path = write(dir.path(), "dlt147.pcap", &bytes);
+    for threads in ["1", "3"] {
+        let out = tlsready()
+            .arg("analyze")
+            .arg(&path)
+            .args(["--quiet", "--threads", threads, "--min-chunk", "256"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(EXIT_INPUT));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("unsupported link type 147"))
+            .collect();
+        assert_eq!(lines.len(), 1, "--threads {threads}: {stderr}");
+    }
+}

@@ -367,6 +367,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
         Ok(o) => o,
         Err(e) => {
             done.error = Some(ChunkError::Open(e));
+            // The file's other chunks fail alike: one message for the file.
+            done.voids_rest = true;
             drop(rows);
             done.outputs = spool;
             return (done, None);
