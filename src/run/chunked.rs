@@ -536,7 +536,13 @@ fn overrun(
     reader: Option<Opened>,
     filter: Option<&FrameFilter>,
 ) -> FxHashSet<FlowKey> {
-    let boundary = table.now();
+    // The time of the chunk's last frame: where the capture's time stepped
+    // back within the chunk (captures put one after the other), the frames
+    // after the chunk end are near it, not near the latest time seen.
+    let boundary = match table.latest() {
+        i64::MIN => table.now(),
+        t => t,
+    };
     let mut rest = Rest {
         over: reader.is_none(),
         reader,
