@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tls_hello starttls reassembly capture rows names)
+[ ${#targets[@]} -gt 0 ] || targets=(tls_hello starttls reassembly capture layout rows names)
 export RUSTC_BOOTSTRAP=1
 sanitizer=${FUZZ_SANITIZER:-address}
 cd "$here"

@@ -33,7 +33,7 @@ cargo test --profile ci
 # Real captures from public test suites, scored against independent tools
 # (../shared/corpus, read in place).
 python3 ../shared/corpus/score.py target/release/tlsready --max-extra=0
-# Short fuzz pass (fuzz/README.md): each of the 6 targets for 30 s, AddressSanitizer on;
+# Short fuzz pass (fuzz/README.md): each of the 7 targets for 30 s, AddressSanitizer on;
 # fails on a crash (input under fuzz/artifacts/, log under fuzz/logs/).
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 fuzz/run.sh 30

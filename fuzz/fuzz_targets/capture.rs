@@ -83,6 +83,7 @@ fn capture(data: &[u8]) {
             &mut Analysis {
                 table: &mut table,
                 report: &mut |_| {},
+                learn: None,
             },
         );
     }

@@ -8,10 +8,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsready::model::sink::Sink;
-use tlsready::input::rows::{self, Format, Opened};
 use tlsready::enrich::m365::Endpoints;
+use tlsready::input::rows::{self, Format, Opened};
 use tlsready::model::row::ConnRecord;
+use tlsready::model::sink::Sink;
 
 struct Count(u64);
 
