@@ -808,6 +808,23 @@ fn hosts_command_reports_bad_inputs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Cargo.toml: no MAC assignment"));
+    // `-o` naming an input: a command-line error, the capture untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("lan.pcap");
+    std::fs::copy("samples/identity/lan.pcap", &copy).unwrap();
+    let out = crate::util::tlsready()
+        .arg("hosts")
+        .arg(&copy)
+        .arg("-o")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name the same file"));
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read("samples/identity/lan.pcap").unwrap()
+    );
 }
 
 /// The terminal report names each client it lists by its best name: the

@@ -177,6 +177,26 @@ impl OutputArgs {
     }
 }
 
+/// Exits with a command-line error (status 2) when `output` (given as
+/// `flag`; standard output aside) is one of `inputs`: it would be emptied
+/// before it is read.
+pub fn check_not_an_input(flag: &str, output: Option<&Path>, inputs: &[PathBuf]) {
+    let Some(out) = output.filter(|p| p.as_os_str() != "-") else {
+        return;
+    };
+    if inputs.iter().any(|i| same_file(i, out)) {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "{flag} and an input name the same file ({}); each output needs its own",
+                    out.display()
+                ),
+            )
+            .exit();
+    }
+}
+
 /// Whether `a` and `b` are the same file: the same device and inode when
 /// both exist (hard and symbolic links; elsewhere than Unix, the same
 /// canonical path), else the same canonical folder and name.

@@ -594,6 +594,7 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
     use tlsready::run::driver::{Driver, ReadControl};
     use tlsready::run::names::Names;
     a.paths.append(&mut a.read);
+    config::check_not_an_input("--output", a.output.as_deref(), &a.paths);
     if let Some(e) = &a.filter {
         FrameFilter::new(e)?;
     }

@@ -184,7 +184,11 @@ impl HostTable {
     }
 
     /// Records a fact about `addr` at `ts`.
-    pub fn learn(&mut self, addr: IpAddr, ts: i64, fact: Fact<'_>) {
+    pub fn learn(&mut self, addr: IpAddr, ts: i64, mut fact: Fact<'_>) {
+        // An empty name (a DHCP host name of one NUL byte) names nothing.
+        if fact.name.is_some_and(|(n, _)| n.trim().is_empty()) {
+            fact.name = None;
+        }
         if fact.name.is_none() && fact.mac.is_none() && fact.os.is_none() {
             return;
         }
@@ -431,6 +435,9 @@ mod tests {
     #[test]
     fn same_device_keeps_its_names_and_sources_rank() {
         let mut t = HostTable::new(Limits::default());
+        // Empty names (a host name option of one NUL byte) name nothing.
+        t.learn(ip(), 50, name("", Source::Dhcp));
+        t.learn(ip(), 60, name("  ", Source::Nbns));
         t.learn(ip(), 100, name("pc-a.local", Source::Mdns));
         t.learn(ip(), 200, name("PC-A", Source::Nbns));
         t.learn(ip(), 300, name("alice@CORP", Source::KerberosUser));
