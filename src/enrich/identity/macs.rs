@@ -2,11 +2,13 @@
 //!
 //! A MAC names a device only when the capture point is on the client's own
 //! segment. Behind a router every client's frames carry the router's MAC:
-//! one MAC sourcing several IPv4 addresses at once (three or more active
+//! one MAC sourcing several IPv4 addresses at once (two or more active
 //! within a minute), or many over time (more than 16 IPv4 or 32 IPv6
 //! addresses), is taken for a router, and none of its addresses is given
-//! its MAC. A host's own address changes (DHCP, IPv6 privacy addresses)
-//! stay below these counts.
+//! its MAC. Two is enough: two clients behind a router taken for one device
+//! would hide the one that will break behind the one that is ready; a host
+//! whose address changes within a minute only loses its MAC (its addresses
+//! are then two clients). IPv6 privacy addresses stay below the counts.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -15,7 +17,7 @@ use crate::flow::names::{MAX_V4, MAX_V6};
 use crate::wire::names::Mac;
 
 /// IPv4 addresses active at once (within [`WINDOW_US`]) that make a router.
-const CONCURRENT_V4: usize = 3;
+const CONCURRENT_V4: usize = 2;
 /// Activity window, microseconds.
 const WINDOW_US: i64 = 60_000_000;
 /// MACs kept per address.
@@ -203,10 +205,11 @@ mod tests {
     fn many_addresses_at_once_is_a_router() {
         let mut t = MacTable::new(Limits::default());
         t.observe(1_000_000, GW, ip("192.0.2.1"));
-        t.observe(2_000_000, GW, ip("198.51.100.7"));
         assert_eq!(t.mac_for(ip("192.0.2.1"), 0), Some(GW));
-        t.observe(3_000_000, GW, ip("203.0.113.9"));
+        // Two clients behind a router are not one device.
+        t.observe(2_000_000, GW, ip("198.51.100.7"));
         assert!(t.is_router(&GW));
+        t.observe(3_000_000, GW, ip("203.0.113.9"));
         // Nothing is attributed to it, before or after.
         assert_eq!(t.mac_for(ip("192.0.2.1"), 0), None);
         assert_eq!(t.mac_for(ip("203.0.113.9"), 0), None);
@@ -220,7 +223,7 @@ mod tests {
             t.routers(),
             vec![Router {
                 mac: GW,
-                addresses: 3
+                addresses: 2
             }]
         );
     }
@@ -236,7 +239,8 @@ mod tests {
         assert_eq!(t.mac_for(ip("10.0.0.1"), 0), None);
         t.observe(0, HOST, ip("10.0.0.1"));
         t.observe(0, GW, ip("10.0.0.2"));
-        t.observe(0, HOST, ip("10.0.0.3"));
+        // (Two minutes later: not at once, so not a router's.)
+        t.observe(120_000_000, HOST, ip("10.0.0.3"));
         assert_eq!(t.refused, 2);
     }
 }
