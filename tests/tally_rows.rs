@@ -321,6 +321,23 @@ fn malformed_rows_and_cut_gzip() {
         err.contains("cut.jsonl.gz: cannot read further after"),
         "{err}"
     );
+    // A CSV without a column rows need: the same message and status with
+    // one thread and with a file read in blocks by several.
+    let short = dir.path().join("short.csv");
+    std::fs::write(
+        &short,
+        "ts,client_ip,server_ip\n2026-01-01T00:00:00Z,10.0.0.1,192.0.2.4\n",
+    )
+    .unwrap();
+    for threads in ["1", "2"] {
+        let o = run(&[&"tally", &short, &"--threads", &threads]);
+        assert_eq!(o.status.code(), Some(3), "--threads {threads}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("short.csv: cannot read further after 0 rows: connections CSV without a client_port column"),
+            "--threads {threads}: {err}"
+        );
+    }
 }
 
 /// A file read in blocks by several threads (each block a few KiB here,

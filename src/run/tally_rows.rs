@@ -225,8 +225,14 @@ struct Rest {
 }
 
 /// What one thread read of a mapped input: its tally, counts, and per
-/// block it read (by index) its lines and its first malformed row.
-type Part = (Summary, ReadStats, Vec<(usize, u64, Option<(u64, String)>)>);
+/// block it read (by index) its lines and its first malformed row, and
+/// the first block it could not read at all (by index) with the error.
+type Part = (
+    Summary,
+    ReadStats,
+    Vec<(usize, u64, Option<(u64, String)>)>,
+    Option<(usize, io::Error)>,
+);
 
 /// Reads a mapped input on `threads` threads, each taking the next block
 /// of whole lines in turn and reading it in place into a summary of its
@@ -280,9 +286,14 @@ fn read_mapped(
                     let mut part = Summary::new(scope);
                     let mut stats = ReadStats::default();
                     let mut blocks = Vec::new();
+                    let mut failed = None;
                     while let Some((index, range)) = take(rest, data, csv, block) {
                         let bytes = data.get(range.clone()).unwrap_or_default();
                         let e = rows::read_block(format, bytes, 0, header, endpoints, &mut part);
+                        // (A CSV header without a needed column fails every block.)
+                        if let Some(err) = e.read_error {
+                            failed.get_or_insert((index, err));
+                        }
                         // Line ends in the block (a block cut inside a line
                         // too long ends in part of one).
                         let tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
@@ -295,7 +306,7 @@ fn read_mapped(
                             ..e.stats
                         });
                     }
-                    (part, stats, blocks)
+                    (part, stats, blocks, failed)
                 })
             })
             .collect();
@@ -303,17 +314,26 @@ fn read_mapped(
     });
     // Lines before each block, then the first malformed row by its line.
     let mut all_blocks = Vec::new();
+    let mut first_failed: Option<(usize, io::Error)> = None;
     for part in parts {
         match part {
-            Ok((part, stats, blocks)) => {
+            Ok((part, stats, blocks, failed)) => {
                 summary.merge(&part);
                 end.stats.add(&stats);
                 all_blocks.extend(blocks);
+                if let Some((i, err)) = failed
+                    && first_failed.as_ref().is_none_or(|(j, _)| i < *j)
+                {
+                    first_failed = Some((i, err));
+                }
             }
             Err(_) => {
                 end.read_error = Some(io::Error::other("a reading thread failed"));
             }
         }
+    }
+    if let Some((_, err)) = first_failed {
+        end.read_error.get_or_insert(err);
     }
     all_blocks.sort_unstable_by_key(|b| b.0);
     let mut before = u64::from(csv);
