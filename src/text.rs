@@ -200,8 +200,51 @@ pub fn escape_host(raw: &[u8]) -> String {
     escape_name(raw.get(..MAX_NAME).unwrap_or(raw))
 }
 
+/// A character that must not reach a terminal or a report as it is: a
+/// control character (escape sequences), or a bidirectional formatting
+/// mark (a name shown reversed).
+#[inline]
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Pushes `c` as the `\xNN` of each of its UTF-8 bytes.
+fn push_escaped(out: &mut String, c: char) {
+    let mut b = [0u8; 4];
+    for byte in c.encode_utf8(&mut b).bytes() {
+        out.push_str(&format!("\\x{byte:02x}"));
+    }
+}
+
+/// Text read back from rows (tlsready's own, Zeek's, Suricata's) made safe
+/// for the terminal and the reports: [`unsafe_char`]s become `\xNN`; a
+/// backslash stays (tlsready's rows hold names already escaped, which
+/// must read back the same). Borrowed when nothing needs escaping.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    // Bytes below 0x20, DEL, and the lead bytes of C1 controls (0xc2) and
+    // of the marks (0xe2): most text has none.
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2)
+        || !s.chars().any(unsafe_char)
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Escapes a name for every output: printable ASCII and other printable
-/// UTF-8 pass, control characters, backslash and invalid UTF-8 become `\xNN`.
+/// UTF-8 pass; control characters, bidirectional marks ([`unsafe_char`]),
+/// backslash and invalid UTF-8 become `\xNN`.
 pub fn escape_name(raw: &[u8]) -> String {
     // The common case, printable ASCII without a backslash: as it is.
     if raw.iter().all(|&b| matches!(b, b' '..=b'~') && b != b'\\')
@@ -212,11 +255,8 @@ pub fn escape_name(raw: &[u8]) -> String {
     let mut out = String::with_capacity(raw.len());
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c == '\\' || c.is_control() {
-                let mut b = [0u8; 4];
-                for byte in c.encode_utf8(&mut b).bytes() {
-                    out.push_str(&format!("\\x{byte:02x}"));
-                }
+            if c == '\\' || unsafe_char(c) {
+                push_escaped(&mut out, c);
             } else {
                 out.push(c);
             }
@@ -231,6 +271,25 @@ pub fn escape_name(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows read back: control characters and bidirectional marks escaped,
+    /// a backslash (of a name escaped already) kept; names from the
+    /// network: the marks escaped too.
+    #[test]
+    fn controls_and_bidi_marks_escaped() {
+        assert_eq!(
+            escape_controls("\u{1b}[2Jx\u{202e}y\\x01é"),
+            "\\x1b[2Jx\\xe2\\x80\\xaey\\x01é"
+        );
+        assert!(matches!(
+            escape_controls("outlook.office365.com – é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_name("PC\u{202e}gpj.exe".as_bytes()),
+            "PC\\xe2\\x80\\xaegpj.exe"
+        );
+    }
 
     #[test]
     fn cells_are_neutralised() {

@@ -1019,3 +1019,34 @@ fn without_mac_cells(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A hostile row (escape sequences, a right-to-left mark in its SNI, as a
+/// JSON line and as a CSV cell): the terminal report and the clients CSV
+/// show it escaped, never the raw control bytes.
+#[test]
+fn control_characters_in_rows_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("esc.jsonl");
+    std::fs::write(
+        &json,
+        "{\"ts\":\"2026-01-01T00:00:00Z\",\"client_ip\":\"10.0.0.1\",\"client_port\":1,\
+         \"server_ip\":\"192.0.2.4\",\"server_port\":443,\
+         \"sni\":\"\\u001b]0;owned\\u0007\\u001b[2Jevil\\u202e\",\"negotiated_version\":\"TLS1.0\"}\n",
+    )
+    .unwrap();
+    let (clients, o) = tally(dir.path(), &[&json], &["--scope", "all"]);
+    assert_eq!(o.status.code(), Some(0));
+    let report = run(&[&"tally", &json, &"--scope", &"all"]);
+    for (what, bytes) in [("clients CSV", &clients), ("report", &report.stdout)] {
+        assert!(
+            !bytes.iter().any(|&b| b == 0x1b || b == 0x07),
+            "{what}: {}",
+            String::from_utf8_lossy(bytes)
+        );
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            text.contains("\\x1b]0;owned\\x07\\x1b[2Jevil\\xe2\\x80\\xae"),
+            "{what}: {text}"
+        );
+    }
+}

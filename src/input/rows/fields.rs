@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::model::row::ConnRecord;
 use crate::model::version::TlsVersion;
 use crate::text::escape_name;
 use crate::wire::tls::cipher_name;
@@ -373,10 +374,51 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// that the same name reads the same from every source. Borrowed when
 /// nothing needs escaping.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if s.chars().any(|c| c == '\\' || c.is_control()) {
+    if s.chars().any(|c| c == '\\' || crate::text::unsafe_char(c)) {
         Cow::Owned(escape_name(s.as_bytes()))
     } else {
         Cow::Borrowed(s)
+    }
+}
+
+/// A row read back made safe to show: control characters and
+/// bidirectional marks in its text become `\xNN`
+/// ([`crate::text::escape_controls`]): a hostile row cannot send escape
+/// sequences to the terminal. Text already escaped (tlsready's own rows)
+/// reads the same.
+pub fn make_safe(r: &mut ConnRecord) {
+    use crate::text::escape_controls;
+    fn fix(s: &mut String) {
+        if let Cow::Owned(o) = escape_controls(s) {
+            *s = o;
+        }
+    }
+    for s in [
+        &mut r.sni,
+        &mut r.alpn,
+        &mut r.client_helo,
+        &mut r.server_banner,
+        &mut r.alert,
+        &mut r.ja4,
+        &mut r.ja3,
+        &mut r.who.name,
+        &mut r.who.source,
+        &mut r.who.mac,
+    ] {
+        fix(s);
+    }
+    if let Cow::Owned(o) = escape_controls(&r.dns_name) {
+        r.dns_name = o.into();
+    }
+    if r.cert_names
+        .iter()
+        .any(|n| matches!(escape_controls(n), Cow::Owned(_)))
+    {
+        r.cert_names = r
+            .cert_names
+            .iter()
+            .map(|n| escape_controls(n).into_owned())
+            .collect();
     }
 }
 

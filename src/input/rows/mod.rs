@@ -811,6 +811,7 @@ pub fn read(opened: Opened, endpoints: &Endpoints, sink: &mut dyn Sink) -> ReadE
         mut reader, format, ..
     } = opened;
     let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
+        fields::make_safe(r);
         classify(r, endpoints);
         sink.record(r).map_err(|e| {
             let stop = io::Error::other("output failed");
@@ -874,6 +875,7 @@ pub fn read_block(
     };
     let mut write_error = None;
     let mut emit = |r: &mut ConnRecord| -> io::Result<()> {
+        fields::make_safe(r);
         classify(r, endpoints);
         sink.record(r).map_err(|e| {
             let stop = io::Error::other("output failed");
