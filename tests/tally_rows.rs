@@ -1050,3 +1050,85 @@ fn control_characters_in_rows_are_escaped() {
         );
     }
 }
+
+/// Inputs as they come from scripts and Windows: an empty hour of rows
+/// (plain and gzip) is 0 rows, not an error; a byte-order mark (PowerShell,
+/// Excel) is not part of the first row, in a file read by one thread or
+/// several and on standard input; standard input whose first read is a few
+/// bytes, or whose first line is blank, is still recognised.
+#[test]
+fn empty_files_byte_order_marks_and_slow_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, json, _) = analyze(dir.path(), &["samples/"], &["--scope", "all"]);
+    let want = run(&[&"tally", &json, &"--scope", &"all"]);
+    assert_eq!(want.status.code(), Some(0));
+    let first = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        first(&want).ends_with("connection rows from 1 file"),
+        "{}",
+        first(&want)
+    );
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, b"").unwrap();
+    let empty_gz = dir.path().join("empty.jsonl.gz");
+    gzip(&empty_gz, b"");
+    for e in [&empty, &empty_gz] {
+        let o = run(&[&"tally", e]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(first(&o), "0 connection rows from 1 file");
+    }
+    let bom = dir.path().join("bom.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read(&json).unwrap());
+    std::fs::write(&bom, &bytes).unwrap();
+    for threads in ["1", "2"] {
+        let o = run(&[&"tally", &bom, &"--scope", &"all", &"--threads", &threads]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, want.stdout, "--threads {threads}");
+    }
+    let bin = crate::util::bin();
+    for (what, feed) in [
+        ("byte-order mark", format!("cat '{}'", bom.display())),
+        (
+            "blank first line",
+            format!("(echo; cat '{}')", json.display()),
+        ),
+        (
+            "slow pipe",
+            format!(
+                "(head -c 10 '{0}'; sleep 0.3; tail -c +11 '{0}')",
+                csv.display()
+            ),
+        ),
+    ] {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{feed} | '{bin}' tally - --scope all"))
+            .env("TLSREADY_DATA_DIR", crate::util::empty_data_dir())
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(first(&o), first(&want), "{what}");
+    }
+}

@@ -252,10 +252,13 @@ fn read_mapped(
     };
     let data = map.bytes();
     let csv = format == Format::OwnCsv;
-    let mut start = 0;
+    // A byte-order mark (PowerShell, Excel) is not part of the first row.
+    let bom = rows::bom_len(data);
+    let mut start = bom;
     let header = if csv {
-        let first = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
-        let line = data.get(..first).unwrap_or_default();
+        let first = memchr::memchr(b'\n', data.get(bom..).unwrap_or_default())
+            .map_or(data.len(), |i| bom + i + 1);
+        let line = data.get(bom..first).unwrap_or_default();
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match crate::input::rows::own::csv_header(line) {

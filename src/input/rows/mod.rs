@@ -315,6 +315,11 @@ pub fn open(input: &RowInput) -> Result<Option<Opened>, RowError> {
     open_reader(raw).map_err(io_err)
 }
 
+/// Bytes of a UTF-8 byte-order mark at the start of `b` (3 or 0).
+pub fn bom_len(b: &[u8]) -> usize {
+    if b.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 }
+}
+
 /// [`open`] on a mapped file.
 fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
     let bytes = map.bytes();
@@ -330,8 +335,8 @@ fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
     let format = sniff_head(head);
     Ok(format.map(|format| Opened {
         reader: Box::new(MappedReader {
+            at: bom_len(map.bytes()),
             map: Arc::clone(&map),
-            at: 0,
             released: 0,
         }),
         format,
@@ -339,19 +344,56 @@ fn open_mapped(map: Arc<Mapped>) -> io::Result<Option<Opened>> {
     }))
 }
 
-/// [`open`] on a byte stream.
-pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
-    let mut buffered = io::BufReader::with_capacity(1 << 20, raw);
-    let head = buffered.fill_buf()?;
-    let mut reader: Box<dyn BufRead + Send> = if head.starts_with(&[0x1f, 0x8b]) {
+/// Bytes of a stream read to recognise its format at most (the first
+/// lines that are not blank, Zeek's header lines).
+const HEAD_MAX: usize = 1 << 20;
+
+/// [`open`] on a byte stream. Its start is read whole, however the reads
+/// come (a pipe may give a few bytes at a time): the two bytes of gzip's
+/// magic, then the first line that is not blank (and Zeek's header lines
+/// after a `#` one). An empty input is rows of none (an hour with no
+/// connection). A byte-order mark is dropped.
+pub fn open_reader(mut raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
+    let mut magic = Vec::with_capacity(2);
+    (&mut raw).take(2).read_to_end(&mut magic)?;
+    let gz = magic.starts_with(&[0x1f, 0x8b]);
+    let stream = io::BufReader::with_capacity(1 << 20, io::Cursor::new(magic).chain(raw));
+    let mut decoded: Box<dyn BufRead + Send> = if gz {
         Box::new(io::BufReader::with_capacity(
             1 << 20,
-            flate2::bufread::MultiGzDecoder::new(buffered),
+            flate2::bufread::MultiGzDecoder::new(stream),
         ))
     } else {
-        Box::new(buffered)
+        Box::new(stream)
     };
-    let format = sniff_head(reader.fill_buf()?);
+    let mut head = Vec::new();
+    let mut lines = 0;
+    while head.len() < HEAD_MAX && lines < 16 {
+        let at = head.len();
+        if decoded.read_until(b'\n', &mut head)? == 0 {
+            break;
+        }
+        let line = head.get(at..).unwrap_or_default();
+        let line = line.get(bom_len(line)..).unwrap_or_default();
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        lines += 1;
+        if !line.starts_with(b"#") {
+            break;
+        }
+    }
+    let format = if head.trim_ascii().is_empty() {
+        // Nothing but blank lines: no rows (read as JSON lines).
+        Some(Format::OwnJson)
+    } else {
+        sniff_head(&head)
+    };
+    head.drain(..bom_len(&head));
+    let reader: Box<dyn BufRead + Send> = Box::new(io::BufReader::with_capacity(
+        1 << 20,
+        io::Cursor::new(head).chain(decoded),
+    ));
     Ok(format.map(|format| Opened {
         reader,
         format,
@@ -363,6 +405,13 @@ pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> {
 /// input).
 fn sniff_head(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    // Blank lines before the first are passed over, as the readers do.
+    let blank = head
+        .split_inclusive(|&b| b == b'\n')
+        .take_while(|l| l.trim_ascii().is_empty())
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let head = head.get(blank..).unwrap_or_default();
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let first = head.get(..line_end).unwrap_or_default();
     let first = std::str::from_utf8(first).unwrap_or_default().trim();
