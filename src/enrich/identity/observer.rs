@@ -357,10 +357,9 @@ impl Identity {
                     claims.assigned = Some(a.into());
                     self.claim(a.into(), d.ts, &claims)
                 }
-                Some((a, dhcp::AddrRole::Requested)) if m.msg_type == Some(dhcp::msg::INFORM) => {
-                    claims.assigned = Some(a.into());
-                    self.claim(a.into(), d.ts, &claims)
-                }
+                // An INFORM's option 50 (RFC 2131 forbids it there) says
+                // nothing of the address the client holds: as Zeek, no
+                // holding is taken from it.
                 Some((a, dhcp::AddrRole::Released | dhcp::AddrRole::Declined)) => {
                     self.hosts.end(a.into(), d.ts, mac);
                     claims.assigned = None;
