@@ -460,6 +460,19 @@ fn headless(chrome: &Path, profile: &Path, args: &[String], url: &str) -> Output
         .stderr(Stdio::piped())
         .spawn()
         .expect("start chromium");
+    // Its output is read as it comes: a page's DOM larger than a pipe's
+    // buffer would otherwise hold Chromium until it is killed.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -471,7 +484,11 @@ fn headless(chrome: &Path, profile: &Path, args: &[String], url: &str) -> Output
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.wait_with_output().expect("chromium output")
+    Output {
+        status: child.wait().expect("chromium status"),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Console messages (`console.*`, script errors, CSP violations) in
@@ -585,6 +602,25 @@ fn browser_renders_the_samples_report() {
     let conns: Vec<u64> = shown.iter().map(|r| r[c].parse().expect("n")).collect();
     assert!(conns.windows(2).all(|w| w[0] >= w[1]), "{conns:?}");
     assert!(dom.contains(&format!("{want} of {n} rows shown")));
+
+    // The rows without a Microsoft 365 service: `(none)` in the menu, `-`
+    // in a link (the empty value is "all").
+    let all = analyze(&[&samples_dir()], &["--scope", "all"]);
+    let all_url = file_url(&all.page_path());
+    let (dom, console) = dump_dom(
+        &chrome,
+        &all.dir.path().join("profile"),
+        &format!("{all_url}#service=-"),
+    );
+    assert!(console.is_empty(), "console: {console:?}");
+    let (_, rows) = clients_table(&dom);
+    let shown = rows.iter().filter(|(attrs, _)| !attrs.contains("hidden"));
+    let s = all.col("service");
+    let want = all.csv.iter().filter(|r| r[s].is_empty()).count();
+    let n = all.csv.len();
+    assert!(want > 0 && want < n, "{want} of {n} rows without a service");
+    assert!(shown.clone().all(|r| r.1[s].is_empty()));
+    assert_eq!(shown.count(), want);
 
     // A screenshot that shows something: many colours, much ink.
     let shot = run.dir.path().join("shot.png");

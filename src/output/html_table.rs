@@ -87,7 +87,8 @@ pub fn clients_table(t: &ClientTable, clients_csv: Option<&str>) -> Markup {
             label { "Service"
                 select #f-service aria-controls="clients-table" {
                     option value="" { "all" }
-                    @for s in &services { option value=(s) { @if s.is_empty() { "(none)" } @else { (s) } } }
+                    // (No service: `-`, as "all" is the empty value.)
+                    @for s in &services { @if s.is_empty() { option value="-" { "(none)" } } @else { option value=(s) { (s) } } }
                 }
             }
             output #f-shown aria-live="polite" {}

@@ -55,7 +55,9 @@
     var s = service.value;
     var n = 0;
     rows.forEach(function (r, i) {
-      var ok = (!v || r.dataset.verdict === v) && (!s || r.dataset.service === s) &&
+      // (`-`: rows without a service.)
+      var ok = (!v || r.dataset.verdict === v) &&
+        (!s || r.dataset.service === (s === '-' ? '' : s)) &&
         (!t || text[i].indexOf(t) !== -1);
       r.hidden = !ok;
       if (ok) { n += 1; }
