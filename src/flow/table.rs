@@ -207,9 +207,6 @@ pub struct FlowTable<'o> {
     now: i64,
     /// The next sweep is due at this capture time.
     next_sweep: i64,
-    /// Time of the latest frame, in the order frames came (`now` does not
-    /// step back when the capture's time does).
-    latest: i64,
     filter: Option<Arc<DoneFilter>>,
     pool: Pool,
     /// A leap forward in time seen on one frame, not yet believed.
@@ -265,7 +262,6 @@ impl<'o> FlowTable<'o> {
             stats: Stats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
-            latest: i64::MIN,
             filter: None,
             pool: Pool::default(),
             leap: None,
@@ -410,7 +406,6 @@ impl<'o> FlowTable<'o> {
         self.stats.bytes += bytes;
         self.stats.not_tcp += not_tcp;
         self.stats.tcp_packets += frames - not_tcp;
-        self.latest = last_ts;
         self.advance(last_ts);
     }
 
@@ -484,13 +479,6 @@ impl<'o> FlowTable<'o> {
         self.now
     }
 
-    /// The time of the latest frame (µs; `i64::MIN` before the first):
-    /// earlier than [`FlowTable::now`] after the capture's time stepped
-    /// back.
-    pub fn latest(&self) -> i64 {
-        self.latest
-    }
-
     /// Connections tracked now (in overrun mode: still followed; the
     /// overrun can stop at 0).
     pub fn tracked(&self) -> usize {
@@ -512,7 +500,6 @@ impl<'o> FlowTable<'o> {
         self.frames += 1;
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
-        self.latest = ts;
         self.advance(ts);
         let seg = match decode::decode(link, frame) {
             Ok(s) => s,

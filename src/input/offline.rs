@@ -250,6 +250,11 @@ impl ChunkSource {
         self.opened.reader.packets()
     }
 
+    /// The time of the chunk's last record read (`None` before the first).
+    pub fn last_ts(&self) -> Option<i64> {
+        (self.packets() > 0).then(|| self.opened.reader.current().ts_us)
+    }
+
     /// The file after the chunk's end, unless its end was reached.
     pub fn into_rest(self) -> Option<Opened> {
         (!self.at_eof).then_some(self.opened)

@@ -400,7 +400,15 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
     let interrupted = interrupted == Stop::Requested;
     if i + 1 < chunks.len() && !failed && !interrupted {
         done.owned = table.begin_overrun();
-        done.handed_off = overrun(&mut table, chunks, i, src.into_rest(), filter.as_ref());
+        let last_ts = src.last_ts();
+        done.handed_off = overrun(
+            &mut table,
+            chunks,
+            i,
+            src.into_rest(),
+            last_ts,
+            filter.as_ref(),
+        );
     }
     table.finish();
     done.stats = table.stats;
@@ -525,8 +533,8 @@ impl Consumer for Overrun<'_, '_> {
 }
 
 /// After chunk `i`: follows the connections `table` still follows, reading
-/// on from `reader` (the chunk's file, `None` at its end) and then the
-/// next files, until each completes or is released (see [`QUIET_US`],
+/// on from `reader` (the chunk's file, `None` at its end; its last record
+/// at `last_ts`) and then the next files, until each completes or is released (see [`QUIET_US`],
 /// [`STALL_US`], [`MAX_OVERRUN_US`]). Returns the connections handed over
 /// to later chunks.
 fn overrun(
@@ -534,15 +542,13 @@ fn overrun(
     chunks: &[Chunk],
     i: usize,
     reader: Option<Opened>,
+    last_ts: Option<i64>,
     filter: Option<&FrameFilter>,
 ) -> FxHashSet<FlowKey> {
-    // The time of the chunk's last frame: where the capture's time stepped
+    // The time of the chunk's last record: where the capture's time stepped
     // back within the chunk (captures put one after the other), the frames
     // after the chunk end are near it, not near the latest time seen.
-    let boundary = match table.latest() {
-        i64::MIN => table.now(),
-        t => t,
-    };
+    let boundary = last_ts.unwrap_or_else(|| table.now());
     let mut rest = Rest {
         over: reader.is_none(),
         reader,

@@ -404,7 +404,7 @@ pub fn open_reader(mut raw: Box<dyn Read + Send>) -> io::Result<Option<Opened>> 
 /// Recognises the format from the first line of `head` (the start of the
 /// input).
 fn sniff_head(head: &[u8]) -> Option<Format> {
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let head = head.get(bom_len(head)..).unwrap_or_default();
     // Blank lines before the first are passed over, as the readers do.
     let blank = head
         .split_inclusive(|&b| b == b'\n')
