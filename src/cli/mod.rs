@@ -174,11 +174,17 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
         eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(exit_status(
+    let code = exit_status(
         input_failed,
         || outputs.will_break() > 0,
         cfg.fail_on_legacy,
-    ))
+    );
+    // Everything is written and the process ends next: freeing the name
+    // tables and the tally entry by entry took about 5 ms of a 0.5 s run
+    // (the benchmark); the system takes the memory back at once.
+    std::mem::forget(identity);
+    std::mem::forget(outputs);
+    Ok(code)
 }
 
 fn run_capture(a: CaptureArgs) -> Result<u8, String> {

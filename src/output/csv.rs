@@ -432,7 +432,7 @@ mod tests {
         let mut plain = crate::output::json::tests::row();
         plain.client_helo = "host1".into();
         for rec in [hostile, plain] {
-            let (out, back) = crate::output::spool::temp_part().expect("temp file");
+            let (out, back, _) = crate::output::spool::temp_part().expect("temp file");
             let mut sink = CsvSink::new(out, true).expect("header");
             sink.record(&rec).expect("row");
             drop(sink);
@@ -462,7 +462,7 @@ mod tests {
         assert_eq!(cells[0], "");
         assert_eq!(cells[1], "0.0.0.0");
         assert_eq!(cells[22], "a,b c");
-        let (out, mut back) = crate::output::spool::temp_part().expect("temp file");
+        let (out, mut back, _) = crate::output::spool::temp_part().expect("temp file");
         let mut sink = CsvSink::headless(out);
         sink.record(&rec).expect("row");
         sink.flush().expect("flush");

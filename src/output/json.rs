@@ -144,12 +144,18 @@ pub fn json_line(r: &ConnRecord) -> serde_json::Result<String> {
 pub struct JsonSink {
     w: Out,
     flush_each: bool,
+    /// The row being written (written whole, see [`super::spool::PartWriter`]).
+    line: Vec<u8>,
 }
 
 impl JsonSink {
     /// A JSON-lines writer on `out`.
     pub fn new(out: Out, flush_each: bool) -> Self {
-        JsonSink { w: out, flush_each }
+        JsonSink {
+            w: out,
+            flush_each,
+            line: Vec::with_capacity(1024),
+        }
     }
 }
 
@@ -165,8 +171,10 @@ impl RowOutput for JsonSink {
 
 impl Sink for JsonSink {
     fn record(&mut self, rec: &ConnRecord) -> io::Result<()> {
-        serde_json::to_writer(&mut self.w, &JsonRow::of(rec)).map_err(io::Error::other)?;
-        self.w.write_all(b"\n")?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &JsonRow::of(rec)).map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.w.write_all(&self.line)?;
         if self.flush_each {
             self.w.flush()?;
         }

@@ -30,10 +30,11 @@ pub mod svg;
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use self::csv::CsvSink;
 use self::json::JsonSink;
-use self::spool::{Out, RowOutput, append_part, temp_part};
+use self::spool::{Out, RowOutput, Tap, append_part, temp_part};
 use self::summary::{Style, Summary};
 use crate::enrich::tally::{Scope, Verdict};
 use crate::model::row::ConnRecord;
@@ -74,6 +75,8 @@ pub struct Outputs {
     /// Second handles on the connections CSV and JSON files (not standard
     /// output), for appending spooled parts.
     files: [Option<std::fs::File>; 2],
+    /// A spool's rows as written so far (see [`Outputs::absorb_ahead`]).
+    taps: [Option<Arc<Tap>>; 2],
     /// The HTML report, when asked for.
     pub html: Option<HtmlReport>,
     /// Rotated connection files (`capture --rotate`), instead of one
@@ -170,6 +173,7 @@ impl Outputs {
                 || is_stdout(&paths.clients),
             spooled: [None, None],
             files,
+            taps: [None, None],
             html: None,
             rotate: None,
             named,
@@ -237,9 +241,10 @@ impl Outputs {
         }
     }
 
-    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]); its
+    /// Appends the rows of a spooled part (see [`SpoolSpec::open`]) past
+    /// `ahead` (what [`Outputs::absorb_ahead`] appended already); its
     /// counts went to a summary shared by the parts.
-    pub fn absorb(&mut self, part: &mut Outputs) -> io::Result<()> {
+    pub fn absorb(&mut self, part: &mut Outputs, ahead: &Ahead) -> io::Result<()> {
         if let Some(c) = part.csv.as_mut() {
             c.flush()?;
         }
@@ -247,10 +252,35 @@ impl Outputs {
             j.flush()?;
         }
         if let (Some(c), Some(f)) = (self.csv.as_mut(), part.spooled[0].as_mut()) {
-            append_part(c, self.files[0].as_mut(), f)?;
+            append_part(c, self.files[0].as_mut(), f, ahead.copied[0])?;
         }
         if let (Some(j), Some(f)) = (self.json.as_mut(), part.spooled[1].as_mut()) {
-            append_part(j, self.files[1].as_mut(), f)?;
+            append_part(j, self.files[1].as_mut(), f, ahead.copied[1])?;
+        }
+        Ok(())
+    }
+
+    /// A spooled part's rows as written so far, to append while it is
+    /// still written ([`Outputs::absorb_ahead`]).
+    pub fn taps(&self) -> Ahead {
+        Ahead {
+            taps: self.taps.clone(),
+            copied: [0, 0],
+        }
+    }
+
+    /// Appends the rows a spooled part has written since the last call:
+    /// the part that is joined next, while it is still being analysed, so
+    /// that joining it copies little. Nothing else may be written to these
+    /// outputs before the part is joined ([`Outputs::absorb`] with the same
+    /// `ahead`).
+    pub fn absorb_ahead(&mut self, ahead: &mut Ahead, buf: &mut Vec<u8>) -> io::Result<()> {
+        let Ahead { taps, copied } = ahead;
+        if let (Some(c), Some(t)) = (self.csv.as_mut(), taps[0].as_ref()) {
+            copied[0] = copy_ahead(c, self.files[0].as_mut(), t, copied[0], buf)?;
+        }
+        if let (Some(j), Some(t)) = (self.json.as_mut(), taps[1].as_ref()) {
+            copied[1] = copy_ahead(j, self.files[1].as_mut(), t, copied[1], buf)?;
         }
         Ok(())
     }
@@ -344,6 +374,37 @@ pub struct SpoolSpec {
     scope: Scope,
 }
 
+/// A spooled part's rows, and how far they were appended ahead of its
+/// join ([`Outputs::absorb_ahead`]).
+#[derive(Debug, Clone, Default)]
+pub struct Ahead {
+    taps: [Option<Arc<Tap>>; 2],
+    copied: [u64; 2],
+}
+
+/// Appends a part's rows written since `from` to `sink` (flushed first;
+/// through the second handle `file` when there is one); the new offset.
+fn copy_ahead<S: RowOutput>(
+    sink: &mut S,
+    file: Option<&mut std::fs::File>,
+    tap: &Tap,
+    from: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<u64> {
+    match file {
+        Some(out) => {
+            sink.flush()?;
+            tap.copy_since(from, out, buf)
+        }
+        None => {
+            let mut rows = Vec::new();
+            let to = tap.copy_since(from, &mut rows, buf)?;
+            sink.append(&mut rows.as_slice())?;
+            Ok(to)
+        }
+    }
+}
+
 impl SpoolSpec {
     /// The scope of the run's summary.
     pub fn scope(&self) -> Scope {
@@ -354,17 +415,19 @@ impl SpoolSpec {
     /// temporary files, and a summary of its own; [`Outputs::absorb`]
     /// appends them to the run's, in order.
     pub fn open(self) -> io::Result<Outputs> {
-        let mut spooled = [None, None];
+        let (mut spooled, mut taps) = ([None, None], [None, None]);
         let csv = if self.csv {
-            let (w, back) = temp_part()?;
+            let (w, back, tap) = temp_part()?;
             spooled[0] = Some(back);
+            taps[0] = Some(Arc::new(tap));
             Some(CsvSink::headless(w))
         } else {
             None
         };
         let json = if self.json {
-            let (w, back) = temp_part()?;
+            let (w, back, tap) = temp_part()?;
             spooled[1] = Some(back);
+            taps[1] = Some(Arc::new(tap));
             Some(JsonSink::new(w, false))
         } else {
             None
@@ -377,6 +440,7 @@ impl SpoolSpec {
             summary_to_stderr: false,
             spooled,
             files: [None, None],
+            taps,
             html: None,
             rotate: None,
             named: [None, None],
@@ -432,6 +496,81 @@ impl Sink for Outputs {
         match self.rotate.as_mut() {
             Some(r) => r.tick(),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of a spooled part appended while it is written (in pieces, as
+    /// the join does while the chunk is analysed), then the rest when it
+    /// is joined, with a row of the join's own in between: every row once,
+    /// whole, the part's in their order, in the CSV and the JSON lines.
+    #[test]
+    fn rows_appended_ahead_are_each_written_once_and_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = OutputPaths {
+            connections: Some(dir.path().join("c.csv")),
+            json: Some(dir.path().join("c.json")),
+            ..OutputPaths::default()
+        };
+        let mut run = Outputs::open(&paths, Scope::All, false).expect("outputs");
+        let row = |port: u16| {
+            let mut r = json::tests::row();
+            r.client_port = port;
+            r
+        };
+        run.record(&row(1)).expect("first part's row");
+        let mut part = run.spool_spec().open().expect("spool");
+        let mut ahead = part.taps();
+        let mut buf = Vec::new();
+        // Enough rows for the part's buffer to reach its file many times.
+        for port in 1000..3000 {
+            part.record(&row(port)).expect("part's row");
+            if port % 97 == 0 {
+                run.absorb_ahead(&mut ahead, &mut buf).expect("ahead");
+            }
+        }
+        assert!(
+            ahead.copied[0] > 0 && ahead.copied[1] > 0,
+            "{:?}",
+            ahead.copied
+        );
+        // A row the join writes itself (held by the part), then the rest.
+        run.record(&row(2)).expect("join's row");
+        run.absorb(&mut part, &ahead).expect("absorb");
+        run.finish().expect("finish");
+        let csv = std::fs::read_to_string(dir.path().join("c.csv")).expect("csv");
+        let json = std::fs::read_to_string(dir.path().join("c.json")).expect("json");
+        for (text, header) in [(csv, 1), (json, 0)] {
+            let lines: Vec<&str> = text.lines().skip(header).collect();
+            assert_eq!(lines.len(), 2002, "every row once");
+            // Ports in the order written, the join's own row where it came.
+            let port = |l: &str| {
+                let at = if header == 1 {
+                    l.split(',').nth(2)
+                } else {
+                    l.split("\"client_port\":")
+                        .nth(1)
+                        .and_then(|r| r.split(',').next())
+                };
+                at.and_then(|p| p.parse::<u16>().ok()).expect("a port")
+            };
+            let ports: Vec<u16> = lines.iter().map(|l| port(l)).collect();
+            let joined_at = ports.iter().position(|&p| p == 2).expect("join's row");
+            let mut part_ports: Vec<u16> = ports.iter().copied().filter(|&p| p >= 1000).collect();
+            assert_eq!(ports.first(), Some(&1));
+            assert!(joined_at > 1, "some of the part's rows were appended ahead");
+            let sorted = {
+                let mut s = part_ports.clone();
+                s.sort_unstable();
+                s
+            };
+            assert_eq!(part_ports, sorted, "the part's rows in order");
+            part_ports.dedup();
+            assert_eq!(part_ports.len(), 2000);
         }
     }
 }
