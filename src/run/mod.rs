@@ -4,7 +4,10 @@
 //! - inline (`--threads 1`) and pipelined (a reader thread feeding the
 //!   analysis), see [`pipelined`];
 //! - chunked: pcap and pcapng files cut into chunks analysed at once and
-//!   joined in order, see [`chunked`];
+//!   joined in order, see [`chunked`] (with `chunk`: a chunk and what its
+//!   worker hands to the join; `gate`: how its threads wait for each
+//!   other; `overrun`: reading past a chunk's end; `join`: joining the
+//!   chunks in order);
 //! - live capture, see [`capture`].
 //!
 //! [`names`] feeds the host identity from the same frames (`tlsready
@@ -17,9 +20,13 @@
 //! a run reports its progress.
 
 pub mod analysis;
+mod chunk;
 pub mod chunked;
 pub mod driver;
+mod gate;
+mod join;
 pub mod names;
+mod overrun;
 pub mod pipelined;
 pub mod progress;
 pub mod rows;
