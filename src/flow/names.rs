@@ -302,11 +302,11 @@ impl NameLog {
         &self.entries
     }
 
-    /// Half of [`MAX_BYTES`] or more kept: time to hand the log on
-    /// ([`NameLog::drain`]) where that can be done.
+    /// Bytes kept (of [`MAX_BYTES`]; hand the log on with
+    /// [`NameLog::drain`] well before).
     #[inline]
-    pub fn half_full(&self) -> bool {
-        self.bytes >= MAX_BYTES / 2
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Nothing kept.

@@ -304,10 +304,10 @@ impl<'o> FlowTable<'o> {
         (!n.is_empty() || n.dropped > 0).then(|| n.drain())
     }
 
-    /// The name log kept so far is half full ([`NameLog::half_full`]).
+    /// Bytes of the name log kept so far ([`NameLog::bytes`]).
     #[inline]
-    pub fn names_half_full(&self) -> bool {
-        self.names.as_ref().is_some_and(|n| n.half_full())
+    pub fn names_bytes(&self) -> usize {
+        self.names.as_ref().map_or(0, |n| n.bytes())
     }
 
     /// Charges buffered memory to `budget` (shared with other tables of

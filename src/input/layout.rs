@@ -36,7 +36,7 @@ const SMALL_WINDOW: usize = 256 << 10;
 /// Bytes read from a pcapng file's start to find its head.
 const HEAD_MAX: u64 = 1 << 20;
 /// Size of the first chunk relative to the others.
-const FIRST_SHARE: f64 = 0.85;
+const FIRST_SHARE: f64 = 0.9;
 /// Largest frame a classic pcap record may hold (libpcap's limit).
 const MAX_FRAME: u32 = 262_144;
 /// Largest pcapng block accepted in a resynchronised chain.

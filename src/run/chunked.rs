@@ -2,10 +2,12 @@
 //!
 //! Each pcap or pcapng file is cut into chunks ([`crate::input::layout`]);
 //! worker threads analyse chunks at once, each with a flow table of its
-//! own, and the results are joined here in capture order: rows appended
-//! from each chunk's spool, counters and tallies added (chunks that start a
-//! file count straight into the run's tally, which does not depend on the
-//! order rows come in).
+//! own, and the results are joined in capture order (`join.rs`):
+//! rows appended from each chunk's spool, counters and tallies added
+//! (chunks that start a file count straight into the run's tally, which
+//! does not depend on the order rows come in). The chunk joined next has
+//! its rows appended, its counts added and its names learned while it is
+//! still analysed, so the run's end waits for little.
 //!
 //! A connection belongs to the chunk where it was first seen. At the end
 //! of its chunk a worker keeps reading (the *overrun*), but only for
@@ -17,21 +19,22 @@
 //! timeout), written otherwise. A connection still quiet when the overrun
 //! gives up on it is handed over (see [`QUIET_US`], [`STALL_US`]). Idle
 //! sweeps fall at the same capture times in every chunk. So the rows are
-//! those one reader would write; only their order differs near chunk
-//! boundaries.
+//! those one reader would write; only their order differs (each chunk's
+//! own rows, then those the join writes for it).
 //!
-//! Threads wait for each other on a condition variable (`Gate`): a
-//! worker for its turn (at most a few chunks ahead of the join) and for the
-//! chunks before it to reach their ends.
+//! Threads wait for each other at a gate (`gate.rs`): a worker for its
+//! turn (at most a few chunks ahead of the join) and for the chunks before
+//! it to reach their ends.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::analysis::Analysis;
+use super::analysis::{Analysis, Learn};
 pub use super::chunk::Chunk;
 use super::chunk::{ChunkError, Done};
 use super::driver::{Driver, ReadControl, Stop};
@@ -132,12 +135,21 @@ struct Ctx<'a, 'o> {
     /// Each chunk's counts handed to the join before it ends (see
     /// [`Provisional`]).
     handoffs: &'a [Mutex<Option<Summary>>],
+    /// Each chunk's names may go to the names thread as they come: those
+    /// of the chunks before it have gone (set by the join).
+    names_flow: &'a [AtomicBool],
 }
+
+/// A chunk's name log is handed to the names thread whenever it holds this
+/// many bytes and the chunk's names may flow: the last chunk's names were
+/// learned after it ended, 10 to 30 ms at the end of a run on the
+/// benchmark.
+const NAMES_AT: usize = 256 << 10;
 
 /// Analyses chunk `i` and its overrun; also the counts of a chunk whose
 /// start was found by resynchronising, once proved good, for its worker
 /// to add to the run's summary.
-fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
+fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Option<Summary>) {
     let Ctx {
         chunks,
         s,
@@ -149,6 +161,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
         budget,
         taps,
         handoffs,
+        names_flow,
     } = *cx;
     let mut done = Done {
         index: i,
@@ -234,6 +247,8 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
         .with_budget(Arc::clone(budget))
         .with_names();
     let filter = s.control.compile();
+    // (The names thread ends only with the run.)
+    let mut hand_on = |log: NameLog| drop(names.send(log));
     let interrupted = Driver::new(progress)
         .controlled(&s.control, filter.as_ref())
         .run(
@@ -241,7 +256,11 @@ fn work(cx: &Ctx<'_, '_>, i: usize) -> (Done, Option<Summary>) {
             &mut Analysis {
                 table: &mut table,
                 report: &mut |_| {},
-                learn: None,
+                learn: names_flow.get(i).map(|flow| Learn {
+                    take: &mut hand_on,
+                    at: NAMES_AT,
+                    when: Some(flow),
+                }),
             },
         );
     let failed = table.failed();
@@ -347,7 +366,9 @@ pub fn run(
     let taps = Mutex::new(vec![None; chunks.len()]);
     let handoffs: Vec<Mutex<Option<Summary>>> =
         (0..chunks.len()).map(|_| Mutex::new(None)).collect();
+    let names_flow: Vec<AtomicBool> = (0..chunks.len()).map(|_| AtomicBool::new(false)).collect();
     let cx = Ctx {
+        names_flow: &names_flow,
         taps: &taps,
         handoffs: &handoffs,
         budget: &budget,
@@ -361,8 +382,15 @@ pub fn run(
     };
     std::thread::scope(|sc| {
         let (tx, rx) = std::sync::mpsc::channel::<Done>();
+        // The names of each part of the input are learned, in order, on a
+        // thread of their own: a chunk's as it is analysed once those of
+        // the chunks before it are sent, the rest when it is joined.
+        // Bounded: when learning falls behind, the workers and the join
+        // wait, and the gate holds the workers back (the logs queued stay
+        // few).
+        let (names_tx, names_rx) = std::sync::mpsc::sync_channel::<NameLog>(ahead);
         for _ in 0..threads {
-            let tx = tx.clone();
+            let (tx, names_tx) = (tx.clone(), names_tx.clone());
             let (next, cx) = (&next, &cx);
             sc.spawn(move || {
                 loop {
@@ -372,7 +400,7 @@ pub fn run(
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);
-                    let (d, counts) = work(cx, i);
+                    let (d, counts) = work(cx, i, &names_tx);
                     let sent = tx.send(d).is_ok();
                     if let Some(c) = counts {
                         lock(cx.summary).merge(&c);
@@ -384,12 +412,6 @@ pub fn run(
             });
         }
         drop(tx);
-        // The names of each part of the input are learned, in order, on a
-        // thread of their own: while later chunks are analysed, and while
-        // the join writes the last one's rows.
-        // Bounded: when learning falls behind, the join waits, and the gate
-        // holds the workers back (the logs queued stay few).
-        let (names_tx, names_rx) = std::sync::mpsc::sync_channel::<NameLog>(ahead);
         sc.spawn(move || {
             for log in names_rx {
                 learn(log);
@@ -401,8 +423,13 @@ pub fn run(
         let mut ahead: Option<Ahead> = None;
         let mut buf = Vec::new();
         loop {
-            if ahead.is_none() && join.keeps_rows_of(chunks, joined, &gate) {
-                ahead = lock(&taps).get_mut(joined).and_then(Option::take);
+            if join.keeps_rows_of(chunks, joined, &gate) {
+                if let Some(flow) = names_flow.get(joined) {
+                    flow.store(true, Ordering::Release);
+                }
+                if ahead.is_none() {
+                    ahead = lock(&taps).get_mut(joined).and_then(Option::take);
+                }
             }
             let d = match ahead.as_mut() {
                 Some(a) => match rx.recv_timeout(AHEAD_EVERY) {

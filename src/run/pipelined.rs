@@ -14,14 +14,14 @@ use std::io;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use super::analysis::Analysis;
+use super::analysis::{Analysis, Learn};
 use super::driver::{Consumer, Driver, ReadControl};
 use super::progress::{NoProgress, Progress};
 use super::rows::Rows;
 use crate::enrich::m365::Endpoints;
 use crate::flow::done_filter::DoneFilter;
 use crate::flow::key::flow_hash;
-use crate::flow::names::{NameLog, frame_names, tcp_names, udp_wanted};
+use crate::flow::names::{MAX_BYTES, NameLog, frame_names, tcp_names, udp_wanted};
 use crate::flow::segment::{bare_ack, pure_syn};
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::frame::{Dropped, Event, Frame, FrameSource};
@@ -332,7 +332,11 @@ pub fn run(
         let mut analysis = Analysis {
             table: &mut table,
             report: &mut *report,
-            learn: Some(&mut *learn),
+            learn: Some(Learn {
+                take: &mut *learn,
+                at: MAX_BYTES / 2,
+                when: None,
+            }),
         };
         let mut driver = Driver::new(&NoProgress);
         if threaded {
