@@ -204,6 +204,22 @@ impl Layout {
         }
     }
 
+    /// Whether the record at `at` cannot be read whole from `b`: its header
+    /// is cut, or (pcapng) the length it gives runs past `b`.
+    fn cut_off(&self, b: &[u8], at: usize) -> bool {
+        match self.kind {
+            Kind::Classic { .. } => b.len().saturating_sub(at) < 16,
+            Kind::Pcapng { .. } => match u32_at(self.big_endian, b, at + 4) {
+                None => true,
+                Some(len) => {
+                    (12..=MAX_BLOCK).contains(&len)
+                        && len.is_multiple_of(4)
+                        && at + len as usize > b.len()
+                }
+            },
+        }
+    }
+
     /// Finds the first record boundary in `b` (bytes of the file from
     /// offset `base`; the file is `file_len` long): an offset from which
     /// `CHAIN` plausible records follow (classic pcap: each within an
@@ -213,8 +229,10 @@ impl Layout {
         self.search(b, base, file_len).0
     }
 
-    /// [`Layout::find_record`], and whether a candidate was given up only
-    /// because its chain ran past `b` (more bytes could change the answer).
+    /// [`Layout::find_record`], and whether some candidate before the
+    /// answer was given up for want of bytes: its chain ran past `b`, or a
+    /// record of it could not be read whole from `b` (more bytes could
+    /// then give an earlier answer).
     fn search(&self, b: &[u8], base: u64, file_len: u64) -> (Option<u64>, bool) {
         let mut short = false;
         let end = base + b.len() as u64;
@@ -234,6 +252,7 @@ impl Layout {
                 let Some((secs, rec_len)) =
                     usize::try_from(at).ok().and_then(|i| self.plausible(b, i))
                 else {
+                    short |= usize::try_from(at).map_or(true, |i| self.cut_off(b, i));
                     continue 'start;
                 };
                 if let Kind::Classic { .. } = self.kind {
@@ -362,8 +381,9 @@ fn overrun_bytes(
 }
 
 /// The first record boundary at or after `at` ([`Layout::find_record`]
-/// over `buf`'s length of the file): found in the first `SMALL_WINDOW`
-/// bytes when that settles it, else in all of `buf`.
+/// over `buf`'s length of the file): from the first `SMALL_WINDOW` bytes
+/// when no candidate before the one found there was given up for want of
+/// bytes (the answer is then the same), else from all of `buf`.
 fn find_at(
     f: &File,
     layout: &Layout,
@@ -566,6 +586,63 @@ mod tests {
         assert_eq!(
             layout.find_record(&f[starts[1] as usize - 5..], starts[1] - 5, f.len() as u64),
             Some(starts[1])
+        );
+    }
+
+    /// A chain from the true record after a cut that the first bytes read
+    /// hold only in part (a record header cut at their end), and 16
+    /// record-like bytes inside a payload before that end: the cut is the
+    /// true record, as a search of all of `WINDOW` finds.
+    #[test]
+    fn a_chain_cut_by_the_first_bytes_read_is_read_further() {
+        let rec = |payload: &[u8]| {
+            let mut v = Vec::new();
+            for w in [
+                1_700_000_000u32,
+                0,
+                payload.len() as u32,
+                payload.len() as u32,
+            ] {
+                v.extend(w.to_le_bytes());
+            }
+            v.extend(payload);
+            v
+        };
+        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        f.extend([0; 8]);
+        f.extend(262_144u32.to_le_bytes());
+        f.extend(1u32.to_le_bytes());
+        let x = 500_000usize;
+        while f.len() + 1016 < x - 150_000 {
+            f.extend(rec(&[0xff; 1000]));
+        }
+        // The record before the true one ends 100 bytes after the cut.
+        let r0 = x + 100;
+        f.extend(rec(&vec![0xff; r0 - f.len() - 16]));
+        f.extend(rec(&[0xff; 150_000]));
+        let r1 = f.len();
+        let mut p1 = vec![0xff; 100_000];
+        let fake: Vec<u8> = (0..16).flat_map(|_| rec(&[0xff; 10])).collect();
+        let off = x + 200_000 - (r1 + 16);
+        p1[off..off + fake.len()].copy_from_slice(&fake);
+        f.extend(rec(&p1));
+        // A record header across the end of the first bytes read.
+        let r3 = x + SMALL_WINDOW - 8;
+        f.extend(rec(&vec![0xff; r3 - f.len() - 16]));
+        while f.len() < x + 1_500_000 {
+            f.extend(rec(&[0xff; 100]));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.pcap");
+        std::fs::write(&path, &f).unwrap();
+        let l = Layout::parse(&f).unwrap();
+        let len = f.len() as u64;
+        assert_eq!(l.find_record(&f[x..], x as u64, len), Some(r0 as u64));
+        let file = File::open(&path).unwrap();
+        let mut buf = vec![0u8; WINDOW as usize];
+        assert_eq!(
+            find_at(&file, &l, x as u64, len, &mut buf).unwrap(),
+            Some(r0 as u64)
         );
     }
 

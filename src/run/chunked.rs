@@ -395,8 +395,11 @@ pub fn run(
             sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    // Interrupted: no new chunk is started.
+                    // Interrupted: no new chunk is started (the next one's
+                    // start cannot be proved then: its worker would wait
+                    // for this answer for ever).
                     if i >= chunks.len() || cx.s.control.stopped() {
+                        cx.gate.set_edge(i + 1, false);
                         break;
                     }
                     cx.gate.wait_turn(i, ahead);
@@ -421,6 +424,9 @@ pub fn run(
         let mut joined = 0;
         // The rows of the chunk joined next, appended while it is analysed.
         let mut ahead: Option<Ahead> = None;
+        // Appending ahead failed: the join appends the rest (from where
+        // appending stopped) and meets the error again.
+        let mut ahead_failed = false;
         let mut buf = Vec::new();
         loop {
             if join.keeps_rows_of(chunks, joined, &gate) {
@@ -431,13 +437,13 @@ pub fn run(
                     ahead = lock(&taps).get_mut(joined).and_then(Option::take);
                 }
             }
-            let d = match ahead.as_mut() {
+            let d = match ahead.as_mut().filter(|_| !ahead_failed) {
                 Some(a) => match rx.recv_timeout(AHEAD_EVERY) {
                     Ok(d) => d,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                         if let Err(e) = lock(&direct).absorb_ahead(a, &mut buf) {
                             join.write_error.get_or_insert(e);
-                            ahead = None;
+                            ahead_failed = true;
                         }
                         take_handoff(&handoffs, joined, &summary);
                         continue;
@@ -457,8 +463,8 @@ pub fn run(
                     summary: &summary,
                     local: Summary::new(scope),
                 };
-                // The chunk's names go to the names thread before its rows
-                // are written.
+                // The counts it handed over and not yet added, then the
+                // chunk (the rest of its names, rows and counts).
                 take_handoff(&handoffs, joined, &summary);
                 // (The spool's last handle goes with it, see `Join::add`.)
                 let a = ahead

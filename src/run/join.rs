@@ -142,8 +142,10 @@ pub(super) struct Join {
 }
 
 impl Join {
-    /// Joins chunk `d` (the next in order): its name traffic to `names`
-    /// first (unless the chunk is void), then its rows and counts.
+    /// Joins chunk `d` (the next in order), unless it is void: the rest of
+    /// its name traffic to `names` (what it sent as it went came first),
+    /// the rest of its rows (past those appended ahead, `ahead`), then the
+    /// rows the join decides on, and its counts.
     pub(super) fn add(
         &mut self,
         chunks: &[Chunk],
