@@ -161,22 +161,24 @@ fn corpus_cut_anywhere_gives_the_same_rows() {
     assert!(rows >= 40, "only {rows} rows in the corpus");
 }
 
-#[test]
-fn generated_capture_cut_in_chunks_gives_the_same_rows() {
-    let Some(generator) = shared("bench/make-corpus.py") else {
-        return;
-    };
+/// A capture of `mib` MiB from the benchmark's generator (seed `seed`),
+/// in `dir`; `None` (said why) without `../shared` or python3.
+fn generated(dir: &Path, mib: u32, seed: u32) -> Option<PathBuf> {
+    let generator = shared("bench/make-corpus.py")?;
     if !python3() {
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("g.pcap");
+    let pcap = dir.join(format!("g{seed}.pcap"));
     let made = Command::new("python3")
         .arg(&generator)
-        .args(["--size-mb", "8", "--seed", "4", "--out"])
+        .args([
+            "--size-mb",
+            &mib.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
         .arg(&pcap)
-        .arg("--truth")
-        .arg(dir.path().join("g.truth.tsv"))
         .output()
         .unwrap();
     assert!(
@@ -184,6 +186,15 @@ fn generated_capture_cut_in_chunks_gives_the_same_rows() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    Some(pcap)
+}
+
+#[test]
+fn generated_capture_cut_in_chunks_gives_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pcap) = generated(dir.path(), 8, 4) else {
+        return;
+    };
     // 31 chunks of 27 ms of traffic each: handshakes span several chunks.
     let rows = check_each(std::slice::from_ref(&pcap), &["2", "3", "8", "31"]);
     assert!(rows > 100, "only {rows} rows");
@@ -192,14 +203,9 @@ fn generated_capture_cut_in_chunks_gives_the_same_rows() {
     // (the capture's time steps back by more than the overrun's stall
     // limit): the chunks after the step follow their handshakes past their
     // ends as one reader does.
-    let other = dir.path().join("g5.pcap");
-    let made = Command::new("python3")
-        .arg(&generator)
-        .args(["--size-mb", "4", "--seed", "5", "--out"])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let Some(other) = generated(dir.path(), 4, 5) else {
+        return;
+    };
     let mut stepped = std::fs::read(&pcap).unwrap();
     let later = std::fs::read(&other).unwrap();
     let mut at = 24;
@@ -441,25 +447,10 @@ fn a_record_header_cut_by_the_end_of_the_file() {
 /// the file's rows twice, in most runs).
 #[test]
 fn rows_appended_ahead_are_written_once() {
-    let Some(generator) = shared("bench/make-corpus.py") else {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pcap) = generated(dir.path(), 48, 6) else {
         return;
     };
-    if !python3() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("g.pcap");
-    let made = Command::new("python3")
-        .arg(&generator)
-        .args(["--size-mb", "48", "--seed", "6", "--out"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
     let run = |csv: &Path, json: &Path| {
         tlsready()
             .args([
