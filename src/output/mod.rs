@@ -30,7 +30,6 @@ pub mod svg;
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use self::csv::CsvSink;
 use self::json::JsonSink;
@@ -76,7 +75,7 @@ pub struct Outputs {
     /// output), for appending spooled parts.
     files: [Option<std::fs::File>; 2],
     /// A spool's rows as written so far (see [`Outputs::absorb_ahead`]).
-    taps: [Option<Arc<Tap>>; 2],
+    taps: [Option<Tap>; 2],
     /// The HTML report, when asked for.
     pub html: Option<HtmlReport>,
     /// Rotated connection files (`capture --rotate`), instead of one
@@ -261,10 +260,10 @@ impl Outputs {
     }
 
     /// A spooled part's rows as written so far, to append while it is
-    /// still written ([`Outputs::absorb_ahead`]).
-    pub fn taps(&self) -> Ahead {
+    /// still written ([`Outputs::absorb_ahead`]); taken once.
+    pub fn take_taps(&mut self) -> Ahead {
         Ahead {
-            taps: self.taps.clone(),
+            taps: [self.taps[0].take(), self.taps[1].take()],
             copied: [0, 0],
         }
     }
@@ -376,9 +375,9 @@ pub struct SpoolSpec {
 
 /// A spooled part's rows, and how far they were appended ahead of its
 /// join ([`Outputs::absorb_ahead`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Ahead {
-    taps: [Option<Arc<Tap>>; 2],
+    taps: [Option<Tap>; 2],
     copied: [u64; 2],
 }
 
@@ -419,7 +418,7 @@ impl SpoolSpec {
         let csv = if self.csv {
             let (w, back, tap) = temp_part()?;
             spooled[0] = Some(back);
-            taps[0] = Some(Arc::new(tap));
+            taps[0] = Some(tap);
             Some(CsvSink::headless(w))
         } else {
             None
@@ -427,7 +426,7 @@ impl SpoolSpec {
         let json = if self.json {
             let (w, back, tap) = temp_part()?;
             spooled[1] = Some(back);
-            taps[1] = Some(Arc::new(tap));
+            taps[1] = Some(tap);
             Some(JsonSink::new(w, false))
         } else {
             None
@@ -522,7 +521,7 @@ mod tests {
         };
         run.record(&row(1)).expect("first part's row");
         let mut part = run.spool_spec().open().expect("spool");
-        let mut ahead = part.taps();
+        let mut ahead = part.take_taps();
         let mut buf = Vec::new();
         for port in 1000..3000 {
             part.record(&row(port)).expect("part's row");

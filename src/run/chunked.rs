@@ -199,9 +199,9 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         &mut guard
     } else {
         match spec.open() {
-            Ok(o) => {
+            Ok(mut o) => {
                 if let Some(t) = lock(taps).get_mut(i) {
-                    *t = Some(o.taps());
+                    *t = Some(o.take_taps());
                 }
                 spool.insert(o)
             }
@@ -363,7 +363,7 @@ pub fn run(
     let direct = Mutex::new(&mut *outputs);
     let gate = Gate::new(chunks.len());
     let budget = Arc::new(Budget::new(s.limits.memcap));
-    let taps = Mutex::new(vec![None; chunks.len()]);
+    let taps = Mutex::new((0..chunks.len()).map(|_| None).collect::<Vec<_>>());
     let handoffs: Vec<Mutex<Option<Summary>>> =
         (0..chunks.len()).map(|_| Mutex::new(None)).collect();
     let names_flow: Vec<AtomicBool> = (0..chunks.len()).map(|_| AtomicBool::new(false)).collect();

@@ -95,25 +95,27 @@ impl Drop for EdgeGuard<'_> {
     }
 }
 
-/// Whether the chunks before `i` in its file are known to have ended
-/// exactly where the next starts (without waiting: false while unknown).
-pub(super) fn start_known_good(chunks: &[Chunk], i: usize, gate: &Gate) -> bool {
+/// The edges that make chunk `i`'s start good: those of the chunks after
+/// the first of its file, up to `i`.
+fn edges_before(chunks: &[Chunk], i: usize) -> std::ops::RangeInclusive<usize> {
     let first = (0..=i)
         .rev()
         .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
         .unwrap_or(0);
-    ((first + 1)..=i).all(|k| gate.edge_now(k) == Some(true))
+    (first + 1)..=i
+}
+
+/// Whether the chunks before `i` in its file are known to have ended
+/// exactly where the next starts (without waiting: false while unknown).
+pub(super) fn start_known_good(chunks: &[Chunk], i: usize, gate: &Gate) -> bool {
+    edges_before(chunks, i).all(|k| gate.edge_now(k) == Some(true))
 }
 
 /// Waits until the chunks before `i` in its file have read up to their
 /// ends; true when each ended exactly where the next starts (chunk `i`'s
 /// start, and those before it, are good).
 pub(super) fn start_is_good(chunks: &[Chunk], i: usize, gate: &Gate) -> bool {
-    let first = (0..=i)
-        .rev()
-        .find(|&j| chunks.get(j).is_some_and(Chunk::first_of_file))
-        .unwrap_or(0);
-    ((first + 1)..=i).all(|k| gate.edge(k))
+    edges_before(chunks, i).all(|k| gate.edge(k))
 }
 
 /// Locks `m`, also after a thread panicked holding it.
