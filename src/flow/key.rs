@@ -81,6 +81,12 @@ pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
     (x ^ (x >> 31)).wrapping_mul(0x94d0_49bb_1331_11eb) | 1
 }
 
+/// A hash of one direction of a TCP connection (from `src` to `dst`).
+pub fn direction_hash(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> u64 {
+    let x = endpoint_hash(src, sport).rotate_left(23) ^ endpoint_hash(dst, dport);
+    (x ^ (x >> 31)).wrapping_mul(0x94d0_49bb_1331_11eb)
+}
+
 fn endpoint_hash(ip: IpAddr, port: u16) -> u64 {
     let v = match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
@@ -120,6 +126,24 @@ mod tests {
         assert_eq!(k1.endpoints()[s1], ("10.0.0.1".parse().unwrap(), 50000));
         let (k3, _) = FlowKey::of(&seg("10.0.0.1", 50001, "52.96.0.1", 443));
         assert_ne!(k1, k3);
+    }
+
+    #[test]
+    fn directions_hash_apart() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "52.96.0.1".parse().unwrap();
+        assert_ne!(
+            direction_hash(a, 50000, b, 80),
+            direction_hash(b, 80, a, 50000)
+        );
+        assert_ne!(
+            direction_hash(a, 50000, b, 80),
+            direction_hash(a, 50001, b, 80)
+        );
+        assert_eq!(
+            direction_hash(a, 50000, b, 80),
+            direction_hash(a, 50000, b, 80)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use super::key::direction_hash;
 use crate::wire::decode::LinkType;
 use crate::wire::names::Mac;
 use crate::wire::names::frame::{Transport, transport_if};
@@ -144,8 +145,11 @@ pub struct NameLog {
     /// Frames not kept (over [`MAX_BYTES`]).
     pub dropped: u64,
     /// What is kept of each TCP direction (the start of a stream is what
-    /// names: a Kerberos record, an HTTP request's headers).
-    streams: rustc_hash::FxHashMap<(IpAddr, u16, IpAddr, u16), Kept>,
+    /// names: a Kerberos record, an HTTP request's headers), by the
+    /// direction's hash ([`direction_hash`]): a small entry, where whole
+    /// addresses made the table miss the cache at every segment. Two
+    /// directions whose 64-bit hashes collide would share what is kept.
+    streams: rustc_hash::FxHashMap<u64, Kept>,
     /// The source of the latest SYNs.
     last_mac: LastMac,
 }
@@ -184,8 +188,8 @@ impl LastMac {
 /// What a TCP direction's log holds so far.
 #[derive(Debug, Default, Clone, Copy)]
 struct Kept {
-    /// Payload bytes kept.
-    bytes: usize,
+    /// Payload bytes kept (at most a little over the stream's cap).
+    bytes: u32,
     /// The sequence number of the stream's first payload byte (after a
     /// SYN), when known.
     start: Option<u32>,
@@ -201,7 +205,7 @@ fn is_http(dport: u16) -> bool {
 
 /// Bytes of a TCP direction kept: a Kerberos or DNS message (at most
 /// 64 KiB as read), the headers of an HTTP request.
-fn stream_cap(dport: u16) -> usize {
+fn stream_cap(dport: u16) -> u32 {
     if is_http(dport) { 4096 } else { 65_536 }
 }
 
@@ -229,7 +233,7 @@ impl NameLog {
         frame: &[u8],
         seg: &crate::wire::decode::Segment<'_>,
     ) {
-        let dir = (seg.src, seg.sport, seg.dst, seg.dport);
+        let dir = direction_hash(seg.src, seg.sport, seg.dst, seg.dport);
         let syn = seg.flags & crate::wire::decode::flags::SYN != 0;
         if !syn && seg.payload.is_empty() {
             return;
@@ -247,7 +251,9 @@ impl NameLog {
         } else if kept.bytes >= cap {
             return;
         }
-        kept.bytes += seg.payload.len();
+        kept.bytes = kept
+            .bytes
+            .saturating_add(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
         // An HTTP request is read from the first segment after the SYN
         // (see `run::names::Follower`): the rest is not kept. (Without the
         // SYN, in an earlier chunk, the cap applies.)
