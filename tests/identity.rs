@@ -266,6 +266,32 @@ fn dhcp_address_held_at_the_time() {
     );
 }
 
+/// An address DHCP gives to a device was another's before, when the frames
+/// then show another MAC: the ACK's tenancy does not reach back over it.
+/// Without such frames it does (a lease taken before the capture began).
+#[test]
+fn dhcp_tenancy_does_not_reach_back_over_another_device() {
+    let Some((mut id, rows)) = learn("dhcp.pcap") else {
+        return;
+    };
+    let a: IpAddr = "128.2.6.189".parse().unwrap();
+    let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
+    let own = id.client(a, ack).mac.expect("the ACK's chaddr");
+    let before = ack - 60_000_000;
+    let named = |id: &Identity, ts| id.client(a, ts).name.map(|(n, _)| n);
+    assert_eq!(named(&id, before).as_deref(), Some("btest.is.cool"));
+    // Another device's SYN from that address a minute before the ACK.
+    let other = [0x02, 0, 0, 0, 0, 0x07];
+    assert_ne!(other, own);
+    id.frame_mac(before, other, a);
+    let then = id.client(a, before);
+    assert_eq!(then.name, None, "the earlier device is not the ACK's");
+    assert_eq!(then.mac, Some(other));
+    // From the ACK on, the address is the ACK's device.
+    assert_eq!(named(&id, ack).as_deref(), Some("btest.is.cool"));
+    assert_eq!(id.client(a, ack).mac, Some(own));
+}
+
 /// Kerberos: Zeek's client (`name/REALM`) per originator; ours
 /// `name@REALM` (an enterprise name `user@domain` as it is). Anonymous
 /// PKINIT (`WELLKNOWN/ANONYMOUS`) names no one and is left out.

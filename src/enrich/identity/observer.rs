@@ -569,7 +569,18 @@ impl Identity {
     /// capture taught. The MAC comes from DHCP/DHCPv6/NetBIOS, else from
     /// the frames (routers excepted).
     pub fn client(&self, addr: IpAddr, ts: i64) -> ClientIdentity {
-        let held = self.hosts.lookup(addr, ts);
+        let mut held = self.hosts.lookup(addr, ts);
+        // Before its first sign, a tenancy stands for the address only if
+        // the frames do not show another device there then: an address
+        // that DHCP gives to a new device was another's before, whose
+        // lease the capture may not show (its SYNs show its MAC).
+        if let Some(h) = &held
+            && ts < h.first
+            && let Some(own) = h.mac
+            && self.macs.mac_for(addr, ts).is_some_and(|seen| seen != own)
+        {
+            held = None;
+        }
         let known = self.known.get(&addr);
         let name = match (known, &held) {
             (Some(k), _) => Some((k.name.clone(), Source::Hosts)),

@@ -110,6 +110,9 @@ pub struct Held<'a> {
     pub mac: Option<Mac>,
     /// The most precise OS hint.
     pub os: Option<&'a OsHint>,
+    /// When the tenancy was first seen (a tenancy also covers the time
+    /// before, back to the one before it).
+    pub first: i64,
 }
 
 /// One row of `tlsready hosts`: address × name × source (× MAC).
@@ -300,6 +303,7 @@ impl HostTable {
             name,
             mac: t.mac.map(|(m, _)| m),
             os: t.os.as_ref().map(|(o, _)| o),
+            first: t.first,
         })
         .filter(|h| h.name.is_some() || h.mac.is_some() || h.os.is_some())
     }
