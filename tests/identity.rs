@@ -267,10 +267,38 @@ fn dhcp_address_held_at_the_time() {
 }
 
 /// An address DHCP gives to a device was another's before, when the frames
-/// then show another MAC: the ACK's tenancy does not reach back over it.
-/// Without such frames it does (a lease taken before the capture began).
+/// show one MAC there before the lease and another during it: the ACK's
+/// tenancy does not reach back over that device. Without such frames it
+/// does (a lease taken before the capture began).
 #[test]
 fn dhcp_tenancy_does_not_reach_back_over_another_device() {
+    let Some((mut id, rows)) = learn("dhcp.pcap") else {
+        return;
+    };
+    let a: IpAddr = "128.2.6.189".parse().unwrap();
+    // ACK at `ack`, DECLINE 1.011 s later.
+    let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
+    let own = id.client(a, ack).mac.expect("the ACK's chaddr");
+    let before = ack - 60_000_000;
+    let named = |id: &Identity, ts| id.client(a, ts).name.map(|(n, _)| n);
+    assert_eq!(named(&id, before).as_deref(), Some("btest.is.cool"));
+    // Another device's SYN from that address a minute before the ACK,
+    // and the ACK's device's own SYN while it holds the address.
+    let other = [0x02, 0, 0, 0, 0, 0x07];
+    assert_ne!(other, own);
+    id.frame_mac(before, other, a);
+    id.frame_mac(ack + 500_000, own, a);
+    let then = id.client(a, before);
+    assert_eq!(then.name, None, "the earlier device is not the ACK's");
+    assert_eq!(then.mac, Some(other));
+    assert_eq!(named(&id, ack).as_deref(), Some("btest.is.cool"));
+    assert_eq!(id.client(a, ack).mac, Some(own));
+}
+
+/// A device seen only after the tenancy (here after the DECLINE) does not
+/// take the name from before it.
+#[test]
+fn a_later_device_does_not_reach_back_either() {
     let Some((mut id, rows)) = learn("dhcp.pcap") else {
         return;
     };
@@ -278,18 +306,38 @@ fn dhcp_tenancy_does_not_reach_back_over_another_device() {
     let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
     let own = id.client(a, ack).mac.expect("the ACK's chaddr");
     let before = ack - 60_000_000;
-    let named = |id: &Identity, ts| id.client(a, ts).name.map(|(n, _)| n);
-    assert_eq!(named(&id, before).as_deref(), Some("btest.is.cool"));
-    // Another device's SYN from that address a minute before the ACK.
-    let other = [0x02, 0, 0, 0, 0, 0x07];
-    assert_ne!(other, own);
-    id.frame_mac(before, other, a);
+    id.frame_mac(ack + 10_000_000, [0x02, 0, 0, 0, 0, 0x08], a);
     let then = id.client(a, before);
-    assert_eq!(then.name, None, "the earlier device is not the ACK's");
-    assert_eq!(then.mac, Some(other));
-    // From the ACK on, the address is the ACK's device.
-    assert_eq!(named(&id, ack).as_deref(), Some("btest.is.cool"));
-    assert_eq!(id.client(a, ack).mac, Some(own));
+    assert_eq!(then.mac, Some(own));
+    assert_eq!(then.name.map(|(n, _)| n).as_deref(), Some("btest.is.cool"));
+}
+
+/// One device whose lease MAC is not its frames' MAC (a DHCPv6 DUID made
+/// from another interface) keeps its name before the Reply: frames are
+/// compared with frames, not with the lease.
+#[test]
+fn a_lease_mac_unlike_the_frames_splits_no_device() {
+    let mut id = Identity::default();
+    feed(&mut id, Path::new("samples/identity/lan.pcap"), true);
+    let addr: IpAddr = "fd00:197::10c".parse().unwrap();
+    let reply = id
+        .host_rows()
+        .iter()
+        .filter(|r| r.addr == addr)
+        .map(|r| r.first_seen)
+        .min()
+        .expect("dhclient -6 Reply");
+    let lease = id.client(addr, reply).mac.expect("the DUID's MAC");
+    let wifi = [0xa4, 0x83, 0xe7, 0x11, 0x22, 0x33];
+    assert_ne!(wifi, lease);
+    id.frame_mac(reply - 60_000_000, wifi, addr);
+    id.frame_mac(reply + 60_000_000, wifi, addr);
+    let name = |ts| id.client(addr, ts).name.map(|(n, _)| n);
+    assert_eq!(
+        name(reply - 60_000_000).as_deref(),
+        Some("BUCHHALTUNG-7.corp.example")
+    );
+    assert_eq!(name(reply - 60_000_000), name(reply + 60_000_000));
 }
 
 /// Kerberos: Zeek's client (`name/REALM`) per originator; ours

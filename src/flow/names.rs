@@ -148,7 +148,9 @@ pub struct NameLog {
     /// names: a Kerberos record, an HTTP request's headers), by the
     /// direction's hash ([`direction_hash`]): a small entry, where whole
     /// addresses made the table miss the cache at every segment. Two
-    /// directions whose 64-bit hashes collide would share what is kept.
+    /// directions whose hashes collide (the hash has no secret key: they
+    /// can be made to) share what is kept: a stream's start may be lost,
+    /// nothing more.
     streams: rustc_hash::FxHashMap<u64, Kept>,
     /// The source of the latest SYNs.
     last_mac: LastMac,

@@ -144,19 +144,32 @@ impl MacTable {
         self.by_mac.get(mac).is_some_and(|i| i.router)
     }
 
+    /// Whether the frames show one device at `addr` before `start` and
+    /// another from `start` on: the MAC seen nearest `ts` among those
+    /// first seen before `start` is not among those seen from `start` on
+    /// (routers excepted; false when either side has no frames).
+    pub fn another_before(&self, addr: IpAddr, start: i64, ts: i64) -> bool {
+        let Some(seen) = self.by_addr.get(&addr) else {
+            return false;
+        };
+        let seen = || seen.iter().filter(|(m, _, _)| !self.is_router(m));
+        let before = seen()
+            .filter(|(_, first, _)| *first < start)
+            .min_by_key(|(_, first, last)| distance(ts, *first, *last));
+        let Some((earlier, _, _)) = before else {
+            return false;
+        };
+        let mut from = seen().filter(|(_, _, last)| *last >= start).peekable();
+        from.peek().is_some() && from.all(|(m, _, _)| m != earlier)
+    }
+
     /// The MAC that sourced `addr`'s frames nearest `ts`, routers excepted.
     pub fn mac_for(&self, addr: IpAddr, ts: i64) -> Option<Mac> {
         self.by_addr
             .get(&addr)?
             .iter()
             .filter(|(m, _, _)| !self.is_router(m))
-            .min_by_key(|(_, first, last)| {
-                if ts < *first {
-                    first - ts
-                } else {
-                    (ts - last).max(0)
-                }
-            })
+            .min_by_key(|(_, first, last)| distance(ts, *first, *last))
             .map(|(m, _, _)| *m)
     }
 
@@ -173,6 +186,15 @@ impl MacTable {
             .collect();
         v.sort_by_key(|r| r.mac);
         v
+    }
+}
+
+/// How far `ts` lies from the span `first..=last` of sightings.
+fn distance(ts: i64, first: i64, last: i64) -> i64 {
+    if ts < first {
+        first - ts
+    } else {
+        (ts - last).max(0)
     }
 }
 

@@ -570,14 +570,15 @@ impl Identity {
     /// the frames (routers excepted).
     pub fn client(&self, addr: IpAddr, ts: i64) -> ClientIdentity {
         let mut held = self.hosts.lookup(addr, ts);
-        // Before its first sign, a tenancy stands for the address only if
-        // the frames do not show another device there then: an address
-        // that DHCP gives to a new device was another's before, whose
-        // lease the capture may not show (its SYNs show its MAC).
+        // Before its first fact, a tenancy stands for the address unless
+        // the frames show one device there before it and another during
+        // it: an address DHCP gives to a new device was another's before,
+        // whose lease the capture may not show (its SYNs show its MAC).
+        // Frames are compared with frames: a lease's MAC (a DUID's) may
+        // not be the one the device's frames carry.
         if let Some(h) = &held
             && ts < h.first
-            && let Some(own) = h.mac
-            && self.macs.mac_for(addr, ts).is_some_and(|seen| seen != own)
+            && self.macs.another_before(addr, h.first, ts)
         {
             held = None;
         }

@@ -88,8 +88,8 @@ impl Slot {
 /// addresses came, and an index of slot numbers by address. Most answers
 /// name a new address: the index holds 4 bytes per address (the address
 /// itself is in its slot, compared only when the hash's tag matches), 4 of
-/// the 24 bytes a map of whole addresses took, so fewer of its writes
-/// miss the cache; the new slot is written at the end.
+/// the 24 bytes a bucket of a map of whole addresses took, so fewer of
+/// its writes miss the cache; the new slot is written at the end.
 #[derive(Debug, Default)]
 struct Generation {
     index: HashTable<u32>,

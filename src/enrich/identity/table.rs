@@ -12,7 +12,8 @@
 //! A lookup at time `t` answers from the tenancy in force at `t` (the last
 //! one begun at or before `t`; the first one also covers the time before
 //! it): a name learned later in the capture still names the address
-//! earlier, unless another device's tenancy lies between.
+//! earlier, unless another device's tenancy lies between. (The identity
+//! also asks the frames: see [`super::observer::Identity::client`].)
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
