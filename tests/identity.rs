@@ -266,19 +266,31 @@ fn dhcp_address_held_at_the_time() {
     );
 }
 
+/// The lease of Zeek's dhcp.pcap: 128.2.6.189 ACKed at `ack` (DECLINEd
+/// 1.011 s later) to the MAC `own`, named btest.is.cool.
+struct Lease {
+    id: Identity,
+    a: IpAddr,
+    ack: i64,
+    own: [u8; 6],
+}
+
+fn dhcp_lease() -> Option<Lease> {
+    let (id, rows) = learn("dhcp.pcap")?;
+    let a: IpAddr = "128.2.6.189".parse().unwrap();
+    let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
+    let own = id.client(a, ack).mac.expect("the ACK's chaddr");
+    Some(Lease { id, a, ack, own })
+}
+
 /// An address DHCP gives to a device was another's before, when the frames
 /// show one MAC there before the lease and another during it: the ACK's
 /// tenancy does not reach back over that device. Without such frames it
 /// does (a lease taken before the capture began).
 #[test]
 fn dhcp_tenancy_does_not_reach_back_over_another_device() {
-    let Some((mut id, rows)) = learn("dhcp.pcap") else {
-        return;
-    };
-    let a: IpAddr = "128.2.6.189".parse().unwrap();
-    // ACK at `ack`, DECLINE 1.011 s later.
-    let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
-    let own = id.client(a, ack).mac.expect("the ACK's chaddr");
+    let Some(l) = dhcp_lease() else { return };
+    let (mut id, a, ack, own) = (l.id, l.a, l.ack, l.own);
     let before = ack - 60_000_000;
     let named = |id: &Identity, ts| id.client(a, ts).name.map(|(n, _)| n);
     assert_eq!(named(&id, before).as_deref(), Some("btest.is.cool"));
@@ -299,12 +311,8 @@ fn dhcp_tenancy_does_not_reach_back_over_another_device() {
 /// take the name from before it.
 #[test]
 fn a_later_device_does_not_reach_back_either() {
-    let Some((mut id, rows)) = learn("dhcp.pcap") else {
-        return;
-    };
-    let a: IpAddr = "128.2.6.189".parse().unwrap();
-    let ack = rows.iter().map(|r| r.first_seen).min().unwrap();
-    let own = id.client(a, ack).mac.expect("the ACK's chaddr");
+    let Some(l) = dhcp_lease() else { return };
+    let (mut id, a, ack, own) = (l.id, l.a, l.ack, l.own);
     let before = ack - 60_000_000;
     id.frame_mac(ack + 10_000_000, [0x02, 0, 0, 0, 0, 0x08], a);
     let then = id.client(a, before);
