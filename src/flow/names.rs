@@ -235,11 +235,11 @@ impl NameLog {
         frame: &[u8],
         seg: &crate::wire::decode::Segment<'_>,
     ) {
-        let dir = direction_hash(seg.src, seg.sport, seg.dst, seg.dport);
         let syn = seg.flags & crate::wire::decode::flags::SYN != 0;
         if !syn && seg.payload.is_empty() {
             return;
         }
+        let dir = direction_hash(seg.src, seg.sport, seg.dst, seg.dport);
         if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
             self.streams.clear();
         }

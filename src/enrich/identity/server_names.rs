@@ -103,14 +103,21 @@ fn hash_of(server: &IpAddr) -> u64 {
     h.finish()
 }
 
+/// Whether index entry `i` is `server`'s slot.
+fn is_slot_of<'a>(slots: &'a [Slot], server: &'a IpAddr) -> impl Fn(&u32) -> bool + 'a {
+    move |&i| slots.get(i as usize).is_some_and(|s| s.server == *server)
+}
+
+/// The hash of index entry `i`, from its slot (when the index grows).
+fn rehash(slots: &[Slot]) -> impl Fn(&u32) -> u64 + '_ {
+    move |&i| slots.get(i as usize).map_or(0, |s| hash_of(&s.server))
+}
+
 impl Generation {
     fn get(&self, server: &IpAddr) -> Option<&Slot> {
-        let slots = &self.slots;
         self.index
-            .find(hash_of(server), |&i| {
-                slots.get(i as usize).is_some_and(|s| s.server == *server)
-            })
-            .and_then(|&i| slots.get(i as usize))
+            .find(hash_of(server), is_slot_of(&self.slots, server))
+            .and_then(|&i| self.slots.get(i as usize))
     }
 
     fn contains(&self, server: &IpAddr) -> bool {
@@ -127,21 +134,17 @@ impl Generation {
     }
 
     fn reserve(&mut self, n: usize) {
-        let slots = &self.slots;
-        self.index.reserve(n, |&i| {
-            slots.get(i as usize).map_or(0, |s| hash_of(&s.server))
-        });
+        self.index.reserve(n, rehash(&self.slots));
         self.slots.reserve(n);
     }
 
     /// The slot of `server`, made from `new` when it has none.
     fn slot(&mut self, server: IpAddr, new: impl FnOnce() -> Slot) -> Option<&mut Slot> {
         let next = u32::try_from(self.slots.len()).ok()?;
-        let slots = &self.slots;
         let entry = self.index.entry(
             hash_of(&server),
-            |&i| slots.get(i as usize).is_some_and(|s| s.server == server),
-            |&i| slots.get(i as usize).map_or(0, |s| hash_of(&s.server)),
+            is_slot_of(&self.slots, &server),
+            rehash(&self.slots),
         );
         let i = match entry {
             Entry::Occupied(o) => *o.get(),
