@@ -247,6 +247,26 @@ impl Reader {
     /// after it (or the input ends).
     #[inline]
     pub fn advance(&mut self, end: u64) -> Result<bool, ReadError> {
+        // The common case inline, a whole packet record in the buffer: its
+        // place goes straight to `cur` (handed back through a `Result`, it
+        // went through memory in pieces the processor could not forward
+        // to the loads that followed).
+        if self.pos < end {
+            let fast = match self.format {
+                Format::Classic(_) => self.classic_fast(),
+                Format::Pcapng(_) => self.epb_fast(),
+            };
+            if let Some(l) = fast {
+                self.cur = l;
+                return Ok(true);
+            }
+        }
+        self.advance_slow(end)
+    }
+
+    /// [`Reader::advance`] past the common case.
+    #[inline(never)]
+    fn advance_slow(&mut self, end: u64) -> Result<bool, ReadError> {
         match self.locate(end)? {
             Some(l) => {
                 self.cur = l;
