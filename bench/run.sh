@@ -164,6 +164,21 @@ maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.1f", b / 1e6 / s}'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 warm() { local f; for f in "$@"; do cat "$f" >/dev/null; done; }
+# incache FILE: before a timed run, make FILE wholly resident in the page cache (this
+# shared machine's host takes page-cache memory back at times: a run that reads part of
+# the file from disk measures the disk). Needs fincore (util-linux); counted in WARMED.
+WARMED=0
+incache() {
+  command -v fincore >/dev/null || return 0
+  local f=$1 res size
+  size=$(stat -c %s "$f")
+  res=$(fincore --bytes --noheadings --output RES "$f" 2>/dev/null || echo "$size")
+  if [ "${res:-0}" -lt "$size" ]; then
+    WARMED=$((WARMED + 1))
+    printf '  (page cache: %s was %d %% resident; read again before timing)\n' "$(basename "$f")" "$((res * 100 / size))"
+    cat "$f" >/dev/null
+  fi
+}
 
 SUMMARY=()
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo '+dirty-src')
@@ -201,29 +216,36 @@ run_main() {
   rm -f "$OUT/warm.csv"
   timed warm-tls "$BIN" analyze "$F1" --connections "$OUT/warm.csv" -q
   for i in $(seq 1 "$RUNS"); do
+    incache "$F1"
     timed "cat-$i" sh -c 'cat "$1" >/dev/null' cat "$F1"
     cw+=("$WALL")
     printf '  run %d  cat       %8.3f s  %7.1f MB/s\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")"
+    incache "$F1"
     timed "floor-$i" "$FLOOR" "$F1"
     fw+=("$WALL"); fr+=("$RSS")
     printf '  run %d  floor     %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%s)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(cat "$OUT/floor-$i.log")"
     # Outputs of an earlier run are removed first: truncating a file of ~25 MB
     # is the file system's work (about 10 ms), not the analysis'.
     rm -f "$OUT/conn-$i.csv" "$OUT/nonames-$i.csv" "$OUT/ng-$i.csv" "$OUT/gz-$i.csv"
+    incache "$F1"
     timed "tls-$i" "$BIN" analyze "$F1" --connections "$OUT/conn-$i.csv" -q
     tw+=("$WALL"); tr+=("$RSS"); tc+=("$CPU")
     printf '  run %d  tlsready  %8.3f s  %7.1f MB/s  maxrss %7.1f MiB   (%d connection rows)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")" "$(( $(wc -l <"$OUT/conn-$i.csv") - 1 ))"
+    incache "$F1"
     timed "nonames-$i" "$BIN" analyze "$F1" --no-names --connections "$OUT/nonames-$i.csv" -q
     ow+=("$WALL"); oc+=("$CPU")
     printf '  run %d  no names  %8.3f s  %7.1f MB/s  cpu %.3f s (tlsready cpu %.3f s)\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$CPU" "${tc[-1]}"
     rm -f "$OUT/nonames-$i.csv"
     if [ "$FORMATS" = 1 ]; then
+      incache "$NG"
       timed "ng-$i" "$BIN" analyze "$NG" --connections "$OUT/ng-$i.csv" -q
       nw+=("$WALL"); nr+=("$RSS")
       printf '  run %d  pcapng    %8.3f s  %7.1f MB/s  maxrss %7.1f MiB\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")"
+      incache "$GZ"
       timed "gunzip-$i" sh -c 'gzip -dc "$1" >/dev/null' gunzip "$GZ"
       gw+=("$WALL")
       printf '  run %d  gzip -dc  %8.3f s\n' "$i" "$WALL"
+      incache "$GZ"
       timed "gz-$i" "$BIN" analyze "$GZ" --connections "$OUT/gz-$i.csv" -q
       zw+=("$WALL"); zr+=("$RSS")
       printf '  run %d  gzip in   %8.3f s  %7.1f MB/s  maxrss %7.1f MiB\n' "$i" "$WALL" "$(mbps "$bytes" "$WALL")" "$(mib "$RSS")"
@@ -275,6 +297,7 @@ run_main() {
   local i2 same=yes
   for i2 in $(seq 2 "$RUNS"); do cmp -s "$OUT/conn-1.csv" "$OUT/conn-$i2.csv" || same=no; done
   printf '  connections CSV identical across runs: %s\n' "$same"
+  printf '  page cache: %d timed runs found their file not wholly resident and read it again first\n' "$WARMED"
   if [ "$FORMATS" = 1 ]; then
     local fsame=yes
     for i2 in $(seq 1 "$RUNS"); do
@@ -286,7 +309,7 @@ run_main() {
   fi
   rm -f "$OUT/warm.csv"; for i2 in $(seq 2 "$RUNS"); do rm -f "$OUT/conn-$i2.csv"; done  # keep conn-1.csv
 
-  SUMMARY+=("file           s1-$SIZE.pcap, $bytes bytes (make-corpus.py --seed 1 --size-mb $SIZE), page cache")
+  SUMMARY+=("file           s1-$SIZE.pcap, $bytes bytes (make-corpus.py --seed 1 --size-mb $SIZE), page cache (made whole before each timed run: $WARMED times)")
   SUMMARY+=("cat            median $cmed s, spread $(spread "${cw[@]}") (cat FILE > /dev/null)")
   SUMMARY+=("floor          median $fmed s = $fmb MB/s, spread $(spread "${fw[@]}") (pcap_next_ex loop, $RUNS runs)")
   SUMMARY+=("tlsready       median $tmed s = $tmb MB/s, spread $(spread "${tw[@]}") (analyze --connections -q, $RUNS runs)")
