@@ -251,15 +251,9 @@ impl Reader {
         // place goes straight to `cur` (handed back through a `Result`, it
         // went through memory in pieces the processor could not forward
         // to the loads that followed).
-        if self.pos < end {
-            let fast = match self.format {
-                Format::Classic(_) => self.classic_fast(),
-                Format::Pcapng(_) => self.epb_fast(),
-            };
-            if let Some(l) = fast {
-                self.cur = l;
-                return Ok(true);
-            }
+        if let Some(l) = self.fast(end) {
+            self.cur = l;
+            return Ok(true);
         }
         self.advance_slow(end)
     }
@@ -267,7 +261,7 @@ impl Reader {
     /// [`Reader::advance`] past the common case.
     #[inline(never)]
     fn advance_slow(&mut self, end: u64) -> Result<bool, ReadError> {
-        match self.locate(end)? {
+        match self.walk(end)? {
             Some(l) => {
                 self.cur = l;
                 Ok(true)
@@ -315,16 +309,28 @@ impl Reader {
     /// the next record starts at `end` or later).
     #[inline]
     fn locate(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
-        // The common case first: a whole packet record in the buffer.
-        if self.pos < end {
-            let fast = match self.format {
-                Format::Classic(_) => self.classic_fast(),
-                Format::Pcapng(_) => self.epb_fast(),
-            };
-            if fast.is_some() {
-                return Ok(fast);
-            }
+        match self.fast(end) {
+            Some(l) => Ok(Some(l)),
+            None => self.walk(end),
         }
+    }
+
+    /// The common case: a whole packet record in the buffer, starting
+    /// before `end`.
+    #[inline(always)]
+    fn fast(&mut self, end: u64) -> Option<Located> {
+        if self.pos >= end {
+            return None;
+        }
+        match self.format {
+            Format::Classic(_) => self.classic_fast(),
+            Format::Pcapng(_) => self.epb_fast(),
+        }
+    }
+
+    /// [`Reader::locate`] record by record (records that are not whole in
+    /// the buffer, other blocks, the end).
+    fn walk(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
         loop {
             if self.pos >= end {
                 return Ok(None);

@@ -399,4 +399,50 @@ mod tests {
         assert!(at(999).is_some());
         assert!(at(1).is_none());
     }
+
+    /// An address answered again after a rotation: its answer of the
+    /// previous generation still names its client's connections.
+    #[test]
+    fn previous_generation_still_answers() {
+        let mut t = ServerNames::new(10);
+        let (a, b): (Arc<str>, Arc<str>) = ("a.example".into(), "b.example".into());
+        let s = ip("192.0.2.1");
+        t.add(1, ip("10.0.0.1"), s, &a);
+        for i in 0..5u32 {
+            t.add(
+                2,
+                ip("10.0.0.9"),
+                IpAddr::from((0x0a01_0000 + i).to_be_bytes()),
+                &b,
+            );
+        }
+        assert_eq!(t.rotations(), 1);
+        t.add(3, ip("10.0.0.2"), s, &b);
+        assert_eq!(
+            t.lookup(ip("10.0.0.1"), s, 4, 4),
+            Some((&a, Resolved::ByClient))
+        );
+        assert_eq!(
+            t.lookup(ip("10.0.0.2"), s, 4, 4),
+            Some((&b, Resolved::ByClient))
+        );
+        assert_eq!(
+            t.lookup(ip("10.0.0.7"), s, 4, 4),
+            Some((&b, Resolved::ByAnyone))
+        );
+        // Carried into the current generation, it outlives the next rotation.
+        for i in 5..10u32 {
+            t.add(
+                5,
+                ip("10.0.0.9"),
+                IpAddr::from((0x0a01_0000 + i).to_be_bytes()),
+                &b,
+            );
+        }
+        assert_eq!(t.rotations(), 2);
+        assert_eq!(
+            t.lookup(ip("10.0.0.1"), s, 6, 6),
+            Some((&a, Resolved::ByClient))
+        );
+    }
 }
