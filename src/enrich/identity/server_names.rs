@@ -407,15 +407,15 @@ mod tests {
         let mut t = ServerNames::new(10);
         let (a, b): (Arc<str>, Arc<str>) = ("a.example".into(), "b.example".into());
         let s = ip("192.0.2.1");
+        // Other addresses, answered to another client at `ts`.
+        let others = |t: &mut ServerNames, ts: i64, from: u32| {
+            for i in from..from + 5 {
+                let other = IpAddr::from((0x0a01_0000 + i).to_be_bytes());
+                t.add(ts, ip("10.0.0.9"), other, &b);
+            }
+        };
         t.add(1, ip("10.0.0.1"), s, &a);
-        for i in 0..5u32 {
-            t.add(
-                2,
-                ip("10.0.0.9"),
-                IpAddr::from((0x0a01_0000 + i).to_be_bytes()),
-                &b,
-            );
-        }
+        others(&mut t, 2, 0);
         assert_eq!(t.rotations(), 1);
         t.add(3, ip("10.0.0.2"), s, &b);
         assert_eq!(
@@ -431,14 +431,7 @@ mod tests {
             Some((&b, Resolved::ByAnyone))
         );
         // Carried into the current generation, it outlives the next rotation.
-        for i in 5..10u32 {
-            t.add(
-                5,
-                ip("10.0.0.9"),
-                IpAddr::from((0x0a01_0000 + i).to_be_bytes()),
-                &b,
-            );
-        }
+        others(&mut t, 5, 5);
         assert_eq!(t.rotations(), 2);
         assert_eq!(
             t.lookup(ip("10.0.0.1"), s, 6, 6),
