@@ -211,7 +211,7 @@ impl Reader {
                     break;
                 }
                 // Not a packet: read (and skipped) by the record walk.
-                if self.locate(self.pos + 1)?.is_some() {
+                if self.walk(self.pos + 1)?.is_some() {
                     break;
                 }
             }
@@ -305,16 +305,6 @@ impl Reader {
         word(self.win.get(at, 4), 0, self.big_endian())
     }
 
-    /// Finds the next frame to hand on, reading records until one is (or
-    /// the next record starts at `end` or later).
-    #[inline]
-    fn locate(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
-        match self.fast(end) {
-            Some(l) => Ok(Some(l)),
-            None => self.walk(end),
-        }
-    }
-
     /// The common case: a whole packet record in the buffer, starting
     /// before `end`.
     #[inline(always)]
@@ -328,8 +318,9 @@ impl Reader {
         }
     }
 
-    /// [`Reader::locate`] record by record (records that are not whole in
-    /// the buffer, other blocks, the end).
+    /// Finds the next frame to hand on record by record (records not whole
+    /// in the buffer, blocks that are not packets), until one is or the
+    /// next record starts at `end` or later.
     fn walk(&mut self, end: u64) -> Result<Option<Located>, ReadError> {
         loop {
             if self.pos >= end {
