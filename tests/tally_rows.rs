@@ -243,6 +243,13 @@ fn rows_split_over_sensors_days_and_gzip() {
     // directory.
     std::fs::write(tree.join("sensor0/notes.txt"), "not rows\n").unwrap();
     std::fs::write(tree.join("sensor0/.conns.jsonl.partial"), "{\"broken").unwrap();
+    // So is a Zeek log other than ssl.log (a sensor's log directory).
+    let conn_log = tree.join("sensor1/conn.log");
+    std::fs::write(
+        &conn_log,
+        "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\n1.0\tC1\t10.0.0.1\n",
+    )
+    .unwrap();
     for threads in ["1", "2"] {
         let (got, o) = tally(
             dir.path(),
@@ -275,6 +282,10 @@ fn rows_split_over_sensors_days_and_gzip() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("notes.txt: not connection rows"));
     assert_same(&clients, &got, "with a bad input named");
+    let (got, o) = tally(dir.path(), &[&tree, &conn_log], &["--scope", "all"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("conn.log: not connection rows"));
+    assert_same(&clients, &got, "with a Zeek conn.log named");
 }
 
 /// Malformed rows are skipped with one line naming the file and the first

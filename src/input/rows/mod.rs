@@ -417,13 +417,22 @@ fn sniff_head(head: &[u8]) -> Option<Format> {
     let first = std::str::from_utf8(first).unwrap_or_default().trim();
     if first.starts_with('#') {
         // Zeek's header (a comment line may come first, as in Zeek's own
-        // test baselines).
-        let zeek = head
+        // test baselines). Another log than ssl.log (`#path conn`, `dhcp`...)
+        // is not connection rows: named, an input error; in a directory of
+        // Zeek logs, passed over unread.
+        let mut header = head
             .split(|&b| b == b'\n')
             .take(16)
-            .take_while(|l| l.starts_with(b"#"))
+            .take_while(|l| l.starts_with(b"#"));
+        let zeek = header
+            .clone()
             .any(|l| l.starts_with(b"#separator") || l.starts_with(b"#fields"));
-        return zeek.then_some(Format::ZeekTsv);
+        let other_log = header.any(|l| {
+            l.strip_prefix(b"#path").is_some_and(|p| {
+                p.trim_ascii() != b"ssl" && p.first().is_some_and(u8::is_ascii_whitespace)
+            })
+        });
+        return (zeek && !other_log).then_some(Format::ZeekTsv);
     }
     if first.starts_with('{') {
         let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(first)
@@ -1012,6 +1021,18 @@ mod tests {
         assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::Line);
         assert_eq!(buf, b"b");
         assert_eq!(next_line(&mut r, &mut buf).unwrap(), Line::End);
+    }
+
+    #[test]
+    fn zeek_logs_other_than_ssl_are_not_rows() {
+        let head = |path: &str| format!("#separator \\x09\n{path}#fields\tts\tuid\n1.0\tC1\n");
+        assert_eq!(
+            sniff_head(head("#path\tssl\n").as_bytes()),
+            Some(Format::ZeekTsv)
+        );
+        assert_eq!(sniff_head(head("").as_bytes()), Some(Format::ZeekTsv));
+        assert_eq!(sniff_head(head("#path\tdhcp\n").as_bytes()), None);
+        assert_eq!(sniff_head(head("#path\tconn\n").as_bytes()), None);
     }
 
     #[test]
