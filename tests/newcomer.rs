@@ -49,6 +49,17 @@ fn same_output_file_twice_is_refused_before_writing() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read(&copy).expect("read"), before);
+    // One input named twice (here through its hard link): said so.
+    std::fs::hard_link(&copy, d.join("in-again.pcap")).expect("hard link");
+    let out = tlsready()
+        .arg("analyze")
+        .arg(&copy)
+        .arg(d.join("in-again.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is named twice as an input"), "{err}");
     // Distinct files still work.
     let ok = tlsready()
         .current_dir(d)

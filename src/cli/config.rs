@@ -56,6 +56,9 @@ pub fn load_endpoints(
     Ok((sel.endpoints, sel.info, dir))
 }
 
+/// How an input is named among the paths [`OutputArgs::paths`] checks.
+pub const INPUT: &str = "an input";
+
 impl OutputArgs {
     /// The output paths; at most one may be standard output, and no two
     /// (nor `others`, e.g. `capture -w`) may name the same file, also
@@ -91,14 +94,19 @@ impl OutputArgs {
         .collect();
         while let Some((o, p)) = named.pop() {
             if let Some((o2, _)) = named.iter().find(|(_, q)| same_file(p, q)) {
-                Cli::command()
-                    .error(
-                        clap::error::ErrorKind::ArgumentConflict,
-                        format!(
-                            "{o2} and {o} name the same file ({}); each output needs its own",
-                            p.display()
-                        ),
+                let msg = if *o2 == INPUT && o == INPUT {
+                    format!(
+                        "{} is named twice as an input (its packets would count twice)",
+                        p.display()
                     )
+                } else {
+                    format!(
+                        "{o2} and {o} name the same file ({}); each output needs its own",
+                        p.display()
+                    )
+                };
+                Cli::command()
+                    .error(clap::error::ErrorKind::ArgumentConflict, msg)
                     .exit();
             }
         }

@@ -93,7 +93,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     // `-r FILE` (tcpdump's habit) is one more input.
     a.paths.append(&mut a.read);
     // Command-line errors first, then the data (and its warnings).
-    let named: Vec<_> = a.paths.iter().map(|p| ("an input", Some(p))).collect();
+    let named: Vec<_> = a.paths.iter().map(|p| (config::INPUT, Some(p))).collect();
     let mut paths = a.out.paths(&named);
     paths.name_rows = true;
     a.out.check_html()?;
@@ -389,7 +389,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
         .paths
         .iter()
         .filter(|p| p.as_os_str() != "-")
-        .map(|p| ("an input", Some(p)))
+        .map(|p| (config::INPUT, Some(p)))
         .collect();
     let paths = out.paths(&named);
     out.check_html()?;
