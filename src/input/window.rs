@@ -7,7 +7,7 @@
 //! size. (Mapping the file was measured no faster: a window at a time,
 //! mapping and unmapping cost more than the copy `read` makes; mapped
 //! whole, the processor waits on the bytes the copy used to fetch. See
-//! the README's Performance section.)
+//! `bench/HISTORY.md`.)
 //!
 //! Readers ask for bytes by offset in the input ([`Window::ensure`], then
 //! [`Window::get`]); offsets only move forward (a file seeks, a stream
