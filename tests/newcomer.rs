@@ -377,6 +377,46 @@ fn a_path_or_dash_r_means_analyze() {
         .expect("run");
     assert!(out.status.success());
     assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 2);
+    // `-r` among PATHs keeps the command line's order: one handshake cut
+    // into two files (its first four records, then the rest) is one
+    // established connection, whichever way the two are named.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = std::fs::read(sample("openssl-tls12.pcap")).expect("sample");
+    let mut at = 24;
+    for _ in 0..4 {
+        at += 16 + u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
+    }
+    let (p1, p2) = (dir.path().join("p1.pcap"), dir.path().join("p2.pcap"));
+    std::fs::write(&p1, &data[..at]).expect("write");
+    std::fs::write(&p2, [&data[..24], &data[at..]].concat()).expect("write");
+    for args in [
+        vec!["-r".as_ref(), p1.as_os_str(), p2.as_os_str()],
+        vec![
+            "analyze".as_ref(),
+            p1.as_os_str(),
+            "-r".as_ref(),
+            p2.as_os_str(),
+        ],
+    ] {
+        let out = tlsready()
+            .args(&args)
+            .args(["--connections", "-", "-q", "--scope", "all"])
+            .output()
+            .expect("run");
+        let rows = crate::util::rows_from(&out.stdout, b',');
+        assert_eq!(rows.len(), 1, "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(",established,"),
+            "{args:?}"
+        );
+    }
+    // A missing file named alone is the input error naming it (exit 3); a
+    // mistyped command stays a command-line error (exit 2).
+    let out = tlsready().arg("missing.pcap").output().expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pcap: No such file"));
+    let out = tlsready().arg("analyse").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// One duration syntax for every option: `--idle-timeout 5m` as

@@ -11,13 +11,14 @@ mod config;
 mod progress;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tlsready::text::rfc3339;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use self::args::{
     AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, NameArgs,
@@ -667,18 +668,51 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         "help",
     ]
     .contains(&s.as_str());
+    // A path: `-` (standard input), one that exists, or a file name (with
+    // a dot or a slash; a missing one then gets the input error naming
+    // it). A bare word stays a (mistyped) command for clap to refuse.
+    let path = s == "-"
+        || !s.starts_with('-')
+            && (s.contains(['.', '/', '\\']) || std::path::Path::new(first).exists());
     if s == "-r" || s == "--read" {
         args.insert(1, "analyze".into());
-    } else if !command && !s.starts_with('-') && std::path::Path::new(first).exists() {
+    } else if !command && path {
         eprintln!("tlsready: reading {s} as `tlsready analyze {s}`");
         args.insert(1, "analyze".into());
     }
     args
 }
 
+/// `-r FILE` inputs among the PATHs in the order the command line gives
+/// them (as one stream, order matters: a connection split over two files
+/// read in the wrong order reads as two half connections).
+fn in_command_line_order(m: &clap::ArgMatches, paths: &mut Vec<PathBuf>, read: &mut Vec<PathBuf>) {
+    let at = |id| {
+        m.indices_of(id)
+            .map(Iterator::collect::<Vec<usize>>)
+            .unwrap_or_default()
+    };
+    let (pi, ri) = (at("paths"), at("read"));
+    if ri.is_empty() || pi.len() != paths.len() || ri.len() != read.len() {
+        return;
+    }
+    let mut all: Vec<(usize, PathBuf)> = pi.into_iter().zip(paths.drain(..)).collect();
+    all.extend(ri.into_iter().zip(read.drain(..)));
+    all.sort_by_key(|(i, _)| *i);
+    paths.extend(all.into_iter().map(|(_, p)| p));
+}
+
 /// Parses the command line, runs the command, and says how it ended.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_command(std::env::args_os().collect()));
+    let matches = Cli::command().get_matches_from(with_command(std::env::args_os().collect()));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((_, m)) = matches.subcommand() {
+        match &mut cli.command {
+            Command::Analyze(a) => in_command_line_order(m, &mut a.paths, &mut a.read),
+            Command::Hosts(a) => in_command_line_order(m, &mut a.paths, &mut a.read),
+            _ => {}
+        }
+    }
     let res = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Capture(a) => run_capture(a),
