@@ -73,6 +73,40 @@ fn same_output_file_twice_is_refused_before_writing() {
     assert!(Path::new(&d.join("k.csv")).exists());
 }
 
+/// One output that fails (a full disk) does not lose the others: the
+/// clients CSV and the HTML report of what was gathered are written, the
+/// summary printed, and the error names the output (exit 1).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_on_one_output_keeps_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (clients, html) = (dir.path().join("clients.csv"), dir.path().join("r.html"));
+    std::fs::write(&clients, "old\n").expect("write");
+    let out = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .args(["--connections", "/dev/full", "--scope", "all", "--clients"])
+        .arg(&clients)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write --connections /dev/full: No space left"),
+        "{err}"
+    );
+    let rows = read_rows(&clients, b',');
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        std::fs::read_to_string(&html)
+            .expect("html")
+            .contains("</html>")
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("TLS1.0"));
+}
+
 /// A classic little-endian pcap of `name` repeated `reps` times, each copy
 /// `gap` seconds after the one before (so its connections are new ones).
 fn repeated_capture(name: &str, reps: u32, gap: u32, out: &Path) {

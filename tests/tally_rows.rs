@@ -286,6 +286,14 @@ fn rows_split_over_sensors_days_and_gzip() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("conn.log: not connection rows"));
     assert_same(&clients, &got, "with a Zeek conn.log named");
+    // A directory of files none of which are rows (the wrong folder) is
+    // an input problem, not a clean run of none.
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    std::fs::copy(&conn_log, wrong.join("conn.log")).unwrap();
+    let (_, o) = tally(dir.path(), &[&wrong], &["--scope", "all"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none of them connection rows"));
 }
 
 /// Malformed rows are skipped with one line naming the file and the first

@@ -77,17 +77,19 @@ fn write_outputs(
     nothing_read: bool,
 ) -> Result<(), String> {
     let finish = outputs.finish();
-    if let Some(e) = outcome.write_error {
-        return Err(format!("cannot write output: {e}"));
-    }
-    finish?;
     outputs.summary.interrupted = outcome.interrupted;
     outputs.summary.nothing_read = nothing_read && outcome.stats.packets == 0;
-    outputs.write_html(&outcome.stats, false)?;
+    // The HTML report and the summary of what was gathered, whatever
+    // output failed; then the first failure.
+    let html = outputs.write_html(&outcome.stats, false);
     if !quiet {
         outputs.print_summary(&outcome.stats);
     }
-    Ok(())
+    if let Some(e) = outcome.write_error {
+        return Err(format!("cannot write {}: {e}", outputs.rows_label()));
+    }
+    finish?;
+    html
 }
 
 fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
@@ -418,10 +420,15 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     // Rows that carry their client's name (written by `analyze`) name it.
     outputs.summary.tally.name_clients_from_rows();
     let finish = outputs.finish();
-    if let Some(e) = write_err {
-        return Err(format!("cannot write output: {e}"));
+    if run.files == 0 && run.not_rows > 0 {
+        // Directories with files, none of them rows (a Zeek log directory
+        // without ssl.log, the wrong folder): not a clean run of none.
+        eprintln!(
+            "tlsready: no connection rows: {} in the directories given, none of them connection rows",
+            count(run.not_rows, "file")
+        );
+        input_failed = true;
     }
-    finish?;
     let mut line = format!(
         "{} from {}",
         count(run.stats.rows, "connection row"),
@@ -447,10 +454,17 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     }
     outputs.summary.rows_line = Some(line);
     outputs.summary.nothing_read = run.files == 0 && input_failed;
-    outputs.write_html_rows()?;
+    // The HTML report and the summary of what was gathered, whatever
+    // output failed; then the first failure.
+    let html = outputs.write_html_rows();
     if !cfg.quiet {
         outputs.print_summary(&Default::default());
     }
+    if let Some(e) = write_err {
+        return Err(format!("cannot write {}: {e}", outputs.rows_label()));
+    }
+    finish?;
+    html?;
     Ok(exit_status(
         input_failed,
         || outputs.will_break() > 0,
@@ -611,7 +625,7 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
     })?;
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            std::fs::File::create(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))?,
         )),
         _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -647,7 +661,13 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
     } else {
         tlsready::output::hosts::write_csv(&identity, &mut out)
     };
-    written.map_err(|e| format!("cannot write output: {e}"))?;
+    written.map_err(|e| {
+        let to = a.output.as_ref().filter(|p| p.as_os_str() != "-");
+        format!(
+            "cannot write {}: {e}",
+            to.map_or("standard output".into(), |p| p.display().to_string())
+        )
+    })?;
     Ok(if input_failed { EXIT_INPUT } else { EXIT_OK })
 }
 

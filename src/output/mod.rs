@@ -84,6 +84,9 @@ pub struct Outputs {
     /// Where the connections CSV and the JSON lines go once their rows
     /// are named ([`OutputPaths::name_rows`]); `None`: not named.
     named: [Option<Named>; 2],
+    /// The row outputs' options and paths (connections CSV, JSON lines;
+    /// empty when not asked for), to name them in errors.
+    labels: [String; 2],
 }
 
 /// A row output whose rows get names at the end.
@@ -176,7 +179,31 @@ impl Outputs {
             html: None,
             rotate: None,
             named,
+            labels: [
+                ("--connections", &paths.connections),
+                ("--json", &paths.json),
+            ]
+            .map(|(o, p)| {
+                p.as_ref()
+                    .map_or(String::new(), |p| format!("{o} {}", p.display()))
+            }),
         })
+    }
+
+    /// The row outputs, to name them in an error writing rows (e.g.
+    /// `--connections out.csv`).
+    pub fn rows_label(&self) -> String {
+        let named: Vec<&str> = self
+            .labels
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if named.is_empty() {
+            "the rows".into()
+        } else {
+            named.join(" or ")
+        }
     }
 
     /// Gives each connection row its client's name (see [`named`]): once
@@ -284,25 +311,41 @@ impl Outputs {
         Ok(())
     }
 
-    /// Flushes the connection outputs and writes the clients CSV.
+    /// Flushes the connection outputs and writes the clients CSV: each
+    /// of them, even after another failed (everything gathered is
+    /// written where it can be); the first error is returned.
     pub fn finish(&mut self) -> Result<(), String> {
+        let mut first = Ok(());
+        let mut keep = |r: Result<(), String>| {
+            if first.is_ok() {
+                first = r;
+            }
+        };
         if let Some(c) = self.csv.as_mut() {
-            c.flush()
-                .map_err(|e| format!("cannot write connections CSV: {e}"))?;
+            let l = &self.labels[0];
+            keep(c.flush().map_err(|e| format!("cannot write {l}: {e}")));
         }
         if let Some(j) = self.json.as_mut() {
-            j.flush().map_err(|e| format!("cannot write JSON: {e}"))?;
+            let l = &self.labels[1];
+            keep(j.flush().map_err(|e| format!("cannot write {l}: {e}")));
         }
         if let Some(r) = self.rotate.as_mut() {
-            r.close()
-                .map_err(|e| format!("cannot complete a rotated file: {e}"))?;
+            keep(
+                r.close()
+                    .map_err(|e| format!("cannot complete a rotated file: {e}")),
+            );
         }
         if let Some(p) = &self.clients {
-            let w = open(p)?;
-            clients::write_clients_csv(&self.summary.report_tally(), self.summary.by_device(), w)
-                .map_err(|e| format!("{}: cannot write: {e}", p.display()))?;
+            keep(open(p).and_then(|w| {
+                clients::write_clients_csv(
+                    &self.summary.report_tally(),
+                    self.summary.by_device(),
+                    w,
+                )
+                .map_err(|e| format!("{}: cannot write: {e}", p.display()))
+            }));
         }
-        Ok(())
+        first
     }
 
     /// Prints the summary to standard output, or standard error when
@@ -443,6 +486,7 @@ impl SpoolSpec {
             html: None,
             rotate: None,
             named: [None, None],
+            labels: ["a spool of rows".into(), "a spool of rows".into()],
         })
     }
 }
