@@ -268,6 +268,45 @@ pub fn escape_name(raw: &[u8]) -> String {
     out
 }
 
+/// A run of digits without its leading zeros (one zero kept for 0).
+fn strip_zeros(s: &[u8]) -> &[u8] {
+    let z = s.iter().take_while(|&&c| c == b'0').count();
+    s.get(z.min(s.len().saturating_sub(1))..)
+        .unwrap_or_default()
+}
+
+/// Orders names as people number files (`ls -v`): runs of digits by
+/// their value, the rest byte by byte, so that tcpdump's rotated files
+/// `trace.pcap`, `trace.pcap1` ... `trace.pcap10` come in the order they
+/// were written (plain name order puts `trace.pcap10` before
+/// `trace.pcap2`). Equal values with different zeros (`01`, `1`) fall
+/// back to the plain order, so the order is total.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let run =
+                |s: &[u8], k: usize| k + s[k..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let (ie, je) = (run(x, i), run(y, j));
+            // Values compared as digit strings without leading zeros.
+            let (p, q) = (strip_zeros(&x[i..ie]), strip_zeros(&y[j..je]));
+            match p.len().cmp(&q.len()).then_with(|| p.cmp(q)) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+            (i, j) = (ie, je);
+        } else {
+            match x[i].cmp(&y[j]) {
+                Ordering::Equal => (i, j) = (i + 1, j + 1),
+                o => return o,
+            }
+        }
+    }
+    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +399,35 @@ mod tests {
         assert_eq!(escape_name(b"ok.example"), "ok.example");
         assert_eq!(escape_name(b"a\x00b\xffc\\"), "a\\x00b\\xffc\\x5c");
         assert_eq!(escape_name("bücher.de".as_bytes()), "bücher.de");
+    }
+
+    #[test]
+    fn natural_order_of_rotated_files() {
+        let mut v = vec![
+            "trace.pcap10",
+            "trace.pcap2",
+            "trace.pcap",
+            "trace.pcap1",
+            "a_00002.pcap",
+            "a_00010.pcap",
+            "b",
+            "a1",
+            "a01",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "a01",
+                "a1",
+                "a_00002.pcap",
+                "a_00010.pcap",
+                "b",
+                "trace.pcap",
+                "trace.pcap1",
+                "trace.pcap2",
+                "trace.pcap10"
+            ]
+        );
     }
 }

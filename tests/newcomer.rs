@@ -444,6 +444,19 @@ fn a_path_or_dash_r_means_analyze() {
             "{args:?}"
         );
     }
+    // In a directory, tcpdump's rotated names are read in the order
+    // written: `t.pcap9` before `t.pcap10`.
+    let rotated = dir.path().join("rotated");
+    std::fs::create_dir(&rotated).expect("mkdir");
+    std::fs::copy(&p1, rotated.join("t.pcap9")).expect("copy");
+    std::fs::copy(&p2, rotated.join("t.pcap10")).expect("copy");
+    let out = tlsready()
+        .arg(&rotated)
+        .args(["--connections", "-", "-q", "--scope", "all"])
+        .output()
+        .expect("run");
+    assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(",established,"));
     // A missing file named alone is the input error naming it (exit 3); a
     // mistyped command stays a command-line error (exit 2).
     let out = tlsready().arg("missing.pcap").output().expect("run");

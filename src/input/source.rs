@@ -113,7 +113,8 @@ fn is_gzip(m: &[u8; 4]) -> bool {
 }
 
 /// Expands the command-line paths: `-` is standard input, a directory
-/// gives its capture files (recognised by magic number) in name order, a
+/// gives its capture files (recognised by magic number) in name order
+/// (numbers by value: [`crate::text::natural_cmp`]; not its subdirectories), a
 /// named pipe or device is read as a stream (its magic is sniffed later,
 /// from the bytes read once).
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
@@ -132,7 +133,9 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.is_file())
                 .collect();
-            files.sort();
+            files.sort_by(|a, b| {
+                crate::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy())
+            });
             let before = out.len();
             for f in files {
                 match magic(&f) {

@@ -100,7 +100,7 @@ fn walk(dir: &Path, out: &mut Vec<RowInput>, errors: &mut dyn FnMut(String)) {
                 .is_some_and(|n| n.starts_with('.'))
         })
         .collect();
-    entries.sort();
+    entries.sort_by(|a, b| crate::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
     for p in entries {
         if p.is_dir() {
             walk(&p, out, errors);
