@@ -457,6 +457,15 @@ fn a_path_or_dash_r_means_analyze() {
         .expect("run");
     assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 1);
     assert!(String::from_utf8_lossy(&out.stdout).contains(",established,"));
+    // A file named alone and in its directory is read once, with a warning.
+    let out = tlsready()
+        .arg(&rotated)
+        .arg(rotated.join("t.pcap10"))
+        .args(["--connections", "-", "-q", "--scope", "all"])
+        .output()
+        .expect("run");
+    assert_eq!(crate::util::rows_from(&out.stdout, b',').len(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("t.pcap10 is named twice"));
     // A missing file named alone is the input error naming it (exit 3); a
     // mistyped command stays a command-line error (exit 2).
     let out = tlsready().arg("missing.pcap").output().expect("run");

@@ -77,6 +77,19 @@ impl OutputArgs {
                 )
                 .exit();
         }
+        if others
+            .iter()
+            .filter(|(o, p)| *o == INPUT && p.is_some_and(|p| p.as_os_str() == "-"))
+            .count()
+            > 1
+        {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "- (standard input) is named twice as an input: it can be read once",
+                )
+                .exit();
+        }
         let mut named: Vec<(&str, &Path)> = [
             ("--connections", &self.connections),
             ("--json", &self.json),

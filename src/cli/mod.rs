@@ -128,6 +128,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
             ok
         }
     };
+    let inputs = read_once(inputs);
     // Ctrl-C or SIGTERM: stop reading, write what was read (a second
     // signal ends the process at once).
     let stop = live::stop_flag().map_err(|e| format!("cannot handle signals: {e}"))?;
@@ -701,6 +702,33 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         args.insert(1, "analyze".into());
     }
     args
+}
+
+/// The inputs with a file reached twice (named alone and in a directory
+/// named too) kept at its first place only, with a warning: its packets
+/// would count twice.
+fn read_once(inputs: Vec<source::Input>) -> Vec<source::Input> {
+    let mut kept: Vec<source::Input> = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        let path = |i: &source::Input| match i {
+            source::Input::File(p) | source::Input::Gzip(p) => Some(p.clone()),
+            _ => None,
+        };
+        if let Some(p) = path(&i)
+            && kept
+                .iter()
+                .filter_map(path)
+                .any(|q| config::same_file(&p, &q))
+        {
+            eprintln!(
+                "tlsready: warning: {} is named twice (alone and in a directory named): read once",
+                p.display()
+            );
+            continue;
+        }
+        kept.push(i);
+    }
+    kept
 }
 
 /// `-r FILE` inputs among the PATHs in the order the command line gives
