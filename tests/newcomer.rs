@@ -473,6 +473,16 @@ fn a_path_or_dash_r_means_analyze() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pcap: No such file"));
     let out = tlsready().arg("analyse").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
+    // tcpdump's filter after the file: each word is a missing input, and a
+    // hint says where the filter goes.
+    let out = tlsready()
+        .arg("-r")
+        .arg(&p1)
+        .args(["tcp", "port", "443", "-q"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: a read filter is given with -f"));
 }
 
 /// One duration syntax for every option: `--idle-timeout 5m` as

@@ -318,7 +318,7 @@ fn malformed_rows_and_cut_gzip() {
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("bad.jsonl: 1 malformed rows skipped (first at line 4:"),
+        err.contains("bad.jsonl: 1 malformed row skipped (first at line 4:"),
         "{err}"
     );
     let out = String::from_utf8_lossy(&o.stdout);

@@ -125,6 +125,11 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
                     Err(e) => eprintln!("tlsready: {e}"),
                 }
             }
+            if a.paths.iter().any(|p| filter_word(p)) {
+                eprintln!(
+                    "tlsready: hint: a read filter is given with -f, e.g. -f 'tcp port 443' (tcpdump takes it after the file)"
+                );
+            }
             ok
         }
     };
@@ -702,6 +707,35 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         args.insert(1, "analyze".into());
     }
     args
+}
+
+/// A missing input named like a word of a capture filter (`tcp`, `port`,
+/// `443`...): tcpdump's habit of a filter after the file.
+fn filter_word(p: &std::path::Path) -> bool {
+    const WORDS: [&str; 20] = [
+        "tcp",
+        "udp",
+        "ip",
+        "ip6",
+        "port",
+        "portrange",
+        "host",
+        "net",
+        "src",
+        "dst",
+        "and",
+        "or",
+        "not",
+        "ether",
+        "vlan",
+        "proto",
+        "less",
+        "greater",
+        "icmp",
+        "arp",
+    ];
+    let s = p.to_string_lossy();
+    !p.exists() && (WORDS.contains(&s.as_ref()) || s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The inputs with a file reached twice (named alone and in a directory

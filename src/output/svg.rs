@@ -7,6 +7,7 @@
 use maud::{Markup, html};
 
 use super::report_data::{ServiceRow, VERSION_CLASSES};
+use super::summary::count as how_many;
 use crate::model::timeline::{DAY, HOUR, MINUTE, SECOND};
 
 /// Drawing width of every chart (user units; the SVG scales to the page).
@@ -267,7 +268,8 @@ pub fn timeline_chart(width_us: i64, series: &[(i64, u64, u64)]) -> Markup {
     let worst = series.iter().max_by_key(|b| b.2);
     let desc = match worst {
         Some(w) if below > 0 => format!(
-            "{below} of {total} connections below TLS 1.2, {}; most in the bucket starting {} UTC ({}).",
+            "{below} of {} below TLS 1.2, {}; most in the bucket starting {} UTC ({}).",
+            how_many(total, "connection"),
             bucket_name(width_us),
             bucket_label(w.0, width_us),
             w.2
@@ -293,7 +295,7 @@ pub fn timeline_chart(width_us: i64, series: &[(i64, u64, u64)]) -> Markup {
             @for (i, (start, all, low)) in series.iter().enumerate() {
                 @let x = left + i as f64 * slot + (slot - bar_w) / 2.0;
                 g {
-                    title { (bucket_label(*start, width_us)) " UTC: " (low) " of " (all) " connections below TLS 1.2" }
+                    title { (bucket_label(*start, width_us)) " UTC: " (low) " of " (how_many(*all, "connection")) " below TLS 1.2" }
                     @if *all > 0 {
                         rect x=(n(x)) y=(n(y_of(*all))) width=(n(bar_w)) height=(n(y_of(0) - y_of(*all))) class="allbar" {}
                     }
@@ -344,7 +346,7 @@ pub fn top_servers_chart(top: &[(String, u64)]) -> Markup {
                 @let y = 4.0 + i as f64 * (bar_h + gap);
                 @let w = (plot_w * *c as f64 / max).max(2.0);
                 g {
-                    title { (name) ": " (c) " connections below TLS 1.2" }
+                    title { (name) ": " (how_many(*c, "connection")) " below TLS 1.2" }
                     text x=(n(label_w - 10.0)) y=(n(y + bar_h / 2.0 + 5.0)) text-anchor="end" class="label mono" { (shorten(name, 38)) }
                     rect x=(n(label_w)) y=(n(y)) width=(n(w)) height=(n(bar_h)) fill="url(#ps-tls1-0)" class="seg" {}
                     text x=(n(label_w + w + 6.0)) y=(n(y + bar_h / 2.0 + 5.0)) class="total" { (c) }

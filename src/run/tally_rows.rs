@@ -100,8 +100,8 @@ pub fn tally_rows(
                 .as_ref()
                 .map_or_else(|| "?".to_string(), |(l, w)| format!("line {l}: {w}"));
             report(format!(
-                "{label}: {} malformed rows skipped (first at {first})",
-                end.stats.bad
+                "{label}: {} skipped (first at {first})",
+                crate::output::summary::count(end.stats.bad, "malformed row")
             ));
         }
         if let Some(e) = end.read_error {
