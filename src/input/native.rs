@@ -66,6 +66,8 @@ pub struct Reader {
     format: Format,
     /// Packet records read (frames skipped included).
     packets: u64,
+    /// Of them: skipped, on interfaces whose link type is not decoded.
+    skipped: u64,
     /// The input is decompressed (read errors are decompression errors).
     decompressing: bool,
     /// The blocks that describe the capture were read (see
@@ -108,6 +110,7 @@ impl Reader {
                 last_ts: 0,
             }),
             packets: 0,
+            skipped: 0,
             decompressing,
             head_done: false,
             redescribed: false,
@@ -164,6 +167,12 @@ impl Reader {
     /// Packet records read so far (skipped frames included).
     pub fn packets(&self) -> u64 {
         self.packets
+    }
+
+    /// Packet records skipped so far: on interfaces whose link type is not
+    /// decoded.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// A pcapng section header or interface description came after the

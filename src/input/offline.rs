@@ -190,6 +190,20 @@ impl FrameSource for Files {
                         cur.ended = false;
                         Event::Warning(w)
                     }
+                    // Every packet was on a skipped interface: nothing of
+                    // the file could be analysed (as a classic pcap of a
+                    // link type not decoded).
+                    None if cur.opened.reader.packets() > 0
+                        && cur.opened.reader.skipped() == cur.opened.reader.packets() =>
+                    {
+                        Event::Failed(
+                            SourceError::NothingDecoded(
+                                cur.opened.label.clone(),
+                                cur.opened.reader.packets(),
+                            )
+                            .to_string(),
+                        )
+                    }
                     None => Event::Closed,
                 }
             }
@@ -248,6 +262,11 @@ impl ChunkSource {
     /// Records read (frames skipped included).
     pub fn packets(&self) -> u64 {
         self.opened.reader.packets()
+    }
+
+    /// Of them: skipped (interfaces whose link type is not decoded).
+    pub fn skipped(&self) -> u64 {
+        self.opened.reader.skipped()
     }
 
     /// The time of the chunk's last record read (`None` before the first).

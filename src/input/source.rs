@@ -60,6 +60,10 @@ pub enum SourceError {
     /// The capture ends in the middle of a record.
     #[error("{0}: capture is truncated or corrupt after {1} packets ({2})")]
     Truncated(String, u64, String),
+    /// Every packet was on an interface whose link type is not decoded
+    /// (as a classic pcap of such a link type: nothing to analyse).
+    #[error("{0}: no packet on an interface of a link type tlsready decodes ({1} packets skipped)")]
+    NothingDecoded(String, u64),
 }
 
 /// What goes wrong with an input, already formatted (naming it).

@@ -61,6 +61,8 @@ pub(super) struct Done {
     pub(super) stats: Stats,
     /// Records read in the chunk itself.
     pub(super) packets: u64,
+    /// Of them: skipped (interfaces whose link type is not decoded).
+    pub(super) skipped: u64,
     /// A read error (message) after `packets` records, or an open error.
     pub(super) error: Option<ChunkError>,
     /// The later chunks of this file are void: the next one's start was

@@ -173,6 +173,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         handed_off: FxHashSet::default(),
         stats: Stats::default(),
         packets: 0,
+        skipped: 0,
         error: None,
         voids_rest: false,
         summary: None,
@@ -266,6 +267,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
     let failed = table.failed();
     done.names = table.take_names();
     done.packets = src.packets();
+    done.skipped = src.skipped();
     done.error = src.error.take().map(ChunkError::Read);
     done.warnings = std::mem::take(&mut src.warnings);
     // Also after a read error: what follows a corrupt record is not read,
@@ -353,6 +355,7 @@ pub fn run(
         deferred_seq: 0,
         skip_rest_of: None,
         file_packets: 0,
+        file_skipped: 0,
         warned: FxHashSet::default(),
         write_error: None,
         servers: std::collections::VecDeque::new(),

@@ -132,6 +132,8 @@ pub(super) struct Join {
     pub(super) skip_rest_of: Option<PathBuf>,
     /// Records of the current file joined so far (for error messages).
     pub(super) file_packets: u64,
+    /// Of them: skipped (interfaces whose link type is not decoded).
+    pub(super) file_skipped: u64,
     /// Warnings given (each chunk of a file may meet the same interface).
     pub(super) warned: FxHashSet<String>,
     pub(super) write_error: Option<io::Error>,
@@ -160,6 +162,7 @@ impl Join {
         };
         if c.first_of_file() {
             self.file_packets = 0;
+            self.file_skipped = 0;
             self.skip_rest_of = None;
         } else if self.skip_rest_of.as_ref() == Some(&c.path) {
             return;
@@ -255,14 +258,23 @@ impl Join {
                 report(Problem::Warning(w));
             }
         }
+        let failed = d.error.is_some();
         match d.error {
             Some(ChunkError::Open(e)) => report(Problem::Error(e.to_string())),
             Some(ChunkError::Read(msg)) => report(Problem::Error(
-                SourceError::Truncated(label, self.file_packets + d.packets, msg).to_string(),
+                SourceError::Truncated(label.clone(), self.file_packets + d.packets, msg)
+                    .to_string(),
             )),
             None => {}
         }
         self.file_packets += d.packets;
+        self.file_skipped += d.skipped;
+        let file_ends = d.voids_rest || chunks.get(d.index + 1).is_none_or(Chunk::first_of_file);
+        if file_ends && !failed && self.file_packets > 0 && self.file_skipped == self.file_packets {
+            report(Problem::Error(
+                SourceError::NothingDecoded(label, self.file_packets).to_string(),
+            ));
+        }
         // A chunk may have no packet at all of a connection an earlier one
         // follows: ownership carries over chunks, newest first, and is
         // forgotten once idle for the idle timeout.

@@ -360,6 +360,7 @@ impl Reader {
                     "{section}interface {if_id}{name}: {why}; its packets are skipped"
                 ));
             }
+            self.skipped += 1;
             return Ok(Step::Skipped);
         };
         let wire_len = wire;

@@ -778,3 +778,62 @@ fn a_chunk_reads_from_its_start_to_its_end() {
     // On past the end.
     assert_eq!(next_owned(&mut r, u64::MAX).unwrap(), frames[7]);
 }
+
+/// A pcapng whose every packet is on an interface of a link type not
+/// decoded (PPP) warns of the interface and then fails as a classic pcap
+/// of that link type does: nothing of it could be analysed. With one
+/// Ethernet interface beside it, the file reads on.
+#[test]
+fn pcapng_with_only_skipped_interfaces_fails() {
+    use crate::input::frame::{Event, FrameSource};
+    use crate::input::offline::Files;
+    use crate::input::source::Input;
+    let frames = sample_frames("openssl-tls12.pcap");
+    let events = |ethernet_too: bool| {
+        let mut n = Ng::new(false);
+        n.idb(9, "ppp0", &[]);
+        if ethernet_too {
+            n.idb(1, "eth0", &[]);
+        }
+        for (i, f) in frames.iter().enumerate() {
+            let iface = u32::from(ethernet_too && i % 2 == 0);
+            n.epb(
+                iface,
+                1_000_000 + i as u64,
+                &f.data,
+                f.data.len() as u32,
+                &[],
+            );
+        }
+        let file = temp_with(&n.out);
+        let mut files = Files::new(vec![Input::File(file.path().to_path_buf())]);
+        let mut out = Vec::new();
+        loop {
+            match files.next() {
+                Event::Frame(_) => out.push("frame".to_string()),
+                Event::Warning(w) => out.push(format!("warning {w}")),
+                Event::Failed(e) => out.push(format!("failed {e}")),
+                Event::End => return out,
+                _ => {}
+            }
+        }
+    };
+    let only_ppp = events(false);
+    assert!(only_ppp.iter().all(|e| e != "frame"), "{only_ppp:?}");
+    assert!(
+        only_ppp[0].contains("link type 9 (PPP) is not supported"),
+        "{only_ppp:?}"
+    );
+    let last = only_ppp.last().unwrap();
+    assert!(
+        last.starts_with("failed ")
+            && last.ends_with(&format!("({} packets skipped)", frames.len())),
+        "{only_ppp:?}"
+    );
+    let mixed = events(true);
+    assert_eq!(
+        mixed.iter().filter(|e| *e == "frame").count(),
+        frames.len().div_ceil(2)
+    );
+    assert!(!mixed.iter().any(|e| e.starts_with("failed")), "{mixed:?}");
+}
