@@ -316,7 +316,8 @@ fn samples_page_numbers_equal_the_clients_csv_and_the_summary() {
     }
     assert!(!below.is_empty());
     for (name, n) in &below {
-        let title = format!("{name}: {n} connections below TLS 1.2");
+        let s = if *n == 1 { "" } else { "s" };
+        let title = format!("{name}: {n} connection{s} below TLS 1.2");
         assert!(page.contains(&title), "{title}");
     }
     // Over time: the buckets add up to the CSV's connections.
