@@ -478,7 +478,7 @@ fn a_path_or_dash_r_means_analyze() {
     let out = tlsready()
         .arg("-r")
         .arg(&p1)
-        .args(["tcp", "port", "443", "-q"])
+        .args(["tcp", "port", "443", "and", "not", "port", "80", "-q"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));

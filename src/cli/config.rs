@@ -105,6 +105,9 @@ impl OutputArgs {
         )
         .filter(|(_, p)| p.as_os_str() != "-")
         .collect();
+        // A missing input is reported as missing later (named twice, as
+        // tcpdump's filter words after the file may be, it is no duplicate).
+        named.retain(|(o, p)| *o != INPUT || p.exists());
         while let Some((o, p)) = named.pop() {
             if let Some((o2, _)) = named.iter().find(|(_, q)| same_file(p, q)) {
                 let msg = if *o2 == INPUT && o == INPUT {
@@ -215,6 +218,21 @@ pub fn check_not_an_input(flag: &str, output: Option<&Path>, inputs: &[PathBuf])
                 ),
             )
             .exit();
+    }
+}
+
+/// What identifies an existing file: its device and inode on Unix, its
+/// canonical path elsewhere; `None` when it cannot be read.
+pub fn file_id(p: &Path) -> Option<(u64, u64, Option<PathBuf>)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.dev(), m.ino(), None))
+    }
+    #[cfg(not(unix))]
+    {
+        Some((0, 0, Some(std::fs::canonicalize(p).ok()?)))
     }
 }
 

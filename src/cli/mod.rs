@@ -86,7 +86,10 @@ fn write_outputs(
         outputs.print_summary(&outcome.stats);
     }
     if let Some(e) = outcome.write_error {
-        return Err(format!("cannot write {}: {e}", outputs.rows_label()));
+        return Err(format!(
+            "cannot write the rows of {} (the file or a temporary part of it): {e}",
+            outputs.rows_label()
+        ));
     }
     finish?;
     html
@@ -171,7 +174,9 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     // Names apply once the whole capture is known: to the connection rows,
     // the clients CSV, the terminal report.
     let namer = |ip, ts| identity.client_name(ip, ts);
-    outputs.name_rows(&namer, identity.names_anyone())?;
+    // A failure here (a full disk) still lets the other outputs, the HTML
+    // report and the summary be written; it is returned after them.
+    let named = outputs.name_rows(&namer, identity.names_anyone());
     // The tally grouped by device (hence named) is shown, or decides the
     // exit status.
     if outputs.shows_tally(cfg.quiet) || cfg.fail_on_legacy {
@@ -179,6 +184,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     }
     let interrupted = outcome.interrupted;
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
+    named?;
     if interrupted {
         eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
         return Ok(EXIT_INTERRUPTED);
@@ -467,7 +473,10 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
         outputs.print_summary(&Default::default());
     }
     if let Some(e) = write_err {
-        return Err(format!("cannot write {}: {e}", outputs.rows_label()));
+        return Err(format!(
+            "cannot write the rows of {} (the file or a temporary part of it): {e}",
+            outputs.rows_label()
+        ));
     }
     finish?;
     html?;
@@ -742,17 +751,12 @@ fn filter_word(p: &std::path::Path) -> bool {
 /// named too) kept at its first place only, with a warning: its packets
 /// would count twice.
 fn read_once(inputs: Vec<source::Input>) -> Vec<source::Input> {
+    let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<source::Input> = Vec::with_capacity(inputs.len());
     for i in inputs {
-        let path = |i: &source::Input| match i {
-            source::Input::File(p) | source::Input::Gzip(p) => Some(p.clone()),
-            _ => None,
-        };
-        if let Some(p) = path(&i)
-            && kept
-                .iter()
-                .filter_map(path)
-                .any(|q| config::same_file(&p, &q))
+        if let source::Input::File(p) | source::Input::Gzip(p) = &i
+            && let Some(id) = config::file_id(p)
+            && !seen.insert(id)
         {
             eprintln!(
                 "tlsready: warning: {} is named twice (alone and in a directory named): read once",

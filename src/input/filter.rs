@@ -15,8 +15,10 @@ use crate::wire::decode::LinkType;
 /// `RAW`; 101 is a file's number, which `pcap_compile` refuses): the
 /// program checks the IP version itself. BSD loopback frames of either
 /// kind are run through a DLT_LOOP program with their address family
-/// rewritten (see [`loopback_header`]).
-fn links() -> [(LinkType, i32); 10] {
+/// rewritten (see [`loopback_header`]). NFLOG has no program: libpcap
+/// cannot compile filters for it (tcpdump refuses them too), so its frames
+/// never match a filter.
+fn links() -> [(LinkType, i32); 9] {
     let raw = Linktype::from_name("RAW").map_or(12, |l| l.0);
     [
         (LinkType::Null, LOOP),
@@ -27,7 +29,6 @@ fn links() -> [(LinkType, i32); 10] {
         (LinkType::LinuxSll, 113),
         (LinkType::Radiotap, 127),
         (LinkType::Ppi, 192),
-        (LinkType::Nflog, 239),
         (LinkType::LinuxSll2, 276),
     ]
 }
@@ -70,7 +71,7 @@ const AF_INET6: u32 = 24;
 /// programs are not `Sync`): each reading thread compiles its own.
 pub struct FrameFilter {
     /// Link types in [`links`] order.
-    links: [LinkType; 10],
+    links: [LinkType; 9],
     /// Per link type in [`links`] order; `None` where the expression does
     /// not apply to the link type (e.g. `ether host` on raw IP): such
     /// frames never match.

@@ -60,9 +60,12 @@ pub enum SourceError {
     /// The capture ends in the middle of a record.
     #[error("{0}: capture is truncated or corrupt after {1} packets ({2})")]
     Truncated(String, u64, String),
-    /// Every packet was on an interface whose link type is not decoded
-    /// (as a classic pcap of such a link type: nothing to analyse).
-    #[error("{0}: no packet on an interface of a link type tlsready decodes ({1} packets skipped)")]
+    /// Every packet was on an interface whose packets are skipped (its
+    /// link type is not decoded, or its time resolution cannot be read):
+    /// as a classic pcap of such a link type, nothing to analyse.
+    #[error(
+        "{0}: no packet on an interface tlsready reads ({1} packets skipped: see the warning above)"
+    )]
     NothingDecoded(String, u64),
 }
 

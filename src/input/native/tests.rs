@@ -826,8 +826,7 @@ fn pcapng_with_only_skipped_interfaces_fails() {
     );
     let last = only_ppp.last().unwrap();
     assert!(
-        last.starts_with("failed ")
-            && last.ends_with(&format!("({} packets skipped)", frames.len())),
+        last.starts_with("failed ") && last.contains(&format!("({} packets skipped", frames.len())),
         "{only_ppp:?}"
     );
     let mixed = events(true);

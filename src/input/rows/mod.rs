@@ -417,21 +417,25 @@ fn sniff_head(head: &[u8]) -> Option<Format> {
     let first = std::str::from_utf8(first).unwrap_or_default().trim();
     if first.starts_with('#') {
         // Zeek's header (a comment line may come first, as in Zeek's own
-        // test baselines). Another log than ssl.log (`#path conn`, `dhcp`...)
-        // is not connection rows: named, an input error; in a directory of
-        // Zeek logs, passed over unread.
-        let mut header = head
+        // test baselines). A log without ssl.log's `established` field
+        // (conn, dhcp, dns...) is not connection rows: named, an input
+        // error; in a directory of Zeek logs, passed over unread. (By its
+        // fields, not its `#path`: an SSL log may be written under another
+        // path.)
+        let header = head
             .split(|&b| b == b'\n')
             .take(16)
             .take_while(|l| l.starts_with(b"#"));
         let zeek = header
             .clone()
             .any(|l| l.starts_with(b"#separator") || l.starts_with(b"#fields"));
-        let other_log = header.any(|l| {
-            l.strip_prefix(b"#path").is_some_and(|p| {
-                p.trim_ascii() != b"ssl" && p.first().is_some_and(u8::is_ascii_whitespace)
-            })
-        });
+        let other_log = header.clone().any(|l| l.starts_with(b"#fields"))
+            && !header.clone().any(|l| {
+                l.strip_prefix(b"#fields").is_some_and(|f| {
+                    f.split(|&b| b == b'\t')
+                        .any(|c| c.trim_ascii() == b"established")
+                })
+            });
         return (zeek && !other_log).then_some(Format::ZeekTsv);
     }
     if first.starts_with('{') {
@@ -1025,14 +1029,26 @@ mod tests {
 
     #[test]
     fn zeek_logs_other_than_ssl_are_not_rows() {
-        let head = |path: &str| format!("#separator \\x09\n{path}#fields\tts\tuid\n1.0\tC1\n");
+        let head = |path: &str, fields: &str| {
+            format!("#separator \\x09\n{path}#fields\tts\tuid\t{fields}\n1.0\tC1\tx\n")
+        };
+        let ssl = "version\tcipher\testablished";
+        let tsv = Some(Format::ZeekTsv);
+        assert_eq!(sniff_head(head("#path\tssl\n", ssl).as_bytes()), tsv);
+        assert_eq!(sniff_head(head("", ssl).as_bytes()), tsv);
+        // An SSL log written under another path is still one.
         assert_eq!(
-            sniff_head(head("#path\tssl\n").as_bytes()),
-            Some(Format::ZeekTsv)
+            sniff_head(head("#path\tssl_external\n", ssl).as_bytes()),
+            tsv
         );
-        assert_eq!(sniff_head(head("").as_bytes()), Some(Format::ZeekTsv));
-        assert_eq!(sniff_head(head("#path\tdhcp\n").as_bytes()), None);
-        assert_eq!(sniff_head(head("#path\tconn\n").as_bytes()), None);
+        assert_eq!(
+            sniff_head(head("#path\tdhcp\n", "mac\thost_name").as_bytes()),
+            None
+        );
+        assert_eq!(
+            sniff_head(head("#path\tconn\n", "proto\tservice").as_bytes()),
+            None
+        );
     }
 
     #[test]
