@@ -107,11 +107,9 @@ fn a_full_disk_on_one_output_keeps_the_others() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("TLS1.0"));
 }
 
-/// A classic little-endian pcap of `name` repeated `reps` times, each copy
-/// `gap` seconds after the one before (so its connections are new ones).
-fn repeated_capture(name: &str, reps: u32, gap: u32, out: &Path) {
-    use std::io::Write;
-    let data = std::fs::read(sample(name)).expect("sample");
+/// The records (header and frame) of a classic little-endian pcap file's
+/// bytes.
+fn records(data: &[u8]) -> Vec<&[u8]> {
     assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
     let mut recs = Vec::new();
     let mut at = 24;
@@ -120,6 +118,15 @@ fn repeated_capture(name: &str, reps: u32, gap: u32, out: &Path) {
         recs.push(&data[at..at + 16 + caplen]);
         at += 16 + caplen;
     }
+    recs
+}
+
+/// A classic little-endian pcap of `name` repeated `reps` times, each copy
+/// `gap` seconds after the one before (so its connections are new ones).
+fn repeated_capture(name: &str, reps: u32, gap: u32, out: &Path) {
+    use std::io::Write;
+    let data = std::fs::read(sample(name)).expect("sample");
+    let recs = records(&data);
     let mut w = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
     w.write_all(&data[..24]).expect("write");
     for r in 0..reps {
@@ -263,11 +270,8 @@ fn to_ipv6(name: &str, server_port: u16, client: [u8; 16], server: [u8; 16], out
     let data = std::fs::read(sample(name)).expect("sample");
     assert_eq!(&data[20..24], &[1, 0, 0, 0], "Ethernet");
     let mut w = data[..24].to_vec();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
-        let frame = &data[at + 16..at + 16 + caplen];
-        at += 16 + caplen;
+    for rec in records(&data) {
+        let frame = &rec[16..];
         if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
             continue;
         }
@@ -287,7 +291,7 @@ fn to_ipv6(name: &str, server_port: u16, client: [u8; 16], server: [u8; 16], out
         f.extend_from_slice(&src);
         f.extend_from_slice(&dst);
         f.extend_from_slice(l4);
-        w.extend_from_slice(&data[at - 16 - caplen..at - 16 - caplen + 8]);
+        w.extend_from_slice(&rec[..8]);
         w.extend_from_slice(&(f.len() as u32).to_le_bytes());
         w.extend_from_slice(&(f.len() as u32).to_le_bytes());
         w.extend_from_slice(&f);
@@ -416,10 +420,7 @@ fn a_path_or_dash_r_means_analyze() {
     // established connection, whichever way the two are named.
     let dir = tempfile::tempdir().expect("tempdir");
     let data = std::fs::read(sample("openssl-tls12.pcap")).expect("sample");
-    let mut at = 24;
-    for _ in 0..4 {
-        at += 16 + u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
-    }
+    let at = 24 + records(&data)[..4].iter().map(|r| r.len()).sum::<usize>();
     let (p1, p2) = (dir.path().join("p1.pcap"), dir.path().join("p2.pcap"));
     std::fs::write(&p1, &data[..at]).expect("write");
     std::fs::write(&p2, [&data[..24], &data[at..]].concat()).expect("write");

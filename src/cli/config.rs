@@ -240,13 +240,7 @@ pub fn file_id(p: &Path) -> Option<(u64, u64, Option<PathBuf>)> {
 /// both exist (hard and symbolic links; elsewhere than Unix, the same
 /// canonical path), else the same canonical folder and name.
 pub fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-        use std::os::unix::fs::MetadataExt;
-        return (x.dev(), x.ino()) == (y.dev(), y.ino());
-    }
-    #[cfg(not(unix))]
-    if let (Ok(x), Ok(y)) = (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+    if let (Some(x), Some(y)) = (file_id(a), file_id(b)) {
         return x == y;
     }
     let canon = |p: &Path| -> Option<PathBuf> {

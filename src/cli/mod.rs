@@ -86,10 +86,7 @@ fn write_outputs(
         outputs.print_summary(&outcome.stats);
     }
     if let Some(e) = outcome.write_error {
-        return Err(format!(
-            "cannot write the rows of {} (the file or a temporary part of it): {e}",
-            outputs.rows_label()
-        ));
+        return Err(outputs.rows_error(&e));
     }
     finish?;
     html
@@ -473,10 +470,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
         outputs.print_summary(&Default::default());
     }
     if let Some(e) = write_err {
-        return Err(format!(
-            "cannot write the rows of {} (the file or a temporary part of it): {e}",
-            outputs.rows_label()
-        ));
+        return Err(outputs.rows_error(&e));
     }
     finish?;
     html?;

@@ -190,20 +190,22 @@ impl Outputs {
         })
     }
 
-    /// The row outputs, to name them in an error writing rows (e.g.
-    /// `--connections out.csv`).
-    pub fn rows_label(&self) -> String {
+    /// The error writing rows during the run, naming the row outputs
+    /// (e.g. `--connections out.csv`; the error may also come from a
+    /// worker's temporary part of them).
+    pub fn rows_error(&self, e: &io::Error) -> String {
         let named: Vec<&str> = self
             .labels
             .iter()
             .map(String::as_str)
             .filter(|l| !l.is_empty())
             .collect();
-        if named.is_empty() {
-            "the rows".into()
+        let what = if named.is_empty() {
+            "the rows".to_string()
         } else {
             named.join(" or ")
-        }
+        };
+        format!("cannot write the rows of {what} (the file or a temporary part of it): {e}")
     }
 
     /// Gives each connection row its client's name (see [`named`]): once
