@@ -661,3 +661,112 @@ fn scope_hint_and_clients_csv_ports_and_protocols() {
             .any(|r| r["server_ports"] == "443" && r["protocols"] == "tls")
     );
 }
+
+/// A reader that goes away (`| head`) ends the run quietly: no "Broken
+/// pipe", no panic, the other outputs whole, the exit status of the run.
+/// The pipe has no reader from the start, so every write to it fails.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("c.csv");
+    let closed = || {
+        let (r, w) = std::io::pipe().unwrap();
+        drop(r);
+        w
+    };
+    // Standard output closed: the rows to it are dropped, the file kept.
+    let out = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .args(["--connections", "-", "--json"])
+        .arg(&csv)
+        .stdout(closed())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("Broken pipe") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() >= 1);
+    // The same for tally's clients table.
+    let rows = dir.path().join("rows.csv");
+    let made = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .arg("--connections")
+        .arg(&rows)
+        .arg("-q")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = tlsready()
+        .arg("tally")
+        .arg(&rows)
+        .args(["--clients", "-"])
+        .stdout(closed())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("Broken pipe") && !err.contains("panicked"),
+        "{err}"
+    );
+    // Standard error closed (`2>&1 | head`): warnings and the summary go
+    // nowhere; the run ends as it would (it used to panic, status 101).
+    let out = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .args(["--connections", "-"])
+        .stderr(closed())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!out.stdout.is_empty());
+}
+
+/// Small things a first run meets: empty standard input is said to be
+/// empty; `--html -` is a command-line error (status 2); `endpoints
+/// lookup` takes `--endpoints` after the word `lookup` too.
+#[test]
+fn empty_stdin_html_dash_and_endpoints_after_lookup() {
+    let out = tlsready()
+        .args(["analyze", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("<stdin>: not a pcap or pcapng capture (empty input)"),
+        "{err}"
+    );
+    let out = tlsready()
+        .arg("analyze")
+        .arg(sample("openssl-tls10.pcap"))
+        .args(["--html", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--html needs a file name"), "{err}");
+    let Some(data) = crate::util::shared("m365/endpoints-worldwide.json") else {
+        return;
+    };
+    let out = tlsready()
+        .args([
+            "endpoints",
+            "lookup",
+            "outlook.office365.com",
+            "--endpoints",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("(data file:"), "{text}");
+}

@@ -278,7 +278,7 @@ pub struct InterfacesArgs {
 #[derive(Args)]
 pub struct EndpointsArgs {
     /// Use FILE instead of the stored update or the built-in endpoint list.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub endpoints: Option<PathBuf>,
     /// Microsoft 365 instance.
     #[arg(long, value_enum, default_value_t = Instance::Worldwide, global = true)]

@@ -48,10 +48,10 @@ pub fn load_endpoints(
 ) -> Result<(Endpoints, DataInfo, Option<DataDir>), String> {
     let (sel, dir) = select::select_for_run(path.map(PathBuf::as_path), instance)?;
     for n in &sel.notes {
-        eprintln!("tlsready: {n}");
+        tlsready::say!("tlsready: {n}");
     }
     if let Some(w) = sel.info.age_warning(today()) {
-        eprintln!("tlsready: {w}");
+        tlsready::say!("tlsready: {w}");
     }
     Ok((sel.endpoints, sel.info, dir))
 }
@@ -87,6 +87,19 @@ impl OutputArgs {
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
                     "- (standard input) is named twice as an input: it can be read once",
+                )
+                .exit();
+        }
+        if self
+            .report
+            .html
+            .as_ref()
+            .is_some_and(|p| p.as_os_str() == "-")
+        {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    "--html needs a file name, not - (the page is replaced atomically)",
                 )
                 .exit();
         }
@@ -140,9 +153,7 @@ impl OutputArgs {
         let Some(path) = &self.report.html else {
             return Ok(());
         };
-        if path.as_os_str() == "-" {
-            return Err("--html needs a file name (the page is replaced atomically)".into());
-        }
+        // (`-` was refused with the command line, see [`Self::paths`].)
         HtmlReport::check(path)
     }
 

@@ -122,11 +122,11 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
             for p in &a.paths {
                 match source::expand(std::slice::from_ref(p)) {
                     Ok(i) => ok.extend(i),
-                    Err(e) => eprintln!("tlsready: {e}"),
+                    Err(e) => tlsready::say!("tlsready: {e}"),
                 }
             }
             if a.paths.iter().any(|p| filter_word(p)) {
-                eprintln!(
+                tlsready::say!(
                     "tlsready: hint: a read filter is given with -f, e.g. -f 'tcp port 443' (tcpdump takes it after the file)"
                 );
             }
@@ -183,7 +183,7 @@ fn run_analyze(mut a: AnalyzeArgs) -> Result<u8, String> {
     write_outputs(&mut outputs, outcome, cfg.quiet, input_failed)?;
     named?;
     if interrupted {
-        eprintln!("tlsready: interrupted; the outputs hold every connection of the part read");
+        tlsready::say!("tlsready: interrupted; the outputs hold every connection of the part read");
         return Ok(EXIT_INTERRUPTED);
     }
     let code = exit_status(
@@ -235,7 +235,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
             };
             let r = Rotating::new(spec)?;
             for f in &r.recovered {
-                eprintln!(
+                tlsready::say!(
                     "tlsready: completed {} from the rows a stopped capture left",
                     f.display()
                 );
@@ -272,7 +272,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     outputs.summary.group_by = cfg.group_by;
     outputs.html = html;
     outputs.rotate = rotate;
-    eprintln!(
+    tlsready::say!(
         "tlsready: capturing on {}{} (stop with Ctrl-C)",
         opts.interface,
         if opts.filter.is_empty() {
@@ -311,7 +311,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                     match res {
                         Ok(sel) => {
                             bar.0.suspend(|| {
-                                eprintln!(
+                                tlsready::say!(
                                     "tlsready: Microsoft 365 endpoint data replaced: now {}, was {}",
                                     sel.info.describe(),
                                     info.describe()
@@ -324,13 +324,13 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                                 description: info.describe(),
                             });
                         }
-                        Err(e) => bar.0.suspend(|| eprintln!("tlsready: {e}")),
+                        Err(e) => bar.0.suspend(|| tlsready::say!("tlsready: {e}")),
                     }
                 }
                 // Data that grows old during a long capture is warned about once.
                 if !age_warned && let Some(w) = info.age_warning(today()) {
                     age_warned = true;
-                    bar.0.suspend(|| eprintln!("tlsready: {w}"));
+                    bar.0.suspend(|| tlsready::say!("tlsready: {w}"));
                 }
                 if let Some(every) = report_every.filter(|d| last_report.elapsed() >= *d) {
                     last_report = Instant::now();
@@ -343,9 +343,9 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
                     );
                     bar.0.suspend(|| {
                         if summary_to_stderr {
-                            eprintln!("{heading}");
+                            tlsready::say!("{heading}");
                         } else {
-                            println!("{heading}");
+                            let _ = writeln!(tlsready::output::stdio::stdout(), "{heading}");
                         }
                         table.interim_report();
                     });
@@ -365,7 +365,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let analysed = ended.outcome.stats.packets;
     write_outputs(&mut outputs, ended.outcome, cfg.quiet, false)?;
     let cs = ended.capture;
-    eprintln!(
+    tlsready::say!(
         "tlsready: {} packets received by filter, {} dropped by kernel, {} dropped by interface{}{}",
         cs.received,
         cs.dropped,
@@ -385,7 +385,7 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
         }
     );
     if let Some(e) = &ended.error {
-        eprintln!("tlsready: {e}");
+        tlsready::say!("tlsready: {e}");
     }
     Ok(exit_status(
         ended.error.is_some(),
@@ -414,7 +414,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     outputs.html = html;
     let mut input_failed = false;
     let inputs = tlsready::input::rows::expand(&a.paths, &mut |e| {
-        eprintln!("tlsready: {e}");
+        tlsready::say!("tlsready: {e}");
         input_failed = true;
     });
     let (run, write_err) = tlsready::run::tally_rows::tally_rows(
@@ -423,7 +423,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
         &mut outputs,
         a.threads.into(),
         a.block_bytes,
-        &mut |e| eprintln!("tlsready: {e}"),
+        &mut |e| tlsready::say!("tlsready: {e}"),
     );
     input_failed |= run.input_problem;
     // Rows that carry their client's name (written by `analyze`) name it.
@@ -432,7 +432,7 @@ fn run_tally(a: TallyArgs) -> Result<u8, String> {
     if run.files == 0 && run.not_rows > 0 {
         // Directories with files, none of them rows (a Zeek log directory
         // without ssl.log, the wrong folder): not a clean run of none.
-        eprintln!(
+        tlsready::say!(
             "tlsready: no connection rows: {} in the directories given, none of them connection rows",
             count(run.not_rows, "file")
         );
@@ -496,7 +496,7 @@ fn is_loopback(name: &str) -> bool {
 fn run_interfaces(all: bool) -> Result<u8, String> {
     let list = live::list_interfaces().map_err(|e| e.to_string())?;
     let (shown, hidden): (Vec<_>, Vec<_>) = list.into_iter().partition(|i| all || i.carries_ip);
-    let mut out = std::io::stdout().lock();
+    let mut out = tlsready::output::stdio::stdout();
     let w = |e: std::io::Error| e.to_string();
     let width = |f: &dyn Fn(&live::Interface) -> usize, min: usize| {
         shown.iter().map(f).max().unwrap_or(0).max(min)
@@ -552,7 +552,7 @@ fn run_update(
         timeout: u.timeout,
     };
     let outcome = update::update(&opts, &dir).map_err(|e| fail(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = tlsready::output::stdio::stdout();
     writeln!(out, "{outcome}").map_err(|e| e.to_string())?;
     Ok(EXIT_OK)
 }
@@ -568,7 +568,7 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
         return run_update(a.instance, u);
     }
     let (ep, info, _) = load_endpoints(a.endpoints.as_ref(), a.instance)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = tlsready::output::stdio::stdout();
     let w = |e: std::io::Error| e.to_string();
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
@@ -636,7 +636,7 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("{}: cannot write: {e}", p.display()))?,
         )),
-        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        _ => Box::new(std::io::BufWriter::new(tlsready::output::stdio::stdout())),
     };
     let mut input_failed = false;
     let mut inputs = Vec::new();
@@ -644,7 +644,7 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
         match source::expand(std::slice::from_ref(p)) {
             Ok(i) => inputs.extend(i),
             Err(e) => {
-                eprintln!("tlsready: {e}");
+                tlsready::say!("tlsready: {e}");
                 input_failed = true;
             }
         }
@@ -656,7 +656,7 @@ fn run_hosts(mut a: HostsArgs) -> Result<u8, String> {
     };
     let filter = control.compile();
     let mut report = |e: String| {
-        eprintln!("tlsready: {e}");
+        tlsready::say!("tlsready: {e}");
         input_failed = true;
     };
     let mut names = Names::new(&mut identity, &mut report);
@@ -706,7 +706,7 @@ fn with_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     if s == "-r" || s == "--read" {
         args.insert(1, "analyze".into());
     } else if !command && path {
-        eprintln!("tlsready: reading {s} as `tlsready analyze {s}`");
+        tlsready::say!("tlsready: reading {s} as `tlsready analyze {s}`");
         args.insert(1, "analyze".into());
     }
     args
@@ -752,7 +752,7 @@ fn read_once(inputs: Vec<source::Input>) -> Vec<source::Input> {
             && let Some(id) = config::file_id(p)
             && !seen.insert(id)
         {
-            eprintln!(
+            tlsready::say!(
                 "tlsready: warning: {} is named twice (alone and in a directory named): read once",
                 p.display()
             );
@@ -804,7 +804,7 @@ pub fn main() -> ExitCode {
     match res {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
-            eprintln!("tlsready: {msg}");
+            tlsready::say!("tlsready: {msg}");
             ExitCode::from(EXIT_FATAL)
         }
     }

@@ -46,7 +46,7 @@ impl Bar {
 
     /// Prints a line to standard error above the bar.
     pub fn eprint(&self, line: &str) {
-        self.0.suspend(|| eprintln!("tlsready: {line}"));
+        self.0.suspend(|| tlsready::say!("tlsready: {line}"));
     }
 }
 

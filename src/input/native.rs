@@ -126,6 +126,10 @@ impl Reader {
         };
         let have = r.ensure(0, 24)?;
         let head = r.win.get(0, have.min(24));
+        if have == 0 {
+            // (An empty regular file is refused before it is opened.)
+            return Err(ReadError::NotCapture("empty input".into()));
+        }
         let Some(magic) = head.get(..4) else {
             return Err(ReadError::NotCapture(lp(format!(
                 "truncated dump file; tried to read 4 file header bytes, only got {have}"

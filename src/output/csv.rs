@@ -240,7 +240,7 @@ pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
 /// Opens an output file, `-` meaning standard output.
 pub fn open_output(path: &Path) -> io::Result<Out> {
     if path.as_os_str() == "-" {
-        Ok(Box::new(BufWriter::new(io::stdout())))
+        Ok(Box::new(BufWriter::new(super::stdio::stdout())))
     } else {
         Ok(Box::new(BufWriter::new(File::create(path)?)))
     }

@@ -25,6 +25,7 @@ pub mod named;
 pub mod report_data;
 pub mod rotate;
 pub mod spool;
+pub mod stdio;
 pub mod summary;
 pub mod svg;
 
@@ -244,8 +245,7 @@ impl Outputs {
                 Named::Stdout(mut f) => {
                     use std::io::Seek;
                     f.rewind().map_err(err)?;
-                    let stdout = io::stdout();
-                    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                    let mut out = io::BufWriter::with_capacity(1 << 16, stdio::stdout());
                     let mut input = io::BufReader::with_capacity(1 << 16, f);
                     let done = if anyone {
                         name(&mut input, &mut out)
@@ -520,7 +520,7 @@ impl Sink for Outputs {
     fn interim_report(&self, stats: &Stats) {
         self.print_summary(stats);
         if let Err(e) = self.write_html(stats, true) {
-            eprintln!("tlsready: {e}");
+            crate::say!("tlsready: {e}");
         }
     }
 
