@@ -63,6 +63,8 @@ pub(super) struct Done {
     pub(super) packets: u64,
     /// Of them: skipped (interfaces whose link type is not decoded).
     pub(super) skipped: u64,
+    /// The run was stopped (Ctrl-C) while this chunk was read.
+    pub(super) interrupted: bool,
     /// A read error (message) after `packets` records, or an open error.
     pub(super) error: Option<ChunkError>,
     /// The later chunks of this file are void: the next one's start was

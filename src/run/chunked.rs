@@ -174,6 +174,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         stats: Stats::default(),
         packets: 0,
         skipped: 0,
+        interrupted: false,
         error: None,
         voids_rest: false,
         summary: None,
@@ -275,6 +276,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
     done.voids_rest = src.voids_rest || src.later_chunks_void() || done.error.is_some();
     gate.set_edge(i + 1, !done.voids_rest);
     let interrupted = interrupted == Stop::Requested;
+    done.interrupted = interrupted;
     if i + 1 < chunks.len() && !failed && !interrupted {
         // Forgotten here those idle at its end, not in the join (where
         // the run waits).
@@ -356,6 +358,7 @@ pub fn run(
         skip_rest_of: None,
         file_packets: 0,
         file_skipped: 0,
+        interrupted: false,
         warned: FxHashSet::default(),
         write_error: None,
         servers: std::collections::VecDeque::new(),

@@ -134,6 +134,8 @@ pub(super) struct Join {
     pub(super) file_packets: u64,
     /// Of them: skipped (interfaces whose link type is not decoded).
     pub(super) file_skipped: u64,
+    /// A chunk was stopped (Ctrl-C): files were not read to their end.
+    pub(super) interrupted: bool,
     /// Warnings given (each chunk of a file may meet the same interface).
     pub(super) warned: FxHashSet<String>,
     pub(super) write_error: Option<io::Error>,
@@ -269,8 +271,15 @@ impl Join {
         }
         self.file_packets += d.packets;
         self.file_skipped += d.skipped;
+        self.interrupted |= d.interrupted;
         let file_ends = d.voids_rest || chunks.get(d.index + 1).is_none_or(Chunk::first_of_file);
-        if file_ends && !failed && self.file_packets > 0 && self.file_skipped == self.file_packets {
+        // (A stopped run did not read the file to its end.)
+        if file_ends
+            && !failed
+            && !self.interrupted
+            && self.file_packets > 0
+            && self.file_skipped == self.file_packets
+        {
             report(Problem::Error(
                 SourceError::NothingDecoded(label, self.file_packets).to_string(),
             ));
