@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{bin, empty_data_dir, shared, tlsready};
+use crate::util::{bin, empty_data_dir, read_rows, shared, tlsready};
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let o = tlsready()
@@ -631,6 +631,77 @@ fn zeek_ssl_logs_give_the_facts_of_the_packets() {
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} Zeek logs compared");
+}
+
+/// Zeek rows without a version: DTLS (a HelloVerifyRequest, or a
+/// ClientHello retransmitted) is passed over as the rows that name DTLS;
+/// a TLS handshake that failed with nothing known of the client's
+/// versions makes the client `at-risk`, not `ready`.
+#[test]
+fn zeek_rows_without_a_version() {
+    let Some(logs) = shared("corpus/zeek-logs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["dtls13-wolfssl.pcap.ssl.log", "dtls1_2.pcap.ssl.log"] {
+        let text = std::fs::read_to_string(logs.join(name)).unwrap();
+        let log = dir.path().join(name);
+        std::fs::write(&log, text.replace("XXXXXXXXXX.XXXXXX", "1700000000.000000")).unwrap();
+        let rows = dir.path().join("dtls.jsonl");
+        let o = run(&[&"tally", &log, &"--scope", &"all", &"--json", &rows, &"-q"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert_eq!(std::fs::read_to_string(&rows).unwrap(), "", "{name}");
+    }
+    // A Zeek baseline's header, one failed handshake to Exchange (the
+    // server's alert after the ClientHello), one without an answer.
+    let text =
+        std::fs::read_to_string(logs.join("tls-1.2-handshake-failure.pcap.ssl.log")).unwrap();
+    let head: String = text
+        .lines()
+        .filter(|l| l.starts_with('#') && !l.starts_with("#close"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let fields: Vec<&str> = head
+        .lines()
+        .find_map(|l| l.strip_prefix("#fields\t"))
+        .unwrap()
+        .split('\t')
+        .collect();
+    let row = |port: &str, alert: &str, history: &str| {
+        fields
+            .iter()
+            .map(|f| match *f {
+                "ts" => "1700000000.000000",
+                "uid" => "Cx",
+                "id.orig_h" => "10.9.9.9",
+                "id.orig_p" => port,
+                "id.resp_h" => "52.96.30.1",
+                "id.resp_p" => "443",
+                "server_name" => "outlook.office365.com",
+                "last_alert" => alert,
+                "established" | "resumed" => "F",
+                "ssl_history" => history,
+                _ => "-",
+            })
+            .collect::<Vec<_>>()
+            .join("\t")
+    };
+    let log = dir.path().join("failed.ssl.log");
+    let body = format!(
+        "{head}{}\n{}\n",
+        row("50000", "protocol_version", "Ca"),
+        row("50001", "-", "C")
+    );
+    std::fs::write(&log, body).unwrap();
+    let clients = dir.path().join("clients.csv");
+    let o = run(&[&"tally", &log, &"--clients", &clients, &"-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_rows(&clients, b',');
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["verdict"], "at-risk");
+    assert_eq!(rows[0]["connections"], "2");
+    assert_eq!(rows[0]["no_server_hello"], "2");
 }
 
 /// JSON rows keyed by client address and port.

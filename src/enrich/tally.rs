@@ -392,6 +392,9 @@ struct ClientService {
     negotiated_modern: bool,
     legacy_handshakes: u64,
     handshakes: u64,
+    /// Handshakes that failed with nothing known of their versions (a
+    /// Zeek row without `version`, a hello cut short).
+    failed_unknown: u64,
     plaintext: u64,
     legacy_endpoint: u64,
 }
@@ -406,6 +409,7 @@ impl ClientService {
         self.negotiated_modern |= o.negotiated_modern;
         self.handshakes += o.handshakes;
         self.legacy_handshakes += o.legacy_handshakes;
+        self.failed_unknown += o.failed_unknown;
         self.plaintext += o.plaintext;
         self.legacy_endpoint += o.legacy_endpoint;
     }
@@ -415,8 +419,9 @@ impl ClientService {
         if !offers_modern {
             return if self.max_offered.is_some() || self.plaintext > 0 {
                 Verdict::WillBreak
-            } else if self.legacy_handshakes > 0 {
-                // Ended below TLS 1.2, but what it offers was not seen.
+            } else if self.legacy_handshakes > 0 || self.failed_unknown > 0 {
+                // Ended below TLS 1.2, or never got through, and what it
+                // offers was not seen.
                 Verdict::AtRisk
             } else {
                 Verdict::Ready
@@ -651,6 +656,14 @@ impl Tally {
         cs.handshakes +=
             u64::from(r.client_best_version.is_some() || r.negotiated_version.is_some());
         cs.legacy_handshakes += u64::from(r.below_tls12());
+        cs.failed_unknown += u64::from(
+            r.client_best_version.is_none()
+                && r.negotiated_version.is_none()
+                && matches!(
+                    r.status,
+                    Status::NoServerHello | Status::Alert | Status::Truncated
+                ),
+        );
         cs.plaintext += u64::from(matches!(
             r.status,
             Status::Plaintext | Status::StarttlsRefused

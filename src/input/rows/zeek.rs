@@ -12,7 +12,10 @@
 //! `ja3` and `ja4` fields added by the JA3 and JA4 Zeek packages are read
 //! as they are. An older Zeek's `subject` gives the certificate's common
 //! name. DTLS rows (a `DTLSv1x` version) are passed over: tlsready reads
-//! TLS over TCP.
+//! TLS over TCP. So is a row without a version whose history shows DTLS: a
+//! HelloVerifyRequest (`v`, DTLS only) or a ClientHello sent again with no
+//! server message between (`CC`: a retransmission over UDP; over TCP a
+//! second ClientHello follows a HelloRetryRequest, `CjC`).
 
 use std::borrow::Cow;
 use std::io::{self, BufRead};
@@ -78,6 +81,11 @@ fn version(s: &str) -> Result<Option<u16>, String> {
     }))
 }
 
+/// A handshake history only DTLS makes (see the module's text).
+fn dtls_history(h: &str) -> bool {
+    h.contains('v') || h.contains("CC")
+}
+
 /// Fills `rec` from a row's facts; `Ok(false)` for a row passed over (DTLS).
 /// Counts what [`build`] made of a line: a row (handed on), a line passed
 /// over, or a bad row.
@@ -130,6 +138,9 @@ fn build(f: &Facts<'_>, rec: &mut ConnRecord, certs: &mut CertNames) -> Result<b
         rec.alert.push_str(a);
     }
     let history = f.history.as_deref();
+    if rec.negotiated_version.is_none() && history.is_some_and(dtls_history) {
+        return Ok(false);
+    }
     // Client letters are capitals: C is the ClientHello, j a
     // HelloRetryRequest from the server.
     let client_hello_seen = history.is_none_or(|h| h.contains('C')) || f.server_name.is_some();
