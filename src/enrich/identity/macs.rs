@@ -80,8 +80,14 @@ impl MacTable {
 
     /// A frame from `addr` carried source MAC `mac` at `ts`.
     pub fn observe(&mut self, ts: i64, mac: Mac, addr: IpAddr) {
-        // Group (multicast/broadcast) and all-zero addresses name nothing.
-        if mac[0] & 1 != 0 || mac == [0; 6] || self.last_router == Some(mac) {
+        // Group (multicast/broadcast) and all-zero MACs name nothing; nor
+        // does the unspecified address a DHCP client sends from before it
+        // has one (0.0.0.0, then its lease within a minute: not a router).
+        if mac[0] & 1 != 0
+            || mac == [0; 6]
+            || self.last_router == Some(mac)
+            || addr.is_unspecified()
+        {
             return;
         }
         if self.by_mac.len() >= self.limits.max_macs && !self.by_mac.contains_key(&mac) {
@@ -221,6 +227,13 @@ mod tests {
         }
         assert!(!t.is_router(&HOST));
         assert_eq!(t.mac_for(ip("10.0.0.12"), 0), Some(HOST));
+        // A DHCP client: DISCOVER and REQUEST from 0.0.0.0, then its lease.
+        let mut t = MacTable::new(Limits::default());
+        t.observe(1_000_000, HOST, ip("0.0.0.0"));
+        t.observe(2_000_000, HOST, ip("10.0.0.20"));
+        t.observe(3_000_000, HOST, ip("::"));
+        assert!(!t.is_router(&HOST));
+        assert_eq!(t.mac_for(ip("10.0.0.20"), 0), Some(HOST));
     }
 
     #[test]

@@ -66,7 +66,8 @@ impl Default for Limits {
 /// Counts for the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdentityStats {
-    /// Name facts learned, per source.
+    /// Names held, per source (an address's name once, however often
+    /// seen; see `tlsready hosts`).
     pub names: Vec<(Source, u64)>,
     /// Messages of a name protocol that did not decode.
     pub undecoded: u64,
@@ -177,7 +178,6 @@ pub struct Identity {
     dhcp: Recent<Mac, Claims>,
     dhcp6: Recent<Vec<u8>, Claims>,
     oui: Option<Oui>,
-    learned: HashMap<Source, u64>,
     undecoded: u64,
     /// OS hints of recent User-Agents, by their raw bytes (a client sends
     /// the same one again and again).
@@ -203,7 +203,6 @@ impl Identity {
             dhcp: Recent::new(limits.dhcp_clients),
             dhcp6: Recent::new(limits.dhcp_clients),
             oui: None,
-            learned: HashMap::default(),
             undecoded: 0,
             ua_hints: HashMap::default(),
         }
@@ -226,9 +225,6 @@ impl Identity {
     }
 
     fn learn(&mut self, addr: IpAddr, ts: i64, fact: Fact<'_>) {
-        if let Some((_, s)) = fact.name {
-            *self.learned.entry(s).or_default() += 1;
-        }
         self.hosts.learn(addr, ts, fact);
     }
 
@@ -644,10 +640,8 @@ impl Identity {
 
     /// Counts for the summary.
     pub fn stats(&self) -> IdentityStats {
-        let mut names: Vec<(Source, u64)> = self.learned.iter().map(|(s, n)| (*s, *n)).collect();
-        names.sort();
         IdentityStats {
-            names,
+            names: self.hosts.names_by_source(),
             undecoded: self.undecoded,
             table: self.hosts.stats(),
             macs_refused: self.macs.refused,

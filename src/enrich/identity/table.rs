@@ -318,6 +318,22 @@ impl HostTable {
             .any(|t| t.mac.is_some() || t.names.iter().any(|e| !e.name.is_empty()))
     }
 
+    /// Names held, per source: each address × tenancy × name once (the
+    /// rows of [`HostTable::rows`] that have a name), however often seen.
+    pub fn names_by_source(&self) -> Vec<(Source, u64)> {
+        let mut n: std::collections::BTreeMap<Source, u64> = Default::default();
+        for e in self
+            .hosts
+            .values()
+            .flat_map(|h| &h.tenancies)
+            .flat_map(|t| &t.names)
+            .filter(|e| !e.name.is_empty())
+        {
+            *n.entry(e.source).or_default() += 1;
+        }
+        n.into_iter().collect()
+    }
+
     /// Everything learned: one row per address × tenancy × name (a tenancy
     /// without a name gives one row for its MAC or OS hint), by address
     /// then time.
