@@ -422,6 +422,13 @@ fn kerberos_over_tcp() {
         .map(|l| l.split(',').nth(1).unwrap().to_string())
         .collect();
     assert_eq!(got, want, "{text}");
+    // Dated by the segments that complete the request and the answer
+    // (tshark: frames 221 and 224), not by the SYN and SYN-ACK (210, 211).
+    let pkinit = text.lines().find(|l| l.contains("test_pkinit")).unwrap();
+    assert!(
+        pkinit.ends_with(",2015-01-19T22:55:29.719401Z,2015-01-19T22:55:29.820127Z"),
+        "{pkinit}"
+    );
 }
 
 #[test]

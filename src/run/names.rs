@@ -26,7 +26,6 @@ type Dir = (IpAddr, u16, IpAddr, u16);
 
 #[derive(Debug)]
 struct Stream {
-    ts: i64,
     mac: Option<Mac>,
     next: u32,
     buf: Vec<u8>,
@@ -116,7 +115,6 @@ impl Follower {
             self.streams.insert(
                 dir,
                 Stream {
-                    ts,
                     mac: t.src_mac,
                     next: seq.wrapping_add(1),
                     buf: Vec::new(),
@@ -134,7 +132,6 @@ impl Follower {
             self.streams.insert(
                 dir,
                 Stream {
-                    ts,
                     mac: t.src_mac,
                     next: seq,
                     buf: Vec::new(),
@@ -164,8 +161,10 @@ impl Follower {
         }
         let payload = if in_place { more } else { &s.buf[..] };
         let read = payload.len();
+        // The time of the segment that completes the message (as tshark
+        // dates a reassembled PDU), not of the SYN.
         let want = identity.tcp_stream(&Datagram {
-            ts: s.ts,
+            ts,
             src_mac: s.mac,
             src: t.src,
             dst: t.dst,
