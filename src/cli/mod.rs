@@ -573,7 +573,14 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
             // Exit 0 on a match, 1 on none (for scripts).
-            let (text, matched) = ep.lookup(&query);
+            let (text, matched) = ep.lookup(&query).unwrap_or_else(|e| {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::InvalidValue,
+                        format!("endpoints lookup: {e}"),
+                    )
+                    .exit()
+            });
             write!(out, "{text}").map_err(w)?;
             return Ok(if matched { EXIT_OK } else { EXIT_FATAL });
         }

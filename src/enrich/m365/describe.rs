@@ -10,22 +10,18 @@ impl Endpoints {
     /// `tlsready endpoints lookup QUERY`: the answer, and whether something
     /// matched. QUERY is a host name, an address, a URL
     /// (`https://outlook.office365.com/owa`: its host) or a CIDR block
-    /// (`52.96.0.0/14`: it matches when a Microsoft 365 prefix holds its
-    /// first or last address).
-    pub fn lookup(&self, query: &str) -> (String, bool) {
+    /// (`52.96.0.0/14`: it matches when it shares an address with a
+    /// Microsoft 365 prefix: one that holds it, or one inside it). A
+    /// query that is none of these (`52.96.0.0/33`, `foo bar`) is an error.
+    pub fn lookup(&self, query: &str) -> Result<(String, bool), String> {
         let query = query.trim();
-        if let Ok(net) = query.parse::<ipnet::IpNet>() {
-            let mut out = String::new();
-            let mut matched = false;
-            for (what, ip) in [("first", net.network()), ("last", net.broadcast())] {
-                matched |= self.ip_hit(ip).is_some();
-                out.push_str(&format!("{net} ({what} address) -> "));
-                out.push_str(&self.describe_lookup(&ip.to_string()));
-                if net.prefix_len() == net.max_prefix_len() {
-                    break;
-                }
-            }
-            return (out, matched);
+        if let Some((ip, _)) = query.split_once('/')
+            && ip.parse::<IpAddr>().is_ok()
+        {
+            return match query.parse::<ipnet::IpNet>() {
+                Ok(net) => Ok(self.describe_net(net.trunc())),
+                Err(_) => Err(format!("{query:?} is not a CIDR block")),
+            };
         }
         let host = url_host(query).unwrap_or(query);
         let text = self.describe_lookup(host);
@@ -35,9 +31,47 @@ impl Endpoints {
             .unwrap_or(host);
         let matched = match unbracketed.parse::<IpAddr>() {
             Ok(ip) => self.ip_hit(ip).is_some(),
-            Err(_) => normalize_name(host).is_some() && !self.names.candidates(host).is_empty(),
+            Err(_) if normalize_name(host).is_none() => {
+                return Err(format!(
+                    "{query:?} is neither a host name, an IP address, a URL nor a CIDR block"
+                ));
+            }
+            Err(_) => !self.names.candidates(host).is_empty(),
         };
-        (text, matched)
+        Ok((text, matched))
+    }
+
+    /// The answer for a CIDR block: the Microsoft 365 prefixes that hold
+    /// it or lie inside it, each with its endpoint sets.
+    fn describe_net(&self, net: ipnet::IpNet) -> (String, bool) {
+        let hits = self.net_hits(net);
+        if hits.is_empty() {
+            let text = format!(
+                "{net}: shares no address with a Microsoft 365 prefix (data {})\n",
+                self.data
+            );
+            return (text, false);
+        }
+        let mut out = format!(
+            "{net}: shares addresses with {} Microsoft 365 prefix{} (data {})\n",
+            hits.len(),
+            if hits.len() == 1 { "" } else { "es" },
+            self.data
+        );
+        for (prefix, sets) in &hits {
+            let how = if prefix.contains(&net) {
+                "holds it"
+            } else {
+                "inside it"
+            };
+            for set in *sets {
+                out.push_str(&format!(
+                    "  prefix {prefix} ({how}), endpoint set {}, service {}\n",
+                    set.id, set.service
+                ));
+            }
+        }
+        (out, true)
     }
 
     /// Human-readable answer for `tlsready endpoints lookup <name|address>`.
@@ -143,21 +177,34 @@ mod tests {
     #[test]
     fn urls_and_cidr_blocks_are_looked_up() {
         let e = Endpoints::embedded();
-        let (t, m) = e.lookup("https://outlook.office365.com/owa");
+        let look = |q: &str| e.lookup(q).unwrap();
+        let (t, m) = look("https://outlook.office365.com/owa");
         assert!(
             m && t.starts_with("outlook.office365.com: Microsoft 365 name"),
             "{t}"
         );
-        let (_, m) = e.lookup("https://user@OUTLOOK.office365.com:443/owa?x=1");
+        let (_, m) = look("https://user@OUTLOOK.office365.com:443/owa?x=1");
         assert!(m);
-        let (t, m) = e.lookup("52.96.0.0/14");
-        assert!(m && t.contains("Microsoft 365 address"), "{t}");
-        let (_, m) = e.lookup("192.0.2.0/24");
+        let (t, m) = look("52.96.0.0/14");
+        assert!(m && t.contains("prefix 52.96.0.0/14 (holds it)"), "{t}");
+        let (_, m) = look("192.0.2.0/24");
         assert!(!m);
-        let (_, m) = e.lookup("https://www.example.com/");
+        let (_, m) = look("https://www.example.com/");
         assert!(!m);
-        let (_, m) = e.lookup("http://[2a01:111:f400::1]:80/x");
+        let (_, m) = look("http://[2a01:111:f400::1]:80/x");
         assert!(m);
+        // A block that holds prefixes without being in one, whole or by
+        // its first or last address.
+        let (t, m) = look("52.0.0.0/8");
+        assert!(m && t.contains("prefix 52.96.0.0/14 (inside it)"), "{t}");
+        let (t, m) = look("2603:1000::/24");
+        assert!(m && t.contains("(inside it)"), "{t}");
+        let (t, m) = look("52.96.1.0/24");
+        assert!(m && t.contains("prefix 52.96.0.0/14 (holds it)"), "{t}");
+        // Not a query.
+        for bad in ["52.96.0.0/33", "foo bar", "", "::1/129"] {
+            assert!(e.lookup(bad).is_err(), "{bad}");
+        }
         assert_eq!(url_host("https://[::1]:8443/"), Some("[::1]"));
     }
 }

@@ -301,6 +301,19 @@ impl Endpoints {
     }
 
     /// The longest matching prefix and its sets (sorted by id).
+    /// The prefixes that share an address with `net` (see
+    /// [`PrefixTable::overlapping`]).
+    pub(super) fn net_hits(&self, net: IpNet) -> Vec<(IpNet, &[SetRef])> {
+        match net {
+            IpNet::V4(n) => self
+                .ipv4
+                .overlapping(u128::from(u32::from(n.network())), n.prefix_len()),
+            IpNet::V6(n) => self
+                .ipv6
+                .overlapping(u128::from(n.network()), n.prefix_len()),
+        }
+    }
+
     pub(super) fn ip_hit(&self, ip: IpAddr) -> Option<(IpNet, &[SetRef])> {
         match ip.to_canonical() {
             IpAddr::V4(v4) => self.ipv4.lookup(u128::from(u32::from(v4))),

@@ -67,6 +67,30 @@ impl PrefixTable {
         }
     }
 
+    /// The prefixes that share an address with the block `addr`/`len`:
+    /// those holding it (longest first), then those inside it (by address).
+    pub(super) fn overlapping(&self, addr: u128, len: u8) -> Vec<(IpNet, &[SetRef])> {
+        let mut holding = Vec::new();
+        let mut inside = Vec::new();
+        for (plen, map) in &self.by_len {
+            if *plen <= len {
+                if let Some((net, sets)) = map.get(&self.mask(addr, *plen)) {
+                    holding.push((*net, sets.as_slice()));
+                }
+            } else {
+                let block = self.mask(addr, len);
+                inside.extend(
+                    map.iter()
+                        .filter(|(k, _)| self.mask(**k, len) == block)
+                        .map(|(k, (net, sets))| (*k, *net, sets.as_slice())),
+                );
+            }
+        }
+        inside.sort_by_key(|(k, net, _)| (*k, net.prefix_len()));
+        holding.extend(inside.into_iter().map(|(_, net, sets)| (net, sets)));
+        holding
+    }
+
     pub(super) fn lookup(&self, addr: u128) -> Option<(IpNet, &[SetRef])> {
         self.by_len.iter().find_map(|(len, map)| {
             map.get(&self.mask(addr, *len))
