@@ -12,7 +12,7 @@
 //!   connections is not a client that will break.
 //! * `ready`: otherwise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::model::m365::MatchKinds;
@@ -724,14 +724,19 @@ impl Tally {
         out
     }
 
-    /// Distinct clients (address and EHLO name) with this verdict for some service.
+    /// Distinct clients (address and EHLO name) whose worst verdict over
+    /// their services is `verdict`: each client counts in one total, so
+    /// the three add up to the clients.
     pub fn clients_with(&self, verdict: Verdict) -> usize {
-        self.per_client
-            .iter()
-            .filter(|(_, cs)| cs.verdict() == verdict)
-            .map(|((ip, helo, _), _)| (ip, helo))
-            .collect::<BTreeSet<_>>()
-            .len()
+        let mut worst: rustc_hash::FxHashMap<(IpAddr, u32), Verdict> = Default::default();
+        for (&(ip, helo, _), cs) in &self.per_client {
+            let v = cs.verdict();
+            worst
+                .entry((ip, helo))
+                .and_modify(|w| *w = (*w).min(v))
+                .or_insert(v);
+        }
+        worst.values().filter(|&&v| v == verdict).count()
     }
 
     /// Rows in the tally.
@@ -820,6 +825,18 @@ mod tests {
         assert_eq!(r2.entry.lowest, Some(0x0301));
         assert_eq!(r2.entry.max_offered, Some(0x0303));
         assert_eq!(t.clients_with(Verdict::WillBreak), 1);
+        // 10.0.0.2 is ready for Exchange and will break for SharePoint:
+        // the totals count it once, under its worst verdict.
+        let mut sp = rec("10.0.0.2", 0x0301, None);
+        sp.m365.service = Some(Service::SharePoint);
+        t.add(&sp);
+        assert_eq!(
+            t.verdict("10.0.0.2".parse().unwrap(), "", ex),
+            Verdict::Ready
+        );
+        assert_eq!(t.clients_with(Verdict::WillBreak), 2);
+        assert_eq!(t.clients_with(Verdict::AtRisk), 1);
+        assert_eq!(t.clients_with(Verdict::Ready), 0);
     }
 
     #[test]

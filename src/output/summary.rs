@@ -475,8 +475,8 @@ impl Summary {
         if !head.is_empty() {
             writeln!(
                 out,
-                "(a client is counted once in a total, and once per service it uses: \
-                 the services can add up to more)"
+                "(a client is counted once, under its worst verdict, in the totals, and \
+                 once per service it uses: the services can add up to more)"
             )?;
         }
         if self.below_elsewhere > 0 {
