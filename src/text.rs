@@ -77,14 +77,15 @@ fn pair(n: u32) -> [u8; 2] {
 }
 
 /// RFC 3339 UTC time of a µs timestamp, e.g. `2025-03-04T08:00:00.123456Z`
-/// (always six fractional digits); empty when out of range.
+/// (always six fractional digits); a time outside years 0000 to 9999 is
+/// the nearest end of that range (a cell `tally` reads back).
 pub fn rfc3339(ts_us: i64) -> String {
     let mut s = String::with_capacity(27);
     push_time(&mut s, ts_us);
     s
 }
 
-/// Appends [`rfc3339`] of `ts_us` to `out` (nothing when out of range).
+/// Appends [`rfc3339`] of `ts_us` to `out`.
 pub fn push_time(out: &mut String, ts_us: i64) {
     if let Some(t) = time_bytes(ts_us) {
         out.push_str(std::str::from_utf8(&t).unwrap_or_default());
@@ -98,12 +99,16 @@ pub fn push_time_bytes(out: &mut Vec<u8>, ts_us: i64) {
     }
 }
 
-/// [`rfc3339`] of `ts_us` as bytes, `None` when out of range. The date
+/// [`rfc3339`] of `ts_us` as bytes (`None` only if the calendar fails). The date
 /// comes from `time` by day number; the time of day is plain arithmetic.
 /// The last day and the last second formatted are remembered on this
 /// thread: a row has two timestamps, rows come in time order.
 fn time_bytes(ts_us: i64) -> Option<[u8; 27]> {
     const DAY_SECS: i64 = 86_400;
+    /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+    const FIRST_US: i64 = -62_167_219_200_000_000;
+    const LAST_US: i64 = 253_402_300_799_999_999;
+    let ts_us = ts_us.clamp(FIRST_US, LAST_US);
     thread_local! {
         /// The last day number formatted, and its `YYYY-MM-DDT` (`None`:
         /// out of range).
@@ -391,7 +396,13 @@ mod tests {
                 .expect("in range");
             assert_eq!(rfc3339(us), t.format(&fmt).expect("formats"), "{us}");
         }
-        assert_eq!(rfc3339(i64::MAX), "");
+        // Beyond years 0000 to 9999: the nearest end, read back as a time.
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(rfc3339(i64::MIN), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(
+            crate::input::rows::fields::parse_rfc3339(&rfc3339(i64::MAX)),
+            Some(253_402_300_799_999_999)
+        );
     }
 
     #[test]

@@ -1222,3 +1222,37 @@ fn empty_files_byte_order_marks_and_slow_pipes() {
         assert_eq!(first(&o), first(&want), "{what}");
     }
 }
+
+/// Zeek JSON with `JSON::TS_MILLIS` (whole milliseconds) is read as such;
+/// rows from another sensor count no packets, and say so with an empty
+/// cell; a malformed JSON row is named by its line, once.
+#[test]
+fn zeek_millisecond_times_and_uncounted_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ssl.json");
+    let row = r#"{"ts":1400000000123,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":50000,"id.resp_h":"52.96.30.1","id.resp_p":443,"version":"TLSv12","server_name":"outlook.office365.com","established":true,"ssl_history":"CsxknGIti"}"#;
+    std::fs::write(
+        &log,
+        format!("{row}\n{{\"id.orig_h\":\"1.2.3\",\"uid\":\"C2\"}}\n"),
+    )
+    .unwrap();
+    let (json, csv) = (dir.path().join("r.jsonl"), dir.path().join("r.csv"));
+    let o = run(&[&"tally", &log, &"--json", &json, &"--connections", &csv]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("1 malformed row skipped (first at line 2: ")
+            && err.contains("(column ")
+            && !err.contains(" at line 1 column "),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        text.contains(r#""ts":"2014-05-13T16:53:20.123000Z""#),
+        "{text}"
+    );
+    assert!(!text.contains("packets"), "{text}");
+    let rows = read_rows(&csv, b',');
+    assert_eq!(rows[0]["ts"], "2014-05-13T16:53:20.123000Z");
+    assert_eq!(rows[0]["packets"], "");
+}

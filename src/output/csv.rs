@@ -221,7 +221,12 @@ fn write_row(r: &ConnRecord, c: &mut Cells<'_>, ciphers: &mut Ciphers) {
     c.text(yes_no(r.hello_retry));
     push_time_bytes(c.open(), r.last_ts);
     c.close();
-    c.num(r.packets);
+    // Zero: not counted (rows read from Zeek or Suricata logs).
+    if r.packets == 0 {
+        c.text("");
+    } else {
+        c.num(r.packets);
+    }
     c.safe(&r.dns_name);
     // The client's name, source and MAC (empty until `super::named` fills
     // them, unless read back from rows).
@@ -448,8 +453,9 @@ mod tests {
         }
     }
 
-    /// Every column has its cell, empty ones included (a time out of
-    /// range, no cipher, no names): 31 cells, 30 commas.
+    /// Every column has its cell, empty ones included (no cipher, no
+    /// names, no packets counted): 31 cells, 30 commas. A time beyond the
+    /// year 9999 is that year's end.
     #[test]
     fn empty_cells_keep_their_columns() {
         let mut rec = ConnRecord {
@@ -459,8 +465,15 @@ mod tests {
         rec.cert_names = vec!["a,b".to_string(), "c".to_string()].into();
         let cells = connection_cells(&rec);
         assert_eq!(cells.len(), CONNECTION_COLUMNS.len());
-        assert_eq!(cells[0], "");
+        assert_eq!(cells[0], "9999-12-31T23:59:59.999999Z");
         assert_eq!(cells[1], "0.0.0.0");
+        assert_eq!(
+            cells[CONNECTION_COLUMNS
+                .iter()
+                .position(|c| *c == "packets")
+                .unwrap()],
+            ""
+        );
         assert_eq!(cells[22], "a,b c");
         let (out, mut back, _) = crate::output::spool::temp_part().expect("temp file");
         let mut sink = CsvSink::headless(out);
@@ -470,10 +483,13 @@ mod tests {
         std::io::Seek::rewind(&mut back).expect("rewind");
         let mut line = String::new();
         std::io::Read::read_to_string(&mut back, &mut line).expect("read back");
-        assert!(line.starts_with(",0.0.0.0,0,0.0.0.0,0,tls,"), "{line}");
+        assert!(
+            line.starts_with("9999-12-31T23:59:59.999999Z,0.0.0.0,0,0.0.0.0,0,tls,"),
+            "{line}"
+        );
         assert!(line.contains(",\"a,b c\","), "{line}");
         assert!(
-            line.ends_with(",no,1970-01-01T00:00:00.000000Z,0,,,,\r\n"),
+            line.ends_with(",no,1970-01-01T00:00:00.000000Z,,,,,\r\n"),
             "{line}"
         );
     }

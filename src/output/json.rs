@@ -59,6 +59,8 @@ pub struct JsonRow<'a> {
     m365_service: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     negotiated_version: Option<Cow<'static, str>>,
+    /// Left out when not counted (rows read from Zeek or Suricata logs).
+    #[serde(skip_serializing_if = "is_zero")]
     packets: u64,
     protocol: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -82,6 +84,10 @@ pub struct JsonRow<'a> {
 
 /// No certificate names worth a key: none, or one empty name (the CSV
 /// cell is then empty too).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn no_names(names: &&[String]) -> bool {
     match names {
         [] => true,

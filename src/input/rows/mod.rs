@@ -159,13 +159,26 @@ pub struct ReadStats {
     pub lines: u64,
 }
 
+/// A JSON parser's message about one line of rows, without its own line
+/// number (always 1: the parser sees one line): `... at line 1 column 38`
+/// becomes `... (column 38)`.
+fn within_line(why: String) -> String {
+    if let Some((msg, at)) = why.rsplit_once(" at line ")
+        && let Some((_, col)) = at.split_once(" column ")
+        && col.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{msg} (column {col})");
+    }
+    why
+}
+
 impl ReadStats {
     /// Counts a malformed row at `line` (of the part being read).
     pub fn bad_row(&mut self, line: u64, why: impl std::fmt::Display) {
         self.bad += 1;
         let line = line + self.line_offset;
         if self.first_bad.as_ref().is_none_or(|(l, _)| line < *l) {
-            self.first_bad = Some((line, why.to_string()));
+            self.first_bad = Some((line, within_line(why.to_string())));
         }
     }
 

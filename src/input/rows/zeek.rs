@@ -519,6 +519,9 @@ pub fn read_json(
             return Ok(());
         }
         let ts = match &row.ts {
+            // Whole milliseconds (Zeek's `JSON::TS_MILLIS`): no time in
+            // seconds is that large before the year 5138.
+            Some(Time::Secs(s)) if s.fract() == 0.0 && s.abs() >= 1e11 => epoch_from_f64(s / 1e3),
             Some(Time::Secs(s)) => epoch_from_f64(*s),
             Some(Time::Text(t)) => parse_rfc3339(t).or_else(|| parse_epoch(t)),
             None => None,
