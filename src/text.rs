@@ -111,7 +111,7 @@ fn time_bytes(ts_us: i64) -> Option<[u8; 27]> {
     let ts_us = ts_us.clamp(FIRST_US, LAST_US);
     thread_local! {
         /// The last day number formatted, and its `YYYY-MM-DDT` (`None`:
-        /// out of range).
+        /// the calendar failed, which the clamp above leaves no room for).
         static LAST_DAY: std::cell::Cell<(i64, Option<[u8; 11]>)> =
             const { std::cell::Cell::new((i64::MIN, None)) };
         /// The last second formatted, and its `YYYY-MM-DDTHH:MM:SS.`.

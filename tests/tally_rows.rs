@@ -778,6 +778,24 @@ fn clickhouse_sql_gives_the_tally() {
         std::fs::create_dir(&sub).unwrap();
         rows.push(analyze(&sub, &[pcaps.to_str().unwrap()], &[]).1);
     }
+    // A client whose handshakes all failed with nothing known of its
+    // versions (as Zeek rows without `version` are): at-risk both ways.
+    let failed = dir.path().join("failed.jsonl");
+    let row = |port: u16, status: &str| {
+        format!(
+            r#"{{"ts":"2026-11-28T10:00:00.000000Z","last_ts":"2026-11-28T10:00:01.000000Z","client_ip":"10.9.9.9","client_port":{port},"server_ip":"52.96.30.1","server_port":443,"protocol":"tls","sni":"outlook.office365.com","status":"{status}","alert":"protocol_version","m365":"yes","m365_service":"Exchange","m365_match":"sni+ip","m365_data":"built-in:2026073100","legacy_endpoint":"no","hello_retry":"no"}}"#
+        )
+    };
+    std::fs::write(
+        &failed,
+        format!(
+            "{}\n{}\n",
+            row(50000, "alert"),
+            row(50001, "no_server_hello")
+        ),
+    )
+    .unwrap();
+    rows.push(failed);
     if !crate::util::python3() {
         return;
     }

@@ -24,6 +24,7 @@ WITH
             ts,
             last_ts,
             status IN ('plaintext', 'starttls_refused') AS plain,
+            status IN ('no_server_hello', 'alert', 'truncated') AS failed,
             legacy_endpoint = 'yes' AS legacy_ep,
             ja4,
             ja3,
@@ -97,11 +98,13 @@ WITH
             countIf(offer_known) > 0 AS offer_seen,
             countIf(below) AS legacy_handshakes,
             countIf(offer_known OR has_neg) AS handshakes,
+            -- Failed with nothing known of its versions (tally.rs: failed_unknown).
+            countIf(offer = '' AND NOT has_neg AND failed) AS failed_unknown,
             countIf(plain) AS plain_sessions,
             countIf(legacy_ep) AS legacy_ep_uses,
             multiIf(
                 NOT offers_modern AND (offer_seen OR plain_sessions > 0), 'will-break',
-                NOT offers_modern AND legacy_handshakes > 0, 'at-risk',
+                NOT offers_modern AND (legacy_handshakes > 0 OR failed_unknown > 0), 'at-risk',
                 NOT offers_modern, 'ready',
                 -- Occasionally: at most one handshake below TLS 1.2, or at most 5 %.
                 legacy_ep_uses > 0 OR plain_sessions > 0

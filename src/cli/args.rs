@@ -290,7 +290,8 @@ pub struct EndpointsArgs {
 #[derive(Subcommand)]
 pub enum EndpointsAction {
     /// Say which endpoint set matches a host name, an IP address, a URL or
-    /// a CIDR block, and why; exit status 0 on a match, 1 on none.
+    /// a CIDR block, and why; exit status 0 on a match, 1 on none, 2 on a
+    /// query that is none of these.
     Lookup {
         /// Host name, IPv4/IPv6 address, URL (`https://host/path`) or CIDR
         /// block (`52.96.0.0/14`).

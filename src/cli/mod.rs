@@ -572,7 +572,7 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
     let w = |e: std::io::Error| e.to_string();
     match a.action {
         Some(EndpointsAction::Lookup { query }) => {
-            // Exit 0 on a match, 1 on none (for scripts).
+            // Exit 0 on a match, 1 on none, 2 on no query at all (for scripts).
             let (text, matched) = ep.lookup(&query).unwrap_or_else(|e| {
                 Cli::command()
                     .error(

@@ -9,7 +9,10 @@
 //!   an occasional handshake ended below TLS 1.2. Occasional means at most
 //!   one such handshake, or at most 5 % of them: Windows clients briefly fall
 //!   back to TLS 1.0/1.1 after a timeout, and one fallback among many TLS 1.2
-//!   connections is not a client that will break.
+//!   connections is not a client that will break. Also a client whose offer
+//!   is unknown that was only seen ending below TLS 1.2, or whose handshakes
+//!   all failed with nothing known of its versions (Zeek rows without
+//!   `version`, hellos cut short).
 //! * `ready`: otherwise.
 
 use std::collections::BTreeMap;

@@ -141,7 +141,7 @@ fn headline(d: &ReportData) -> Markup {
             h2 #h-headline { "Clients at a glance" }
             div.cards {
                 (card("will-break", wb, "clients will break", "never offered TLS 1.2 or higher"))
-                (card("at-risk", ar, "clients at risk", "offer TLS 1.2, yet end up below it"))
+                (card("at-risk", ar, "clients at risk", "offer TLS 1.2 yet end up below it, or not shown to offer it"))
                 (card("ready", rd, "clients ready", "use TLS 1.2 or higher"))
             }
             table.services {
@@ -281,7 +281,7 @@ fn verdict_rules() -> Markup {
                 }
                 div.at-risk {
                     h3 { "at-risk" }
-                    p { "The client offers TLS 1.2 or higher, but used an opt-in legacy endpoint (such as smtp-legacy.office365.com), sent mail in plaintext, or more than occasionally ended below TLS 1.2 (more than one handshake and more than 5 % of them); or it was only seen ending below TLS 1.2 and what it offers is unknown." }
+                    p { "The client offers TLS 1.2 or higher, but used an opt-in legacy endpoint (such as smtp-legacy.office365.com), sent mail in plaintext, or more than occasionally ended below TLS 1.2 (more than one handshake and more than 5 % of them); or what it offers is unknown and it was only seen ending below TLS 1.2, or all its handshakes failed." }
                     p { strong { "To do: " } "find out why it falls back: an application or library pinned to an old version, a proxy or inspecting firewall in the path; move it off legacy endpoints, which Microsoft will retire; make mail clients use STARTTLS." }
                 }
                 div.ready {

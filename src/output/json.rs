@@ -82,12 +82,13 @@ pub struct JsonRow<'a> {
     client_name_source: &'a str,
 }
 
-/// No certificate names worth a key: none, or one empty name (the CSV
-/// cell is then empty too).
+/// No packets counted (rows read from other sensors' logs).
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// No certificate names worth a key: none, or one empty name (the CSV
+/// cell is then empty too).
 fn no_names(names: &&[String]) -> bool {
     match names {
         [] => true,

@@ -8,44 +8,49 @@
 
 use std::io::{self, Write};
 
-/// Standard output; once its reader is gone, writes are dropped.
-pub struct Stdout {
-    inner: io::Stdout,
+/// A writer whose reader may go away: after a `BrokenPipe`, writes are
+/// dropped and reported done.
+pub struct Quiet<W> {
+    inner: W,
     closed: bool,
 }
 
 /// Standard output for data (rows, tables, answers).
+pub type Stdout = Quiet<io::Stdout>;
+
+/// Standard output for data, quiet once its reader is gone.
 pub fn stdout() -> Stdout {
-    Stdout {
-        inner: io::stdout(),
-        closed: false,
-    }
+    Quiet::new(io::stdout())
 }
 
-impl Stdout {
-    fn quiet(&mut self, r: io::Result<()>) -> io::Result<()> {
+impl<W: Write> Quiet<W> {
+    /// `inner`, quiet once its reader is gone.
+    pub fn new(inner: W) -> Self {
+        Quiet {
+            inner,
+            closed: false,
+        }
+    }
+
+    /// `r`, or done when the reader went away (and from then on).
+    fn quiet<T>(&mut self, r: io::Result<T>, done: T) -> io::Result<T> {
         match r {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 self.closed = true;
-                Ok(())
+                Ok(done)
             }
             r => r,
         }
     }
 }
 
-impl Write for Stdout {
+impl<W: Write> Write for Quiet<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.closed {
             return Ok(buf.len());
         }
-        match self.inner.write(buf) {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(buf.len())
-            }
-            r => r,
-        }
+        let r = self.inner.write(buf);
+        self.quiet(r, buf.len())
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -53,7 +58,7 @@ impl Write for Stdout {
             return Ok(());
         }
         let r = self.inner.write_all(buf);
-        self.quiet(r)
+        self.quiet(r, ())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -61,7 +66,7 @@ impl Write for Stdout {
             return Ok(());
         }
         let r = self.inner.flush();
-        self.quiet(r)
+        self.quiet(r, ())
     }
 }
 
@@ -79,23 +84,27 @@ macro_rules! say {
 mod tests {
     use super::*;
 
-    /// A closed pipe: the write "succeeds", later writes are dropped.
+    /// A pipe whose reading end is closed: each way of writing succeeds,
+    /// and nothing more is tried once it failed.
     #[cfg(unix)]
     #[test]
     fn a_closed_pipe_is_quiet() {
-        // The real thing: a pipe whose reading end is closed.
-        let (r, w) = std::io::pipe().unwrap();
-        drop(r);
-        let mut w = w;
-        let e = w.write_all(b"x").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
-        let mut s = Stdout {
-            inner: io::stdout(),
-            closed: false,
+        let closed = || {
+            let (r, w) = io::pipe().unwrap();
+            drop(r);
+            w
         };
-        assert!(s.quiet(Err(e)).is_ok());
-        assert!(s.closed);
-        assert_eq!(s.write(b"dropped").unwrap(), 7);
-        assert!(s.flush().is_ok());
+        let mut w = Quiet::new(closed());
+        assert_eq!(w.write(b"dropped").unwrap(), 7);
+        assert!(w.closed);
+        let mut w = Quiet::new(closed());
+        w.write_all(b"dropped").unwrap();
+        assert!(w.closed);
+        w.flush().unwrap();
+        // Another error still is one.
+        let mut room = [0u8; 2];
+        let mut full = Quiet::new(&mut room[..]);
+        assert!(full.write_all(b"too long").is_err());
+        assert!(!full.closed);
     }
 }

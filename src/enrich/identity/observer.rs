@@ -81,7 +81,8 @@ pub struct IdentityStats {
 
 impl IdentityStats {
     /// The summary's line (without its `Host names: ` heading): names
-    /// learned per source, routers, and what the bounds dropped (`dropped`:
+    /// learned per source (each address's name once, as `tlsready hosts`
+    /// lists them, however often seen), routers, and what the bounds dropped (`dropped`:
     /// name frames not kept); empty when there is nothing to say.
     pub fn summary_line(&self, dropped: u64) -> String {
         let total: u64 = self.names.iter().map(|(_, n)| n).sum();

@@ -201,6 +201,8 @@ mod tests {
         assert!(m && t.contains("(inside it)"), "{t}");
         let (t, m) = look("52.96.1.0/24");
         assert!(m && t.contains("prefix 52.96.0.0/14 (holds it)"), "{t}");
+        let (t, m) = look("::ffff:52.96.0.0/104");
+        assert!(m && t.contains("prefix 52.96.0.0/14 (inside it)"), "{t}");
         // Not a query.
         for bad in ["52.96.0.0/33", "foo bar", "", "::1/129"] {
             assert!(e.lookup(bad).is_err(), "{bad}");

@@ -300,20 +300,26 @@ impl Endpoints {
         best
     }
 
-    /// The longest matching prefix and its sets (sorted by id).
     /// The prefixes that share an address with `net` (see
-    /// [`PrefixTable::overlapping`]).
+    /// [`PrefixTable::overlapping`]); an IPv4-mapped IPv6 block
+    /// (`::ffff:52.96.0.0/104`) as its IPv4 block, as addresses are.
     pub(super) fn net_hits(&self, net: IpNet) -> Vec<(IpNet, &[SetRef])> {
         match net {
             IpNet::V4(n) => self
                 .ipv4
                 .overlapping(u128::from(u32::from(n.network())), n.prefix_len()),
-            IpNet::V6(n) => self
-                .ipv6
-                .overlapping(u128::from(n.network()), n.prefix_len()),
+            IpNet::V6(n) => match n.network().to_ipv4_mapped() {
+                Some(v4) if n.prefix_len() >= 96 => self
+                    .ipv4
+                    .overlapping(u128::from(u32::from(v4)), n.prefix_len() - 96),
+                _ => self
+                    .ipv6
+                    .overlapping(u128::from(n.network()), n.prefix_len()),
+            },
         }
     }
 
+    /// The longest matching prefix and its sets (sorted by id).
     pub(super) fn ip_hit(&self, ip: IpAddr) -> Option<(IpNet, &[SetRef])> {
         match ip.to_canonical() {
             IpAddr::V4(v4) => self.ipv4.lookup(u128::from(u32::from(v4))),
