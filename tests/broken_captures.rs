@@ -348,15 +348,24 @@ fn small_snap_length_keeps_hello_facts() {
     let r = run(dir.path(), &[&p]);
     assert_eq!(r.code, 0);
     assert_eq!(r.stderr, "");
-    // 100 bytes keep 46 bytes of each hello: the versions are before the cut.
+    // 100 bytes keep 46 bytes of each hello: the versions are before the
+    // cut, but a ServerHello of 0x0303 may be TLS 1.2 or 1.3 (its
+    // supported_versions is past the cut): unknown. The cipher suite is
+    // past the cut too, and a cut ClientHello gives no fingerprint.
     assert_eq!(
         r.rows,
         vec![
             row(40001, "truncated", "TLS1.0", "TLS1.0"),
-            row(40002, "truncated", "TLS1.2", "TLS1.2"),
+            row(40002, "truncated", "TLS1.2", ""),
             row(40003, "truncated", "TLS1.2", "TLS1.1"),
         ]
     );
+    let rows = crate::util::read_rows(&dir.path().join("rows.csv"), b',');
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert!(!r["cipher"].is_empty());
+        assert_eq!((r["ja3"].as_str(), r["ja4"].as_str()), ("", ""));
+    }
 }
 
 #[test]

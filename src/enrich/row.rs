@@ -99,8 +99,10 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         server_ip,
         mail.is_some(),
     );
+    // Fingerprints of a whole ClientHello only: a cut one would give
+    // those of another hello.
     let (ja4, ja3) = match ch {
-        Some(h) if !h.sslv2_format => fingerprint::of_hello(h),
+        Some(h) if !h.sslv2_format && !h.truncated => fingerprint::of_hello(h),
         _ => (String::new(), String::new()),
     };
     Some(ConnRecord {
@@ -116,8 +118,8 @@ pub fn build(c: &Connection, endpoints: &Endpoints) -> Option<ConnRecord> {
         client_max_version: ch.map(ClientHello::max_version),
         client_best_version: ch.map(ClientHello::best_version),
         client_version: ch.map(|h| h.legacy_version),
-        negotiated_version: sh.map(|h| h.version()),
-        cipher: sh.map(|h| h.cipher),
+        negotiated_version: sh.and_then(|h| h.known_version()),
+        cipher: sh.and_then(|h| h.cipher),
         alpn: sh
             .and_then(|h| h.alpn.as_deref())
             .map(escape_name)

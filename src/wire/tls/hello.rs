@@ -77,8 +77,9 @@ pub struct ServerHello {
     pub legacy_version: u16,
     /// supported_versions extension value, if present.
     pub selected_version: Option<u16>,
-    /// Chosen cipher suite (24-bit for SSLv2).
-    pub cipher: u32,
+    /// Chosen cipher suite (24-bit for SSLv2); `None` when the message was
+    /// cut before it.
+    pub cipher: Option<u32>,
     /// Extension types in wire order.
     pub extensions: Vec<u16>,
     /// ALPN protocol chosen.
@@ -95,6 +96,18 @@ impl ServerHello {
     /// Negotiated version: supported_versions if present, else legacy version.
     pub fn version(&self) -> u16 {
         self.selected_version.unwrap_or(self.legacy_version)
+    }
+
+    /// [`Self::version`] when the message shows it: whole, or cut after
+    /// its supported_versions, or with a legacy version other than TLS
+    /// 1.2's (only a `0x0303` ServerHello may carry TLS 1.3 in an
+    /// extension). A cut `0x0303` ServerHello is TLS 1.2 or 1.3: unknown.
+    pub fn known_version(&self) -> Option<u16> {
+        (!self.truncated
+            || self.selected_version.is_some()
+            || self.sslv2_format
+            || self.legacy_version != 0x0303)
+            .then(|| self.version())
     }
 }
 
@@ -202,7 +215,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
             }
             r.take(usize::from(sid))?;
         }
-        sh.cipher = u32::from(r.u16()?);
+        sh.cipher = Some(u32::from(r.u16()?));
         if !draft {
             r.u8()?;
         }
@@ -255,6 +268,31 @@ mod tests {
         assert_eq!((old.max_version(), old.best_version()), (0x0301, 0x0301));
     }
 
+    /// A ServerHello cut short gives only what lies before the cut: no
+    /// cipher suite when it is cut before it, and no version when its
+    /// legacy version is TLS 1.2's and its supported_versions is past the
+    /// cut (it may be TLS 1.3).
+    #[test]
+    fn a_cut_server_hello_says_only_what_it_shows() {
+        let mut whole = vec![3, 3];
+        whole.extend_from_slice(&[7; 32]);
+        whole.extend_from_slice(&[0, 0x13, 0x01, 0, 0, 6, 0, 0x2b, 0, 2, 3, 4]);
+        let sh = parse_server_hello(&whole).unwrap();
+        assert_eq!(
+            (sh.known_version(), sh.cipher),
+            (Some(0x0304), Some(0x1301))
+        );
+        let cut = parse_server_hello(&whole[..34]).unwrap();
+        assert!(cut.truncated);
+        assert_eq!((cut.known_version(), cut.cipher), (None, None));
+        let cut = parse_server_hello(&whole[..40]).unwrap();
+        assert_eq!((cut.known_version(), cut.cipher), (None, Some(0x1301)));
+        // TLS 1.1 cannot be anything else.
+        whole[1] = 2;
+        let cut = parse_server_hello(&whole[..34]).unwrap();
+        assert_eq!(cut.known_version(), Some(0x0302));
+    }
+
     /// Up to draft 21 the ServerHello has no session id echo and no
     /// compression method; the version field (0x0304 or 0x7fNN) says so.
     /// From draft 22 on the TLS 1.2 layout is back.
@@ -267,7 +305,7 @@ mod tests {
             sh.extend_from_slice(&[0x13, 0x02, 0, key_share.len() as u8]);
             sh.extend_from_slice(&key_share);
             let parsed = parse_server_hello(&sh).unwrap();
-            assert_eq!(parsed.cipher, 0x1302, "{v:?}");
+            assert_eq!(parsed.cipher, Some(0x1302), "{v:?}");
             assert_eq!(parsed.extensions, [0x33], "{v:?}");
             assert!(!parsed.truncated, "{v:?}");
         }
@@ -276,6 +314,6 @@ mod tests {
         sh.extend_from_slice(&[7; 32]);
         sh.extend_from_slice(&[1, 9, 0x13, 0x03, 0, 0, 0]);
         let parsed = parse_server_hello(&sh).unwrap();
-        assert_eq!((parsed.cipher, parsed.truncated), (0x1303, false));
+        assert_eq!((parsed.cipher, parsed.truncated), (Some(0x1303), false));
     }
 }

@@ -51,7 +51,7 @@ pub fn parse_sslv2_server_hello(msg: &[u8]) -> Option<ServerHello> {
         .map(|c| (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]));
     Some(ServerHello {
         legacy_version: version,
-        cipher: cipher.unwrap_or(0),
+        cipher,
         sslv2_format: true,
         truncated: cipher.is_none(),
         ..Default::default()
