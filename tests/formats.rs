@@ -13,13 +13,16 @@ use std::process::{Command, Stdio};
 use crate::util::{Row, read_rows, sample, tlsready};
 
 /// The format samples.
-const FORMAT_SAMPLES: [&str; 7] = [
+const FORMAT_SAMPLES: [&str; 10] = [
     "rawip.pcap",
     "dumpcap-two-interfaces.pcapng",
     "mergecap-link-types.pcapng",
     "editcap-pcapng.pcapng",
     "editcap-nsec.pcap",
     "editcap-modified.pcap",
+    "editcap-rh6_1.pcap",
+    "editcap-suse6_3.pcap",
+    "editcap-nokia.pcap",
     "sections-both-byte-orders.pcapng",
 ];
 
@@ -86,6 +89,7 @@ fn capture_formats_as_tools_write_them() {
     for f in [
         "mergecap-link-types.pcapng",
         "sections-both-byte-orders.pcapng",
+        "editcap-rh6_1.pcap",
     ] {
         let path = sample(f);
         let (want, _, _) = analyze(&[&path], &[]);

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::frame::ts_us;
-use super::native::time_units;
+use super::native::{record_header_len, time_units};
 
 /// Consecutive plausible records needed to trust a resynchronised offset.
 const CHAIN: usize = 16;
@@ -95,6 +95,10 @@ impl Layout {
             _ => None,
         };
         if let Some((big_endian, nanos)) = classic {
+            // A variant with longer record headers is read in one piece.
+            if record_header_len(b) != Some(16) {
+                return None;
+            }
             let head: [u8; 24] = b.get(..24)?.try_into().ok()?;
             let snaplen = u32_at(big_endian, &head, 16)?;
             return Some(Layout {

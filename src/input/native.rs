@@ -33,6 +33,7 @@ mod classic;
 mod pcapng;
 
 use classic::Classic;
+pub use classic::record_header_len;
 use pcapng::{EPB, PB, Pcapng, SHB, SPB};
 pub use pcapng::{MAX_BLOCK, time_units};
 
@@ -143,7 +144,11 @@ impl Reader {
             })?;
             return Ok(r);
         }
-        r.format = Format::Classic(Classic::of_header(head, magic)?);
+        let mut classic = Classic::of_header(head, magic)?;
+        // The records already at hand (a file's first buffer; a stream's
+        // first read, not waited for) tell a variant's header length.
+        classic.detect_variant(r.win.buffered_from(24));
+        r.format = Format::Classic(classic);
         r.pos = 24;
         r.head_done = true;
         Ok(r)

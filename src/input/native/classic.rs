@@ -16,7 +16,8 @@ pub(super) enum Swap {
 pub(super) struct Classic {
     pub(super) big_endian: bool,
     pub(super) nanos: bool,
-    /// Record header length: 16, or 24 in the modified format.
+    /// Record header length: 16, 24 in the modified format; or that of a
+    /// variant ([`Classic::detect_variant`]).
     pub(super) hdr: usize,
     pub(super) swap: Swap,
     pub(super) dlt: u32,
@@ -83,6 +84,66 @@ impl Classic {
             max_caplen,
         })
     }
+
+    /// The record header length the first records read well with, tried
+    /// in Wireshark's order: with the standard magic 16 bytes, then the
+    /// patched libpcaps of 1999 (RedHat 6.1: 24, Nokia IPSO: 20); with the
+    /// modified magic 24 (Kuznetzov), then SuSE 6.3's 28. `recs` are the
+    /// bytes after the file header that are at hand; none reading well
+    /// leaves the first (whose error the reader then reports).
+    pub(super) fn detect_variant(&mut self, recs: &[u8]) {
+        let tries: &[usize] = if self.hdr == 24 {
+            &[24, 28]
+        } else {
+            &[16, 24, 20]
+        };
+        if let Some(&h) = tries.iter().find(|&&h| self.reads_well(recs, h)) {
+            self.hdr = h;
+        }
+    }
+
+    /// Whether up to 8 records at the start of `recs` read well with
+    /// `hdr`-byte headers: a sub-second field below its unit, a captured
+    /// length within the largest libpcap accepts and at most the length on
+    /// the wire (lengths as stored: files with swapped lengths predate the
+    /// variants), each record followed by another header or by the end of
+    /// the bytes at hand.
+    fn reads_well(&self, recs: &[u8], hdr: usize) -> bool {
+        let word = |at: usize| -> Option<u32> {
+            let b: [u8; 4] = recs.get(at..at + 4)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let unit = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        let mut at = 0usize;
+        for _ in 0..8 {
+            if at + hdr > recs.len() {
+                break;
+            }
+            let (Some(frac), Some(caplen), Some(len)) = (word(at + 4), word(at + 8), word(at + 12))
+            else {
+                return false;
+            };
+            if frac >= unit || caplen > self.max_caplen || caplen > len {
+                return false;
+            }
+            at += hdr + caplen as usize;
+        }
+        true
+    }
+}
+
+/// The record header length of a classic pcap file whose first bytes
+/// are `head` (the file header and what follows, as far as at hand), when
+/// it is one (see [`Classic::detect_variant`]).
+pub fn record_header_len(head: &[u8]) -> Option<usize> {
+    let magic = u32::from_le_bytes(head.get(..4)?.try_into().ok()?);
+    let mut c = Classic::of_header(head.get(..24)?, magic).ok()?;
+    c.detect_variant(head.get(24..)?);
+    Some(c.hdr)
 }
 
 impl Reader {
