@@ -758,6 +758,28 @@ fn empty_stdin_html_dash_and_endpoints_after_lookup() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--html needs a file name"), "{err}");
+    // `capture --rotate` without output directories: also the command
+    // line's fault (checked before any interface is opened).
+    for extra in [&["--connections", "-"][..], &[]] {
+        let out = tlsready()
+            .args(["capture", "-i", "lo", "--rotate", "1h"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--rotate"), "{err}");
+    }
+    // Reports come on the second: less is refused, not rounded.
+    for every in ["500ms", "0", "1.5s"] {
+        let out = tlsready()
+            .args(["capture", "-i", "lo", "--report-every", every])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{every}: {err}");
+        assert!(err.contains("a whole number of seconds"), "{err}");
+    }
     let Some(data) = crate::util::shared("m365/endpoints-worldwide.json") else {
         return;
     };

@@ -111,8 +111,9 @@ pub struct CaptureArgs {
     /// Stop after this many packets.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Print the tally every DURATION (e.g. `10m`) while running.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    /// Print the tally every DURATION (e.g. `10m`) while running; at least
+    /// a second (the capture's clock ticks once a second).
+    #[arg(long, value_name = "DURATION", value_parser = whole_seconds)]
     pub report_every: Option<std::time::Duration>,
     /// Save the packets of the handshakes seen (not bulk traffic) to FILE.pcap.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -325,6 +326,15 @@ pub fn default_threads() -> u16 {
 
 /// A duration, the same syntax for every option: a number of seconds
 /// (`300`) or a number with units (`90s`, `5m`, `1h 30m`, `2days`).
+/// A [`duration`] of whole seconds, one at least (`--report-every`).
+pub fn whole_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let d = duration(s)?;
+    if d.as_secs() == 0 || d.subsec_nanos() != 0 {
+        return Err("a whole number of seconds, one at least (reports come on the second)".into());
+    }
+    Ok(d)
+}
+
 pub fn duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<u64>() {

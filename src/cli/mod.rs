@@ -214,16 +214,20 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let rotate = match a.rotate {
         Some(period) => {
             let dirs = [paths.connections.take(), paths.json.take()];
+            // Command-line errors (status 2), as clap's own.
+            let usage = |msg: &str| -> ! {
+                Cli::command()
+                    .error(clap::error::ErrorKind::ArgumentConflict, msg)
+                    .exit()
+            };
             if dirs.iter().flatten().any(|p| p.as_os_str() == "-") {
-                return Err(
-                    "--rotate writes files in directories: --connections and --json cannot be `-`"
-                        .into(),
+                usage(
+                    "--rotate writes files in directories: --connections and --json cannot be `-`",
                 );
             }
             if dirs.iter().all(Option::is_none) {
-                return Err(
-                    "--rotate needs --connections DIR or --json DIR (the directories of the files)"
-                        .into(),
+                usage(
+                    "--rotate needs --connections DIR or --json DIR (the directories of the files)",
                 );
             }
             let [csv_dir, json_dir] = dirs;
