@@ -70,12 +70,10 @@ impl OutputArgs {
             .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
             .count();
         if stdout > 1 {
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    "only one of --connections, --json, --clients can be `-` (standard output)",
-                )
-                .exit();
+            usage_error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "only one of --connections, --json, --clients can be `-` (standard output)",
+            );
         }
         if others
             .iter()
@@ -83,12 +81,10 @@ impl OutputArgs {
             .count()
             > 1
         {
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    "- (standard input) is named twice as an input: it can be read once",
-                )
-                .exit();
+            usage_error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "- (standard input) is named twice as an input: it can be read once",
+            );
         }
         if self
             .report
@@ -96,12 +92,10 @@ impl OutputArgs {
             .as_ref()
             .is_some_and(|p| p.as_os_str() == "-")
         {
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::InvalidValue,
-                    "--html needs a file name, not - (the page is replaced atomically)",
-                )
-                .exit();
+            usage_error(
+                clap::error::ErrorKind::InvalidValue,
+                "--html needs a file name, not - (the page is replaced atomically)",
+            );
         }
         let mut named: Vec<(&str, &Path)> = [
             ("--connections", &self.connections),
@@ -134,9 +128,7 @@ impl OutputArgs {
                         p.display()
                     )
                 };
-                Cli::command()
-                    .error(clap::error::ErrorKind::ArgumentConflict, msg)
-                    .exit();
+                usage_error(clap::error::ErrorKind::ArgumentConflict, msg);
             }
         }
         OutputPaths {
@@ -211,6 +203,10 @@ impl OutputArgs {
         })
     }
 }
+/// A command-line error (status 2), worded and laid out as clap's own.
+pub fn usage_error(kind: clap::error::ErrorKind, msg: impl std::fmt::Display) -> ! {
+    Cli::command().error(kind, msg).exit()
+}
 
 /// Exits with a command-line error (status 2) when `output` (given as
 /// `flag`; standard output aside) is one of `inputs`: it would be emptied
@@ -220,15 +216,13 @@ pub fn check_not_an_input(flag: &str, output: Option<&Path>, inputs: &[PathBuf])
         return;
     };
     if inputs.iter().any(|i| same_file(i, out)) {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!(
-                    "{flag} and an input name the same file ({}); each output needs its own",
-                    out.display()
-                ),
-            )
-            .exit();
+        usage_error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "{flag} and an input name the same file ({}); each output needs its own",
+                out.display()
+            ),
+        );
     }
 }
 

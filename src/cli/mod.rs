@@ -24,7 +24,7 @@ use self::args::{
     AnalyzeArgs, CaptureArgs, Cli, Command, EndpointsAction, EndpointsArgs, HostsArgs, NameArgs,
     TallyArgs,
 };
-use self::config::load_endpoints;
+use self::config::{load_endpoints, usage_error};
 use self::progress::Bar;
 use tlsready::enrich::m365::instance::today;
 use tlsready::enrich::m365::select::{Origin, Watch};
@@ -214,19 +214,15 @@ fn run_capture(a: CaptureArgs) -> Result<u8, String> {
     let rotate = match a.rotate {
         Some(period) => {
             let dirs = [paths.connections.take(), paths.json.take()];
-            // Command-line errors (status 2), as clap's own.
-            let usage = |msg: &str| -> ! {
-                Cli::command()
-                    .error(clap::error::ErrorKind::ArgumentConflict, msg)
-                    .exit()
-            };
             if dirs.iter().flatten().any(|p| p.as_os_str() == "-") {
-                usage(
+                usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
                     "--rotate writes files in directories: --connections and --json cannot be `-`",
                 );
             }
             if dirs.iter().all(Option::is_none) {
-                usage(
+                usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
                     "--rotate needs --connections DIR or --json DIR (the directories of the files)",
                 );
             }
@@ -578,12 +574,10 @@ fn run_endpoints(a: EndpointsArgs) -> Result<u8, String> {
         Some(EndpointsAction::Lookup { query }) => {
             // Exit 0 on a match, 1 on none, 2 on no query at all (for scripts).
             let (text, matched) = ep.lookup(&query).unwrap_or_else(|e| {
-                Cli::command()
-                    .error(
-                        clap::error::ErrorKind::InvalidValue,
-                        format!("endpoints lookup: {e}"),
-                    )
-                    .exit()
+                usage_error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("endpoints lookup: {e}"),
+                )
             });
             write!(out, "{text}").map_err(w)?;
             return Ok(if matched { EXIT_OK } else { EXIT_FATAL });

@@ -92,6 +92,7 @@ impl Classic {
     /// bytes after the file header that are at hand; none reading well
     /// leaves the first (whose error the reader then reports).
     pub(super) fn detect_variant(&mut self, recs: &[u8]) {
+        // (Before detection, 24 means the modified magic.)
         let tries: &[usize] = if self.hdr == 24 {
             &[24, 28]
         } else {
