@@ -13,10 +13,11 @@ use std::process::{Command, Stdio};
 use crate::util::{Row, read_rows, sample, tlsready};
 
 /// The format samples.
-const FORMAT_SAMPLES: [&str; 10] = [
+const FORMAT_SAMPLES: [&str; 11] = [
     "rawip.pcap",
     "dumpcap-two-interfaces.pcapng",
     "mergecap-link-types.pcapng",
+    "mergecap-two-points.pcapng",
     "editcap-pcapng.pcapng",
     "editcap-nsec.pcap",
     "editcap-modified.pcap",

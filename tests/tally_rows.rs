@@ -968,7 +968,11 @@ fn rows_written_again_report_and_html_are_analyze_s() {
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .skip(1)
-            .filter(|l| !l.starts_with("IP fragments:") && !l.starts_with("evicted:"))
+            .filter(|l| {
+                !["IP fragments:", "evicted:", "after close:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
             .map(str::to_string)
             .collect()
     };

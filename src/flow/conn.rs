@@ -369,6 +369,10 @@ pub struct Connection {
     /// of a split file, perhaps a connection the chunk before owns (see
     /// `crate::run::chunked`).
     pub midstream: bool,
+    /// Opened by a SYN within [`crate::flow::closed::CUT_LAG_US`] of its
+    /// table's first frame: in a chunk after the first of a split file,
+    /// perhaps a copy of a connection the chunk before followed.
+    pub near_cut: bool,
     /// What each side's stream began with, kept when the stream state is
     /// released (see [`Connection::opening`]).
     openings: [Option<Opening>; 2],
@@ -392,6 +396,7 @@ impl Connection {
             done: false,
             charged: 0,
             midstream: false,
+            near_cut: false,
             openings: [None; 2],
         }
     }

@@ -10,9 +10,11 @@
 //! - [`names`]: the frames that name hosts, kept for the host identity;
 //! - [`defrag`]: IPv4/IPv6 fragment reassembly, bounded;
 //! - [`done_filter`]: connections done, shared with a reader thread.
+//! - [`closed`]: connections closed lately, whose copies are not new ones.
 
 pub mod assembler;
 pub mod budget;
+pub mod closed;
 pub mod conn;
 pub mod defrag;
 pub mod done_filter;

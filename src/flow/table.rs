@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::budget::{self, Budget, CONN_COST, Share};
+use super::closed::{CUT_LAG_US, RecentlyClosed, Verdict};
 use super::conn::{Connection, Pool, Side};
 use super::defrag::{Datagram, Defrag, DefragLimits};
 use super::done_filter::DoneFilter;
@@ -91,6 +92,8 @@ impl Default for Limits {
 /// A connection tracked at the end of a chunk.
 #[derive(Debug, Clone, Copy)]
 pub struct Owned {
+    /// The sequence number of its SYN, if seen.
+    pub isn: Option<u32>,
     /// Its first packet (µs).
     pub first_ts: i64,
     /// Its latest packet (µs).
@@ -222,6 +225,10 @@ pub struct FlowTable<'o> {
     failed: bool,
     /// IP datagrams being reassembled.
     defrag: Defrag,
+    /// Connections closed lately: their copies open no new connection.
+    closed: RecentlyClosed,
+    /// [`Connection::near_cut`] before this capture time.
+    near_cut_until: i64,
     /// The table's share of the run's memory budget (shared by the tables
     /// of a chunked run).
     budget: Share,
@@ -270,6 +277,8 @@ impl<'o> FlowTable<'o> {
             overrun: false,
             failed: false,
             defrag: Defrag::new(DefragLimits::default()),
+            closed: RecentlyClosed::default(),
+            near_cut_until: i64::MIN,
             budget: Share::new(Arc::new(Budget::new(limits.memcap))),
             charged: 0,
             pressure: false,
@@ -335,6 +344,7 @@ impl<'o> FlowTable<'o> {
             .iter()
             .map(|(k, e)| {
                 let o = Owned {
+                    isn: e.conn.syn_isn,
                     first_ts: e.conn.first_ts,
                     last_ts: e.last_ts,
                     packets: e.packets(),
@@ -439,6 +449,9 @@ impl<'o> FlowTable<'o> {
                 }
             }
             self.leap = None;
+            if self.now == i64::MIN {
+                self.near_cut_until = ts.saturating_add(CUT_LAG_US);
+            }
             self.now = ts;
             // Sweeping walks the table: every tenth of the idle timeout
             // (at least a second) is often enough. Sweeps fall on multiples
@@ -654,20 +667,29 @@ impl<'o> FlowTable<'o> {
                 if self.overrun || !may_open(seg) {
                     return false;
                 }
+                if self.closed.check(&key, pure_syn.then_some(seg.seq), ts) == Verdict::Copy {
+                    self.stats.after_close += 1;
+                    return false;
+                }
                 if self.table.len() >= self.limits.max_flows {
                     self.evict_for_room();
                 }
                 self.stats.connections += 1;
                 let mut c = Box::new(Connection::new(key.endpoints(), ts));
                 c.midstream = !pure_syn;
+                c.near_cut = pure_syn && ts < self.near_cut_until;
                 // (Charged with its first segment below.)
                 self.table.entry(key).or_insert(Entry::new(c))
             }
         };
         if e.done {
             // Only counted: the boxed connection is not touched.
-            if e.count(side, seg.flags, ts) || self.overrun {
-                self.forget(&key);
+            let closed = e.count(side, seg.flags, ts);
+            if (closed || self.overrun)
+                && let Some(c) = self.forget(&key)
+                && closed
+            {
+                self.closed.insert(key, c.syn_isn, ts);
             }
             return false;
         }
@@ -688,6 +710,9 @@ impl<'o> FlowTable<'o> {
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
+                    if closed {
+                        self.closed.insert(key, c.syn_isn, ts);
+                    }
                 }
             } else {
                 if let Some(f) = &self.filter {
@@ -889,6 +914,11 @@ impl<'o> FlowTable<'o> {
         } else {
             self.relief_after = 0;
         }
+    }
+
+    /// The connections closed lately (for the join of a chunked run).
+    pub fn take_closed(&mut self) -> RecentlyClosed {
+        std::mem::take(&mut self.closed)
     }
 
     /// End of input: every connection still open is reported as it stands.

@@ -42,6 +42,10 @@ pub struct Stats {
     /// Frames the reader thread dropped without analysis (not TCP, bare
     /// ACKs, connections already reported).
     pub early_dropped: u64,
+    /// TCP segments on the ports of a connection closed lately (copies
+    /// from a second capture point, late retransmissions): counted, not
+    /// taken as a new connection (see `flow::closed`).
+    pub after_close: u64,
 }
 
 impl Stats {
@@ -75,6 +79,7 @@ impl Stats {
             shed_bytes,
             evicted_memcap,
             early_dropped,
+            after_close,
         } = *o;
         self.packets += packets;
         self.bytes += bytes;
@@ -94,5 +99,6 @@ impl Stats {
         self.shed_bytes += shed_bytes;
         self.evicted_memcap += evicted_memcap;
         self.early_dropped += early_dropped;
+        self.after_close += after_close;
     }
 }

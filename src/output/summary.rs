@@ -413,6 +413,13 @@ impl Summary {
                 stats.evicted_idle, stats.evicted_full
             )?;
         }
+        if stats.after_close > 0 {
+            writeln!(
+                out,
+                "after close: {} on the ports of connections closed lately (copies, late retransmissions), not taken as new connections",
+                count(stats.after_close, "segment")
+            )?;
+        }
         if !self.m365_data.is_empty() {
             writeln!(out, "Microsoft 365 data: {}", self.m365_data)?;
         }

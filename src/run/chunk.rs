@@ -8,6 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::rows::{Continued, Held};
 use crate::enrich::identity::server_names::ServerNames;
+use crate::flow::closed::RecentlyClosed;
 use crate::flow::key::FlowKey;
 use crate::flow::names::NameLog;
 use crate::flow::table::Owned;
@@ -82,6 +83,8 @@ pub(super) struct Done {
     pub(super) unresolved: Vec<ConnRecord>,
     /// The DNS answers the chunk saw (its overrun's too).
     pub(super) servers: ServerNames,
+    /// Connections closed lately at the chunk's end (its overrun's too).
+    pub(super) closed: RecentlyClosed,
 }
 
 pub(super) enum ChunkError {

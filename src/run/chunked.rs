@@ -47,6 +47,7 @@ use super::rows::Rows;
 use crate::enrich::identity::server_names::ServerNames;
 use crate::enrich::m365::Endpoints;
 use crate::flow::budget::Budget;
+use crate::flow::closed::RecentlyClosed;
 use crate::flow::names::NameLog;
 use crate::flow::table::{FlowTable, Limits};
 use crate::input::layout;
@@ -169,6 +170,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         held: Vec::new(),
         deferred: Vec::new(),
         continued: Vec::new(),
+        closed: RecentlyClosed::default(),
         owned: FxHashMap::default(),
         handed_off: FxHashSet::default(),
         stats: Stats::default(),
@@ -295,6 +297,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
             filter.as_ref(),
         );
     }
+    done.closed = table.take_closed();
     table.finish();
     done.stats = table.stats;
     drop(table);
@@ -362,6 +365,7 @@ pub fn run(
         warned: FxHashSet::default(),
         write_error: None,
         servers: std::collections::VecDeque::new(),
+        closed: RecentlyClosed::default(),
         endpoints: Arc::clone(&s.endpoints),
     };
     let scope = outputs.summary.scope();

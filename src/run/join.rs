@@ -13,6 +13,7 @@ use super::gate::{Gate, lock, start_known_good};
 use crate::enrich::identity::server_names::ServerNames;
 use crate::enrich::m365::Endpoints;
 use crate::enrich::row;
+use crate::flow::closed::{RecentlyClosed, Verdict};
 use crate::flow::key::FlowKey;
 use crate::flow::names::NameLog;
 use crate::flow::table::Owned;
@@ -142,6 +143,9 @@ pub(super) struct Join {
     /// The DNS answers of the latest chunks joined ([`RECENT_ANSWERS`]):
     /// rows the join writes take their server names from these.
     pub(super) servers: std::collections::VecDeque<ServerNames>,
+    /// Connections the chunks joined so far closed lately: a row a later
+    /// chunk holds of a copy of one is dropped.
+    pub(super) closed: RecentlyClosed,
     pub(super) endpoints: Arc<Endpoints>,
 }
 
@@ -203,6 +207,21 @@ impl Join {
             }
         }
         for mut h in d.held {
+            if let Some(isn) = h.syn {
+                // Opened just after the cut: a copy of a connection an
+                // earlier chunk followed (closed, or still followed at
+                // its end) is dropped, a new connection written.
+                let copy = self.closed.check(&h.key, Some(isn), h.rec.ts) == Verdict::Copy
+                    || self.owned.get(&h.key).is_some_and(|o| o.isn == Some(isn));
+                if !copy {
+                    row::resolve(&mut h.rec, &servers, &self.endpoints);
+                    self.stats.rows += 1;
+                    if let Err(e) = outputs.record(&h.rec) {
+                        self.write_error.get_or_insert(e);
+                    }
+                }
+                continue;
+            }
             if let Some(o) = self.owned.get(&h.key) {
                 if self.handed_off.contains(&h.key) {
                     // Started in the chunk before, data only in this one:
@@ -253,6 +272,7 @@ impl Join {
             self.deferred_seq += 1;
             self.deferred.insert(h.key, (self.deferred_seq, h.rec));
         }
+        self.closed.absorb(std::mem::take(&mut d.closed));
         self.stats.add(&d.stats);
         let label = c.path.display().to_string();
         for w in d.warnings {

@@ -431,7 +431,11 @@ mod tests {
 
     #[test]
     fn one_thread_and_two_give_the_same_rows_and_counts() {
-        let names = ["clients-mixed.pcap", "openssl-tls12.pcap", "vlan.pcap"];
+        let names = [
+            "clients-mixed.pcap",
+            "openssl-tls12.pcap",
+            "openssl-tls10.pcap",
+        ];
         let (s1, r1) = run_on(false, &names);
         let (s2, r2) = run_on(true, &names);
         assert_eq!(r1, r2);
@@ -444,6 +448,19 @@ mod tests {
         assert!(s2.early_dropped > 0);
         assert_eq!(s1.early_dropped, 0);
         assert_eq!(s1.rows, 12);
+    }
+
+    /// `vlan.pcap` holds the packets of `openssl-tls12.pcap`, at the same
+    /// times, in VLAN frames: the same traffic seen at a second point. Read
+    /// after it, its segments are copies of a connection closed lately.
+    #[test]
+    fn the_same_traffic_from_a_second_point_is_one_connection() {
+        for threaded in [false, true] {
+            let (s, rows) = run_on(threaded, &["openssl-tls12.pcap", "vlan.pcap"]);
+            assert_eq!(rows.len(), 1, "threaded {threaded}");
+            assert_eq!((s.connections, s.rows), (1, 1));
+            assert!(s.after_close > 0);
+        }
     }
 
     #[test]

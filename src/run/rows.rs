@@ -37,6 +37,10 @@ pub struct Held {
     pub key: FlowKey,
     /// The row.
     pub rec: ConnRecord,
+    /// Opened by a SYN with this sequence number just after the chunk's
+    /// start ([`Connection::near_cut`]): dropped if it repeats a connection
+    /// an earlier chunk followed (a copy); else first seen mid-stream.
+    pub syn: Option<u32>,
 }
 
 /// Endpoint data that classifies a live capture's rows from now on (a
@@ -115,7 +119,8 @@ impl<'s> Rows<'s> {
     }
 
     /// Chunk mode, for a chunk that does not start the capture: rows of
-    /// connections first seen mid-stream (not by a SYN) are held back;
+    /// connections first seen mid-stream (not by a SYN), or opened by a
+    /// SYN just after the chunk's start, are held back;
     /// [`Rows::take_held`] hands them over. Past [`MAX_HELD`] rows they
     /// are written at once.
     pub fn hold_midstream(mut self) -> Self {
@@ -165,11 +170,16 @@ impl<'s> Rows<'s> {
                 mac: who.mac,
             };
         }
-        if conn.midstream
+        if (conn.midstream || conn.near_cut)
             && let Some(held) = self.held.as_mut()
             && held.len() < MAX_HELD
         {
-            held.push(Held { key: *key, rec });
+            let syn = if conn.midstream { None } else { conn.syn_isn };
+            held.push(Held {
+                key: *key,
+                rec,
+                syn,
+            });
             return false;
         }
         if rec.sni.is_empty()
@@ -226,7 +236,11 @@ impl Finished for Rows<'_> {
 
     fn deferred(&mut self, key: &FlowKey, conn: &Connection) {
         match row::build(conn, &self.endpoints) {
-            Some(rec) => self.deferred.push(Held { key: *key, rec }),
+            Some(rec) => self.deferred.push(Held {
+                key: *key,
+                rec,
+                syn: None,
+            }),
             None => self.continued(key, conn),
         }
     }

@@ -1,0 +1,198 @@
+//! Connections closed lately (TCP's TIME-WAIT, seen from outside): their
+//! later packets are copies, not a new connection.
+//!
+//! A capture taken at two points at once (dumpcap on a bridge and its
+//! port, `-i any` beside an interface, a Windows `netsh trace` that logs a
+//! packet at several layers) holds each packet twice, the copy a little
+//! later. When a connection is over before its copies come (a short one,
+//! or a copy lagging by more than its life), the copied SYN would open it
+//! again and give it a second row. As tshark and Zeek do, a SYN that
+//! repeats the closed connection's initial sequence number is the same
+//! connection, and so is any other segment on its ports, while the
+//! connection is in TIME-WAIT ([`WAIT_US`] from its close or its latest
+//! copy); a SYN with another sequence number, or a segment after
+//! TIME-WAIT, opens a new connection on the same ports. (tshark takes a
+//! copied SYN as a retransmission however late; Zeek as long as it keeps
+//! the closed connection, 5 s by default.)
+//!
+//! Bounded: two generations of at most [`PER_GENERATION`] connections;
+//! when the current one is full or older than [`WAIT_US`] it replaces the
+//! previous one, which is dropped.
+
+use rustc_hash::FxHashMap;
+
+use super::key::FlowKey;
+
+/// How long (capture time, µs) a closed connection's ports stay its own:
+/// Linux's TIME-WAIT.
+pub const WAIT_US: i64 = 60_000_000;
+
+/// A chunk of a split file holds back the rows of connections opened by a
+/// SYN this soon (capture time, µs) after its first frame: copies of a
+/// connection the chunk before followed, which the join drops. (One reader
+/// knows such a connection however late its copies come; across a cut, a
+/// copy lagging by more than this is taken as a new connection.)
+pub const CUT_LAG_US: i64 = 1_000_000;
+
+/// Closed connections kept per generation.
+pub const PER_GENERATION: usize = 8192;
+
+/// A closed connection: the sequence number of its SYN (none when first
+/// seen mid-stream) and its close time.
+#[derive(Debug, Clone, Copy)]
+struct Closed {
+    isn: Option<u32>,
+    ts: i64,
+}
+
+/// What a segment on a closed connection's ports is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No connection closed on these ports lately: open as usual.
+    Open,
+    /// A copy or a late packet of the closed connection: count it only.
+    Copy,
+}
+
+/// Connections closed within the last [`WAIT_US`] (as far as the bound
+/// allows).
+#[derive(Debug, Default)]
+pub struct RecentlyClosed {
+    cur: FxHashMap<FlowKey, Closed>,
+    prev: FxHashMap<FlowKey, Closed>,
+    /// When the current generation began (capture time, µs).
+    cur_since: i64,
+}
+
+impl RecentlyClosed {
+    /// The connection on `key`, opened by a SYN with sequence number `isn`
+    /// (`None`: first seen mid-stream), closed at `ts`.
+    pub fn insert(&mut self, key: FlowKey, isn: Option<u32>, ts: i64) {
+        if self.cur.is_empty() {
+            self.cur_since = ts;
+        } else if self.cur.len() >= PER_GENERATION || ts.saturating_sub(self.cur_since) > WAIT_US {
+            std::mem::swap(&mut self.prev, &mut self.cur);
+            self.cur.clear();
+            self.cur_since = ts;
+        }
+        self.cur.insert(key, Closed { isn, ts });
+    }
+
+    /// A segment at `ts` on `key`'s ports with no connection tracked there;
+    /// `syn` is the sequence number of a SYN without ACK. A copy extends
+    /// TIME-WAIT; anything else (a SYN with another sequence number, a
+    /// segment past TIME-WAIT) forgets the closed connection.
+    pub fn check(&mut self, key: &FlowKey, syn: Option<u32>, ts: i64) -> Verdict {
+        if self.cur.is_empty() && self.prev.is_empty() {
+            return Verdict::Open;
+        }
+        let Some(c) = self.cur.get_mut(key).or_else(|| self.prev.get_mut(key)) else {
+            return Verdict::Open;
+        };
+        // Within TIME-WAIT: the SYN again, or any other segment.
+        let copy = ts.saturating_sub(c.ts) <= WAIT_US && syn.is_none_or(|isn| c.isn == Some(isn));
+        if copy {
+            // Its copies go on: TIME-WAIT starts again from this one.
+            c.ts = c.ts.max(ts);
+            Verdict::Copy
+        } else {
+            // A new connection on the same ports.
+            self.cur.remove(key);
+            self.prev.remove(key);
+            Verdict::Open
+        }
+    }
+
+    /// Adds the connections `later` keeps (closed after these).
+    pub fn absorb(&mut self, later: RecentlyClosed) {
+        for part in [later.prev, later.cur] {
+            for (k, c) in part {
+                self.insert(k, c.isn, c.ts);
+            }
+        }
+    }
+
+    /// Connections kept.
+    pub fn len(&self) -> usize {
+        self.cur.len() + self.prev.len()
+    }
+
+    /// None kept.
+    pub fn is_empty(&self) -> bool {
+        self.cur.is_empty() && self.prev.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::decode::Segment;
+
+    fn key(port: u16) -> FlowKey {
+        let seg = Segment {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "192.0.2.1".parse().unwrap(),
+            sport: port,
+            dport: 443,
+            seq: 0,
+            ack: 0,
+            flags: 0,
+            payload: b"",
+            wire_len: 0,
+        };
+        FlowKey::of(&seg).0
+    }
+
+    #[test]
+    fn copies_and_new_connections() {
+        let mut c = RecentlyClosed::default();
+        assert_eq!(c.check(&key(1), Some(7), 0), Verdict::Open);
+        c.insert(key(1), Some(7), 1_000);
+        // The SYN copied, even past TIME-WAIT; other segments within it.
+        assert_eq!(c.check(&key(1), None, 2_000), Verdict::Copy);
+        assert_eq!(c.check(&key(1), None, 2_000 + WAIT_US), Verdict::Copy);
+        // Past TIME-WAIT: another connection, first seen mid-stream.
+        assert_eq!(c.check(&key(1), None, 3_000 + 2 * WAIT_US), Verdict::Open);
+        assert!(c.is_empty());
+        // The SYN copied within TIME-WAIT, and its copies after it.
+        c.insert(key(1), Some(7), 1_000);
+        assert_eq!(c.check(&key(1), Some(7), WAIT_US), Verdict::Copy);
+        assert_eq!(c.check(&key(1), None, 2 * WAIT_US), Verdict::Copy);
+        // The SYN again after TIME-WAIT: a new connection.
+        assert_eq!(c.check(&key(1), Some(7), 4 * WAIT_US), Verdict::Open);
+        c.insert(key(1), Some(7), 1_000);
+        // Other ports: unknown.
+        assert_eq!(c.check(&key(2), None, 2_000), Verdict::Open);
+        // A new SYN: a new connection, and the old one forgotten.
+        assert_eq!(c.check(&key(1), Some(8), WAIT_US * 4), Verdict::Open);
+        assert_eq!(c.check(&key(1), None, WAIT_US * 4), Verdict::Open);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn mid_stream_connection() {
+        let mut c = RecentlyClosed::default();
+        c.insert(key(1), None, 0);
+        assert_eq!(c.check(&key(1), None, 10), Verdict::Copy);
+        assert_eq!(c.check(&key(1), Some(5), 20), Verdict::Open);
+    }
+
+    #[test]
+    fn bounded_in_generations() {
+        let mut c = RecentlyClosed::default();
+        let n = PER_GENERATION as u16;
+        for p in 0..3 * n {
+            c.insert(key(p), Some(1), i64::from(p));
+        }
+        assert!(c.len() <= 2 * PER_GENERATION);
+        assert_eq!(c.check(&key(3 * n - 1), Some(1), 0), Verdict::Copy);
+        assert_eq!(c.check(&key(0), Some(1), 0), Verdict::Open);
+        // A generation older than TIME-WAIT is dropped at the next close.
+        let mut c = RecentlyClosed::default();
+        c.insert(key(1), Some(1), 0);
+        c.insert(key(2), Some(1), WAIT_US + 1);
+        c.insert(key(3), Some(1), 2 * WAIT_US + 2);
+        assert_eq!(c.check(&key(1), Some(1), 0), Verdict::Open);
+        assert_eq!(c.check(&key(2), Some(1), 0), Verdict::Copy);
+    }
+}
