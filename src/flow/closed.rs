@@ -15,11 +15,9 @@
 //! copied SYN as a retransmission however late; Zeek as long as it keeps
 //! the closed connection, 5 s by default.)
 //!
-//! Bounded: two generations of at most [`PER_GENERATION`] connections;
-//! when the current one is full or older than [`WAIT_US`] it replaces the
-//! previous one, which is dropped.
-
-use rustc_hash::FxHashMap;
+//! Bounded: a direct-mapped table of [`SLOTS`] connections by hash tag
+//! (384 KiB, allocated at the first close); a connection closed later
+//! takes the place of an older one in the same slot.
 
 use super::key::FlowKey;
 
@@ -30,19 +28,21 @@ pub const WAIT_US: i64 = 60_000_000;
 /// A chunk of a split file holds back the rows of connections opened by a
 /// SYN this soon (capture time, µs) after its first frame: copies of a
 /// connection the chunk before followed, which the join drops. (One reader
-/// knows such a connection however late its copies come; across a cut, a
+/// knows such a connection as long as it is in TIME-WAIT; across a cut, a
 /// copy lagging by more than this is taken as a new connection.)
 pub const CUT_LAG_US: i64 = 1_000_000;
 
-/// Closed connections kept per generation.
-pub const PER_GENERATION: usize = 8192;
+/// Closed connections kept at most (a power of two).
+pub const SLOTS: usize = 1 << 14;
 
-/// A closed connection: the sequence number of its SYN (none when first
-/// seen mid-stream) and its close time.
-#[derive(Debug, Clone, Copy)]
+/// A closed connection: its [`FlowKey::tag`] (0: none), the sequence
+/// number of its SYN (none when first seen mid-stream) and its close time
+/// (or its latest copy's).
+#[derive(Debug, Clone, Copy, Default)]
 struct Closed {
-    isn: Option<u32>,
+    tag: u64,
     ts: i64,
+    isn: Option<u32>,
 }
 
 /// What a segment on a closed connection's ports is.
@@ -58,35 +58,44 @@ pub enum Verdict {
 /// allows).
 #[derive(Debug, Default)]
 pub struct RecentlyClosed {
-    cur: FxHashMap<FlowKey, Closed>,
-    prev: FxHashMap<FlowKey, Closed>,
-    /// When the current generation began (capture time, µs).
-    cur_since: i64,
+    slots: Box<[Closed]>,
+}
+
+fn index(tag: u64) -> usize {
+    (tag >> 40) as usize & (SLOTS - 1)
 }
 
 impl RecentlyClosed {
     /// The connection on `key`, opened by a SYN with sequence number `isn`
     /// (`None`: first seen mid-stream), closed at `ts`.
-    pub fn insert(&mut self, key: FlowKey, isn: Option<u32>, ts: i64) {
-        if self.cur.is_empty() {
-            self.cur_since = ts;
-        } else if self.cur.len() >= PER_GENERATION || ts.saturating_sub(self.cur_since) > WAIT_US {
-            std::mem::swap(&mut self.prev, &mut self.cur);
-            self.cur.clear();
-            self.cur_since = ts;
+    pub fn insert(&mut self, key: &FlowKey, isn: Option<u32>, ts: i64) {
+        self.put(Closed {
+            tag: key.tag(),
+            ts,
+            isn,
+        });
+    }
+
+    fn put(&mut self, c: Closed) {
+        if self.slots.is_empty() {
+            self.slots = vec![Closed::default(); SLOTS].into_boxed_slice();
         }
-        self.cur.insert(key, Closed { isn, ts });
+        if let Some(s) = self.slots.get_mut(index(c.tag)) {
+            *s = c;
+        }
     }
 
     /// A segment at `ts` on `key`'s ports with no connection tracked there;
     /// `syn` is the sequence number of a SYN without ACK. A copy extends
     /// TIME-WAIT; anything else (a SYN with another sequence number, a
     /// segment past TIME-WAIT) forgets the closed connection.
+    #[inline]
     pub fn check(&mut self, key: &FlowKey, syn: Option<u32>, ts: i64) -> Verdict {
-        if self.cur.is_empty() && self.prev.is_empty() {
+        if self.slots.is_empty() {
             return Verdict::Open;
         }
-        let Some(c) = self.cur.get_mut(key).or_else(|| self.prev.get_mut(key)) else {
+        let tag = key.tag();
+        let Some(c) = self.slots.get_mut(index(tag)).filter(|c| c.tag == tag) else {
             return Verdict::Open;
         };
         // Within TIME-WAIT: the SYN again, or any other segment.
@@ -97,29 +106,26 @@ impl RecentlyClosed {
             Verdict::Copy
         } else {
             // A new connection on the same ports.
-            self.cur.remove(key);
-            self.prev.remove(key);
+            *c = Closed::default();
             Verdict::Open
         }
     }
 
     /// Adds the connections `later` keeps (closed after these).
     pub fn absorb(&mut self, later: RecentlyClosed) {
-        for part in [later.prev, later.cur] {
-            for (k, c) in part {
-                self.insert(k, c.isn, c.ts);
-            }
+        for c in later.slots.iter().filter(|c| c.tag != 0) {
+            self.put(*c);
         }
     }
 
     /// Connections kept.
     pub fn len(&self) -> usize {
-        self.cur.len() + self.prev.len()
+        self.slots.iter().filter(|c| c.tag != 0).count()
     }
 
     /// None kept.
     pub fn is_empty(&self) -> bool {
-        self.cur.is_empty() && self.prev.is_empty()
+        self.len() == 0
     }
 }
 
@@ -147,7 +153,7 @@ mod tests {
     fn copies_and_new_connections() {
         let mut c = RecentlyClosed::default();
         assert_eq!(c.check(&key(1), Some(7), 0), Verdict::Open);
-        c.insert(key(1), Some(7), 1_000);
+        c.insert(&key(1), Some(7), 1_000);
         // The SYN copied, even past TIME-WAIT; other segments within it.
         assert_eq!(c.check(&key(1), None, 2_000), Verdict::Copy);
         assert_eq!(c.check(&key(1), None, 2_000 + WAIT_US), Verdict::Copy);
@@ -155,12 +161,12 @@ mod tests {
         assert_eq!(c.check(&key(1), None, 3_000 + 2 * WAIT_US), Verdict::Open);
         assert!(c.is_empty());
         // The SYN copied within TIME-WAIT, and its copies after it.
-        c.insert(key(1), Some(7), 1_000);
+        c.insert(&key(1), Some(7), 1_000);
         assert_eq!(c.check(&key(1), Some(7), WAIT_US), Verdict::Copy);
         assert_eq!(c.check(&key(1), None, 2 * WAIT_US), Verdict::Copy);
         // The SYN again after TIME-WAIT: a new connection.
         assert_eq!(c.check(&key(1), Some(7), 4 * WAIT_US), Verdict::Open);
-        c.insert(key(1), Some(7), 1_000);
+        c.insert(&key(1), Some(7), 1_000);
         // Other ports: unknown.
         assert_eq!(c.check(&key(2), None, 2_000), Verdict::Open);
         // A new SYN: a new connection, and the old one forgotten.
@@ -172,27 +178,22 @@ mod tests {
     #[test]
     fn mid_stream_connection() {
         let mut c = RecentlyClosed::default();
-        c.insert(key(1), None, 0);
+        c.insert(&key(1), None, 0);
         assert_eq!(c.check(&key(1), None, 10), Verdict::Copy);
         assert_eq!(c.check(&key(1), Some(5), 20), Verdict::Open);
     }
 
     #[test]
-    fn bounded_in_generations() {
+    fn bounded() {
         let mut c = RecentlyClosed::default();
-        let n = PER_GENERATION as u16;
-        for p in 0..3 * n {
-            c.insert(key(p), Some(1), i64::from(p));
+        let n = u16::try_from(3 * SLOTS).unwrap();
+        for p in 0..n {
+            c.insert(&key(p), Some(1), i64::from(p));
         }
-        assert!(c.len() <= 2 * PER_GENERATION);
-        assert_eq!(c.check(&key(3 * n - 1), Some(1), 0), Verdict::Copy);
-        assert_eq!(c.check(&key(0), Some(1), 0), Verdict::Open);
-        // A generation older than TIME-WAIT is dropped at the next close.
-        let mut c = RecentlyClosed::default();
-        c.insert(key(1), Some(1), 0);
-        c.insert(key(2), Some(1), WAIT_US + 1);
-        c.insert(key(3), Some(1), 2 * WAIT_US + 2);
-        assert_eq!(c.check(&key(1), Some(1), 0), Verdict::Open);
-        assert_eq!(c.check(&key(2), Some(1), 0), Verdict::Copy);
+        assert!(c.len() <= SLOTS);
+        assert_eq!(c.check(&key(n - 1), Some(1), 0), Verdict::Copy);
+        // An old connection's slot was taken by later ones.
+        let kept = (0..n).filter(|&p| c.check(&key(p), None, 0) == Verdict::Copy);
+        assert!(kept.count() <= SLOTS);
     }
 }

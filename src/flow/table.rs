@@ -685,11 +685,11 @@ impl<'o> FlowTable<'o> {
         if e.done {
             // Only counted: the boxed connection is not touched.
             let closed = e.count(side, seg.flags, ts);
-            if (closed || self.overrun)
-                && let Some(c) = self.forget(&key)
-                && closed
-            {
-                self.closed.insert(key, c.syn_isn, ts);
+            if closed {
+                self.closed.insert(&key, e.conn.syn_isn, ts);
+            }
+            if closed || self.overrun {
+                self.forget(&key);
             }
             return false;
         }
@@ -706,13 +706,13 @@ impl<'o> FlowTable<'o> {
             }
             conn.release(&mut self.pool);
             recharge(&mut self.budget, &mut self.charged, conn);
+            if closed {
+                self.closed.insert(&key, conn.syn_isn, ts);
+            }
             e.mark_done();
             if closed || self.overrun {
                 if let Some(c) = self.forget(&key) {
                     self.report(&key, &c);
-                    if closed {
-                        self.closed.insert(key, c.syn_isn, ts);
-                    }
                 }
             } else {
                 if let Some(f) = &self.filter {
