@@ -42,45 +42,48 @@ const RESERVE: usize = 8192;
 /// Names of recent questions kept decoded (cleared when full).
 const ASKED_CACHE: usize = 4096;
 
-/// One answer: who received it, when, which name.
-type Answer = (IpAddr, i64, Arc<str>);
+/// One answer: who received it, when, which name (a number in its
+/// generation's [`Generation::names`]). Plain data: a generation's slots
+/// are dropped without reading them, and written without touching a
+/// reference count.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    ts: i64,
+    name: u32,
+    client: IpAddr,
+}
 
 /// The latest answers for one server address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Slot {
-    server: IpAddr,
     answers: [Option<Answer>; PER_SERVER],
+    server: IpAddr,
 }
 
 impl Slot {
     fn new(server: IpAddr) -> Slot {
         Slot {
+            answers: [None; PER_SERVER],
             server,
-            answers: Default::default(),
         }
     }
 
-    fn add(&mut self, client: IpAddr, ts: i64, name: &Arc<str>) {
+    fn add(&mut self, client: IpAddr, ts: i64, name: u32, same: impl Fn(u32) -> bool) {
         // The same client and name: a later sighting.
         if let Some(a) = self
             .answers
             .iter_mut()
             .flatten()
-            .find(|a| a.0 == client && (Arc::ptr_eq(&a.2, name) || *a.2 == **name))
+            .find(|a| a.client == client && (a.name == name || same(a.name)))
         {
-            a.1 = a.1.max(ts);
+            a.ts = a.ts.max(ts);
             return;
         }
         // Else replace an empty place or the oldest answer.
         let i = (0..PER_SERVER)
-            .min_by_key(|&i| self.answers[i].as_ref().map_or(i64::MIN, |a| a.1))
+            .min_by_key(|&i| self.answers[i].as_ref().map_or(i64::MIN, |a| a.ts))
             .unwrap_or(0);
-        self.answers[i] = Some((client, ts, name.clone()));
-    }
-
-    /// Among `answers`, the latest at or before `until`.
-    fn pick<'a>(answers: impl Iterator<Item = &'a Answer>, until: i64) -> Option<&'a Answer> {
-        answers.filter(|a| a.1 <= until).max_by_key(|a| a.1)
+        self.answers[i] = Some(Answer { ts, name, client });
     }
 }
 
@@ -94,6 +97,12 @@ impl Slot {
 struct Generation {
     index: HashTable<u32>,
     slots: Vec<Slot>,
+    /// The names its answers give (few: many addresses share a name).
+    names: Vec<Arc<str>>,
+    /// Numbers in `names`, by the name's address in memory (one question's
+    /// name is one `Arc`, see [`ServerNames::learn`]; the same name in
+    /// two `Arc`s is two numbers, which [`Slot::add`] compares by text).
+    numbers: HashMap<usize, u32>,
 }
 
 /// The index's hash of a server address.
@@ -111,6 +120,27 @@ fn is_slot_of<'a>(slots: &'a [Slot], server: &'a IpAddr) -> impl Fn(&u32) -> boo
 /// The hash of index entry `i`, from its slot (when the index grows).
 fn rehash(slots: &[Slot]) -> impl Fn(&u32) -> u64 + '_ {
     move |&i| slots.get(i as usize).map_or(0, |s| hash_of(&s.server))
+}
+
+/// Asks for the memory of the slot pushed next, written at the next new
+/// address: most answers name a new address, and the slot's memory, last
+/// written two generations ago, is no longer in the cache.
+#[inline]
+fn prefetch_next(slots: &[Slot], capacity: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if slots.len() < capacity {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // (Only an address: nothing is read.)
+        let next = slots.as_ptr().wrapping_add(slots.len()).cast::<i8>();
+        let size = std::mem::size_of::<Slot>();
+        for off in [0, 64, size - 1] {
+            // SAFETY: a prefetch reads nothing and never faults (SSE is
+            // part of x86_64).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slots, capacity);
 }
 
 impl Generation {
@@ -131,6 +161,8 @@ impl Generation {
     fn clear(&mut self) {
         self.index.clear();
         self.slots.clear();
+        self.names.clear();
+        self.numbers.clear();
     }
 
     fn reserve(&mut self, n: usize) {
@@ -138,9 +170,39 @@ impl Generation {
         self.slots.reserve(n);
     }
 
-    /// The slot of `server`, made from `new` when it has none.
-    fn slot(&mut self, server: IpAddr, new: impl FnOnce() -> Slot) -> Option<&mut Slot> {
-        let next = u32::try_from(self.slots.len()).ok()?;
+    /// The number of `name` in this generation's names.
+    fn number(&mut self, name: &Arc<str>) -> u32 {
+        let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let n = *self
+            .numbers
+            .entry(Arc::as_ptr(name).cast::<u8>() as usize)
+            .or_insert(next);
+        if n == next {
+            self.names.push(name.clone());
+        }
+        n
+    }
+
+    /// The text of name number `n`.
+    fn name(&self, n: u32) -> Option<&Arc<str>> {
+        self.names.get(n as usize)
+    }
+
+    /// The answers of `server`'s slot, with their names.
+    fn answers<'a>(&'a self, server: &IpAddr) -> impl Iterator<Item = (IpAddr, i64, &'a Arc<str>)> {
+        self.get(server)
+            .into_iter()
+            .flat_map(|s| s.answers.iter().flatten())
+            .filter_map(|a| Some((a.client, a.ts, self.name(a.name)?)))
+    }
+
+    /// Adds an answer: `server`'s slot (when it has none, made from its
+    /// slot in `prev`, else new) takes `name` received by `client` at `ts`.
+    fn add(&mut self, prev: &Generation, server: IpAddr, client: IpAddr, ts: i64, name: &Arc<str>) {
+        let Ok(next) = u32::try_from(self.slots.len()) else {
+            return;
+        };
+        let number = self.number(name);
         let entry = self.index.entry(
             hash_of(&server),
             is_slot_of(&self.slots, &server),
@@ -150,11 +212,37 @@ impl Generation {
             Entry::Occupied(o) => *o.get(),
             Entry::Vacant(v) => {
                 v.insert(next);
-                self.slots.push(new());
+                // Each branch writes the slot in place: a slot chosen
+                // first and moved in was written to the stack piecewise
+                // and read back in wider pieces, a stall on every answer.
+                match prev.get(&server) {
+                    Some(old) => {
+                        // Its answers, their names numbered anew.
+                        let mut s = Slot::new(server);
+                        for (j, a) in old.answers.iter().enumerate() {
+                            if let Some(a) = a
+                                && let Some(n) = prev.name(a.name)
+                            {
+                                s.answers[j] = Some(Answer {
+                                    name: self.number(n),
+                                    ..*a
+                                });
+                            }
+                        }
+                        self.slots.push(s);
+                    }
+                    None => self.slots.push(Slot::new(server)),
+                }
+                prefetch_next(&self.slots, self.slots.capacity());
                 next
             }
         };
-        self.slots.get_mut(i as usize)
+        let names = &self.names;
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            slot.add(client, ts, number, |other| {
+                names.get(other as usize).is_some_and(|o| **o == **name)
+            });
+        }
     }
 }
 
@@ -243,14 +331,7 @@ impl ServerNames {
             self.cur.reserve(self.cap.min(RESERVE));
         }
         // One lookup for a server address known or new.
-        let prev = &self.prev;
-        if let Some(slot) = self.cur.slot(server, || {
-            prev.get(&server)
-                .cloned()
-                .unwrap_or_else(|| Slot::new(server))
-        }) {
-            slot.add(client, ts, name);
-        }
+        self.cur.add(&self.prev, server, client, ts, name);
     }
 
     /// The name `client` had resolved for `server` for a connection that
@@ -279,14 +360,24 @@ impl ServerNames {
         let all = || {
             tables
                 .iter()
-                .flat_map(|t| [t.cur.get(&server), t.prev.get(&server)])
-                .flatten()
-                .flat_map(|s| s.answers.iter().flatten())
+                .flat_map(|t| [&t.cur, &t.prev])
+                .flat_map(|g| g.answers(&server))
+                .filter(|a| a.1 <= until)
         };
-        if let Some(a) = Slot::pick(all().filter(|a| a.0 == client), until) {
-            return Some((&a.2, Resolved::ByClient));
+        // The latest answer (the last of equals).
+        let latest = |it: &mut dyn Iterator<Item = (IpAddr, i64, &'a Arc<str>)>| {
+            it.fold(
+                None,
+                |best: Option<(IpAddr, i64, &'a Arc<str>)>, a| match best {
+                    Some(b) if b.1 > a.1 => Some(b),
+                    _ => Some(a),
+                },
+            )
+        };
+        if let Some(a) = latest(&mut all().filter(|a| a.0 == client)) {
+            return Some((a.2, Resolved::ByClient));
         }
-        Slot::pick(all(), until).map(|a| (&a.2, Resolved::ByAnyone))
+        latest(&mut all()).map(|a| (a.2, Resolved::ByAnyone))
     }
 
     /// Times a full generation was dropped.
