@@ -985,6 +985,51 @@ mod tests {
         assert_eq!(*packets, 4);
     }
 
+    /// `openssl-tls12.pcap` again `later` µs after itself (its client's
+    /// sequence numbers moved by `isn_shift`), fed after the original:
+    /// the rows handed on, and the segments counted as copies.
+    fn seen_twice(later: i64, isn_shift: u32) -> (usize, u64) {
+        let fr = frames("openssl-tls12.pcap");
+        let mut again = fr.clone();
+        for f in &mut again {
+            f.ts_us += later;
+            // Ethernet, IPv4 without options: TCP at 34; the client is
+            // port 52968 (0xcee8), its sequence number at 38, the server's
+            // acknowledgement at 42.
+            let at = if f.data[34..36] == [0xce, 0xe8] {
+                38
+            } else {
+                42
+            };
+            if at == 42 && f.data[47] & flags::ACK == 0 {
+                continue;
+            }
+            let n = u32::from_be_bytes(f.data[at..at + 4].try_into().unwrap());
+            f.data[at..at + 4].copy_from_slice(&n.wrapping_add(isn_shift).to_be_bytes());
+        }
+        let mut seen = Seen::default();
+        let mut t = FlowTable::new(Limits::default(), &mut seen);
+        feed(&mut t, &fr);
+        feed(&mut t, &again);
+        t.finish();
+        let copies = t.stats.after_close;
+        drop(t);
+        (seen.0.len(), copies)
+    }
+
+    /// The same packets after their connection closed (a second capture
+    /// point): one connection within TIME-WAIT; a new one after it, or
+    /// when its SYN has another sequence number (the ports reused).
+    #[test]
+    fn copies_after_the_close_are_one_connection() {
+        let (rows, copies) = seen_twice(10_000, 0);
+        assert_eq!(rows, 1);
+        // Every segment the table analyses (payload, SYN, FIN or RST).
+        assert!(copies >= 8, "{copies}");
+        assert_eq!(seen_twice(61_000_000, 0), (2, 0));
+        assert_eq!(seen_twice(10_000, 1_000_000), (2, 0));
+    }
+
     #[test]
     fn every_connection_of_a_capture_is_handed_on() {
         let fr = frames("clients-mixed.pcap");
