@@ -146,6 +146,56 @@ fn samples_cut_anywhere_give_the_same_rows() {
     assert_eq!(packets(&one.stdout), packets(&many.stdout));
 }
 
+/// `clients-mixed.pcap` (classic, little-endian) `reps` times, 100 s
+/// apart (new connections each time), each packet with a copy `lag_us`
+/// later (a second capture point), in time order.
+fn with_copies(out: &Path, reps: u32, lag_us: u32) {
+    let data = std::fs::read("samples/clients-mixed.pcap").unwrap();
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut recs: Vec<(u64, &[u8])> = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let word = |i: usize| u32::from_le_bytes(data[at + i..at + i + 4].try_into().unwrap());
+        let ts = u64::from(word(0)) * 1_000_000 + u64::from(word(4));
+        let end = at + 16 + word(8) as usize;
+        recs.push((ts, &data[at + 8..end]));
+        at = end;
+    }
+    let mut all: Vec<(u64, &[u8])> = (0..u64::from(reps))
+        .flat_map(|r| {
+            recs.iter().flat_map(move |&(ts, rest)| {
+                let t = ts + r * 100_000_000;
+                [(t, rest), (t + u64::from(lag_us), rest)]
+            })
+        })
+        .collect();
+    all.sort_by_key(|(t, _)| *t);
+    let mut w = data[..24].to_vec();
+    for (t, rest) in all {
+        w.extend_from_slice(&((t / 1_000_000) as u32).to_le_bytes());
+        w.extend_from_slice(&((t % 1_000_000) as u32).to_le_bytes());
+        w.extend_from_slice(rest);
+    }
+    std::fs::write(out, w).unwrap();
+}
+
+/// Copies of packets (a second capture point) lagging 0.3 ms (within a
+/// handshake) or 50 ms (after the close): one row per connection, and
+/// the same rows wherever the cuts fall (a copied SYN in one chunk and
+/// the rest of the copy in the next, a cut between a SYN and its copy).
+#[test]
+fn copies_cut_anywhere_give_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for lag in [300, 50_000] {
+        let f = dir.path().join(format!("copies-{lag}.pcap"));
+        with_copies(&f, 60, lag);
+        files.push(f);
+    }
+    let rows = check_each(&files, &["2", "3", "4", "6", "7", "8"]);
+    assert_eq!(rows, 2 * 60 * 10);
+}
+
 #[test]
 fn corpus_cut_anywhere_gives_the_same_rows() {
     let Some(dir) = shared("corpus/pcaps") else {

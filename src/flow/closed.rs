@@ -15,9 +15,13 @@
 //! copied SYN as a retransmission however late; Zeek as long as it keeps
 //! the closed connection, 5 s by default.)
 //!
-//! Bounded: a direct-mapped table of [`SLOTS`] connections by hash tag
-//! (384 KiB, allocated at the first close); a connection closed later
-//! takes the place of an older one in the same slot.
+//! Time runs both ways here: several inputs of one run (two sensors' files
+//! of the same traffic) may go back in time, so a copy is within
+//! [`WAIT_US`] before or after.
+//!
+//! Bounded: [`SLOTS`] connections by hash tag in sets of [`WAYS`] (384 KiB,
+//! allocated at the first close); a connection closed when its set is full
+//! takes the place of the set's one closed longest ago.
 
 use super::key::FlowKey;
 
@@ -34,6 +38,11 @@ pub const CUT_LAG_US: i64 = 1_000_000;
 
 /// Closed connections kept at most (a power of two).
 pub const SLOTS: usize = 1 << 14;
+
+/// Places per set (a set is one or two cache lines).
+pub const WAYS: usize = 4;
+
+const SETS: usize = SLOTS / WAYS;
 
 /// A closed connection: its [`FlowKey::tag`] (0: none), the sequence
 /// number of its SYN (none when first seen mid-stream) and its close time
@@ -58,11 +67,16 @@ pub enum Verdict {
 /// allows).
 #[derive(Debug, Default)]
 pub struct RecentlyClosed {
-    slots: Box<[Closed]>,
+    sets: Box<[[Closed; WAYS]]>,
 }
 
-fn index(tag: u64) -> usize {
-    (tag >> 40) as usize & (SLOTS - 1)
+fn set_of(tag: u64) -> usize {
+    (tag >> 40) as usize & (SETS - 1)
+}
+
+/// Whether `ts` is within TIME-WAIT of `c`'s time, before or after.
+fn within(c: &Closed, ts: i64) -> bool {
+    ts.abs_diff(c.ts) <= WAIT_US.unsigned_abs()
 }
 
 impl RecentlyClosed {
@@ -77,11 +91,24 @@ impl RecentlyClosed {
     }
 
     fn put(&mut self, c: Closed) {
-        if self.slots.is_empty() {
-            self.slots = vec![Closed::default(); SLOTS].into_boxed_slice();
+        if self.sets.is_empty() {
+            self.sets = vec![[Closed::default(); WAYS]; SETS].into_boxed_slice();
         }
-        if let Some(s) = self.slots.get_mut(index(c.tag)) {
-            *s = c;
+        let Some(set) = self.sets.get_mut(set_of(c.tag)) else {
+            return;
+        };
+        // Its own place, else an empty one, else the one closed longest ago.
+        let i = set
+            .iter()
+            .position(|e| e.tag == c.tag)
+            .or_else(|| set.iter().position(|e| e.tag == 0))
+            .unwrap_or_else(|| {
+                (0..WAYS)
+                    .min_by_key(|&i| set.get(i).map_or(i64::MIN, |e| e.ts))
+                    .unwrap_or(0)
+            });
+        if let Some(e) = set.get_mut(i) {
+            *e = c;
         }
     }
 
@@ -91,15 +118,19 @@ impl RecentlyClosed {
     /// segment past TIME-WAIT) forgets the closed connection.
     #[inline]
     pub fn check(&mut self, key: &FlowKey, syn: Option<u32>, ts: i64) -> Verdict {
-        if self.slots.is_empty() {
+        if self.sets.is_empty() {
             return Verdict::Open;
         }
         let tag = key.tag();
-        let Some(c) = self.slots.get_mut(index(tag)).filter(|c| c.tag == tag) else {
+        let Some(c) = self
+            .sets
+            .get_mut(set_of(tag))
+            .and_then(|set| set.iter_mut().find(|c| c.tag == tag))
+        else {
             return Verdict::Open;
         };
         // Within TIME-WAIT: the SYN again, or any other segment.
-        let copy = ts.saturating_sub(c.ts) <= WAIT_US && syn.is_none_or(|isn| c.isn == Some(isn));
+        let copy = within(c, ts) && syn.is_none_or(|isn| c.isn == Some(isn));
         if copy {
             // Its copies go on: TIME-WAIT starts again from this one.
             c.ts = c.ts.max(ts);
@@ -113,14 +144,14 @@ impl RecentlyClosed {
 
     /// Adds the connections `later` keeps (closed after these).
     pub fn absorb(&mut self, later: RecentlyClosed) {
-        for c in later.slots.iter().filter(|c| c.tag != 0) {
+        for c in later.sets.iter().flatten().filter(|c| c.tag != 0) {
             self.put(*c);
         }
     }
 
     /// Connections kept.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|c| c.tag != 0).count()
+        self.sets.iter().flatten().filter(|c| c.tag != 0).count()
     }
 
     /// None kept.
@@ -154,7 +185,7 @@ mod tests {
         let mut c = RecentlyClosed::default();
         assert_eq!(c.check(&key(1), Some(7), 0), Verdict::Open);
         c.insert(&key(1), Some(7), 1_000);
-        // The SYN copied, even past TIME-WAIT; other segments within it.
+        // Other segments within TIME-WAIT of the close or the latest copy.
         assert_eq!(c.check(&key(1), None, 2_000), Verdict::Copy);
         assert_eq!(c.check(&key(1), None, 2_000 + WAIT_US), Verdict::Copy);
         // Past TIME-WAIT: another connection, first seen mid-stream.
@@ -169,10 +200,42 @@ mod tests {
         c.insert(&key(1), Some(7), 1_000);
         // Other ports: unknown.
         assert_eq!(c.check(&key(2), None, 2_000), Verdict::Open);
-        // A new SYN: a new connection, and the old one forgotten.
-        assert_eq!(c.check(&key(1), Some(8), WAIT_US * 4), Verdict::Open);
-        assert_eq!(c.check(&key(1), None, WAIT_US * 4), Verdict::Open);
+        // A SYN with another sequence number: a new connection, and the
+        // old one forgotten.
+        assert_eq!(c.check(&key(1), Some(8), 2_000), Verdict::Open);
+        assert_eq!(c.check(&key(1), None, 2_000), Verdict::Open);
         assert!(c.is_empty());
+    }
+
+    /// A second input may go back in time: copies come before the close.
+    #[test]
+    fn time_going_back() {
+        let mut c = RecentlyClosed::default();
+        c.insert(&key(1), Some(7), 10 * WAIT_US);
+        assert_eq!(
+            c.check(&key(1), Some(7), 10 * WAIT_US - 1_000),
+            Verdict::Copy
+        );
+        assert_eq!(c.check(&key(1), None, 8 * WAIT_US), Verdict::Open);
+    }
+
+    /// A full set gives up the connection closed longest ago.
+    #[test]
+    fn a_full_set_gives_up_its_oldest() {
+        let mut c = RecentlyClosed::default();
+        let same_set: Vec<FlowKey> = (0..u16::MAX)
+            .map(key)
+            .filter(|k| set_of(k.tag()) == set_of(key(0).tag()))
+            .take(WAYS + 1)
+            .collect();
+        assert_eq!(same_set.len(), WAYS + 1);
+        for (i, k) in same_set.iter().enumerate() {
+            c.insert(k, Some(1), i as i64);
+        }
+        assert_eq!(c.check(&same_set[0], None, 10), Verdict::Open);
+        for k in &same_set[1..] {
+            assert_eq!(c.check(k, None, 10), Verdict::Copy);
+        }
     }
 
     #[test]

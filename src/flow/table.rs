@@ -229,6 +229,8 @@ pub struct FlowTable<'o> {
     closed: RecentlyClosed,
     /// [`Connection::near_cut`] before this capture time.
     near_cut_until: i64,
+    /// Overrun mode: connections left to the next chunk at a SYN seen again.
+    reopened: Vec<FlowKey>,
     /// The table's share of the run's memory budget (shared by the tables
     /// of a chunked run).
     budget: Share,
@@ -279,6 +281,7 @@ impl<'o> FlowTable<'o> {
             defrag: Defrag::new(DefragLimits::default()),
             closed: RecentlyClosed::default(),
             near_cut_until: i64::MIN,
+            reopened: Vec::new(),
             budget: Share::new(Arc::new(Budget::new(limits.memcap))),
             charged: 0,
             pressure: false,
@@ -733,18 +736,21 @@ impl<'o> FlowTable<'o> {
     }
 
     /// A SYN without ACK on the ports of a tracked connection: the same
-    /// SYN again (in overrun mode the connection had not started: the
-    /// next chunk, which sees this SYN, reports it; true), or a new
-    /// connection on the same ports (the old one is retired; true in
-    /// overrun mode).
+    /// SYN again (resent, or a copy), or a new connection on the same
+    /// ports (the old one is retired; true in overrun mode). In overrun
+    /// mode, the same SYN before any hello means the connection had not
+    /// started: the next chunk, which sees this SYN, reports it (true; the
+    /// key is in [`FlowTable::take_reopened`]); after a hello, this chunk
+    /// goes on following it, as one reader would.
     #[inline(never)]
     fn syn_again(&mut self, key: &FlowKey, seq: u32) -> bool {
         let Some(e) = self.table.get(key) else {
             return false;
         };
         if e.conn.syn_isn == Some(seq) {
-            if self.overrun {
+            if self.overrun && e.conn.nothing_yet() {
                 self.forget(key);
+                self.reopened.push(*key);
                 return true;
             }
             return false;
@@ -919,6 +925,12 @@ impl<'o> FlowTable<'o> {
     /// The connections closed lately (for the join of a chunked run).
     pub fn take_closed(&mut self) -> RecentlyClosed {
         std::mem::take(&mut self.closed)
+    }
+
+    /// Overrun mode: the connections left to the next chunk at their SYN
+    /// seen again (see `syn_again`).
+    pub fn take_reopened(&mut self) -> Vec<FlowKey> {
+        std::mem::take(&mut self.reopened)
     }
 
     /// End of input: every connection still open is reported as it stands.

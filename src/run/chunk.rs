@@ -85,6 +85,9 @@ pub(super) struct Done {
     pub(super) servers: ServerNames,
     /// Connections closed lately at the chunk's end (its overrun's too).
     pub(super) closed: RecentlyClosed,
+    /// Connections of `owned` its overrun left to the next chunk at their
+    /// SYN seen again: the next chunk reports them.
+    pub(super) reopened: Vec<FlowKey>,
 }
 
 pub(super) enum ChunkError {

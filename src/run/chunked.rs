@@ -171,6 +171,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         deferred: Vec::new(),
         continued: Vec::new(),
         closed: RecentlyClosed::default(),
+        reopened: Vec::new(),
         owned: FxHashMap::default(),
         handed_off: FxHashSet::default(),
         stats: Stats::default(),
@@ -298,6 +299,7 @@ fn work(cx: &Ctx<'_, '_>, i: usize, names: &SyncSender<NameLog>) -> (Done, Optio
         );
     }
     done.closed = table.take_closed();
+    done.reopened = table.take_reopened();
     table.finish();
     done.stats = table.stats;
     drop(table);
@@ -366,6 +368,7 @@ pub fn run(
         write_error: None,
         servers: std::collections::VecDeque::new(),
         closed: RecentlyClosed::default(),
+        reopened: FxHashMap::default(),
         endpoints: Arc::clone(&s.endpoints),
     };
     let scope = outputs.summary.scope();

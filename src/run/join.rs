@@ -29,6 +29,9 @@ use crate::output::{Ahead, Outputs};
 /// answer look back this far.
 pub const RECENT_ANSWERS: usize = 4;
 
+/// Connections left to a next chunk (see [`Join::reopened`]) kept at most.
+const MAX_REOPENED: usize = 1 << 16;
+
 /// Rows between two looks whether a chunk's counts can be handed over.
 const HANDOFF_ROWS: u32 = 256;
 
@@ -146,6 +149,10 @@ pub(super) struct Join {
     /// Connections the chunks joined so far closed lately: a row a later
     /// chunk holds of a copy of one is dropped.
     pub(super) closed: RecentlyClosed,
+    /// Connections an overrun left to the next chunk at their SYN seen
+    /// again, as tracked at the cut: the next chunk's row takes their
+    /// first packet's time and counts.
+    pub(super) reopened: FxHashMap<FlowKey, Owned>,
     pub(super) endpoints: Arc<Endpoints>,
 }
 
@@ -199,26 +206,36 @@ impl Join {
             // rows: on a thread of its own, not where the run waits.
             std::thread::spawn(move || drop((part, ahead)));
         }
-        for mut rec in std::mem::take(&mut d.unresolved) {
-            row::resolve(&mut rec, &servers, &self.endpoints);
-            self.stats.rows += 1;
+        // A row the join writes: named from the latest chunks' answers.
+        let (stats, write_error, endpoints) =
+            (&mut self.stats, &mut self.write_error, &self.endpoints);
+        let mut write = |mut rec: ConnRecord| {
+            row::resolve(&mut rec, &servers, endpoints);
+            stats.rows += 1;
             if let Err(e) = outputs.record(&rec) {
-                self.write_error.get_or_insert(e);
+                write_error.get_or_insert(e);
             }
+        };
+        for rec in std::mem::take(&mut d.unresolved) {
+            write(rec);
         }
         for mut h in d.held {
             if let Some(isn) = h.syn {
                 // Opened just after the cut: a copy of a connection an
                 // earlier chunk followed (closed, or still followed at
-                // its end) is dropped, a new connection written.
+                // its end and not idle since) is dropped, a new
+                // connection written.
+                let followed = |o: &Owned| {
+                    o.isn == Some(isn) && h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us
+                };
                 let copy = self.closed.check(&h.key, Some(isn), h.rec.ts) == Verdict::Copy
-                    || self.owned.get(&h.key).is_some_and(|o| o.isn == Some(isn));
+                    || self.owned.get(&h.key).is_some_and(followed);
                 if !copy {
-                    row::resolve(&mut h.rec, &servers, &self.endpoints);
-                    self.stats.rows += 1;
-                    if let Err(e) = outputs.record(&h.rec) {
-                        self.write_error.get_or_insert(e);
+                    if let Some(o) = self.reopened.remove(&h.key).filter(|o| o.isn == Some(isn)) {
+                        h.rec.ts = o.first_ts;
+                        h.rec.packets += o.packets;
                     }
+                    write(h.rec);
                 }
                 continue;
             }
@@ -233,12 +250,11 @@ impl Join {
                     // The chunk before reported it (or had nothing to report).
                     continue;
                 }
+            } else if self.closed.check(&h.key, None, h.rec.ts) == Verdict::Copy {
+                // Copies of a connection an earlier chunk closed.
+                continue;
             }
-            row::resolve(&mut h.rec, &servers, &self.endpoints);
-            self.stats.rows += 1;
-            if let Err(e) = outputs.record(&h.rec) {
-                self.write_error.get_or_insert(e);
-            }
+            write(h.rec);
         }
         for c in &d.continued {
             // The rest of a connection handed over, with nothing more to
@@ -322,6 +338,16 @@ impl Join {
             self.owned.extend(d.owned);
             if let Some(now) = now {
                 self.owned = idle_dropped(std::mem::take(&mut self.owned), now, self.idle_us);
+            }
+        }
+        // Left to the next chunk at their SYN seen again: its row stands,
+        // from the connection's first packet.
+        if self.reopened.len() > MAX_REOPENED {
+            self.reopened.clear();
+        }
+        for k in &d.reopened {
+            if let Some(o) = self.owned.remove(k) {
+                self.reopened.insert(*k, o);
             }
         }
         if now.is_some() {

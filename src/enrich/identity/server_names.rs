@@ -5,7 +5,8 @@
 //! Kept per server address: its last few answers with the client that
 //! received each (a client's own answer is preferred; another's serves a
 //! client whose resolver's answers were not captured), in two
-//! generations: when the current one is full it becomes the previous one
+//! generations: when the current one is full (of addresses, or of the
+//! names its answers give) it becomes the previous one
 //! and the older is dropped, so memory stays bounded under a flood of
 //! answers and recent answers survive.
 //!
@@ -317,7 +318,10 @@ impl ServerNames {
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
     /// `server`.
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
-        if self.cur.len() >= self.cap && !self.cur.contains(&server) {
+        // (Full of addresses, or of names: names come with answers too.)
+        if self.cur.len() >= self.cap && !self.cur.contains(&server)
+            || self.cur.names.len() >= self.cap
+        {
             // The older generation's tables are cleared and reused (no
             // allocation, no growth).
             std::mem::swap(&mut self.prev, &mut self.cur);
@@ -489,6 +493,24 @@ mod tests {
         let at = |n: u32| t.lookup(ip("10.0.0.1"), IpAddr::from(n.to_be_bytes()), 999, 999);
         assert!(at(999).is_some());
         assert!(at(1).is_none());
+    }
+
+    /// Answers naming one address with ever new names: the names kept
+    /// stay bounded too.
+    #[test]
+    fn bounded_in_names() {
+        let mut t = ServerNames::new(10);
+        let s = ip("192.0.2.1");
+        for i in 0..1000 {
+            let n: Arc<str> = format!("n{i}.example").into();
+            t.add(i64::from(i), ip("10.0.0.1"), s, &n);
+        }
+        assert!(t.cur.names.len() + t.prev.names.len() <= 10);
+        assert!(t.rotations() > 0);
+        let latest = t
+            .lookup(ip("10.0.0.1"), s, 999, 999)
+            .map(|(n, _)| n.to_string());
+        assert_eq!(latest.as_deref(), Some("n999.example"));
     }
 
     /// An address answered again after a rotation: its answer of the
