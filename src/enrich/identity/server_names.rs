@@ -247,13 +247,43 @@ impl Generation {
     }
 }
 
+/// The two generations and their bound.
+#[derive(Debug)]
+struct Generations {
+    cur: Generation,
+    prev: Generation,
+    /// Server addresses (and names) a generation holds at most.
+    cap: usize,
+    rotations: u64,
+}
+
+impl Generations {
+    fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
+        // (Full of addresses, or of names: names come with answers too.)
+        if self.cur.len() >= self.cap && !self.cur.contains(&server)
+            || self.cur.names.len() >= self.cap
+        {
+            // The older generation's tables are cleared and reused (no
+            // allocation, no growth).
+            std::mem::swap(&mut self.prev, &mut self.cur);
+            self.cur.clear();
+            self.rotations += 1;
+        }
+        if self.cur.index.capacity() == 0 {
+            // Room for a whole generation at once, up to RESERVE: growing
+            // moves every entry again at each doubling, into memory not in
+            // the cache (about a megabyte; pages are touched as used).
+            self.cur.reserve(self.cap.min(RESERVE));
+        }
+        // One lookup for a server address known or new.
+        self.cur.add(&self.prev, server, client, ts, name);
+    }
+}
+
 /// Server names learned from DNS answers.
 #[derive(Debug)]
 pub struct ServerNames {
-    cur: Generation,
-    prev: Generation,
-    cap: usize,
-    rotations: u64,
+    gens: Generations,
     /// Escaped names of recent questions, by their wire form: a name asked
     /// again costs a lookup, not a decode, an escape and an allocation.
     asked: HashMap<Box<[u8]>, Arc<str>>,
@@ -278,10 +308,12 @@ impl ServerNames {
     /// Keeps the answers for at most about `cap` server addresses.
     pub fn new(cap: usize) -> Self {
         ServerNames {
-            cur: Generation::default(),
-            prev: Generation::default(),
-            cap: cap.max(2) / 2,
-            rotations: 0,
+            gens: Generations {
+                cur: Generation::default(),
+                prev: Generation::default(),
+                cap: cap.max(2) / 2,
+                rotations: 0,
+            },
             asked: HashMap::default(),
         }
     }
@@ -292,50 +324,32 @@ impl ServerNames {
     /// messages that do not parse teach nothing.
     pub fn learn(&mut self, ts: i64, client: IpAddr, msg: &[u8]) {
         let Some(s) = dns::scan(msg) else { return };
-        let mut name: Option<Arc<str>> = None;
-        for addr in s.addresses() {
-            if name.is_none() {
-                let Some(q) = s.question else { return };
-                name = Some(match self.asked.get(q) {
-                    Some(n) => n.clone(),
-                    None => {
-                        let Some(text) = wire_name(q) else { return };
-                        let n: Arc<str> = escape(&text).into();
-                        if self.asked.len() >= ASKED_CACHE {
-                            self.asked.clear();
-                        }
-                        self.asked.insert(q.into(), n.clone());
-                        n
-                    }
-                });
+        let mut addrs = s.addresses().peekable();
+        if addrs.peek().is_none() {
+            return;
+        }
+        let Some(q) = s.question else { return };
+        if !self.asked.contains_key(q) {
+            let Some(text) = wire_name(q) else { return };
+            if self.asked.len() >= ASKED_CACHE {
+                self.asked.clear();
             }
-            if let Some(n) = &name {
-                self.add(ts, client, addr, n);
-            }
+            self.asked.insert(q.into(), escape(&text).into());
+        }
+        // The name borrowed, not cloned: no reference count raised and
+        // lowered for each answer.
+        let Some(name) = self.asked.get(q) else {
+            return;
+        };
+        for addr in addrs {
+            self.gens.add(ts, client, addr, name);
         }
     }
 
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
     /// `server`.
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
-        // (Full of addresses, or of names: names come with answers too.)
-        if self.cur.len() >= self.cap && !self.cur.contains(&server)
-            || self.cur.names.len() >= self.cap
-        {
-            // The older generation's tables are cleared and reused (no
-            // allocation, no growth).
-            std::mem::swap(&mut self.prev, &mut self.cur);
-            self.cur.clear();
-            self.rotations += 1;
-        }
-        if self.cur.index.capacity() == 0 {
-            // Room for a whole generation at once, up to RESERVE: growing
-            // moves every entry again at each doubling, into memory not in
-            // the cache (about a megabyte; pages are touched as used).
-            self.cur.reserve(self.cap.min(RESERVE));
-        }
-        // One lookup for a server address known or new.
-        self.cur.add(&self.prev, server, client, ts, name);
+        self.gens.add(ts, client, server, name);
     }
 
     /// The name `client` had resolved for `server` for a connection that
@@ -364,7 +378,7 @@ impl ServerNames {
         let all = || {
             tables
                 .iter()
-                .flat_map(|t| [&t.cur, &t.prev])
+                .flat_map(|t| [&t.gens.cur, &t.gens.prev])
                 .flat_map(|g| g.answers(&server))
                 .filter(|a| a.1 <= until)
         };
@@ -386,17 +400,17 @@ impl ServerNames {
 
     /// Times a full generation was dropped.
     pub fn rotations(&self) -> u64 {
-        self.rotations
+        self.gens.rotations
     }
 
     /// Server addresses kept.
     pub fn len(&self) -> usize {
-        self.cur.len() + self.prev.len()
+        self.gens.cur.len() + self.gens.prev.len()
     }
 
     /// None kept.
     pub fn is_empty(&self) -> bool {
-        self.cur.len() == 0 && self.prev.len() == 0
+        self.gens.cur.len() == 0 && self.gens.prev.len() == 0
     }
 }
 
@@ -505,7 +519,7 @@ mod tests {
             let n: Arc<str> = format!("n{i}.example").into();
             t.add(i64::from(i), ip("10.0.0.1"), s, &n);
         }
-        assert!(t.cur.names.len() + t.prev.names.len() <= 10);
+        assert!(t.gens.cur.names.len() + t.gens.prev.names.len() <= 10);
         assert!(t.rotations() > 0);
         let latest = t
             .lookup(ip("10.0.0.1"), s, 999, 999)
