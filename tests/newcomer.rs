@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{read_rows, sample, tlsready};
+use crate::util::{read_rows, records, sample, tlsready};
 
 /// Two outputs naming one file (directly, through a hard link, through a
 /// symbolic link, or an input) are refused before anything is written.
@@ -105,20 +105,6 @@ fn a_full_disk_on_one_output_keeps_the_others() {
             .contains("</html>")
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("TLS1.0"));
-}
-
-/// The records (header and frame) of a classic little-endian pcap file's
-/// bytes.
-fn records(data: &[u8]) -> Vec<&[u8]> {
-    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    let mut recs = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
-        recs.push(&data[at..at + 16 + caplen]);
-        at += 16 + caplen;
-    }
-    recs
 }
 
 /// A classic little-endian pcap of `name` repeated `reps` times, each copy

@@ -8,7 +8,7 @@
 //! `../shared/bench/make-corpus.py` (seed 4). Without `../shared` (or
 //! python3) those tests print why they skip.
 
-use crate::util::{python3, shared, tlsready};
+use crate::util::{python3, records, shared, tlsready};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -151,16 +151,13 @@ fn samples_cut_anywhere_give_the_same_rows() {
 /// later (a second capture point), in time order.
 fn with_copies(out: &Path, reps: u32, lag_us: u32) {
     let data = std::fs::read("samples/clients-mixed.pcap").unwrap();
-    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    let mut recs: Vec<(u64, &[u8])> = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let word = |i: usize| u32::from_le_bytes(data[at + i..at + i + 4].try_into().unwrap());
-        let ts = u64::from(word(0)) * 1_000_000 + u64::from(word(4));
-        let end = at + 16 + word(8) as usize;
-        recs.push((ts, &data[at + 8..end]));
-        at = end;
-    }
+    let recs: Vec<(u64, &[u8])> = records(&data)
+        .into_iter()
+        .map(|r| {
+            let word = |i: usize| u64::from(u32::from_le_bytes(r[i..i + 4].try_into().unwrap()));
+            (word(0) * 1_000_000 + word(4), &r[8..])
+        })
+        .collect();
     let mut all: Vec<(u64, &[u8])> = (0..u64::from(reps))
         .flat_map(|r| {
             recs.iter().flat_map(move |&(ts, rest)| {

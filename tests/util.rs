@@ -133,3 +133,17 @@ pub fn handshake(t: u8, body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(body);
     m
 }
+
+/// The records (header and frame) of a classic little-endian pcap file's
+/// bytes.
+pub fn records(data: &[u8]) -> Vec<&[u8]> {
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut recs = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
+        recs.push(&data[at..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    recs
+}

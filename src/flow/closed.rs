@@ -150,12 +150,14 @@ impl RecentlyClosed {
     }
 
     /// Connections kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.sets.iter().flatten().filter(|c| c.tag != 0).count()
     }
 
     /// None kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

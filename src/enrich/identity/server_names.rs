@@ -382,20 +382,11 @@ impl ServerNames {
                 .flat_map(|g| g.answers(&server))
                 .filter(|a| a.1 <= until)
         };
-        // The latest answer (the last of equals).
-        let latest = |it: &mut dyn Iterator<Item = (IpAddr, i64, &'a Arc<str>)>| {
-            it.fold(
-                None,
-                |best: Option<(IpAddr, i64, &'a Arc<str>)>, a| match best {
-                    Some(b) if b.1 > a.1 => Some(b),
-                    _ => Some(a),
-                },
-            )
-        };
-        if let Some(a) = latest(&mut all().filter(|a| a.0 == client)) {
+        // The latest answer (`max_by_key`: the last of equals).
+        if let Some(a) = all().filter(|a| a.0 == client).max_by_key(|a| a.1) {
             return Some((a.2, Resolved::ByClient));
         }
-        latest(&mut all()).map(|a| (a.2, Resolved::ByAnyone))
+        all().max_by_key(|a| a.1).map(|a| (a.2, Resolved::ByAnyone))
     }
 
     /// Times a full generation was dropped.
