@@ -151,12 +151,16 @@ impl<'s> Rows<'s> {
 
     /// The server names learned from DNS answers.
     pub fn take_servers(&mut self) -> ServerNames {
+        self.servers.settle();
         std::mem::take(&mut self.servers)
     }
 
     /// A row: named from DNS if it has no SNI, then written, or held back
     /// (chunk mode) when an earlier chunk may name it better.
     fn write(&mut self, key: &FlowKey, conn: &Connection, mut rec: ConnRecord) -> bool {
+        if rec.sni.is_empty() {
+            self.servers.settle();
+        }
         let how = row::resolve(&mut rec, &[&self.servers], &self.endpoints);
         if let Some(n) = self.names
             && rec.who.is_empty()

@@ -20,8 +20,6 @@ use std::sync::Arc;
 
 use std::hash::{Hash, Hasher};
 
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 use rustc_hash::{FxHashMap as HashMap, FxHasher};
 
 use super::escape;
@@ -36,9 +34,6 @@ const PER_SERVER: usize = 2;
 
 /// Server addresses kept by default (both generations).
 pub const DEFAULT_CAP: usize = 16_384;
-
-/// Server addresses a generation makes room for at its first answer.
-const RESERVE: usize = 8192;
 
 /// Names of recent questions kept decoded (cleared when full).
 const ASKED_CACHE: usize = 4096;
@@ -90,13 +85,17 @@ impl Slot {
 
 /// One generation of answers: slots kept in the order their server
 /// addresses came, and an index of slot numbers by address. Most answers
-/// name a new address: the index holds 4 bytes per address (the address
-/// itself is in its slot, compared only when the hash's tag matches), 4 of
-/// the 24 bytes a bucket of a map of whole addresses took, so fewer of
-/// its writes miss the cache; the new slot is written at the end.
+/// name a new address: the index holds 8 bytes per address (a tag of its
+/// hash and its slot's number; the address itself is in its slot,
+/// compared only when the tag matches), and the new slot is written at
+/// the end. The index is open-addressed (linear probing, at most half
+/// full) so that the place an address hashes to can be asked for ahead
+/// ([`Generation::prefetch`]): answers are added in batches, each
+/// address's places asked for a few answers before it is added.
 #[derive(Debug, Default)]
 struct Generation {
-    index: HashTable<u32>,
+    /// 0: empty; else the tag (high half) and the slot's number plus one.
+    index: Vec<u64>,
     slots: Vec<Slot>,
     /// The names its answers give (few: many addresses share a name).
     names: Vec<Arc<str>>,
@@ -106,21 +105,27 @@ struct Generation {
     numbers: HashMap<usize, u32>,
 }
 
-/// The index's hash of a server address.
+/// The hash of a server address (its high bits place it in an index, its
+/// low half is its tag).
 fn hash_of(server: &IpAddr) -> u64 {
     let mut h = FxHasher::default();
     server.hash(&mut h);
-    h.finish()
+    // (Fibonacci hashing: a product's high bits mix all of its input.)
+    h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Whether index entry `i` is `server`'s slot.
-fn is_slot_of<'a>(slots: &'a [Slot], server: &'a IpAddr) -> impl Fn(&u32) -> bool + 'a {
-    move |&i| slots.get(i as usize).is_some_and(|s| s.server == *server)
-}
-
-/// The hash of index entry `i`, from its slot (when the index grows).
-fn rehash(slots: &[Slot]) -> impl Fn(&u32) -> u64 + '_ {
-    move |&i| slots.get(i as usize).map_or(0, |s| hash_of(&s.server))
+/// Asks for the memory at `p` (only an address: nothing is read).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch reads nothing and never faults (SSE is part
+        // of x86_64).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Asks for the memory of the slot pushed next, written at the next new
@@ -128,27 +133,52 @@ fn rehash(slots: &[Slot]) -> impl Fn(&u32) -> u64 + '_ {
 /// written two generations ago, is no longer in the cache.
 #[inline]
 fn prefetch_next(slots: &[Slot], capacity: usize) {
-    #[cfg(target_arch = "x86_64")]
     if slots.len() < capacity {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // (Only an address: nothing is read.)
-        let next = slots.as_ptr().wrapping_add(slots.len()).cast::<i8>();
-        let size = std::mem::size_of::<Slot>();
-        for off in [0, 64, size - 1] {
-            // SAFETY: a prefetch reads nothing and never faults (SSE is
-            // part of x86_64).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off)) };
+        let next = slots.as_ptr().wrapping_add(slots.len()).cast::<u8>();
+        for off in [0, 64, std::mem::size_of::<Slot>() - 1] {
+            prefetch(next.wrapping_add(off));
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slots, capacity);
+}
+
+/// Where in `index` probing for hash `h` starts.
+#[inline]
+fn home(index: &[u64], h: u64) -> usize {
+    // `index.len()` is a power of two.
+    (h >> 32) as usize & index.len().wrapping_sub(1)
 }
 
 impl Generation {
+    /// The place of `server` (hash `h`) in the index: `Ok` its slot's
+    /// number, `Err` the empty place it would take (`None`: no index yet).
+    fn probe(&self, server: &IpAddr, h: u64) -> Result<u32, Option<usize>> {
+        if self.index.is_empty() {
+            return Err(None);
+        }
+        let (mask, tag) = (self.index.len() - 1, h & 0xffff_ffff);
+        let mut at = home(&self.index, h);
+        // At most half full: an empty place comes.
+        loop {
+            let e = self.index[at];
+            if e == 0 {
+                return Err(Some(at));
+            }
+            let i = (e & 0xffff_ffff) as u32 - 1;
+            if e >> 32 == tag
+                && self
+                    .slots
+                    .get(i as usize)
+                    .is_some_and(|s| s.server == *server)
+            {
+                return Ok(i);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
     fn get(&self, server: &IpAddr) -> Option<&Slot> {
-        self.index
-            .find(hash_of(server), is_slot_of(&self.slots, server))
-            .and_then(|&i| self.slots.get(i as usize))
+        let i = self.probe(server, hash_of(server)).ok()?;
+        self.slots.get(i as usize)
     }
 
     fn contains(&self, server: &IpAddr) -> bool {
@@ -159,15 +189,24 @@ impl Generation {
         self.slots.len()
     }
 
+    /// Asks for the index's place of hash `h`.
+    #[inline]
+    fn prefetch(&self, h: u64) {
+        if !self.index.is_empty() {
+            prefetch(self.index.as_ptr().wrapping_add(home(&self.index, h)));
+        }
+    }
+
     fn clear(&mut self) {
-        self.index.clear();
+        self.index.fill(0);
         self.slots.clear();
         self.names.clear();
         self.numbers.clear();
     }
 
+    /// Room for `n` addresses (the index at most half full), made once.
     fn reserve(&mut self, n: usize) {
-        self.index.reserve(n, rehash(&self.slots));
+        self.index = vec![0; (2 * n.max(1)).next_power_of_two()];
         self.slots.reserve(n);
     }
 
@@ -199,20 +238,18 @@ impl Generation {
 
     /// Adds an answer: `server`'s slot (when it has none, made from its
     /// slot in `prev`, else new) takes `name` received by `client` at `ts`.
+    /// The index has room (see [`Generations::add`]).
     fn add(&mut self, prev: &Generation, server: IpAddr, client: IpAddr, ts: i64, name: &Arc<str>) {
         let Ok(next) = u32::try_from(self.slots.len()) else {
             return;
         };
         let number = self.number(name);
-        let entry = self.index.entry(
-            hash_of(&server),
-            is_slot_of(&self.slots, &server),
-            rehash(&self.slots),
-        );
-        let i = match entry {
-            Entry::Occupied(o) => *o.get(),
-            Entry::Vacant(v) => {
-                v.insert(next);
+        let h = hash_of(&server);
+        let i = match self.probe(&server, h) {
+            Ok(i) => i,
+            Err(None) => return,
+            Err(Some(at)) => {
+                self.index[at] = (h & 0xffff_ffff) << 32 | u64::from(next + 1);
                 // Each branch writes the slot in place: a slot chosen
                 // first and moved in was written to the stack piecewise
                 // and read back in wider pieces, a stall on every answer.
@@ -269,11 +306,11 @@ impl Generations {
             self.cur.clear();
             self.rotations += 1;
         }
-        if self.cur.index.capacity() == 0 {
-            // Room for a whole generation at once, up to RESERVE: growing
-            // moves every entry again at each doubling, into memory not in
-            // the cache (about a megabyte; pages are touched as used).
-            self.cur.reserve(self.cap.min(RESERVE));
+        if self.cur.index.is_empty() {
+            // Room for a whole generation at once: growing would move
+            // every entry again at each doubling (the slots take about a
+            // megabyte; their pages are touched as used).
+            self.cur.reserve(self.cap);
         }
         // One lookup for a server address known or new.
         self.cur.add(&self.prev, server, client, ts, name);
@@ -287,7 +324,25 @@ pub struct ServerNames {
     /// Escaped names of recent questions, by their wire form: a name asked
     /// again costs a lookup, not a decode, an escape and an allocation.
     asked: HashMap<Box<[u8]>, Arc<str>>,
+    /// Answers not added yet, in order (see [`ServerNames::settle`]).
+    pending: Vec<Pending>,
 }
+
+/// An answer waiting to be added.
+#[derive(Debug)]
+struct Pending {
+    ts: i64,
+    client: IpAddr,
+    server: IpAddr,
+    name: Arc<str>,
+}
+
+/// Answers added at once ([`ServerNames::settle`]).
+const BATCH: usize = 64;
+
+/// How many answers ahead of its turn an address's places in the index
+/// are asked for.
+const AHEAD: usize = 8;
 
 impl Default for ServerNames {
     fn default() -> Self {
@@ -315,6 +370,7 @@ impl ServerNames {
                 rotations: 0,
             },
             asked: HashMap::default(),
+            pending: Vec::new(),
         }
     }
 
@@ -336,25 +392,57 @@ impl ServerNames {
             }
             self.asked.insert(q.into(), escape(&text).into());
         }
-        // The name borrowed, not cloned: no reference count raised and
-        // lowered for each answer.
-        let Some(name) = self.asked.get(q) else {
+        let Some(name) = self.asked.get(q).cloned() else {
             return;
         };
-        for addr in addrs {
-            self.gens.add(ts, client, addr, name);
+        for server in addrs {
+            self.add(ts, client, server, &name);
         }
     }
 
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
-    /// `server`.
+    /// `server` (added at the next [`ServerNames::settle`] at the latest).
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
-        self.gens.add(ts, client, server, name);
+        self.pending.push(Pending {
+            ts,
+            client,
+            server,
+            name: Arc::clone(name),
+        });
+        if self.pending.len() >= BATCH {
+            self.settle();
+        }
+    }
+
+    /// Adds the answers learned and not added yet: before a lookup, and
+    /// every [`BATCH`] answers. One at a time, each answer's new address
+    /// waited on memory for its place in the index (the capture's bytes
+    /// stream through the cache between answers); in a batch, the places
+    /// of the answers [`AHEAD`] are asked for while one is added.
+    pub fn settle(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        let ask = |gens: &Generations, p: &Pending| {
+            let h = hash_of(&p.server);
+            gens.cur.prefetch(h);
+            gens.prev.prefetch(h);
+        };
+        for p in pending.iter().take(AHEAD) {
+            ask(&self.gens, p);
+        }
+        for (i, p) in pending.iter().enumerate() {
+            if let Some(q) = pending.get(i + AHEAD) {
+                ask(&self.gens, q);
+            }
+            self.gens.add(p.ts, p.client, p.server, &p.name);
+        }
+        pending.clear();
+        self.pending = pending;
     }
 
     /// The name `client` had resolved for `server` for a connection that
     /// began at `first_ts` and was last seen at `last_ts` (see the module
-    /// documentation), else the name anyone had.
+    /// documentation), else the name anyone had. Answers not settled
+    /// ([`ServerNames::settle`]) are not seen.
     pub fn lookup(
         &self,
         client: IpAddr,
@@ -420,6 +508,7 @@ mod tests {
         let other: Arc<str> = "cdn.example".into();
         t.add(1_000_000, ip("10.0.0.5"), ip("52.96.1.1"), &outlook);
         t.add(1_000_000, ip("10.0.0.9"), ip("52.96.1.1"), &other);
+        t.settle();
         let at = |t: &ServerNames, c, s| {
             t.lookup(ip(c), ip(s), 5_000_000, 9_000_000)
                 .map(|(n, r)| (n.to_string(), r))
@@ -443,6 +532,7 @@ mod tests {
         let (c, s) = (ip("10.0.0.5"), ip("192.0.2.1"));
         t.add(10_000_000, c, s, &a);
         t.add(50_000_000, c, s, &b);
+        t.settle();
         let name = |first, last| t.lookup(c, s, first, last).map(|(n, _)| n.to_string());
         assert_eq!(name(20_000_000, 90_000_000).unwrap(), "a.example");
         assert_eq!(name(60_000_000, 90_000_000).unwrap(), "b.example");
@@ -466,6 +556,9 @@ mod tests {
         let (mut first, mut second) = (ServerNames::new(100), ServerNames::new(100));
         first.add(10_000_000, c, s, &a);
         second.add(50_000_000, ip("10.0.0.9"), s, &b);
+        for t in [&mut one, &mut first, &mut second] {
+            t.settle();
+        }
         let parts = [&first, &second];
         for (f, l) in [(20_000_000, 90_000_000), (60_000_000, 90_000_000)] {
             assert_eq!(
@@ -492,6 +585,7 @@ mod tests {
                 &n,
             );
         }
+        t.settle();
         assert!(t.len() <= 10);
         assert!(t.rotations() > 0);
         // The most recent survive.
@@ -510,6 +604,7 @@ mod tests {
             let n: Arc<str> = format!("n{i}.example").into();
             t.add(i64::from(i), ip("10.0.0.1"), s, &n);
         }
+        t.settle();
         assert!(t.gens.cur.names.len() + t.gens.prev.names.len() <= 10);
         assert!(t.rotations() > 0);
         let latest = t
@@ -531,11 +626,13 @@ mod tests {
                 let other = IpAddr::from((0x0a01_0000 + i).to_be_bytes());
                 t.add(ts, ip("10.0.0.9"), other, &b);
             }
+            t.settle();
         };
         t.add(1, ip("10.0.0.1"), s, &a);
         others(&mut t, 2, 0);
         assert_eq!(t.rotations(), 1);
         t.add(3, ip("10.0.0.2"), s, &b);
+        t.settle();
         assert_eq!(
             t.lookup(ip("10.0.0.1"), s, 4, 4),
             Some((&a, Resolved::ByClient))
@@ -554,6 +651,49 @@ mod tests {
         assert_eq!(
             t.lookup(ip("10.0.0.1"), s, 6, 6),
             Some((&a, Resolved::ByClient))
+        );
+    }
+
+    /// Answers added in batches read as added one at a time: through
+    /// rotations, with addresses and names repeating, whatever the batch.
+    #[test]
+    fn batches_read_as_one_at_a_time() {
+        let names: Vec<Arc<str>> = (0..7).map(|i| format!("n{i}.example").into()).collect();
+        let answers: Vec<(i64, IpAddr, IpAddr, usize)> = (0..3000u32)
+            .map(|i| {
+                // Addresses repeat at several distances; clients and
+                // names vary.
+                let a = [i, i / 3, i % 41, i / 7 + 5000][(i % 4) as usize];
+                let server = IpAddr::from((0x0a00_0000 + a).to_be_bytes());
+                let client = IpAddr::from((0xc0a8_0000 + i % 5).to_be_bytes());
+                (i64::from(i), client, server, (i as usize * 7) % names.len())
+            })
+            .collect();
+        let mut single = ServerNames::new(400);
+        let mut batched = ServerNames::new(400);
+        for &(ts, c, s, n) in &answers {
+            single.add(ts, c, s, &names[n]);
+            single.settle();
+            batched.add(ts, c, s, &names[n]);
+        }
+        batched.settle();
+        assert!(batched.rotations() > 10);
+        assert_eq!(single.rotations(), batched.rotations());
+        let mut found = 0;
+        for &(ts, c, s, _) in &answers {
+            let (a, b) = (single.lookup(c, s, ts, ts), batched.lookup(c, s, ts, ts));
+            assert_eq!(a, b, "{c} {s} {ts}");
+            found += usize::from(a.is_some());
+        }
+        assert!(found > 200, "{found} {}", batched.rotations());
+        // An unsettled answer is not seen; settled, it is.
+        let (c, s) = (ip("10.9.9.9"), ip("192.0.2.99"));
+        batched.add(1, c, s, &names[0]);
+        assert_eq!(batched.lookup(c, s, 2, 2), None);
+        batched.settle();
+        assert_eq!(
+            batched.lookup(c, s, 2, 2),
+            Some((&names[0], Resolved::ByClient))
         );
     }
 }
