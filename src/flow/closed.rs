@@ -112,6 +112,19 @@ impl RecentlyClosed {
         }
     }
 
+    /// Asks for the memory of `key`'s set ahead of a [`Self::check`] or
+    /// [`Self::insert`]: its miss in the cache then overlaps the flow
+    /// table's own.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) {
+        if let Some(set) = self.sets.get(set_of(key.tag())) {
+            let p: *const [Closed; WAYS] = set;
+            // (A set may lie across two cache lines.)
+            crate::cache::prefetch(p);
+            crate::cache::prefetch(p.cast::<u8>().wrapping_add(size_of::<[Closed; WAYS]>() - 1));
+        }
+    }
+
     /// A segment at `ts` on `key`'s ports with no connection tracked there;
     /// `syn` is the sequence number of a SYN without ACK. A copy extends
     /// TIME-WAIT; anything else (a SYN with another sequence number, a

@@ -660,6 +660,11 @@ impl<'o> FlowTable<'o> {
     fn segment(&mut self, seg: &Segment<'_>, ts: i64) -> bool {
         let (key, side) = FlowKey::of(seg);
         let pure_syn = pure_syn(seg);
+        // A SYN may open a connection (the closed table is checked first),
+        // a FIN or RST may close one (and is put in it).
+        if pure_syn || seg.flags & (flags::FIN | flags::RST) != 0 {
+            self.closed.prefetch(&key);
+        }
         if pure_syn && self.syn_again(&key, seg.seq) {
             return false;
         }

@@ -23,6 +23,7 @@ use std::hash::{Hash, Hasher};
 use rustc_hash::{FxHashMap as HashMap, FxHasher};
 
 use super::escape;
+use crate::cache::prefetch;
 use crate::wire::names::{dns, wire_name};
 
 /// An answer received at or before this much after a connection began is
@@ -112,20 +113,6 @@ fn hash_of(server: &IpAddr) -> u64 {
     server.hash(&mut h);
     // (Fibonacci hashing: a product's high bits mix all of its input.)
     h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// Asks for the memory at `p` (only an address: nothing is read).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch reads nothing and never faults (SSE is part
-        // of x86_64).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Asks for the memory of the slot pushed next, written at the next new
