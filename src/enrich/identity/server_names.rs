@@ -86,11 +86,11 @@ impl Slot {
 
 /// One generation of answers: slots kept in the order their server
 /// addresses came, and an index of slot numbers by address. Most answers
-/// name a new address: the index holds 8 bytes per address (a tag of its
-/// hash and its slot's number; the address itself is in its slot,
-/// compared only when the tag matches), and the new slot is written at
-/// the end. The index is open-addressed (linear probing, at most half
-/// full) so that the place an address hashes to can be asked for ahead
+/// name a new address: each place of the index holds 8 bytes (a tag of
+/// the address's hash and its slot's number; the address itself is in its
+/// slot, compared only when the tag matches), and the new slot is written
+/// at the end. The index is open-addressed (linear probing, at most half
+/// full: 128 KiB for the default bound's 8,192 addresses) so that the place an address hashes to can be asked for ahead
 /// ([`Generation::prefetch`]): answers are added in batches, each
 /// address's places asked for a few answers before it is added.
 #[derive(Debug, Default)]
@@ -106,8 +106,8 @@ struct Generation {
     numbers: HashMap<usize, u32>,
 }
 
-/// The hash of a server address (its high bits place it in an index, its
-/// low half is its tag).
+/// The hash of a server address (its bits from 32 up place it in an
+/// index, its low half is its tag).
 fn hash_of(server: &IpAddr) -> u64 {
     let mut h = FxHasher::default();
     server.hash(&mut h);
@@ -315,7 +315,8 @@ pub struct ServerNames {
     pending: Vec<Pending>,
 }
 
-/// An answer waiting to be added.
+/// An answer waiting to be added (its name's reference count raised
+/// until then).
 #[derive(Debug)]
 struct Pending {
     ts: i64,
@@ -347,7 +348,8 @@ pub enum Resolved {
 }
 
 impl ServerNames {
-    /// Keeps the answers for at most about `cap` server addresses.
+    /// Keeps the answers for at most about `cap` server addresses (room
+    /// for half of them is made at the first answer).
     pub fn new(cap: usize) -> Self {
         ServerNames {
             gens: Generations {
@@ -449,6 +451,10 @@ impl ServerNames {
         first_ts: i64,
         last_ts: i64,
     ) -> Option<(&'a Arc<str>, Resolved)> {
+        debug_assert!(
+            tables.iter().all(|t| t.pending.is_empty()),
+            "settle before a lookup"
+        );
         let until = first_ts.saturating_add(SLACK_US).min(last_ts.max(first_ts));
         let all = || {
             tables
@@ -469,12 +475,12 @@ impl ServerNames {
         self.gens.rotations
     }
 
-    /// Server addresses kept.
+    /// Server addresses kept (of the answers settled).
     pub fn len(&self) -> usize {
         self.gens.cur.len() + self.gens.prev.len()
     }
 
-    /// None kept.
+    /// None kept (of the answers settled).
     pub fn is_empty(&self) -> bool {
         self.gens.cur.len() == 0 && self.gens.prev.len() == 0
     }
@@ -673,14 +679,51 @@ mod tests {
             found += usize::from(a.is_some());
         }
         assert!(found > 200, "{found} {}", batched.rotations());
-        // An unsettled answer is not seen; settled, it is.
+        // An answer waits for its batch (lookups settle first), then is seen.
         let (c, s) = (ip("10.9.9.9"), ip("192.0.2.99"));
         batched.add(1, c, s, &names[0]);
-        assert_eq!(batched.lookup(c, s, 2, 2), None);
+        assert_eq!(batched.pending.len(), 1);
         batched.settle();
         assert_eq!(
             batched.lookup(c, s, 2, 2),
             Some((&names[0], Resolved::ByClient))
         );
+    }
+
+    /// Every slot of both generations is found at its own number through
+    /// the index, which stays at most half full: tiny and odd bounds,
+    /// IPv4 and IPv6 addresses, through rotations.
+    #[test]
+    fn index_finds_every_slot() {
+        let n: Arc<str> = "x.example".into();
+        for cap in [0, 1, 2, 3, 5, 7, 10, 33, 100, 1000] {
+            let mut t = ServerNames::new(cap);
+            for i in 0..3000u32 {
+                let server = if i % 3 == 0 {
+                    IpAddr::from((u128::from(i / 2) << 64 | 0x2001_0db8).to_be_bytes())
+                } else {
+                    IpAddr::from((0x0a00_0000 + i / 2).to_be_bytes())
+                };
+                t.add(i64::from(i), ip("10.0.0.1"), server, &n);
+            }
+            t.settle();
+            assert!(t.rotations() > 0, "{cap}");
+            for g in [&t.gens.cur, &t.gens.prev] {
+                let used = g.index.iter().filter(|&&e| e != 0).count();
+                assert_eq!(used, g.slots.len(), "{cap}");
+                assert!(
+                    2 * used <= g.index.len(),
+                    "{cap}: {used} of {}",
+                    g.index.len()
+                );
+                for (i, s) in g.slots.iter().enumerate() {
+                    assert_eq!(
+                        g.probe(&s.server, hash_of(&s.server)),
+                        Ok(i as u32),
+                        "{cap}"
+                    );
+                }
+            }
+        }
     }
 }
