@@ -239,6 +239,7 @@ impl Join {
                 }
                 continue;
             }
+            let mut handed = false;
             if let Some(o) = self.owned.get(&h.key) {
                 if self.handed_off.contains(&h.key) {
                     // Started in the chunk before, data only in this one:
@@ -246,11 +247,14 @@ impl Join {
                     h.rec.ts = o.first_ts;
                     h.rec.packets += o.packets;
                     self.deferred.remove(&h.key);
+                    handed = true;
                 } else if h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us {
                     // The chunk before reported it (or had nothing to report).
                     continue;
                 }
-            } else if self.closed.check(&h.key, None, h.rec.ts) == Verdict::Copy {
+            }
+            // (Also past an earlier connection on these ports long idle.)
+            if !handed && self.closed.check(&h.key, None, h.rec.ts) == Verdict::Copy {
                 // Copies of a connection an earlier chunk closed.
                 continue;
             }
@@ -335,7 +339,19 @@ impl Join {
         if self.owned.is_empty() {
             self.owned = d.owned;
         } else {
-            self.owned.extend(d.owned);
+            for (k, mut o) in d.owned {
+                // First seen mid-stream here, the connection an earlier
+                // chunk saw open (not idle since) goes on: it keeps that
+                // SYN's sequence number, so that its copies after a later
+                // cut are known (this chunk may not see it close).
+                if o.isn.is_none()
+                    && let Some(prev) = self.owned.get(&k)
+                    && o.first_ts.saturating_sub(prev.last_ts) <= self.idle_us
+                {
+                    o.isn = prev.isn;
+                }
+                self.owned.insert(k, o);
+            }
             if let Some(now) = now {
                 self.owned = idle_dropped(std::mem::take(&mut self.owned), now, self.idle_us);
             }
