@@ -13,7 +13,7 @@ use super::gate::{Gate, lock, start_known_good};
 use crate::enrich::identity::server_names::ServerNames;
 use crate::enrich::m365::Endpoints;
 use crate::enrich::row;
-use crate::flow::closed::{RecentlyClosed, Verdict};
+use crate::flow::closed::{RecentlyClosed, Verdict, WAIT_US};
 use crate::flow::key::FlowKey;
 use crate::flow::names::NameLog;
 use crate::flow::table::Owned;
@@ -225,11 +225,19 @@ impl Join {
                 // earlier chunk followed (closed, or still followed at
                 // its end and not idle since) is dropped, a new
                 // connection written.
+                let (verdict, closed_at) = self.closed.check_closed(&h.key, Some(isn), h.rec.ts);
+                // (Not when a later chunk saw it close, more than TIME-WAIT
+                // before this SYN: a new connection, as for one reader. That
+                // chunk may have seen it mid-stream, its close then without
+                // the SYN's number.)
                 let followed = |o: &Owned| {
-                    o.isn == Some(isn) && h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us
+                    o.isn == Some(isn)
+                        && h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us
+                        && closed_at.is_none_or(|c| {
+                            c < o.last_ts || h.rec.ts.abs_diff(c) <= WAIT_US.unsigned_abs()
+                        })
                 };
-                let copy = self.closed.check(&h.key, Some(isn), h.rec.ts) == Verdict::Copy
-                    || self.owned.get(&h.key).is_some_and(followed);
+                let copy = verdict == Verdict::Copy || self.owned.get(&h.key).is_some_and(followed);
                 if !copy {
                     if let Some(o) = self.reopened.remove(&h.key).filter(|o| o.isn == Some(isn)) {
                         h.rec.ts = o.first_ts;
