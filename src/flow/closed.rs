@@ -131,20 +131,8 @@ impl RecentlyClosed {
     /// segment past TIME-WAIT) forgets the closed connection.
     #[inline]
     pub fn check(&mut self, key: &FlowKey, syn: Option<u32>, ts: i64) -> Verdict {
-        self.check_closed(key, syn, ts).0
-    }
-
-    /// [`Self::check`], and when the connection was closed (or its latest
-    /// copy came), if one on `key`'s ports is kept.
-    #[inline]
-    pub fn check_closed(
-        &mut self,
-        key: &FlowKey,
-        syn: Option<u32>,
-        ts: i64,
-    ) -> (Verdict, Option<i64>) {
         if self.sets.is_empty() {
-            return (Verdict::Open, None);
+            return Verdict::Open;
         }
         let tag = key.tag();
         let Some(c) = self
@@ -152,19 +140,18 @@ impl RecentlyClosed {
             .get_mut(set_of(tag))
             .and_then(|set| set.iter_mut().find(|c| c.tag == tag))
         else {
-            return (Verdict::Open, None);
+            return Verdict::Open;
         };
-        let closed = c.ts;
         // Within TIME-WAIT: the SYN again, or any other segment.
         let copy = within(c, ts) && syn.is_none_or(|isn| c.isn == Some(isn));
         if copy {
             // Its copies go on: TIME-WAIT starts again from this one.
             c.ts = c.ts.max(ts);
-            (Verdict::Copy, Some(closed))
+            Verdict::Copy
         } else {
             // A new connection on the same ports.
             *c = Closed::default();
-            (Verdict::Open, Some(closed))
+            Verdict::Open
         }
     }
 

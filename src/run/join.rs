@@ -222,22 +222,16 @@ impl Join {
         for mut h in d.held {
             if let Some(isn) = h.syn {
                 // Opened just after the cut: a copy of a connection an
-                // earlier chunk followed (closed, or still followed at
-                // its end and not idle since) is dropped, a new
-                // connection written.
-                let (verdict, closed_at) = self.closed.check_closed(&h.key, Some(isn), h.rec.ts);
-                // (Not when a later chunk saw it close, more than TIME-WAIT
-                // before this SYN: a new connection, as for one reader. That
-                // chunk may have seen it mid-stream, its close then without
-                // the SYN's number.)
-                let followed = |o: &Owned| {
-                    o.isn == Some(isn)
-                        && h.rec.ts.saturating_sub(o.last_ts) <= self.idle_us
-                        && closed_at.is_none_or(|c| {
-                            c < o.last_ts || h.rec.ts.abs_diff(c) <= WAIT_US.unsigned_abs()
-                        })
-                };
-                let copy = verdict == Verdict::Copy || self.owned.get(&h.key).is_some_and(followed);
+                // earlier chunk closed, or followed to its end with this
+                // SYN's number and last seen within TIME-WAIT, is dropped,
+                // a new connection written. (Whether it closed since is
+                // not always known here; the same SYN later than that is a
+                // new connection for one reader when it did: a looped
+                // replay of the same packets.)
+                let followed =
+                    |o: &Owned| o.isn == Some(isn) && h.rec.ts.saturating_sub(o.last_ts) <= WAIT_US;
+                let copy = self.closed.check(&h.key, Some(isn), h.rec.ts) == Verdict::Copy
+                    || self.owned.get(&h.key).is_some_and(followed);
                 if !copy {
                     if let Some(o) = self.reopened.remove(&h.key).filter(|o| o.isn == Some(isn)) {
                         h.rec.ts = o.first_ts;
