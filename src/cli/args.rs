@@ -211,8 +211,8 @@ pub struct AnalyzeArgs {
     pub filter: Option<String>,
     /// Threads (default: the CPU count, 2 to 8). With 2 or more, pcap and pcapng files are cut
     /// into chunks analysed at once, with the same rows as one thread unless the flow table
-    /// fills (--max-flows is shared out among the threads) or copies of packets lag more
-    /// than 1 s across a cut (see README); gzip files and streams are read on
+    /// fills (--max-flows is shared out among the threads) and in rare cases of copies of
+    /// packets across a cut (see README, "Copies of packets"); gzip files and streams are read on
     /// one thread and analysed on another. 1: all on one thread.
     #[arg(long, value_name = "N", default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,

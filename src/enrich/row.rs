@@ -207,6 +207,12 @@ pub fn set_classification(r: &mut ConnRecord, m: Classification, endpoints: &End
     }
 }
 
+/// Whether [`resolve`] looks the row's server up in the DNS answers (its
+/// tables must then be settled, see [`ServerNames::settle`]): no SNI.
+pub fn looks_up_dns(r: &ConnRecord) -> bool {
+    r.sni.is_empty()
+}
+
 /// A row without SNI: the name its client resolved for the server (see
 /// [`ServerNames`]) becomes its `dns_name`, and the row is classified
 /// again when that name is new. Says how the name was found (`None`: the
@@ -216,7 +222,7 @@ pub fn resolve(
     servers: &[&ServerNames],
     endpoints: &Endpoints,
 ) -> Option<Resolved> {
-    if !r.sni.is_empty() {
+    if !looks_up_dns(r) {
         return None;
     }
     let (name, how) = ServerNames::lookup_in(servers, r.client_ip, r.server_ip, r.ts, r.last_ts)?;

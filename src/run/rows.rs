@@ -158,7 +158,7 @@ impl<'s> Rows<'s> {
     /// A row: named from DNS if it has no SNI, then written, or held back
     /// (chunk mode) when an earlier chunk may name it better.
     fn write(&mut self, key: &FlowKey, conn: &Connection, mut rec: ConnRecord) -> bool {
-        if rec.sni.is_empty() {
+        if row::looks_up_dns(&rec) {
             self.servers.settle();
         }
         let how = row::resolve(&mut rec, &[&self.servers], &self.endpoints);
