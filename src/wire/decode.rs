@@ -129,6 +129,7 @@ fn ether_type_of_family(af: u32) -> Option<EtherType> {
 }
 
 /// Decodes one frame of the given link type down to TCP.
+#[inline(always)]
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
     if let Some(r) = fast(link, frame) {
         return r;
@@ -207,6 +208,7 @@ fn general(link: LinkType, frame: &[u8]) -> Found<'_> {
 /// The common case, on its own and first: Ethernet
 /// (at most one VLAN tag), IPv4 or IPv6 without extension headers, TCP.
 /// `None` hands anything else to the general path.
+#[inline(always)]
 fn fast(link: LinkType, frame: &[u8]) -> Option<Result<Segment<'_>, Skip>> {
     use etherparse::{Ethernet2HeaderSlice, SingleVlanHeaderSlice};
     let (mut et, mut rest) = match link {
