@@ -145,13 +145,8 @@ pub struct NameLog {
     /// Frames not kept (over [`MAX_BYTES`]).
     pub dropped: u64,
     /// What is kept of each TCP direction (the start of a stream is what
-    /// names: a Kerberos record, an HTTP request's headers), by the
-    /// direction's hash ([`direction_hash`]): a small entry, where whole
-    /// addresses made the table miss the cache at every segment. Two
-    /// directions whose hashes collide (the hash has no secret key: they
-    /// can be made to) share what is kept: a stream's start may be lost,
-    /// nothing more.
-    streams: rustc_hash::FxHashMap<u64, Kept>,
+    /// names: a Kerberos record, an HTTP request's headers).
+    streams: Streams,
     /// The source of the latest SYNs.
     last_mac: LastMac,
 }
@@ -197,8 +192,36 @@ struct Kept {
     start: Option<u32>,
 }
 
-/// TCP directions whose starts are being kept at once (cleared when full).
-const MAX_STREAMS: usize = 16_384;
+/// Places of [`Streams`] (a power of two; 24 bytes each).
+const STREAM_PLACES: usize = 8192;
+
+/// What is kept of TCP directions, direct-mapped by the direction's hash
+/// ([`direction_hash`]): one place each, one miss in the cache a segment
+/// (a hash map of whole addresses missed at every segment, and a map of
+/// hashes twice). A direction takes its place from any other, whose state
+/// is lost: its later segments are kept as those of a stream begun before
+/// the capture, up to its cap, and the names pass still reads no more than
+/// a stream's start. (The hash has no secret key: directions can be made
+/// to share a place; a stream's start may be lost, nothing more.)
+#[derive(Debug, Default)]
+struct Streams {
+    places: Box<[(u64, Kept)]>,
+}
+
+impl Streams {
+    /// What is kept of direction `dir` (empty when it is new here).
+    fn get(&mut self, dir: u64) -> &mut Kept {
+        if self.places.is_empty() {
+            self.places = vec![(0, Kept::default()); STREAM_PLACES].into_boxed_slice();
+        }
+        let i = (dir >> 40) as usize & (STREAM_PLACES - 1);
+        let place = &mut self.places[i];
+        if place.0 != dir {
+            *place = (dir, Kept::default());
+        }
+        &mut place.1
+    }
+}
 
 /// A TCP direction to an HTTP port (requests).
 fn is_http(dport: u16) -> bool {
@@ -240,10 +263,7 @@ impl NameLog {
             return;
         }
         let dir = direction_hash(seg.src, seg.sport, seg.dst, seg.dport);
-        if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&dir) {
-            self.streams.clear();
-        }
-        let kept = self.streams.entry(dir).or_default();
+        let kept = self.streams.get(dir);
         let cap = stream_cap(seg.dport);
         if syn {
             *kept = Kept {
@@ -364,6 +384,25 @@ mod tests {
             own_source_mac(&frame(false, [10, 0, 0, 7])[..20], client),
             None
         );
+    }
+
+    /// A direction keeps its state in its place until another direction
+    /// hashed to the same place takes it; other places are untouched.
+    #[test]
+    fn stream_places_are_taken_over() {
+        let mut s = Streams::default();
+        let a = 0x0000_0100_0000_0001u64;
+        let same_place = a ^ 0x1234; // low bits differ, place bits equal
+        let other_place = a ^ (1 << 40);
+        s.get(a).bytes = 10;
+        s.get(other_place).bytes = 7;
+        assert_eq!(s.get(a).bytes, 10, "kept while its place is its own");
+        s.get(same_place).start = Some(5);
+        assert_eq!(s.get(same_place).start, Some(5));
+        let back = *s.get(a);
+        assert_eq!((back.bytes, back.start), (0, None), "taken over: new again");
+        assert_eq!(s.get(other_place).bytes, 7);
+        assert_eq!(s.places.len(), STREAM_PLACES);
     }
 
     /// Of an HTTP request direction the log keeps the first segment after
