@@ -208,14 +208,17 @@ struct Streams {
     places: Box<[(u64, Kept)]>,
 }
 
+fn place_of(dir: u64) -> usize {
+    (dir >> 40) as usize & (STREAM_PLACES - 1)
+}
+
 impl Streams {
     /// What is kept of direction `dir` (empty when it is new here).
     fn get(&mut self, dir: u64) -> &mut Kept {
         if self.places.is_empty() {
             self.places = vec![(0, Kept::default()); STREAM_PLACES].into_boxed_slice();
         }
-        let i = (dir >> 40) as usize & (STREAM_PLACES - 1);
-        let place = &mut self.places[i];
+        let place = &mut self.places[place_of(dir)];
         if place.0 != dir {
             *place = (dir, Kept::default());
         }
@@ -247,6 +250,20 @@ impl NameLog {
             link,
             data: frame.into(),
         });
+    }
+
+    /// Asks for the memory of what is kept of `seg`'s direction when it is
+    /// on a name port, ahead of [`NameLog::tcp`]: its miss in the cache
+    /// then overlaps the flow table's work on the segment.
+    #[inline]
+    pub fn prefetch(&self, seg: &crate::wire::decode::Segment<'_>) {
+        if tcp_names(seg.sport, seg.dport)
+            && let Some(p) = self.streams.places.get(place_of(direction_hash(
+                seg.src, seg.sport, seg.dst, seg.dport,
+            )))
+        {
+            crate::cache::prefetch(p);
+        }
     }
 
     /// A TCP segment on a name port ([`tcp_names`]): the SYN, and the

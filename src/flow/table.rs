@@ -547,11 +547,17 @@ impl<'o> FlowTable<'o> {
             // these too), no name.
             return false;
         }
-        // Name traffic: the rest out of line.
-        if self.names.is_some() && may_name(seg.flags & flags::SYN != 0, seg.sport, seg.dport) {
-            self.names_segment(link, ts, frame, &seg);
+        // Name traffic: the rest out of line, after the segment (what is
+        // kept of its direction is asked for first, see `NameLog::prefetch`).
+        let named =
+            self.names.is_some() && may_name(seg.flags & flags::SYN != 0, seg.sport, seg.dport);
+        if named && let Some(n) = &self.names {
+            n.prefetch(&seg);
         }
         let following = self.segment(&seg, ts);
+        if named {
+            self.names_segment(link, ts, frame, &seg);
+        }
         if self.pressure {
             self.relieve();
         }
