@@ -374,15 +374,18 @@ impl ServerNames {
             return;
         }
         let Some(q) = s.question else { return };
-        if !self.asked.contains_key(q) {
-            let Some(text) = wire_name(q) else { return };
-            if self.asked.len() >= ASKED_CACHE {
-                self.asked.clear();
+        // (One lookup for the name asked before, most answers'.)
+        let name = match self.asked.get(q) {
+            Some(n) => Arc::clone(n),
+            None => {
+                let Some(text) = wire_name(q) else { return };
+                if self.asked.len() >= ASKED_CACHE {
+                    self.asked.clear();
+                }
+                let n: Arc<str> = escape(&text).into();
+                self.asked.insert(q.into(), Arc::clone(&n));
+                n
             }
-            self.asked.insert(q.into(), escape(&text).into());
-        }
-        let Some(name) = self.asked.get(q).cloned() else {
-            return;
         };
         for server in addrs {
             self.add(ts, client, server, &name);
