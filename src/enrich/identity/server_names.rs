@@ -313,16 +313,18 @@ pub struct ServerNames {
     asked: HashMap<Box<[u8]>, Arc<str>>,
     /// Answers not added yet, in order (see [`ServerNames::settle`]).
     pending: Vec<Pending>,
+    /// Their names (one for the addresses of one answer in a row).
+    pending_names: Vec<Arc<str>>,
 }
 
-/// An answer waiting to be added (its name's reference count raised
-/// until then).
+/// An answer waiting to be added: its name is its number in
+/// [`ServerNames::pending_names`].
 #[derive(Debug)]
 struct Pending {
     ts: i64,
     client: IpAddr,
     server: IpAddr,
-    name: Arc<str>,
+    name: u32,
 }
 
 /// Answers added at once ([`ServerNames::settle`]).
@@ -360,6 +362,7 @@ impl ServerNames {
             },
             asked: HashMap::default(),
             pending: Vec::new(),
+            pending_names: Vec::new(),
         }
     }
 
@@ -395,11 +398,18 @@ impl ServerNames {
     /// An answer received by `client` at `ts` resolved `name` (escaped) to
     /// `server` (added at the next [`ServerNames::settle`] at the latest).
     pub fn add(&mut self, ts: i64, client: IpAddr, server: IpAddr, name: &Arc<str>) {
+        if !self
+            .pending_names
+            .last()
+            .is_some_and(|n| Arc::ptr_eq(n, name))
+        {
+            self.pending_names.push(Arc::clone(name));
+        }
         self.pending.push(Pending {
             ts,
             client,
             server,
-            name: Arc::clone(name),
+            name: u32::try_from(self.pending_names.len() - 1).unwrap_or(u32::MAX),
         });
         if self.pending.len() >= BATCH {
             self.settle();
@@ -425,10 +435,13 @@ impl ServerNames {
             if let Some(q) = pending.get(i + AHEAD) {
                 ask(&self.gens, q);
             }
-            self.gens.add(p.ts, p.client, p.server, &p.name);
+            if let Some(name) = self.pending_names.get(p.name as usize) {
+                self.gens.add(p.ts, p.client, p.server, name);
+            }
         }
         pending.clear();
         self.pending = pending;
+        self.pending_names.clear();
     }
 
     /// The name `client` had resolved for `server` for a connection that
