@@ -288,9 +288,10 @@ impl NameLog {
                 start: Some(seg.seq.wrapping_add(1)),
             };
             // An HTTP request is kept from its first segment, which alone
-            // is read: its SYN teaches the names pass nothing more (a
-            // direction first seen with payload is read from there).
+            // is read (a direction first seen with payload is read from
+            // there): of its SYN, only the source MAC, as of any SYN.
             if is_http(seg.dport) && seg.payload.is_empty() {
+                self.syn(link, ts, frame, seg.src);
                 return;
             }
         } else if kept.bytes >= cap {
@@ -423,7 +424,8 @@ mod tests {
     }
 
     /// Of an HTTP request direction the log keeps the first segment after
-    /// the SYN (all the follower reads), not the SYN: on the real frames of
+    /// the SYN (all the follower reads) and, of the SYN, only its source
+    /// MAC: on the real frames of
     /// samples/identity/lan.pcap, with a second request added after the
     /// first (its sequence number moved on).
     #[test]
@@ -457,9 +459,23 @@ mod tests {
         let s = decode(first.link, &again).unwrap();
         log.tcp(first.link, first.ts_us, &again, &s);
         assert!(syns >= 1);
-        assert_eq!(kept, 1, "the request alone");
-        assert!(
-            matches!(log.entries().first(), Some(Logged::Frame { data, .. }) if **data == *first.data)
+        let frames: Vec<_> = log
+            .entries()
+            .iter()
+            .filter_map(|e| match e {
+                Logged::Frame { data, .. } => Some(data),
+                Logged::Mac { .. } => None,
+            })
+            .collect();
+        assert_eq!(frames, [&first.data[..].into()], "the request alone");
+        let client = seg.src;
+        assert_eq!(
+            log.entries()
+                .iter()
+                .filter(|e| matches!(e, Logged::Mac { addr, .. } if *addr == client))
+                .count(),
+            syns,
+            "of each SYN, the client's MAC"
         );
         assert_eq!(log.entries().len(), kept, "the second request is not kept");
         // Another direction to port 8080 without its SYN in this log: its
