@@ -48,12 +48,8 @@ fn view<'a>(id: &'a Identity, r: &'a HostRow) -> View<'a> {
         source: r.source.as_str(),
         mac: r.mac.map(|m| format_mac(&m)).unwrap_or_default(),
         vendor: r.mac.as_ref().map(|m| id.vendor(m)).unwrap_or_default(),
-        os_hint: r.os.as_ref().map(|o| o.os.as_str()).unwrap_or_default(),
-        os_evidence: r
-            .os
-            .as_ref()
-            .map(|o| o.evidence.as_str())
-            .unwrap_or_default(),
+        os_hint: r.os.as_ref().map(|o| &*o.os).unwrap_or_default(),
+        os_evidence: r.os.as_ref().map(|o| &*o.evidence).unwrap_or_default(),
         first_seen: rfc3339(r.first_seen),
         last_seen: rfc3339(r.last_seen),
     }

@@ -595,7 +595,7 @@ impl Identity {
             vendor: mac
                 .map(|m| self.oui().vendor(&m).cell().to_string())
                 .unwrap_or_default(),
-            os_hint: held.and_then(|h| h.os).map(|o| o.os.clone()),
+            os_hint: held.and_then(|h| h.os).map(|o| o.os.to_string()),
         }
     }
 

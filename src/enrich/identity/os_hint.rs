@@ -5,22 +5,25 @@
 //! precise hint (a Windows version from CryptoAPI) beats a vaguer one
 //! (`MSFT 5.0` is every Windows since 2000).
 
-/// One hint with its precision and evidence.
+use std::sync::Arc;
+
+/// One hint with its precision and evidence (shared: the hint of one
+/// `User-Agent` serves every client that sends it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsHint {
     /// The OS, e.g. `Windows 7 / Server 2008 R2`.
-    pub os: String,
+    pub os: Arc<str>,
     /// Precision: 1 family (`Windows`, `Linux`), 2 family and generation,
     /// 3 a version.
     pub rank: u8,
     /// What said so: `dhcp:MSFT 5.0`, `http:Microsoft-CryptoAPI/6.1`.
-    pub evidence: String,
+    pub evidence: Arc<str>,
 }
 
 /// Longest evidence kept.
 const MAX_EVIDENCE: usize = 96;
 
-fn hint(os: impl Into<String>, rank: u8, kind: &str, raw: &str) -> OsHint {
+fn hint(os: impl Into<Arc<str>>, rank: u8, kind: &str, raw: &str) -> OsHint {
     let mut raw = raw.to_string();
     if raw.len() > MAX_EVIDENCE {
         let mut cut = MAX_EVIDENCE;
@@ -32,7 +35,7 @@ fn hint(os: impl Into<String>, rank: u8, kind: &str, raw: &str) -> OsHint {
     OsHint {
         os: os.into(),
         rank,
-        evidence: format!("{kind}:{raw}"),
+        evidence: format!("{kind}:{raw}").into(),
     }
 }
 
@@ -139,7 +142,7 @@ mod tests {
     use super::*;
 
     fn os(h: Option<OsHint>) -> Option<(String, u8)> {
-        h.map(|h| (h.os, h.rank))
+        h.map(|h| (h.os.to_string(), h.rank))
     }
 
     #[test]
@@ -149,7 +152,7 @@ mod tests {
             Some(("Windows".into(), 1))
         );
         assert_eq!(
-            from_dhcp_vendor_class("MSFT 5.0").unwrap().evidence,
+            &*from_dhcp_vendor_class("MSFT 5.0").unwrap().evidence,
             "dhcp:MSFT 5.0"
         );
         assert_eq!(

@@ -203,6 +203,9 @@ impl HostTable {
         let limits = self.limits;
         let host = self.hosts.entry(addr).or_default();
         if host.tenancies.is_empty() {
+            // Room for one: most addresses have one holder (a first push
+            // makes room for four, about 600 bytes an address).
+            host.tenancies.reserve_exact(1);
             host.tenancies.push(Tenancy::new(i64::MIN, ts));
         }
         let mut i = host.at(ts);
@@ -522,7 +525,7 @@ mod tests {
         let hint = |os: &str, rank| OsHint {
             os: os.into(),
             rank,
-            evidence: String::new(),
+            evidence: "".into(),
         };
         for (ts, h) in [
             (110, hint("Windows", 1)),
@@ -538,7 +541,7 @@ mod tests {
                 },
             );
         }
-        assert_eq!(t.lookup(ip(), 100).unwrap().os.unwrap().os, "Windows 7");
+        assert_eq!(&*t.lookup(ip(), 100).unwrap().os.unwrap().os, "Windows 7");
     }
 
     #[test]
