@@ -37,10 +37,6 @@ pub enum Logged {
         link: LinkType,
         /// Its bytes.
         data: Box<[u8]>,
-        /// An HTTP request's first segment after its direction's SYN, the
-        /// only one kept of that direction: read as the start of its
-        /// stream, whatever the names pass followed on those ports before.
-        start: bool,
     },
     /// A TCP client's SYN came from this MAC.
     Mac {
@@ -244,10 +240,6 @@ fn stream_cap(dport: u16) -> u32 {
 impl NameLog {
     /// Keeps a frame known to carry name traffic.
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
-        self.keep(link, ts, frame, false);
-    }
-
-    fn keep(&mut self, link: LinkType, ts: i64, frame: &[u8], start: bool) {
         if self.bytes + ENTRY + frame.len() > MAX_BYTES {
             self.dropped += 1;
             return;
@@ -257,7 +249,6 @@ impl NameLog {
             ts,
             link,
             data: frame.into(),
-            start,
         });
     }
 
@@ -312,11 +303,10 @@ impl NameLog {
         // An HTTP request is read from the first segment after the SYN
         // (see `run::names::Follower`): the rest is not kept. (Without the
         // SYN, in an earlier chunk, the cap applies.)
-        let start = is_http(seg.dport) && !seg.payload.is_empty() && kept.start == Some(seg.seq);
-        if start {
+        if is_http(seg.dport) && !seg.payload.is_empty() && kept.start == Some(seg.seq) {
             kept.bytes = cap;
         }
-        self.keep(link, ts, frame, start);
+        self.frame(link, ts, frame);
     }
 
     /// A UDP frame (`t` its transport): kept when it names hosts.

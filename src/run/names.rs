@@ -51,12 +51,6 @@ pub struct Follower {
 impl Follower {
     /// Feeds `identity` with a frame's name traffic.
     pub fn frame(&mut self, identity: &mut Identity, f: &Frame<'_>) {
-        self.read(identity, f, false);
-    }
-
-    /// [`Follower::frame`]; `start`: a TCP segment that starts its
-    /// direction's stream, as after a SYN (see [`Logged::Frame`]).
-    fn read(&mut self, identity: &mut Identity, f: &Frame<'_>, start: bool) {
         let Some(t) = transport(f.link, f.data) else {
             return;
         };
@@ -73,7 +67,7 @@ impl Follower {
                 dport: t.dport,
                 payload: t.payload,
             }),
-            Proto::Tcp { seq, syn } => self.tcp(identity, f.ts_us, &t, seq, syn, start),
+            Proto::Tcp { seq, syn } => self.tcp(identity, f.ts_us, &t, seq, syn),
         }
     }
 
@@ -82,12 +76,7 @@ impl Follower {
     pub fn replay(&mut self, log: &NameLog, identity: &mut Identity) {
         for e in log.entries() {
             match e {
-                Logged::Frame {
-                    ts,
-                    link,
-                    data,
-                    start,
-                } => self.read(
+                Logged::Frame { ts, link, data } => self.frame(
                     identity,
                     &Frame {
                         link: *link,
@@ -95,7 +84,6 @@ impl Follower {
                         data,
                         wire_len: data.len() as u32,
                     },
-                    *start,
                 ),
                 Logged::Mac { ts, mac, addr } => identity.frame_mac(*ts, *mac, *addr),
             }
@@ -117,21 +105,18 @@ impl Follower {
         t: &crate::wire::names::frame::Transport<'_>,
         seq: u32,
         syn: bool,
-        start: bool,
     ) {
         if !wanted(t.sport, t.dport) {
             return;
         }
         let dir = (t.src, t.sport, t.dst, t.dport);
-        if syn || start {
-            // A new stream (a segment that starts one is where its SYN
-            // would have put it).
+        if syn {
             self.room(&dir);
             self.streams.insert(
                 dir,
                 Stream {
                     mac: t.src_mac,
-                    next: if syn { seq.wrapping_add(1) } else { seq },
+                    next: seq.wrapping_add(1),
                     buf: Vec::new(),
                     want: 1,
                     done: false,
@@ -306,67 +291,6 @@ mod tests {
     fn sorted(mut rows: Vec<crate::enrich::identity::table::HostRow>) -> Vec<String> {
         rows.sort_by_key(|r| (r.addr, r.first_seen, r.name.clone()));
         rows.iter().map(|r| format!("{r:?}")).collect()
-    }
-
-    /// A client that opens a second HTTP connection on the same ports (a
-    /// port used again) has its second request read too, though the log
-    /// keeps no HTTP SYN: the real SYN and request of
-    /// samples/identity/lan.pcap (Windows 7's CryptoAPI), then again 120 s
-    /// later with another sequence number and the User-Agent of Windows
-    /// 8.1, which wins (the same rank, later).
-    #[test]
-    fn a_request_on_ports_used_again_is_read() {
-        use crate::flow::names::NameLog;
-        use crate::wire::decode::{decode, flags};
-        let frames = crate::testing::frames("identity/lan.pcap");
-        let to_http = |want_syn: bool| {
-            frames
-                .iter()
-                .find(|f| {
-                    decode(f.link, &f.data).is_ok_and(|s| {
-                        s.dport == 80
-                            && (s.flags & flags::SYN != 0) == want_syn
-                            && (want_syn || !s.payload.is_empty())
-                    })
-                })
-                .expect("an HTTP SYN and request in the sample")
-        };
-        let (syn, req) = (to_http(true), to_http(false));
-        let client = decode(req.link, &req.data).unwrap().src;
-        let ua = b"Microsoft-CryptoAPI/6.1";
-        let at = req.data.windows(ua.len()).position(|w| w == ua).unwrap();
-        // (TCP sequence number at offset 14 + 20 + 4: IPv4 without options.)
-        let again = |f: &crate::testing::Owned, delta: u32| {
-            let mut d = f.data.clone();
-            let seq = u32::from_be_bytes(d[38..42].try_into().unwrap()).wrapping_add(delta);
-            d[38..42].copy_from_slice(&seq.to_be_bytes());
-            d
-        };
-        let (syn2, mut req2) = (again(syn, 7777), again(req, 7777));
-        req2[at + ua.len() - 1] = b'3';
-        let later = 120_000_000;
-        let mut log = NameLog::default();
-        for (ts, data) in [
-            (syn.ts_us, &syn.data),
-            (req.ts_us, &req.data),
-            (syn.ts_us + later, &syn2),
-            (req.ts_us + later, &req2),
-        ] {
-            log.tcp(syn.link, ts, data, &decode(syn.link, data).unwrap());
-        }
-        let mut identity = Identity::default();
-        Follower::default().replay(&log, &mut identity);
-        let os = |ts| {
-            identity
-                .client_name(client, ts)
-                .map(|c| c.os_hint)
-                .unwrap_or_default()
-        };
-        assert!(
-            os(req.ts_us + later).starts_with("Windows 8.1"),
-            "{}",
-            os(req.ts_us + later)
-        );
     }
 
     /// A live capture learns frame by frame (the table's log drained after
