@@ -38,6 +38,17 @@ pub enum Logged {
         /// Its bytes.
         data: Box<[u8]>,
     },
+    /// A SYN opened an HTTP request direction: the names pass starts its
+    /// stream there, as from the SYN's frame (which is not kept: only the
+    /// request's first segment is read).
+    Syn {
+        /// Capture time (µs).
+        ts: i64,
+        /// The direction: source, source port, destination, port.
+        dir: (IpAddr, u16, IpAddr, u16),
+        /// The SYN's sequence number.
+        seq: u32,
+    },
     /// A TCP client's SYN came from this MAC.
     Mac {
         /// Capture time (µs).
@@ -192,37 +203,80 @@ struct Kept {
     start: Option<u32>,
 }
 
-/// Places of [`Streams`] (a power of two; 24 bytes each).
+/// Places of [`Streams`] (a power of two; 32 bytes each).
 const STREAM_PLACES: usize = 8192;
 
-/// What is kept of TCP directions, direct-mapped by the direction's hash
-/// ([`direction_hash`]): one place each, one miss in the cache a segment
-/// (a hash map of whole addresses missed at every segment, and a map of
-/// hashes twice). A direction takes its place from any other, whose state
-/// is lost: its later segments are kept as those of a stream begun before
-/// the capture, up to its cap, and the names pass still reads no more than
-/// a stream's start. (The hash has no secret key: directions can be made
-/// to share a place; a stream's start may be lost, nothing more.)
+/// Places of a set of [`Streams`] (two cache lines).
+const STREAM_WAYS: usize = 4;
+
+/// A place of [`Streams`] unused this long (capture time, µs) is free.
+const STREAM_IDLE_US: i64 = 60_000_000;
+
+/// What is kept of TCP directions, in sets of [`STREAM_WAYS`] places by
+/// the direction's hash ([`direction_hash`]): one set a segment, asked for
+/// ahead ([`NameLog::prefetch`]; a hash map of whole addresses missed the
+/// cache at every segment, and a map of hashes twice). A new direction
+/// takes a free place of its set (empty, or unused for
+/// [`STREAM_IDLE_US`]); when none is free, a SYN takes the place used
+/// least lately, and a direction seen without its SYN is not kept. So a
+/// direction that lost its place is not kept again from there, and
+/// directions sharing a set cannot take places from each other at every
+/// segment: what is kept stays within a cap a stream start. (The hash has
+/// no secret key: directions can be made to share a set; a stream's start
+/// may be lost, nothing more.)
 #[derive(Debug, Default)]
 struct Streams {
-    places: Box<[(u64, Kept)]>,
+    sets: Box<[StreamSet]>,
 }
 
-fn place_of(dir: u64) -> usize {
-    (dir >> 40) as usize & (STREAM_PLACES - 1)
+/// One set of [`Streams`].
+#[derive(Debug, Default, Clone, Copy)]
+#[repr(align(64))]
+struct StreamSet([Place; STREAM_WAYS]);
+
+/// One direction in [`Streams`].
+#[derive(Debug, Default, Clone, Copy)]
+struct Place {
+    /// Its hash (0: none).
+    dir: u64,
+    /// When it was last seen.
+    ts: i64,
+    kept: Kept,
+}
+
+fn set_of(dir: u64) -> usize {
+    (dir >> 40) as usize & (STREAM_PLACES / STREAM_WAYS - 1)
 }
 
 impl Streams {
-    /// What is kept of direction `dir` (empty when it is new here).
-    fn get(&mut self, dir: u64) -> &mut Kept {
-        if self.places.is_empty() {
-            self.places = vec![(0, Kept::default()); STREAM_PLACES].into_boxed_slice();
+    /// What is kept of direction `dir` at `ts` (empty when it is new
+    /// here; `syn`: a SYN starts it anew); `None` when another direction
+    /// holds its place.
+    fn get(&mut self, dir: u64, ts: i64, syn: bool) -> Option<&mut Kept> {
+        if self.sets.is_empty() {
+            self.sets = vec![StreamSet::default(); STREAM_PLACES / STREAM_WAYS].into_boxed_slice();
         }
-        let place = &mut self.places[place_of(dir)];
-        if place.0 != dir {
-            *place = (dir, Kept::default());
-        }
-        &mut place.1
+        let set = &mut self.sets[set_of(dir)].0;
+        let free = |p: &Place| p.dir == 0 || ts.abs_diff(p.ts) > STREAM_IDLE_US.unsigned_abs();
+        let i = match set.iter().position(|p| p.dir == dir) {
+            Some(i) => i,
+            None => {
+                let i = match set.iter().position(free) {
+                    Some(i) => i,
+                    None if syn => (0..STREAM_WAYS).min_by_key(|&i| set[i].ts).unwrap_or(0),
+                    None => return None,
+                };
+                set[i] = Place {
+                    dir,
+                    ts,
+                    kept: Kept::default(),
+                };
+                i
+            }
+        };
+        let place = &mut set[i];
+        place.ts = ts;
+        Some(&mut place.kept)
     }
 }
 
@@ -258,11 +312,14 @@ impl NameLog {
     #[inline]
     pub fn prefetch(&self, seg: &crate::wire::decode::Segment<'_>) {
         if tcp_names(seg.sport, seg.dport)
-            && let Some(p) = self.streams.places.get(place_of(direction_hash(
+            && let Some(set) = self.streams.sets.get(set_of(direction_hash(
                 seg.src, seg.sport, seg.dst, seg.dport,
             )))
         {
+            // (A set is two cache lines.)
+            let p: *const StreamSet = set;
             crate::cache::prefetch(p);
+            crate::cache::prefetch(p.cast::<u8>().wrapping_add(64));
         }
     }
 
@@ -280,18 +337,31 @@ impl NameLog {
             return;
         }
         let dir = direction_hash(seg.src, seg.sport, seg.dst, seg.dport);
-        let kept = self.streams.get(dir);
+        let Some(kept) = self.streams.get(dir, ts, syn) else {
+            return;
+        };
         let cap = stream_cap(seg.dport);
         if syn {
             *kept = Kept {
                 bytes: 0,
                 start: Some(seg.seq.wrapping_add(1)),
             };
-            // An HTTP request is kept from its first segment, which alone
-            // is read (a direction first seen with payload is read from
-            // there): of its SYN, only the source MAC, as of any SYN.
+            // Of an HTTP request direction's SYN, its ports and sequence
+            // number (the names pass starts the stream there, see
+            // `Logged::Syn`) and its source MAC, as of any SYN: not its
+            // frame, which teaches nothing more.
             if is_http(seg.dport) && seg.payload.is_empty() {
                 self.syn(link, ts, frame, seg.src);
+                if self.bytes + ENTRY > MAX_BYTES {
+                    self.dropped += 1;
+                    return;
+                }
+                self.bytes += ENTRY;
+                self.entries.push(Logged::Syn {
+                    ts,
+                    dir: (seg.src, seg.sport, seg.dst, seg.dport),
+                    seq: seg.seq,
+                });
                 return;
             }
         } else if kept.bytes >= cap {
@@ -404,28 +474,89 @@ mod tests {
         );
     }
 
-    /// A direction keeps its state in its place until another direction
-    /// hashed to the same place takes it; other places are untouched.
+    /// A direction keeps its place; a new direction takes a free place of
+    /// its set, or with a SYN the place used least lately, never a held
+    /// one mid-stream; a place idle long enough is free; other sets are
+    /// untouched.
     #[test]
-    fn stream_places_are_taken_over() {
+    fn stream_places_are_taken_by_a_syn_or_when_idle() {
         let mut s = Streams::default();
-        let a = 0x0000_0100_0000_0001u64;
-        let same_place = a ^ 0x1234; // low bits differ, place bits equal
-        let other_place = a ^ (1 << 40);
-        s.get(a).bytes = 10;
-        s.get(other_place).bytes = 7;
-        assert_eq!(s.get(a).bytes, 10, "kept while its place is its own");
-        s.get(same_place).start = Some(5);
-        assert_eq!(s.get(same_place).start, Some(5));
-        let back = *s.get(a);
-        assert_eq!((back.bytes, back.start), (0, None), "taken over: new again");
-        assert_eq!(s.get(other_place).bytes, 7);
-        assert_eq!(s.places.len(), STREAM_PLACES);
+        // Five directions of one set (low bits differ, set bits equal).
+        let dirs: Vec<u64> = (1..=5).map(|k| 0x0000_0100_0000_0000u64 | k).collect();
+        let other_set = dirs[0] ^ (1 << 40);
+        for (i, d) in dirs.iter().take(4).enumerate() {
+            s.get(*d, i as i64, false).unwrap().bytes = 10 + i as u32;
+        }
+        s.get(other_set, 0, false).unwrap().bytes = 7;
+        assert!(
+            s.get(dirs[4], 10, false).is_none(),
+            "a full set: not taken mid-stream"
+        );
+        assert_eq!(s.get(dirs[0], 11, false).unwrap().bytes, 10, "its own");
+        // A SYN takes the place used least lately: the second's (at 1).
+        s.get(dirs[4], 12, true).unwrap().start = Some(5);
+        assert_eq!(s.get(dirs[4], 13, false).unwrap().start, Some(5));
+        assert!(
+            s.get(dirs[1], 14, false).is_none(),
+            "lost, and not taken back"
+        );
+        assert_eq!(s.get(dirs[2], 15, false).unwrap().bytes, 12);
+        let idle = 15 + STREAM_IDLE_US + 1;
+        let back = *s.get(dirs[1], idle, false).unwrap();
+        assert_eq!(
+            (back.bytes, back.start),
+            (0, None),
+            "an idle place: new again"
+        );
+        assert_eq!(s.get(other_set, idle, false).unwrap().bytes, 7);
+        assert_eq!(s.sets.len() * STREAM_WAYS, STREAM_PLACES);
+    }
+
+    /// Six uploads seen mid-stream whose directions share a set, their
+    /// segments alternating: what the log keeps stays within a cap for
+    /// each of the four that hold the set's places, however long they go
+    /// on.
+    #[test]
+    fn directions_sharing_a_set_keep_within_their_caps() {
+        use crate::wire::decode::{Segment, flags};
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let server = ip("10.0.0.9");
+        let set = |src, sport| set_of(direction_hash(src, sport, server, 8080));
+        let a = ip("10.0.0.1");
+        let b = ip("10.0.0.2");
+        let mut dirs = vec![(a, 50_000)];
+        dirs.extend(
+            (1..=u16::MAX)
+                .filter(|&p| set(b, p) == set(a, 50_000))
+                .take(5)
+                .map(|p| (b, p)),
+        );
+        assert_eq!(dirs.len(), 6);
+        let payload = vec![b'x'; 1400];
+        let mut log = NameLog::default();
+        for i in 0..1000u32 {
+            for &(src, sport) in &dirs {
+                let seg = Segment {
+                    src,
+                    dst: server,
+                    sport,
+                    dport: 8080,
+                    seq: 1 + i * 1400,
+                    ack: 1,
+                    flags: flags::ACK,
+                    payload: &payload,
+                    wire_len: 1400,
+                };
+                log.tcp(LinkType::Raw, i64::from(i) * 1000, &payload, &seg);
+            }
+        }
+        // 4,096 bytes of each: three segments of 1,400.
+        assert_eq!(log.entries().len(), 4 * 3);
     }
 
     /// Of an HTTP request direction the log keeps the first segment after
-    /// the SYN (all the follower reads) and, of the SYN, only its source
-    /// MAC: on the real frames of
+    /// the SYN (all the follower reads) and, of the SYN, its source MAC and
+    /// where its stream starts: on the real frames of
     /// samples/identity/lan.pcap, with a second request added after the
     /// first (its sequence number moved on).
     #[test]
@@ -464,7 +595,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 Logged::Frame { data, .. } => Some(data),
-                Logged::Mac { .. } => None,
+                Logged::Mac { .. } | Logged::Syn { .. } => None,
             })
             .collect();
         assert_eq!(frames, [&first.data[..].into()], "the request alone");
@@ -476,6 +607,14 @@ mod tests {
                 .count(),
             syns,
             "of each SYN, the client's MAC"
+        );
+        assert_eq!(
+            log.entries()
+                .iter()
+                .filter(|e| matches!(e, Logged::Syn { dir, .. } if dir.0 == client && dir.3 == 80))
+                .count(),
+            syns,
+            "of each SYN, where its stream starts"
         );
         assert_eq!(log.entries().len(), kept, "the second request is not kept");
         // Another direction to port 8080 without its SYN in this log: its

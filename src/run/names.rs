@@ -86,8 +86,30 @@ impl Follower {
                     },
                 ),
                 Logged::Mac { ts, mac, addr } => identity.frame_mac(*ts, *mac, *addr),
+                // (Its MAC came as a `Mac` entry; HTTP requests are read
+                // without one.)
+                Logged::Syn { dir, seq, .. } => self.start(*dir, None, *seq),
             }
         }
+    }
+
+    /// A SYN with sequence number `seq` (from `mac`) starts direction
+    /// `dir`'s stream anew.
+    fn start(&mut self, dir: Dir, mac: Option<Mac>, seq: u32) {
+        if !wanted(dir.1, dir.3) {
+            return;
+        }
+        self.room(&dir);
+        self.streams.insert(
+            dir,
+            Stream {
+                mac,
+                next: seq.wrapping_add(1),
+                buf: Vec::new(),
+                want: 1,
+                done: false,
+            },
+        );
     }
 
     /// Makes room for one more direction: when full, the map is cleared.
@@ -111,17 +133,7 @@ impl Follower {
         }
         let dir = (t.src, t.sport, t.dst, t.dport);
         if syn {
-            self.room(&dir);
-            self.streams.insert(
-                dir,
-                Stream {
-                    mac: t.src_mac,
-                    next: seq.wrapping_add(1),
-                    buf: Vec::new(),
-                    want: 1,
-                    done: false,
-                },
-            );
+            self.start(dir, t.src_mac, seq);
         }
         if t.payload.is_empty() {
             return;
@@ -291,6 +303,70 @@ mod tests {
     fn sorted(mut rows: Vec<crate::enrich::identity::table::HostRow>) -> Vec<String> {
         rows.sort_by_key(|r| (r.addr, r.first_seen, r.name.clone()));
         rows.iter().map(|r| format!("{r:?}")).collect()
+    }
+
+    /// A client that opens a second HTTP connection on the same ports (a
+    /// port used again) has its second request read too, though the log
+    /// keeps no HTTP SYN frame, also when the second SYN and its request
+    /// are in two logs (a file's chunks, cut between them): the real SYN
+    /// and request of
+    /// samples/identity/lan.pcap (Windows 7's CryptoAPI), then again 120 s
+    /// later with another sequence number and the User-Agent of Windows
+    /// 8.1, which wins (the same rank, later).
+    #[test]
+    fn a_request_on_ports_used_again_is_read() {
+        use crate::flow::names::NameLog;
+        use crate::wire::decode::{decode, flags};
+        let frames = crate::testing::frames("identity/lan.pcap");
+        let to_http = |want_syn: bool| {
+            frames
+                .iter()
+                .find(|f| {
+                    decode(f.link, &f.data).is_ok_and(|s| {
+                        s.dport == 80
+                            && (s.flags & flags::SYN != 0) == want_syn
+                            && (want_syn || !s.payload.is_empty())
+                    })
+                })
+                .expect("an HTTP SYN and request in the sample")
+        };
+        let (syn, req) = (to_http(true), to_http(false));
+        let client = decode(req.link, &req.data).unwrap().src;
+        let ua = b"Microsoft-CryptoAPI/6.1";
+        let at = req.data.windows(ua.len()).position(|w| w == ua).unwrap();
+        // (TCP sequence number at offset 14 + 20 + 4: IPv4 without options.)
+        let again = |f: &crate::testing::Owned, delta: u32| {
+            let mut d = f.data.clone();
+            let seq = u32::from_be_bytes(d[38..42].try_into().unwrap()).wrapping_add(delta);
+            d[38..42].copy_from_slice(&seq.to_be_bytes());
+            d
+        };
+        let (syn2, mut req2) = (again(syn, 7777), again(req, 7777));
+        req2[at + ua.len() - 1] = b'3';
+        let later = 120_000_000;
+        let frames = [
+            (syn.ts_us, &syn.data),
+            (req.ts_us, &req.data),
+            (syn.ts_us + later, &syn2),
+            (req.ts_us + later, &req2),
+        ];
+        for cut in [4, 3] {
+            let mut logs = [NameLog::default(), NameLog::default()];
+            for (i, (ts, data)) in frames.iter().enumerate() {
+                let log = &mut logs[usize::from(i >= cut)];
+                log.tcp(syn.link, *ts, data, &decode(syn.link, data).unwrap());
+            }
+            let mut identity = Identity::default();
+            let mut follower = Follower::default();
+            for log in &logs {
+                follower.replay(log, &mut identity);
+            }
+            let os = identity
+                .client_name(client, req.ts_us + later)
+                .map(|c| c.os_hint)
+                .unwrap_or_default();
+            assert!(os.starts_with("Windows 8.1"), "cut {cut}: {os}");
+        }
     }
 
     /// A live capture learns frame by frame (the table's log drained after
