@@ -294,16 +294,24 @@ fn stream_cap(dport: u16) -> u32 {
 impl NameLog {
     /// Keeps a frame known to carry name traffic.
     pub fn frame(&mut self, link: LinkType, ts: i64, frame: &[u8]) {
-        if self.bytes + ENTRY + frame.len() > MAX_BYTES {
-            self.dropped += 1;
-            return;
+        if self.room(frame.len()) {
+            self.entries.push(Logged::Frame {
+                ts,
+                link,
+                data: frame.into(),
+            });
         }
-        self.bytes += ENTRY + frame.len();
-        self.entries.push(Logged::Frame {
-            ts,
-            link,
-            data: frame.into(),
-        });
+    }
+
+    /// Whether one more entry holding `extra` bytes fits in [`MAX_BYTES`]:
+    /// counted in the bytes kept if so, in those dropped if not.
+    fn room(&mut self, extra: usize) -> bool {
+        if self.bytes + ENTRY + extra > MAX_BYTES {
+            self.dropped += 1;
+            return false;
+        }
+        self.bytes += ENTRY + extra;
+        true
     }
 
     /// Asks for the memory of what is kept of `seg`'s direction when it is
@@ -352,16 +360,13 @@ impl NameLog {
             // frame, which teaches nothing more.
             if is_http(seg.dport) && seg.payload.is_empty() {
                 self.syn(link, ts, frame, seg.src);
-                if self.bytes + ENTRY > MAX_BYTES {
-                    self.dropped += 1;
-                    return;
+                if self.room(0) {
+                    self.entries.push(Logged::Syn {
+                        ts,
+                        dir: (seg.src, seg.sport, seg.dst, seg.dport),
+                        seq: seg.seq,
+                    });
                 }
-                self.bytes += ENTRY;
-                self.entries.push(Logged::Syn {
-                    ts,
-                    dir: (seg.src, seg.sport, seg.dst, seg.dport),
-                    seq: seg.seq,
-                });
                 return;
             }
         } else if kept.bytes >= cap {
@@ -393,15 +398,10 @@ impl NameLog {
         if link != LinkType::Ethernet {
             return;
         }
-        if let Some(mac) = own_source_mac(frame, addr) {
-            if self.last_mac.router(mac, addr) {
-                return;
-            }
-            if self.bytes + ENTRY > MAX_BYTES {
-                self.dropped += 1;
-                return;
-            }
-            self.bytes += ENTRY;
+        if let Some(mac) = own_source_mac(frame, addr)
+            && !self.last_mac.router(mac, addr)
+            && self.room(0)
+        {
             self.entries.push(Logged::Mac { ts, mac, addr });
         }
     }

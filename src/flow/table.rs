@@ -549,11 +549,13 @@ impl<'o> FlowTable<'o> {
         }
         // Name traffic: the rest out of line, after the segment (what is
         // kept of its direction is asked for first, see `NameLog::prefetch`).
-        let named =
-            self.names.is_some() && may_name(seg.flags & flags::SYN != 0, seg.sport, seg.dport);
-        if named && let Some(n) = &self.names {
-            n.prefetch(&seg);
-        }
+        let named = match &self.names {
+            Some(n) if may_name(seg.flags & flags::SYN != 0, seg.sport, seg.dport) => {
+                n.prefetch(&seg);
+                true
+            }
+            _ => false,
+        };
         let following = self.segment(&seg, ts);
         if named {
             self.names_segment(link, ts, frame, &seg);

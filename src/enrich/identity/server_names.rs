@@ -90,7 +90,8 @@ impl Slot {
 /// the address's hash and its slot's number; the address itself is in its
 /// slot, compared only when the tag matches), and the new slot is written
 /// at the end. The index is open-addressed (linear probing, at most half
-/// full: 128 KiB for the default bound's 8,192 addresses) so that the place an address hashes to can be asked for ahead
+/// full: 128 KiB for the default bound's 8,192 addresses) so that the
+/// place an address hashes to can be asked for ahead
 /// ([`Generation::prefetch`]): answers are added in batches, each
 /// address's places asked for a few answers before it is added.
 #[derive(Debug, Default)]
