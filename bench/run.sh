@@ -200,6 +200,15 @@ spread() {
   printf '%s\n' "$@" | sort -g | awk -v m="$med" 'NR==1 {lo=$1} {hi=$1} END {printf "%.3f-%.3f s (+-%.0f %%)", lo, hi, (m > 0) ? 50 * (hi - lo) / m : 0}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
+# paired A B: the median of A[i]/B[i] over the runs (A and B: names of arrays, run by run).
+paired() {
+  local -n _pa=$1 _pb=$2
+  local r=() j
+  for j in "${!_pa[@]}"; do
+    r+=("$(awk -v a="${_pa[$j]}" -v b="${_pb[$j]}" 'BEGIN {printf "%.4f", (b > 0) ? a / b : 0}')")
+  done
+  median "${r[@]}"
+}
 
 run_main() {
   gen 1 "$F1" "$T1"
@@ -286,11 +295,8 @@ run_main() {
   printf '  spread    cat %s; floor %s; tlsready %s\n' "$(spread "${cw[@]}")" "$(spread "${fw[@]}")" "$(spread "${tw[@]}")"
   # Each run's floor and tlsready are side by side: the median of their paired ratios is
   # printed too (the verdict stays on the ratio of the medians).
-  local pf=() k pratio
-  for k in "${!tw[@]}"; do
-    pf+=("$(awk -v a="${fw[$k]}" -v b="${tw[$k]}" 'BEGIN {printf "%.4f", (b > 0) ? a / b : 0}')")
-  done
-  pratio=$(awk -v r="$(median "${pf[@]}")" 'BEGIN {printf "%.2f", r}')
+  local pratio
+  pratio=$(awk -v r="$(paired fw tw)" 'BEGIN {printf "%.2f", r}')
   printf '  ratio floor/tlsready (speed over the bare libpcap loop) = %s  [%s]; median of the paired ratios %s\n' "$ratio" "$verdict_t" "$pratio"
   printf '  ratio cat/tlsready (share of the speed of reading the file) = %s\n' "$rcat"
   # Issue 15's budget: names (--no-names turns them off) cost at most 5 %.
@@ -301,13 +307,9 @@ run_main() {
   # Each run's two times are taken side by side: the median of the paired
   # ratios is less moved by the machine's drift than the ratio of medians.
   # The verdict takes the higher of the two cpu estimates.
-  local pw=() pc=() j pwall pcpu
-  for j in "${!tw[@]}"; do
-    pw+=("$(awk -v a="${tw[$j]}" -v b="${ow[$j]}" 'BEGIN {printf "%.4f", (b > 0) ? a / b : 0}')")
-    pc+=("$(awk -v a="${tc[$j]}" -v b="${oc[$j]}" 'BEGIN {printf "%.4f", (b > 0) ? a / b : 0}')")
-  done
-  pwall=$(awk -v r="$(median "${pw[@]}")" 'BEGIN {printf "%+.1f", (r - 1) * 100}')
-  pcpu=$(awk -v r="$(median "${pc[@]}")" 'BEGIN {printf "%+.1f", (r - 1) * 100}')
+  local pwall pcpu
+  pwall=$(awk -v r="$(paired tw ow)" 'BEGIN {printf "%+.1f", (r - 1) * 100}')
+  pcpu=$(awk -v r="$(paired tc oc)" 'BEGIN {printf "%+.1f", (r - 1) * 100}')
   printf '  names     --no-names median %.3f s, spread %s; cost of names: wall %s %%, cpu %s %% (cpu medians %.3f s against %.3f s); median of the paired ratios: wall %s %%, cpu %s %%  [%s]\n' \
     "$omed" "$(spread "${ow[@]}")" "$ncost" "$ncpu" "$tcmed" "$ocmed" "$pwall" "$pcpu" \
     "$(awk -v c="$ncpu" -v p="$pcpu" 'BEGIN {print (c <= 5 && p <= 5) ? "meets <= 5 %" : "above 5 %"}')"
